@@ -1,0 +1,33 @@
+"""The embedded AWS emulator: moto, in-process or as a server on 127.0.0.1.
+
+moto is a test/demo dependency only (``pip install pointsman[emulator]``); nothing else in
+Pointsman imports this module. ``fix_moto_gaps`` patches moto behaviour that differs from
+AWS in ways Pointsman depends on, so the demo and the tests see what AWS would answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_FIXED = False
+
+
+def fix_moto_gaps() -> None:
+    """Make moto answer like AWS where Pointsman relies on it (idempotent).
+
+    - GetBasePathMappings on a custom domain with no mappings yet: AWS answers an empty
+      list; moto 5.2 raises KeyError (an internal error in server mode).
+    """
+    global _FIXED
+    if _FIXED:
+        return
+    from moto.apigateway import models
+    from moto.apigateway.exceptions import DomainNameNotFound
+
+    def get_base_path_mappings(self: Any, domain_name: str) -> list[Any]:
+        if domain_name not in self.domain_names:
+            raise DomainNameNotFound()
+        return list(self.base_path_mappings.get(domain_name, {}).values())
+
+    models.APIGatewayBackend.get_base_path_mappings = get_base_path_mappings  # type: ignore[method-assign]
+    _FIXED = True

@@ -1,0 +1,99 @@
+"""The pipeline in one screen: observe -> expand -> diff -> plan -> apply."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import structlog
+
+from controller.apply import apply_actions
+from controller.aws import AwsClients
+from controller.diff import diff
+from controller.kinds import KINDS, PlanContext, PlanProblem
+from controller.model import Drift, Outcome, OutcomeStatus, Resource
+from controller.plan import Plan, make_plan
+from controller.scope import Scope
+from controller.spec import Spec
+
+log = structlog.get_logger("pointsman.engine")
+
+
+@dataclass
+class Result:
+    """Everything one reconcile found and did; reports and history are made from it."""
+
+    problems: list[PlanProblem] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    plan: Plan = field(default_factory=lambda: Plan((), ()))
+    outcomes: list[Outcome] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    applied: bool = False
+    dry_run: bool = False
+    prune: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.problems and not self.drift
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.problems) or any(o.status in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED) for o in self.outcomes)
+
+
+def observe(spec: Spec, scope: Scope) -> None:
+    """Read the managed scope with bounded concurrency, in dependency order, each read once."""
+    scope.each(
+        [scope.rest_api_ids]
+        + [lambda n=name: scope.function(n) for name in spec.functions]
+        + [lambda d=domain: scope.mappings(d) for domain in spec.domains]
+    )
+    api_ids = {name: ids[0] for name, ids in scope.rest_api_ids().items() if name in spec.rest_apis and len(ids) == 1}
+    scope.each([lambda i=i: scope.stages(i) for i in api_ids.values()] + [lambda i=i: scope.alias_routes(i) for i in api_ids.values()])
+    routed: set[tuple[str, str]] = set()
+    for name, api_id in api_ids.items():
+        for stage in spec.rest_apis[name].spec.stages.values():
+            for route in scope.alias_routes(api_id):
+                if route.variable in stage.variables:
+                    routed.add((route.function, stage.variables[route.variable]))
+    scope.each([lambda f=fn: scope.function(f) for fn in {f for f, _ in routed} - set(spec.functions)])
+    wanted = set(routed)
+    for name in spec.functions:
+        fn = scope.function(name)
+        wanted.update((name, alias) for alias in (fn.aliases if fn else ()))
+    scope.each([lambda f=f, a=a: scope.policy_statements(f, a) for f, a in sorted(wanted)])
+
+
+def reconcile(
+    spec: Spec,
+    clients: AwsClients,
+    *,
+    apply: bool = False,
+    prune: bool = False,
+    dry_run: bool = False,
+    concurrency: int = 8,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Result:
+    started = time.monotonic()
+    result = Result(prune=prune, dry_run=dry_run)
+    scope = Scope(clients, concurrency=concurrency)
+    observe(spec, scope)
+    ctx = PlanContext(spec, scope)
+    desired: list[Resource] = [r for kind in KINDS for r in kind.desired(ctx)]
+    if ctx.problems:
+        result.problems = ctx.problems
+    else:
+        live: list[Resource] = []
+        for kind in KINDS:
+            live.extend(kind.live(ctx, [r for r in desired if r.kind == kind.name]))
+        result.drift = diff(desired, live)
+        result.plan = make_plan(result.drift, prune)
+        log.info("planned", drift=len(result.drift), actions=len(result.plan.actions))
+        if apply and result.plan.actions:
+            result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
+            result.applied = not dry_run
+    result.api_calls = clients.counter.snapshot()
+    result.duration_s = time.monotonic() - started
+    return result

@@ -1,0 +1,120 @@
+"""The example estate's pre-existing infrastructure (what CI/SAM and the console made).
+
+Pointsman does not create functions, code, REST APIs, integrations or custom domains; this
+module builds them in an emulator (or any account you point it at) so the spec in
+``desired_state/`` has something to manage: published Lambda versions, REST APIs whose
+integration URIs pick the alias with ``${stageVariables.lambdaAlias}``, and custom domains.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from controller.aws import AwsClients
+
+ROLE_NAME = "pointsman-example-lambda-role"
+
+
+@dataclass(frozen=True)
+class ExampleFunction:
+    name: str
+    published: int  # versions 1..published exist; $LATEST holds one more unpublished change
+
+
+@dataclass(frozen=True)
+class ExampleApi:
+    name: str
+    function: str
+    path: str
+    method: str
+
+
+FUNCTIONS = (
+    ExampleFunction("getreport", published=2),
+    ExampleFunction("getProducts", published=3),
+    ExampleFunction("getProductsV2", published=2),
+)
+APIS = (
+    ExampleApi("getreport-api", "getreport", "getreport", "ANY"),
+    ExampleApi("products-v1", "getProducts", "products", "GET"),
+    ExampleApi("products-v2", "getProductsV2", "products", "GET"),
+)
+DOMAINS = ("myapi.com", "dev.myapi.com")
+
+
+def handler_zip(function: str, revision: int) -> bytes:
+    source = (
+        "import json\n"
+        f"def handler(event, context):\n"
+        f"    return {{'statusCode': 200, 'body': json.dumps({{'function': {function!r}, 'revision': {revision}}})}}\n"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", source)
+    return buffer.getvalue()
+
+
+def alias_uri(region: str, function_arn: str, variable: str = "lambdaAlias") -> str:
+    return (
+        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
+        f"{function_arn}:${{stageVariables.{variable}}}/invocations"
+    )
+
+
+def seed(clients: AwsClients) -> dict[str, Any]:
+    """Create the example estate; returns ids and ARNs (idempotent enough for a fresh emulator)."""
+    iam = clients.client("iam")
+    lam = clients.lambda_
+    apigw = clients.apigateway
+    region = clients.region
+    try:
+        role_arn = iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        role_arn = iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+    out: dict[str, Any] = {"functions": {}, "apis": {}, "domains": list(DOMAINS)}
+    for fn in FUNCTIONS:
+        created = lam.create_function(
+            FunctionName=fn.name,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler="index.handler",
+            Code={"ZipFile": handler_zip(fn.name, 1)},
+            Publish=False,
+        )
+        arn = created["FunctionArn"]
+        for revision in range(1, fn.published + 1):
+            if revision > 1:
+                lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, revision))
+            lam.publish_version(FunctionName=fn.name, Description=f"revision {revision}")
+        # $LATEST moves on: a change not yet published.
+        lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, fn.published + 1))
+        out["functions"][fn.name] = arn
+
+    for api in APIS:
+        rest = apigw.create_rest_api(name=api.name, description=f"{api.name} (example estate)")
+        root = next(r["id"] for r in apigw.get_resources(restApiId=rest["id"])["items"] if r["path"] == "/")
+        resource = apigw.create_resource(restApiId=rest["id"], parentId=root, pathPart=api.path)
+        apigw.put_method(restApiId=rest["id"], resourceId=resource["id"], httpMethod=api.method, authorizationType="NONE")
+        apigw.put_integration(
+            restApiId=rest["id"],
+            resourceId=resource["id"],
+            httpMethod=api.method,
+            type="AWS_PROXY",
+            integrationHttpMethod="POST",
+            uri=alias_uri(region, out["functions"][api.function]),
+        )
+        deployment = apigw.create_deployment(restApiId=rest["id"], description="initial deployment")
+        out["apis"][api.name] = {"id": rest["id"], "deployment": deployment["id"]}
+
+    for domain in DOMAINS:
+        apigw.create_domain_name(
+            domainName=domain,
+            certificateArn=f"arn:aws:acm:us-east-1:{arn.split(':')[4]}:certificate/{domain.replace('.', '-')}",
+        )
+    return out

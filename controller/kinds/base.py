@@ -1,0 +1,119 @@
+"""What every managed kind declares, and the context kinds read while planning.
+
+A kind says: its name and key, its attributes, how to build desired and live instances
+from the spec and the observed scope, which calls converge a drift, which IAM actions
+those calls need, and its wave (place in the apply order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from controller.model import Action, Call, Drift, FieldChange, Resource
+from controller.scope import FunctionLive, Scope
+from controller.spec import Spec
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """A reason the plan cannot be made (nothing is applied): where in the spec, and what."""
+
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}" if self.source else self.message
+
+
+@dataclass
+class PlanContext:
+    spec: Spec
+    scope: Scope
+    problems: list[PlanProblem] = field(default_factory=list)
+    _reported: set[str] = field(default_factory=set)
+
+    def problem(self, source: str | None, message: str) -> None:
+        if message not in self._reported:
+            self._reported.add(message)
+            self.problems.append(PlanProblem(source or "", message))
+
+    def api_id(self, name: str, source: str | None = None) -> str | None:
+        """Resolve a REST API name; missing or ambiguous names are plan problems."""
+        ids = self.scope.rest_api_ids().get(name, [])
+        if len(ids) == 1:
+            return ids[0]
+        where = source or (self.spec.rest_apis[name].source if name in self.spec.rest_apis else None)
+        if not ids:
+            self.problem(where, f"REST API {name!r} does not exist")
+        else:
+            self.problem(where, f"REST API name {name!r} is ambiguous: ids {', '.join(sorted(ids))}")
+        return None
+
+    def function(self, name: str, source: str | None = None) -> FunctionLive | None:
+        fn = self.scope.function(name)
+        if fn is None:
+            where = source or (self.spec.functions[name].source if name in self.spec.functions else None)
+            self.problem(where, f"function {name!r} does not exist")
+        return fn
+
+    def declared_aliases(self, function: str) -> dict[str, Any]:
+        decl = self.spec.functions.get(function)
+        return dict(decl.spec.aliases) if decl else {}
+
+
+class Kind:
+    name: ClassVar[str]
+    wave: ClassVar[int]
+    summary: ClassVar[str]
+    # IAM actions needed to observe and to change this kind.
+    read_actions: ClassVar[tuple[str, ...]] = ()
+    write_actions: ClassVar[tuple[str, ...]] = ()
+    # attribute name -> kind name of its entries, for map attributes whose undeclared
+    # entries are reported as `extra` on their own (e.g. stage variables).
+    entry_kinds: ClassVar[dict[str, str]] = {}
+
+    def desired(self, ctx: PlanContext) -> list[Resource]:
+        raise NotImplementedError
+
+    def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
+        """Live instances inside the managed scope (including undeclared ones there)."""
+        raise NotImplementedError
+
+    def converge(
+        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
+    ) -> list[Action]:
+        """Actions for a missing/modified resource (and extra entries to prune inside it)."""
+        raise NotImplementedError
+
+    def delete(self, live: Resource) -> list[Action]:
+        raise NotImplementedError
+
+    def requires(self, desired: Resource) -> tuple[str, ...]:
+        return tuple(desired.context.get("requires", ()))
+
+    # helpers -------------------------------------------------------------------------
+
+    def action(self, resource: Resource, verb: str, calls: list[Call], reason: str, requires: tuple[str, ...] = ()) -> Action:
+        delete = verb == "delete"
+        return Action(
+            resource=resource.id,
+            kind=self.name,
+            verb=verb,
+            calls=tuple(calls),
+            reason=reason,
+            wave=(100 - self.wave) if delete else self.wave,
+            requires=requires,
+        )
+
+
+def describe_changes(changes: tuple[FieldChange, ...]) -> str:
+    return ", ".join(f"{c.field} {_show(c.live)} -> {_show(c.desired)}" for c in changes)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}" if value else "{}"
+    return str(value)

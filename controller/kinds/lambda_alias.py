@@ -1,0 +1,114 @@
+"""lambda_alias/FUNCTION/ALIAS: which published version (and weighted second version) an alias serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.kinds.base import Kind, PlanContext, describe_changes
+from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
+from controller.spec import LATEST
+
+
+class LambdaAlias(Kind):
+    name = "lambda_alias"
+    wave = 1
+    summary = "a Lambda alias: version, description, weighted routing"
+    read_actions = ("lambda:ListAliases", "lambda:ListVersionsByFunction")
+    write_actions = ("lambda:CreateAlias", "lambda:UpdateAlias", "lambda:DeleteAlias")
+
+    def desired(self, ctx: PlanContext) -> list[Resource]:
+        out: list[Resource] = []
+        for fn_name, decl in ctx.spec.functions.items():
+            fn = ctx.function(fn_name)
+            if fn is None:
+                continue
+            for alias_name, alias in decl.spec.aliases.items():
+                source = ctx.spec.source_of("functions", fn_name, "aliases", alias_name)
+                version = alias.version
+                context: dict[str, Any] = {"function": fn_name, "alias": alias_name}
+                if version.startswith("sha256:"):
+                    sha = version.removeprefix("sha256:")
+                    published = fn.published_with_sha(sha)
+                    if published:
+                        version = published
+                    elif fn.latest_sha == sha:
+                        pending = f"lambda_version/{fn_name}/sha256:{sha}"
+                        context["pending_version"] = pending
+                        context["requires"] = (pending,)
+                        version = f"sha256:{sha} (to be published)"
+                    else:
+                        ctx.problem(
+                            source,
+                            f"alias {fn_name}:{alias_name} asks for code sha256:{sha}, which no published version "
+                            f"of {fn_name} and not $LATEST has",
+                        )
+                        continue
+                elif version != LATEST and version not in fn.versions:
+                    ctx.problem(source, f"alias {fn_name}:{alias_name} names version {version}, which is not published")
+                    continue
+                missing = [v for v in alias.routing if v not in fn.versions]
+                if missing:
+                    ctx.problem(source, f"alias {fn_name}:{alias_name} routes to version {missing[0]}, which is not published")
+                    continue
+                out.append(
+                    Resource(
+                        kind=self.name,
+                        key=f"{fn_name}/{alias_name}",
+                        attributes={"version": version, "description": alias.description, "routing": dict(alias.routing)},
+                        context=context,
+                        source=source,
+                    )
+                )
+        return out
+
+    def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
+        out: list[Resource] = []
+        for fn_name in ctx.spec.functions:
+            fn = ctx.scope.function(fn_name)
+            if fn is None:
+                continue
+            for alias_name, item in fn.aliases.items():
+                routing = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+                out.append(
+                    Resource(
+                        kind=self.name,
+                        key=f"{fn_name}/{alias_name}",
+                        attributes={
+                            "version": item["FunctionVersion"],
+                            "description": item.get("Description") or "",
+                            "routing": {str(k): float(v) for k, v in routing.items()},
+                        },
+                        context={"function": fn_name, "alias": alias_name},
+                    )
+                )
+        return out
+
+    def converge(
+        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
+    ) -> list[Action]:
+        assert desired is not None
+        attrs = desired.attributes
+        version: Any = attrs["version"]
+        if "pending_version" in desired.context:
+            version = Ref(desired.context["pending_version"], "Version")
+        base = {"FunctionName": desired.context["function"], "Name": desired.context["alias"]}
+        requires = self.requires(desired)
+        if live is None:
+            params = {**base, "FunctionVersion": version, "Description": attrs["description"]}
+            if attrs["routing"]:
+                params["RoutingConfig"] = {"AdditionalVersionWeights": attrs["routing"]}
+            reason = f"alias missing; create -> version {attrs['version']}"
+            return [self.action(desired, "create", [Call("lambda", "create_alias", params)], reason, requires)]
+        params = dict(base)
+        changed = {c.field for c in changes}
+        if "version" in changed:
+            params["FunctionVersion"] = version
+        if "description" in changed:
+            params["Description"] = attrs["description"]
+        if "routing" in changed:
+            params["RoutingConfig"] = {"AdditionalVersionWeights": attrs["routing"]}
+        return [self.action(desired, "update", [Call("lambda", "update_alias", params)], describe_changes(changes), requires)]
+
+    def delete(self, live: Resource) -> list[Action]:
+        call = Call("lambda", "delete_alias", {"FunctionName": live.context["function"], "Name": live.context["alias"]})
+        return [self.action(live, "delete", [call], "alias not declared (prune)")]

@@ -1,0 +1,213 @@
+"""Live observation of the managed scope, read once per reconcile and cached.
+
+Only what the spec manages is read: the declared functions (and those that integrations
+of managed stages route to), the declared REST APIs, the declared domains. Every read is
+paginated, goes through the counting client factory, and is made at most once per run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, TypeVar
+
+from controller.aws import AwsClients, error_code
+
+T = TypeVar("T")
+
+# ...functions/arn:aws:lambda:REGION:ACCOUNT:function:NAME:${stageVariables.X}/invocations
+_ALIAS_URI_RE = re.compile(r"function:([A-Za-z0-9_-]+):\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+_FUNCTION_ARN_RE = re.compile(r"^arn:(?P<partition>[^:]+):lambda:(?P<region>[^:]+):(?P<account>\d+):function:")
+
+
+@dataclass(frozen=True)
+class FunctionLive:
+    name: str
+    arn: str  # unqualified
+    partition: str
+    region: str
+    account: str
+    latest_sha: str
+    versions: dict[str, str]  # published version -> CodeSha256
+    aliases: dict[str, dict[str, Any]]
+
+    def alias_arn(self, alias: str) -> str:
+        return f"{self.arn}:{alias}"
+
+    def published_with_sha(self, sha: str) -> str | None:
+        matches = [v for v, s in self.versions.items() if s == sha]
+        return max(matches, key=int) if matches else None
+
+
+@dataclass(frozen=True)
+class AliasRoute:
+    """An integration whose URI selects a function alias through a stage variable."""
+
+    function: str
+    variable: str
+    method: str
+    path: str
+
+
+@dataclass
+class Scope:
+    clients: AwsClients
+    concurrency: int = 8
+    _cache: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    _locks: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _memo(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        with self._guard:
+            if key in self._cache:
+                return self._cache[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._cache:
+                    return self._cache[key]
+            value = load()
+            with self._guard:
+                self._cache[key] = value
+            return value
+
+    def each(self, work: Iterable[Callable[[], Any]]) -> None:
+        """Run loaders with bounded concurrency; the first error is raised."""
+        jobs = list(work)
+        if not jobs:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs)))) as pool:
+            for future in [pool.submit(job) for job in jobs]:
+                future.result()
+
+    # ------------------------------------------------------------------ lambda
+
+    def function(self, name: str) -> FunctionLive | None:
+        return self._memo(("function", name), lambda: self._load_function(name))
+
+    def _load_function(self, name: str) -> FunctionLive | None:
+        client = self.clients.lambda_
+        versions: dict[str, str] = {}
+        latest_sha = ""
+        arn = ""
+        try:
+            for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=name):
+                for item in page.get("Versions", []):
+                    if item["Version"] == "$LATEST":
+                        latest_sha = item.get("CodeSha256", "")
+                        arn = item["FunctionArn"]
+                    else:
+                        versions[item["Version"]] = item.get("CodeSha256", "")
+            aliases: dict[str, dict[str, Any]] = {}
+            for page in client.get_paginator("list_aliases").paginate(FunctionName=name):
+                for item in page.get("Aliases", []):
+                    aliases[item["Name"]] = item
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        arn = re.sub(r":\$LATEST$", "", arn)
+        match = _FUNCTION_ARN_RE.match(arn)
+        if not match:
+            raise ValueError(f"unexpected function ARN {arn!r} for {name}")
+        return FunctionLive(
+            name=name,
+            arn=arn,
+            partition=match["partition"],
+            region=match["region"],
+            account=match["account"],
+            latest_sha=latest_sha,
+            versions=versions,
+            aliases=aliases,
+        )
+
+    def policy_statements(self, function: str, alias: str) -> list[dict[str, Any]]:
+        """Statements of the alias's resource policy (matched on Resource, which the alias ARN names)."""
+        return self._memo(("policy", function, alias), lambda: self._load_policy(function, alias))
+
+    def _load_policy(self, function: str, alias: str) -> list[dict[str, Any]]:
+        fn = self.function(function)
+        if fn is None or alias not in fn.aliases:
+            return []  # no alias, no policy: not worth a call
+        try:
+            response = self.clients.lambda_.get_policy(FunctionName=function, Qualifier=alias)
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return []
+            raise
+        statements = json.loads(response.get("Policy") or "{}").get("Statement", [])
+        target = fn.alias_arn(alias)
+        return [s for s in statements if s.get("Resource") == target]
+
+    # ------------------------------------------------------------------ API Gateway
+
+    def rest_api_ids(self) -> dict[str, list[str]]:
+        """Every REST API in the region: name -> ids (more than one id makes the name ambiguous)."""
+        return self._memo(("rest_apis",), self._load_rest_apis)
+
+    def _load_rest_apis(self) -> dict[str, list[str]]:
+        by_name: dict[str, list[str]] = {}
+        for page in self.clients.apigateway.get_paginator("get_rest_apis").paginate():
+            for item in page.get("items", []):
+                by_name.setdefault(item["name"], []).append(item["id"])
+        return by_name
+
+    def api_name(self, api_id: str) -> str:
+        for name, ids in self.rest_api_ids().items():
+            if api_id in ids:
+                return name
+        return api_id
+
+    def stages(self, api_id: str) -> dict[str, dict[str, Any]]:
+        return self._memo(("stages", api_id), lambda: self._load_stages(api_id))
+
+    def _load_stages(self, api_id: str) -> dict[str, dict[str, Any]]:
+        response = self.clients.apigateway.get_stages(restApiId=api_id)
+        return {item["stageName"]: item for item in response.get("item", [])}
+
+    def alias_routes(self, api_id: str) -> list[AliasRoute]:
+        return self._memo(("routes", api_id), lambda: self._load_routes(api_id))
+
+    def _load_routes(self, api_id: str) -> list[AliasRoute]:
+        routes: list[AliasRoute] = []
+        paginator = self.clients.apigateway.get_paginator("get_resources")
+        for page in paginator.paginate(restApiId=api_id, embed=["methods"]):
+            for resource in page.get("items", []):
+                for method, body in (resource.get("resourceMethods") or {}).items():
+                    uri = ((body or {}).get("methodIntegration") or {}).get("uri") or ""
+                    for fn, variable in _ALIAS_URI_RE.findall(uri):
+                        routes.append(AliasRoute(fn, variable, method, resource.get("path", "")))
+        return routes
+
+    def newest_deployment(self, api_id: str) -> str | None:
+        return self._memo(("deployment", api_id), lambda: self._load_newest_deployment(api_id))
+
+    def _load_newest_deployment(self, api_id: str) -> str | None:
+        newest: tuple[Any, str] | None = None
+        for page in self.clients.apigateway.get_paginator("get_deployments").paginate(restApiId=api_id):
+            for item in page.get("items", []):
+                stamp = item.get("createdDate")
+                if newest is None or (stamp and stamp > newest[0]):
+                    newest = (stamp, item["id"])
+        return newest[1] if newest else None
+
+    def mappings(self, domain: str) -> dict[str, dict[str, Any]] | None:
+        """Base path mappings of a custom domain, or None when the domain does not exist."""
+        return self._memo(("mappings", domain), lambda: self._load_mappings(domain))
+
+    def _load_mappings(self, domain: str) -> dict[str, dict[str, Any]] | None:
+        out: dict[str, dict[str, Any]] = {}
+        try:
+            for page in self.clients.apigateway.get_paginator("get_base_path_mappings").paginate(domainName=domain):
+                for item in page.get("items", []):
+                    out[item.get("basePath") or "(none)"] = item
+        except Exception as exc:
+            if error_code(exc) == "NotFoundException":
+                return None
+            raise
+        return out
