@@ -1,0 +1,98 @@
+"""Shared fixtures: moto in-process (and as a server on 127.0.0.1), the example estate, spec dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from controller.aws import AwsClients
+from controller.emulator import fix_moto_gaps
+from controller.engine import Result, reconcile
+from controller.estate import seed
+from controller.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SPEC = ROOT / "desired_state"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region; never a real endpoint or profile."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def clients() -> Iterator[AwsClients]:
+    """AwsClients against moto in-process."""
+    from moto import mock_aws
+
+    fix_moto_gaps()
+    with mock_aws():
+        yield AwsClients(max_attempts=2)
+
+
+@pytest.fixture
+def estate(clients: AwsClients) -> dict[str, Any]:
+    """The example estate's pre-existing infrastructure (functions, versions, APIs, domains)."""
+    info = seed(clients)
+    clients.counter.reset()
+    return info
+
+
+@pytest.fixture
+def spec_dir(tmp_path: Path) -> Path:
+    """A writable copy of desired_state/."""
+    target = tmp_path / "spec"
+    shutil.copytree(EXAMPLE_SPEC, target)
+    return target
+
+
+def run(spec_dir: Path, clients: AwsClients, **kwargs: Any) -> Result:
+    """One reconcile with fresh call counts."""
+    clients.counter.reset()
+    return reconcile(load_spec(spec_dir), clients, **kwargs)
+
+
+@pytest.fixture
+def converged(estate: dict[str, Any], clients: AwsClients, spec_dir: Path) -> dict[str, Any]:
+    """The example estate after a first apply of desired_state/ (everything in sync)."""
+    result = run(spec_dir, clients, apply=True)
+    assert not result.failed, [o.as_dict() for o in result.outcomes]
+    clients.counter.reset()
+    return estate
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1 (threaded, in this process); yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    fix_moto_gaps()
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
