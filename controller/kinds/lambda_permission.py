@@ -18,7 +18,12 @@ from controller.model import Action, Call, Drift, FieldChange, Resource
 PRINCIPAL = "apigateway.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"
 SID_PREFIX = "pointsman-"
-_SID_RE = re.compile(r"^pointsman-([A-Za-z0-9]+)$")
+_SID_RE = re.compile(r"^pointsman-([a-z0-9]+)-")
+
+
+def statement_id(api_id: str, alias: str) -> str:
+    """One statement per (API, alias): unique even where an emulator keeps one policy per function."""
+    return f"{SID_PREFIX}{api_id}-{alias}"[:100]
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,7 @@ class LambdaPermission(Kind):
                         "function": function,
                         "alias": alias,
                         "api_id": api_id,
-                        "statement_id": f"{SID_PREFIX}{api_id}",
+                        "statement_id": statement_id(api_id, alias),
                         "requires": (f"lambda_alias/{function}/{alias}",),
                         "missing_reason": (
                             f"stage {first.stage} of {api} routes to {function}:{alias}, which API Gateway may not invoke"
