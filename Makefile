@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test install demo clean
+.PHONY: test install demo clean lint-docker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,3 +18,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The embedded demo: AWS emulated on 127.0.0.1, a local git repo from desired_state/.
+demo: $(STAMP)
+	$(BIN)/pointsman demo

@@ -44,7 +44,9 @@ def apply_actions(
         if dry_run:
             outcomes.append(Outcome(action, OutcomeStatus.DRY_RUN))
             continue
-        if should_stop():
+        # On a stop request, finish what was started (an alias update after its publish),
+        # start nothing new.
+        if should_stop() and not any(r in results for r in action.requires):
             failed[action.resource] = "not started"
             outcomes.append(Outcome(action, OutcomeStatus.SKIPPED, "skipped: stopping on request"))
             continue

@@ -46,9 +46,65 @@ def _parser() -> argparse.ArgumentParser:
     aws_args(p)
     p.add_argument("--prune", action="store_true", help="delete extra resources in the managed scope")
     p.add_argument("--dry-run", action="store_true", help="plan and report, call nothing that writes")
+    p = sub.add_parser("run", help="follow a git branch and reconcile continuously (the controller)")
+    _run_args(p)
+    p = sub.add_parser("reconcile", help="one fetch + reconcile, then exit (for cron-style scheduling)")
+    _run_args(p)
+    p.add_argument("--once", action="store_true", required=True, help="run once and exit with plan's exit codes")
+    p = sub.add_parser("history", help="print recorded reconciles")
+    p.add_argument("--state-dir", default=os.environ.get("POINTSMAN_STATE_DIR", ".pointsman"))
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = sub.add_parser("demo", help="run against an embedded AWS emulator and a local git repo (see README)")
+    p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state")
+    p.add_argument("--aws-port", type=int, default=4599, help="emulator port on 127.0.0.1")
+    p.add_argument("--listen", default="127.0.0.1:8080")
+    p.add_argument("--interval", type=float, default=10.0)
+    p.add_argument("--mode", choices=("apply", "detect"), default="apply")
     sub.add_parser("schema", help="print the spec file JSON Schema")
     sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
     return parser
+
+
+_RUN_FLAGS = ("repo", "branch", "path", "interval", "jitter", "poll_interval", "mode", "state_dir", "listen", "concurrency", "history_keep")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    env = "(env POINTSMAN_{})"
+    p.add_argument("--repo", help="git URL or local path " + env.format("REPO"))
+    p.add_argument("--branch", help="branch to follow, default main " + env.format("BRANCH"))
+    p.add_argument("--path", help="spec directory in the repo, default desired_state " + env.format("PATH"))
+    p.add_argument("--interval", type=float, help="seconds between reconciles, default 60 " + env.format("INTERVAL"))
+    p.add_argument("--jitter", type=float, help="extra random delay as a fraction of the interval, default 0.1 " + env.format("JITTER"))
+    p.add_argument("--poll-interval", type=float, help="seconds between checks for a new commit, default 15, 0 off " + env.format("POLL_INTERVAL"))
+    p.add_argument("--mode", choices=("apply", "detect"), help="apply (self-heal) or detect (report only), default apply " + env.format("MODE"))
+    p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=None, help="delete extra resources " + env.format("PRUNE"))
+    p.add_argument("--state-dir", help="clone, history and exports, default .pointsman " + env.format("STATE_DIR"))
+    p.add_argument("--listen", help="HTTP HOST:PORT, default 127.0.0.1:8080 " + env.format("LISTEN"))
+    p.add_argument("--concurrency", type=int, help="parallel AWS reads, default 8 " + env.format("CONCURRENCY"))
+    p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
+
+
+def _settings(args: argparse.Namespace) -> "RunSettings":
+    from pydantic import ValidationError
+
+    from controller.settings import RunSettings
+
+    given = {name: getattr(args, name) for name in _RUN_FLAGS + ("prune",) if getattr(args, name, None) is not None}
+    try:
+        return RunSettings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        flag = "--" + field.replace("_", "-")
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = f"required: pass {flag} or set POINTSMAN_{field.upper()}"
+        raise SettingsError(f"{flag}: {message}") from None
+
+
+class SettingsError(Exception):
+    pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AWS_ERRORS as exc:
         print(f"error: {describe_error(exc)}; nothing was applied.", file=sys.stderr)
         return EXIT_ERROR
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -78,6 +137,21 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(json.dumps(policy_document(), indent=2))
         return EXIT_OK
+    if args.command == "run":
+        from controller.runner import Runner
+
+        if args.log_level == "warning" and "POINTSMAN_LOG_LEVEL" not in os.environ:
+            configure("info")
+        return Runner(_settings(args)).run_forever()
+    if args.command == "reconcile":
+        return _reconcile_once(_settings(args))
+    if args.command == "history":
+        return _history(args)
+    if args.command == "demo":
+        from controller.demo import run_demo
+
+        configure("info" if args.log_level == "warning" else args.log_level)
+        return run_demo(args)
     spec = load_spec(args.spec)
     if args.command == "validate":
         n = len(spec.functions) + len(spec.rest_apis) + len(spec.domains)
@@ -103,6 +177,54 @@ def _dispatch(args: argparse.Namespace) -> int:
     if mode == "plan":
         return EXIT_OK if result.in_sync else EXIT_DRIFT
     return EXIT_ERROR if result.failed else EXIT_OK
+
+
+def _reconcile_once(settings: "RunSettings") -> int:
+    """Exit 0 nothing to do, 2 drift found (healed in apply mode), 1 error."""
+    from controller.runner import Controller
+
+    controller = Controller(settings)
+    try:
+        record = controller.reconcile("once")
+    finally:
+        controller.history.close()
+    print(json.dumps({k: v for k, v in record.as_dict().items() if k != "api_calls"}, indent=2, default=str))
+    if record.status in ("error", "invalid", "failed", "interrupted") or controller.status.head_valid is False:
+        print(f"error: {record.error}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK if record.status == "in_sync" else EXIT_DRIFT
+
+
+def _history(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from controller.history import History
+
+    path = Path(args.state_dir) / "history.sqlite3"
+    if not path.exists():
+        print(f"error: no history at {path} (has `pointsman run` used --state-dir {args.state_dir}?)", file=sys.stderr)
+        return EXIT_ERROR
+    history = History(path)
+    try:
+        runs = history.recent(args.limit)
+    finally:
+        history.close()
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
+        return EXIT_OK
+    for r in runs:
+        when = datetime.fromtimestamp(r.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        took = f"{(r.finished - r.started):.1f}s" if r.finished else "-"
+        commit = (r.commit_sha or "-")[:12]
+        print(f"#{r.id} {when}Z {took:>6} {r.mode:6} {r.trigger:12} {commit:12} {r.status:11} drift={r.drift_count} actions={len(r.actions)}")
+        for a in r.actions:
+            print(f"      {a.get('outcome', ''):9} {a['operation']}  {a['resource']}" + (f": {a['error']}" if a.get("error") else ""))
+        if r.error:
+            print(f"      error: {r.error}")
+    if not runs:
+        print("no runs recorded yet")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -328,15 +328,19 @@ def _load_file(path: Path, shown: str, problems: list[SpecProblem]) -> tuple[Spe
         return None, lines
 
 
-def load_spec(directory: str | Path) -> Spec:
-    """Load every *.yaml / *.yml under ``directory``; raise ``SpecInvalid`` listing every problem."""
+def load_spec(directory: str | Path, *, display_root: str | None = None) -> Spec:
+    """Load every *.yaml / *.yml under ``directory``; raise ``SpecInvalid`` listing every problem.
+
+    ``display_root`` replaces the directory in messages (a spec exported from git is shown
+    by its path in the repository, not the checkout's).
+    """
     root = Path(directory)
     if not root.is_dir():
         raise SpecInvalid([SpecProblem(str(root), 0, "", "spec directory does not exist")])
     spec = Spec(directory=root)
     problems: list[SpecProblem] = []
     for path in spec_files(root):
-        shown = str(path)
+        shown = str(Path(display_root) / path.relative_to(root)) if display_root is not None else str(path)
         spec.files.append(shown)
         parsed, lines = _load_file(path, shown, problems)
         if parsed is None:

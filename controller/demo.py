@@ -1,0 +1,131 @@
+"""`pointsman demo`: the controller against an embedded AWS emulator and a local git repo.
+
+Starts moto's server on 127.0.0.1, creates the example estate's pre-existing
+infrastructure in it, makes a git repository from desired_state/ (kept between demo runs),
+prints the first plan and then runs the controller, which applies it and keeps reconciling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import git
+
+from controller.aws import AwsClients
+from controller.engine import reconcile
+from controller.report import render
+from controller.settings import RunSettings
+from controller.spec import load_spec
+
+DEMO_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo",
+    "AWS_SECRET_ACCESS_KEY": "demo",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _find_example_spec() -> Path:
+    for candidate in (Path.cwd() / "desired_state", Path(__file__).resolve().parent.parent / "desired_state"):
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit("error: desired_state/ not found; run the demo from the project directory")
+
+
+def make_repo(repo_dir: Path, example: Path) -> tuple[git.Repo, bool]:
+    """A git repo on branch main holding desired_state/ (reused if it exists)."""
+    if (repo_dir / ".git").is_dir():
+        return git.Repo(repo_dir), False
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    repo = git.Repo.init(repo_dir, initial_branch="main")
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "Pointsman demo")
+        cfg.set_value("user", "email", "demo@localhost")
+    shutil.copytree(example, repo_dir / "desired_state")
+    repo.index.add([str(p.relative_to(repo_dir)) for p in (repo_dir / "desired_state").rglob("*.yaml")])
+    repo.index.commit("Example estate: getreport and products v1/v2")
+    return repo, True
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from moto.server import ThreadedMotoServer
+
+    from controller.emulator import fix_moto_gaps
+    from controller.estate import seed
+    from controller.runner import Runner
+
+    workdir = Path(args.workdir).resolve()
+    if not _port_free(args.aws_port):
+        print(f"error: port {args.aws_port} on 127.0.0.1 is in use; pass --aws-port", file=sys.stderr)
+        return 1
+    host, _, port = args.listen.rpartition(":")
+    if not _port_free(int(port)):
+        print(f"error: {args.listen} is in use; pass --listen 127.0.0.1:PORT", file=sys.stderr)
+        return 1
+    endpoint = f"http://127.0.0.1:{args.aws_port}"
+    # The demo never talks to real AWS: the emulator endpoint and fake credentials win.
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update(DEMO_ENV, AWS_ENDPOINT_URL=endpoint)
+
+    fix_moto_gaps()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log is noise here
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.aws_port, verbose=False)
+    server.start()
+    try:
+        seed(AwsClients())
+        repo_dir = workdir / "repo"
+        _, created = make_repo(repo_dir, _find_example_spec())
+        settings = RunSettings(
+            repo=str(repo_dir),
+            branch="main",
+            path="desired_state",
+            interval=args.interval,
+            poll_interval=2,
+            mode=args.mode,
+            state_dir=workdir / "state",
+            listen=args.listen,
+        )
+        _banner(endpoint, repo_dir, settings, created)
+        first = reconcile(load_spec(repo_dir / "desired_state"), AwsClients())
+        print("First plan (the controller applies it now):\n")
+        print(render(first, fmt="text", mode="plan"))
+        print(flush=True)
+        return Runner(settings).run_forever()
+    finally:
+        server.stop()
+
+
+def _banner(endpoint: str, repo_dir: Path, settings: RunSettings, created: bool) -> None:
+    host, port = settings.listen_address
+    aws = Path(sys.executable).parent / "aws"
+    print(
+        f"""
+Pointsman demo
+  status page : http://{host}:{port}/   (JSON: /api/status, /api/history, /metrics)
+  AWS emulator: {endpoint}   (moto, seeded with the example estate's functions, APIs and domains)
+  git repo    : {repo_dir}   ({'new' if created else 'reused'}; branch main, spec in desired_state/)
+  mode        : {settings.mode.value}, reconciling every {settings.interval:g}s and on every new commit
+
+Try it from another terminal (see README, "Demo walkthrough"):
+  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1
+  # 1. promote: point prod of getreport at version 2 and commit
+  sed -i 's/prod: {{version: "1"/prod: {{version: "2"/' {repo_dir}/desired_state/getreport.yaml
+  git -C {repo_dir} commit -am "Promote getreport 2 to prod"
+  # 2. a console click: the controller reports it and heals it
+  {aws} lambda update-alias --function-name getProducts --name prod --function-version 1
+  # 3. stop this demo (Ctrl-C) and rerun it with --mode detect: drift is reported, left alone
+""",
+        flush=True,
+    )

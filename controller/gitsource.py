@@ -1,0 +1,126 @@
+"""The spec's git repository: clone once into the state dir, fetch each tick, export exact commits.
+
+Authentication never lands in a URL, a log line or .git/config: an https token goes in an
+``http.extraHeader`` passed through git's environment (GIT_CONFIG_*), an ssh key through
+GIT_SSH_COMMAND.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import tarfile
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from controller.settings import redact_url
+
+
+class GitSourceError(Exception):
+    """A foreseeable git failure, with a one-line message."""
+
+
+@dataclass
+class GitSource:
+    url: str
+    branch: str
+    workdir: Path  # bare mirror lives here
+    token: str | None = None
+    ssh_key_file: Path | None = None
+    timeout: float = 60.0
+
+    def _env(self) -> dict[str, str]:
+        env = {"GIT_TERMINAL_PROMPT": "0"}
+        if self.token:
+            basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+            env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}"})
+        if self.ssh_key_file:
+            env["GIT_SSH_COMMAND"] = f"ssh -i {self.ssh_key_file} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o BatchMode=yes"
+        return env
+
+    def _fail(self, what: str, exc: Exception) -> GitSourceError:
+        detail = ""
+        if isinstance(exc, git.GitCommandError):
+            lines = [l.strip() for l in str(exc.stderr or "").splitlines() if l.strip()]
+            detail = lines[-1] if lines else f"exit {exc.status}"
+            detail = detail.removeprefix("stderr: ").strip("'")
+        else:
+            detail = str(exc)
+        if self.token:
+            detail = detail.replace(self.token, "***")
+        return GitSourceError(f"git {what} {redact_url(self.url)} failed: {detail}")
+
+    def _repo(self) -> git.Repo:
+        if (self.workdir / "HEAD").exists():
+            return git.Repo(self.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        repo = git.Repo.init(self.workdir, bare=True)
+        with repo.config_writer() as cfg:
+            cfg.set_value('remote "origin"', "url", self.url)
+        return repo
+
+    def fetch(self) -> str:
+        """Fetch the branch; return the exact commit fetched."""
+        repo = self._repo()
+        ref = f"refs/remotes/origin/{self.branch}"
+        try:
+            with repo.git.custom_environment(**self._env()):
+                repo.git.fetch("origin", f"+refs/heads/{self.branch}:{ref}", "--prune", "--no-tags", kill_after_timeout=self.timeout)
+            return repo.git.rev_parse(ref).strip()
+        except (git.GitCommandError, ValueError) as exc:
+            raise self._fail("fetch", exc) from None
+
+    def remote_head(self) -> str | None:
+        """The branch's commit on the remote, without fetching objects (cheap poll)."""
+        repo = self._repo()
+        try:
+            with repo.git.custom_environment(**self._env()):
+                out = repo.git.ls_remote("origin", f"refs/heads/{self.branch}", kill_after_timeout=self.timeout)
+        except git.GitCommandError as exc:
+            raise self._fail("ls-remote", exc) from None
+        return out.split()[0] if out.strip() else None
+
+    def export(self, commit: str, path: str, target_root: Path) -> Path:
+        """Write ``path`` of ``commit`` under ``target_root/commit`` and return that directory."""
+        target = target_root / commit
+        spec_dir = target / path
+        if target.exists():
+            return spec_dir
+        repo = self._repo()
+        tmp = target_root / f".{commit}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            stream = io.BytesIO()
+            repo.archive(stream, commit, path=path.strip("/") or None, format="tar")
+        except git.GitCommandError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            stderr = str(exc.stderr or "")
+            if "did not match any files" in stderr or "pathspec" in stderr:
+                tmp.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+                return spec_dir  # absent: the caller reports that the commit has no spec
+            raise self._fail("archive", exc) from None
+        stream.seek(0)
+        with tarfile.open(fileobj=stream) as tar:
+            tar.extractall(tmp, filter="data")
+        os.replace(tmp, target)
+        return spec_dir
+
+    def prune_exports(self, target_root: Path, keep: set[str]) -> None:
+        if not target_root.exists():
+            return
+        for child in target_root.iterdir():
+            if child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def commit_summary(self, commit: str) -> str:
+        try:
+            c = self._repo().commit(commit)
+            return str(c.summary)
+        except (ValueError, git.BadName):
+            return ""

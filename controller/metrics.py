@@ -1,0 +1,42 @@
+"""Prometheus metrics of the controller (one registry per controller, served on /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from controller.engine import Result
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.duration = Histogram(
+            "pointsman_reconcile_duration_seconds",
+            "Duration of a reconcile (git fetch, observe, plan, apply)",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.runs = Counter("pointsman_reconciles_total", "Reconciles by final status", ["status"], registry=r)
+        self.drift = Gauge("pointsman_drift_resources", "Drifted resources found by the last reconcile", ["kind", "status"], registry=r)
+        self.actions = Counter("pointsman_actions_total", "Applied actions by outcome", ["outcome"], registry=r)
+        self.aws_calls = Counter("pointsman_aws_calls_total", "AWS API calls by operation", ["operation"], registry=r)
+        self.commit = Info("pointsman_applied_commit", "Commit whose spec is the desired state", registry=r)
+        self.last_success = Gauge("pointsman_last_reconcile_success_timestamp_seconds", "End of the last reconcile that ran to completion", registry=r)
+        self.git_up = Gauge("pointsman_git_reachable", "1 if the last git fetch succeeded", registry=r)
+        self.spec_valid = Gauge("pointsman_head_commit_valid", "1 if the newest fetched commit's spec is valid", registry=r)
+
+    def observe_result(self, result: Result) -> None:
+        self.drift.clear()
+        counts: dict[tuple[str, str], int] = {}
+        for d in result.drift:
+            counts[(d.kind, d.status.value)] = counts.get((d.kind, d.status.value), 0) + 1
+        for (kind, status), n in counts.items():
+            self.drift.labels(kind=kind, status=status).set(n)
+        for outcome in result.outcomes:
+            self.actions.labels(outcome=outcome.status.value).inc()
+        for operation, n in result.api_calls.items():
+            self.aws_calls.labels(operation=operation).inc(n)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

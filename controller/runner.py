@@ -1,0 +1,355 @@
+"""The long-running controller: follow a git branch, reconcile on a schedule and on push.
+
+``Controller.reconcile`` is one run: fetch -> pick the desired commit -> reconcile -> record.
+``Runner`` drives it with apscheduler (never two at once, missed runs coalesce), polls the
+remote for new commits, serves HTTP, and stops cleanly on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from controller.aws import AWS_ERRORS, AwsClients, describe_error
+from controller.engine import Result, reconcile
+from controller.gitsource import GitSource, GitSourceError
+from controller.history import History, RunRecord
+from controller.metrics import Metrics
+from controller.model import OutcomeStatus
+from controller.settings import Mode, RunSettings
+from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
+
+log = structlog.get_logger("pointsman.controller")
+
+
+@dataclass
+class Status:
+    head_commit: str | None = None
+    head_valid: bool | None = None
+    spec_errors: list[str] = field(default_factory=list)
+    applied_commit: str | None = None
+    git_error: str | None = None
+    git_ok_at: float | None = None
+    last_error: str | None = None
+    last_run: dict[str, Any] | None = None
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    last_finished_at: float | None = None
+
+
+class Controller:
+    def __init__(self, settings: RunSettings, clients: AwsClients | None = None) -> None:
+        self.settings = settings
+        self.clients = clients or AwsClients()
+        state = settings.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        self.history = History(state / "history.sqlite3", keep=settings.history_keep)
+        interrupted = self.history.mark_unfinished_as_interrupted()
+        if interrupted:
+            log.warning("closed runs left unfinished by the previous process", runs=interrupted)
+        self.git = GitSource(
+            url=settings.repo,
+            branch=settings.branch,
+            workdir=state / "repo.git",
+            token=settings.git_token.get_secret_value() if settings.git_token else None,
+            ssh_key_file=settings.git_ssh_key_file,
+        )
+        self.exports = state / "specs"
+        self.metrics = Metrics()
+        self.status = Status(applied_commit=self.history.last_good_commit())
+        self.stop_requested = threading.Event()
+        self._lock = threading.Lock()
+        self._good: tuple[str, Spec] | None = None
+        self._invalid: dict[str, list[str]] = {}
+        self.git_failures = 0
+
+    # ------------------------------------------------------------------ one run
+
+    def reconcile(self, trigger: str = "schedule") -> RunRecord:
+        with self._lock:  # never two reconciles at once, whoever asks
+            record = self.history.start(RunRecord(started=time.time(), trigger=trigger, mode=self.settings.mode.value))
+            log.info("reconcile started", run=record.id, trigger=trigger)
+            started = time.monotonic()
+            try:
+                self._run(record)
+            except AWS_ERRORS as exc:
+                record.status, record.error = "error", describe_error(exc)
+            except Exception as exc:  # never crash the loop; say what happened
+                log.exception("reconcile crashed")
+                record.status, record.error = "error", f"internal error: {type(exc).__name__}: {exc}"
+            finally:
+                record.finished = time.time()
+                record.api_calls = self.clients.counter.snapshot()
+                self.history.finish(record)
+                self._publish(record, time.monotonic() - started)
+            log.info("reconcile finished", run=record.id, status=record.status, drift=record.drift_count, error=record.error)
+            return record
+
+    def _run(self, record: RunRecord) -> None:
+        self.clients.counter.reset()
+        head = self._fetch()
+        record.head_sha = head or self.status.head_commit
+        if head is not None:
+            self._consider(head)
+        if self._good is None and self.status.applied_commit:
+            self._consider(self.status.applied_commit, remember_invalid=False)
+        if self._good is None:
+            record.status = "invalid" if self.status.spec_errors else "error"
+            record.error = self.status.git_error or "; ".join(self.status.spec_errors[:5]) or "no valid commit yet"
+            return
+        commit, spec = self._good
+        record.commit_sha = commit
+        head_ok = self.status.head_valid is not False
+        write = self.settings.mode is Mode.APPLY and head_ok
+        result = reconcile(
+            spec,
+            self.clients,
+            apply=write,
+            prune=self.settings.prune,
+            concurrency=self.settings.concurrency,
+            should_stop=self.stop_requested.is_set,
+        )
+        self._record_result(record, result, head_ok)
+        self.metrics.observe_result(result)
+        self.status.drift = record.drift
+        if not result.problems:
+            self.status.applied_commit = commit
+
+    def _fetch(self) -> str | None:
+        try:
+            head = self.git.fetch()
+        except GitSourceError as exc:
+            self.git_failures += 1
+            self.status.git_error = str(exc)
+            log.warning("git unreachable; keeping the last good commit", error=str(exc), failures=self.git_failures)
+            return None
+        self.git_failures = 0
+        self.status.git_error = None
+        self.status.git_ok_at = time.time()
+        self.status.head_commit = head
+        return head
+
+    def _consider(self, commit: str, remember_invalid: bool = True) -> None:
+        """Load the spec at ``commit``; valid -> it becomes the desired state."""
+        if self._good and self._good[0] == commit:
+            if remember_invalid:
+                self.status.head_valid, self.status.spec_errors = True, []
+            return
+        if commit in self._invalid:
+            if remember_invalid:
+                self.status.head_valid, self.status.spec_errors = False, self._invalid[commit]
+            return
+        path = self.settings.path.strip("/") or "."
+        try:
+            directory = self.git.export(commit, path, self.exports)
+            if not directory.is_dir():
+                raise SpecInvalid([SpecProblem(path, 0, "", f"commit {commit[:12]} has no spec directory {path}/")])
+            spec = load_spec(directory, display_root=path)
+        except SpecInvalid as exc:
+            errors = [str(p) for p in exc.problems]
+            self._invalid[commit] = errors
+            if remember_invalid:
+                self.status.head_valid, self.status.spec_errors = False, errors
+            log.error("commit has an invalid spec; nothing from it is applied", commit=commit[:12], problems=errors)
+            return
+        except GitSourceError as exc:
+            self.status.git_error = str(exc)
+            return
+        self._good = (commit, spec)
+        if remember_invalid:
+            self.status.head_valid, self.status.spec_errors = True, []
+        self.git.prune_exports(self.exports, keep={commit})
+
+    def _record_result(self, record: RunRecord, result: Result, head_ok: bool) -> None:
+        record.drift = [d.as_dict() for d in result.drift]
+        outcomes = {o.action.resource + o.action.operation: o for o in result.outcomes}
+        record.actions = []
+        for action in result.plan.actions:
+            entry = {"resource": action.resource, "operation": action.operation, "reason": action.reason}
+            outcome = outcomes.get(action.resource + action.operation)
+            entry["outcome"] = outcome.status.value if outcome else "planned"
+            if outcome and outcome.error:
+                entry["error"] = outcome.error
+            record.actions.append(entry)
+        if result.problems:
+            record.status, record.error = "error", "; ".join(str(p) for p in result.problems)
+        elif any(o.error == "skipped: stopping on request" for o in result.outcomes):
+            record.status, record.error = "interrupted", "stopped on request before every action ran"
+        elif result.failed:
+            record.status = "failed"
+            record.error = "; ".join(f"{o.action.resource}: {o.error}" for o in result.outcomes if o.status is OutcomeStatus.FAILED)
+        elif result.applied:
+            record.status = "applied"
+        elif result.drift:
+            record.status = "drift"
+        else:
+            record.status = "in_sync"
+        if not head_ok:
+            note = f"newest commit {(self.status.head_commit or '')[:12]} is invalid; reconciled against {record.commit_sha[:12] if record.commit_sha else '?'} in detect mode"
+            record.error = f"{record.error}; {note}" if record.error else note
+
+    def _publish(self, record: RunRecord, seconds: float) -> None:
+        self.metrics.duration.observe(seconds)
+        self.metrics.runs.labels(status=record.status).inc()
+        self.metrics.git_up.set(0 if self.status.git_error else 1)
+        if self.status.head_valid is not None:
+            self.metrics.spec_valid.set(1 if self.status.head_valid else 0)
+        if self.status.applied_commit:
+            self.metrics.commit.info({"commit": self.status.applied_commit, "branch": self.settings.branch})
+        self.status.last_error = record.error
+        self.status.last_run = {k: v for k, v in record.as_dict().items() if k not in ("drift", "api_calls")}
+        if record.status not in ("error", "invalid"):
+            self.status.last_finished_at = record.finished
+            self.metrics.last_success.set(record.finished or time.time())
+
+    # ------------------------------------------------------------------ views
+
+    def ready(self) -> tuple[bool, str]:
+        if self.status.last_finished_at is None:
+            return False, "no reconcile has finished yet"
+        age = time.time() - self.status.last_finished_at
+        if age > self.settings.ready_window:
+            return False, f"last reconcile finished {age:.0f}s ago"
+        if self.status.git_error:
+            return False, self.status.git_error
+        return True, "ok"
+
+    def status_document(self) -> dict[str, Any]:
+        ready, why = self.ready()
+        s = self.status
+        return {
+            "repo": self.settings.repo_display,
+            "branch": self.settings.branch,
+            "path": self.settings.path,
+            "mode": self.settings.mode.value,
+            "prune": self.settings.prune,
+            "applied_commit": s.applied_commit,
+            "head_commit": s.head_commit,
+            "head_valid": s.head_valid,
+            "spec_errors": s.spec_errors,
+            "git": {"reachable": s.git_error is None and s.git_ok_at is not None, "error": s.git_error, "last_ok": s.git_ok_at},
+            "last_run": s.last_run,
+            "drift": s.drift,
+            "in_sync": not s.drift if s.last_run else None,
+            "last_error": s.last_error,
+            "ready": ready,
+            "ready_reason": why,
+        }
+
+
+class Runner:
+    """Scheduling, polling, HTTP and signals around a Controller."""
+
+    def __init__(self, settings: RunSettings, controller: Controller | None = None) -> None:
+        self.settings = settings
+        self.controller = controller or Controller(settings)
+        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self._pending: list[str] = []
+        self._pending_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._last_remote: str | None = None
+        self.http: Any = None
+
+    def trigger(self, reason: str) -> None:
+        """Reconcile at once (or right after the one in flight)."""
+        with self._pending_lock:
+            self._pending.append(reason)
+        job = self.scheduler.get_job("reconcile")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(timezone.utc))
+
+    def _tick(self) -> None:
+        reason = "schedule"
+        while not self.controller.stop_requested.is_set():
+            with self._pending_lock:
+                if self._pending:
+                    reason = ",".join(dict.fromkeys(self._pending))
+                    self._pending.clear()
+            self.controller.reconcile(reason)
+            self._schedule_git_retry()
+            with self._pending_lock:
+                if not self._pending:
+                    return
+
+    def _schedule_git_retry(self) -> None:
+        failures = self.controller.git_failures
+        if not failures:
+            return
+        delay = min(self.settings.interval, 2 ** min(failures, 10))
+        if delay < self.settings.interval:
+            self.scheduler.add_job(
+                self.trigger, "date", args=["git-retry"], run_date=datetime.now(timezone.utc) + timedelta(seconds=delay),
+                id="git-retry", replace_existing=True,
+            )
+
+    def _poll(self) -> None:
+        try:
+            remote = self.controller.git.remote_head()
+        except GitSourceError:
+            return  # the reconcile reports git errors; polling stays quiet
+        known = self.controller.status.head_commit
+        if remote and remote != known and remote != self._last_remote:
+            self._last_remote = remote
+            log.info("new commit on the branch", commit=remote[:12])
+            self.trigger("new-commit")
+
+    def start(self) -> None:
+        from controller.http import serve
+
+        self.http = serve(self)
+        interval = self.settings.interval
+        self.scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=interval, jitter=interval * self.settings.jitter or None),
+            id="reconcile",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(timezone.utc),
+        )
+        if self.settings.poll_interval > 0:
+            self.scheduler.add_job(
+                self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True
+            )
+        self.scheduler.start()
+        host, port = self.http.server_address[:2]
+        log.info("pointsman running", repo=self.settings.repo_display, branch=self.settings.branch, mode=self.settings.mode.value, listen=f"{host}:{port}")
+
+    def stop(self) -> None:
+        """Finish the action in flight, record the run, stop everything."""
+        if self._stopped.is_set():
+            return
+        self.controller.stop_requested.set()
+        self.scheduler.shutdown(wait=True)  # waits for the reconcile in flight to record itself
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        self.controller.history.close()
+        self._stopped.set()
+        log.info("pointsman stopped")
+
+    def run_forever(self) -> int:
+        done = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("signal received; finishing the action in flight", signal=signal.Signals(signum).name)
+            self.controller.stop_requested.set()
+            done.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not done.wait(0.5):
+                pass
+        finally:
+            self.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return 0

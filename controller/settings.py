@@ -1,0 +1,90 @@
+"""Settings of the long-running controller: flags, then POINTSMAN_* environment, then defaults.
+
+Secrets (webhook secret, git token) come from the environment or from files
+(``POINTSMAN_WEBHOOK_SECRET_FILE``, ``POINTSMAN_GIT_TOKEN_FILE``) and are ``SecretStr``,
+so they never print in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(str, Enum):
+    APPLY = "apply"  # self-heal: apply the plan every reconcile
+    DETECT = "detect"  # report drift only, never write
+
+
+class RunSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POINTSMAN_", extra="ignore", frozen=True)
+
+    repo: str = Field(description="git URL (https, ssh, git://) or local path of the repository holding the spec")
+    branch: str = Field("main", description="branch to follow")
+    path: str = Field("desired_state", description="spec directory inside the repository")
+    interval: float = Field(60.0, gt=0, description="seconds between reconciles")
+    jitter: float = Field(0.1, ge=0, le=1, description="random extra delay, as a fraction of the interval")
+    poll_interval: float = Field(15.0, ge=0, description="seconds between cheap checks for a new commit (0: off)")
+    mode: Mode = Mode.APPLY
+    prune: bool = False
+    state_dir: Path = Field(Path(".pointsman"), description="clone, history database, exported specs")
+    listen: str = Field("127.0.0.1:8080", description="HTTP address for /healthz, /readyz, /metrics, /api/status, /webhook")
+    concurrency: int = Field(8, ge=1, le=64)
+    history_keep: int = Field(1000, ge=1, description="runs kept in the history database")
+    ready_after: float = Field(0.0, ge=0, description="a reconcile must have finished within this many seconds for /readyz (0: 3 intervals)")
+    webhook_secret: SecretStr | None = None
+    webhook_secret_file: Path | None = None
+    git_token: SecretStr | None = None
+    git_token_file: Path | None = None
+    git_ssh_key_file: Path | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_shape(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"listen must be HOST:PORT, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> "RunSettings":
+        for name in ("webhook_secret", "git_token"):
+            file = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and file is not None:
+                try:
+                    secret = Path(file).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"cannot read {name}_file {file}: {exc.strerror}") from None
+                object.__setattr__(self, name, SecretStr(secret))
+        return self
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)
+
+    @property
+    def ready_window(self) -> float:
+        return self.ready_after or 3 * self.interval * (1 + self.jitter) + 30
+
+    @property
+    def repo_display(self) -> str:
+        return redact_url(self.repo)
+
+
+def redact_url(url: str) -> str:
+    """Drop any user:password@ from a URL so it can be logged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url

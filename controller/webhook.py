@@ -1,0 +1,51 @@
+"""Push-notification signatures: GitHub, GitLab and generic HMAC-SHA256. Pure functions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Mapping
+
+GENERIC_HEADER = "X-Pointsman-Signature-256"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _hmac_ok(secret: str, body: bytes, given: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    candidate = given if given.startswith("sha256=") else f"sha256={given}"
+    return hmac.compare_digest(expected, candidate.strip())
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes) -> str | None:
+    """Return the sender kind ('github', 'gitlab', 'generic') if signed with ``secret``, else None."""
+    if not secret:
+        return None
+    github = _header(headers, "X-Hub-Signature-256")
+    if github is not None:
+        return "github" if _hmac_ok(secret, body, github) else None
+    gitlab = _header(headers, "X-Gitlab-Token")
+    if gitlab is not None:
+        return "gitlab" if hmac.compare_digest(gitlab.encode(), secret.encode()) else None
+    generic = _header(headers, GENERIC_HEADER)
+    if generic is not None:
+        return "generic" if _hmac_ok(secret, body, generic) else None
+    return None
+
+
+def pushed_branch(body: bytes) -> str | None:
+    """The branch a push payload names (GitHub and GitLab both send ``ref``), if any."""
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    ref = payload.get("ref") if isinstance(payload, dict) else None
+    if isinstance(ref, str) and ref.startswith("refs/heads/"):
+        return ref.removeprefix("refs/heads/")
+    return None
