@@ -51,9 +51,10 @@ def _honour_remove_permission_qualifier(monkeypatch: pytest.MonkeyPatch) -> None
     AWS keeps one resource policy per alias, so ``remove-permission --qualifier prod`` removes
     the statement from prod's policy only. moto 5.2 keeps one policy per function (statements
     tagged by Resource) and its RemovePermission ignores the qualifier: it removes the *first*
-    statement with that Sid, which for Pointsman's ``pointsman-<api id>`` (the same Sid on the
-    prod and dev aliases) is dev's, since apply adds dev's first. The server runs in this
-    process, so patching the response handler fixes the emulator, not Pointsman.
+    statement with that Sid anywhere on the function. With Pointsman's former Sid
+    ``pointsman-<api id>`` (the same on the prod and dev aliases) that was dev's statement;
+    since 534ce81 the Sid also names the alias, but the test should not depend on that. The
+    server runs in this process, so patching the response handler fixes the emulator only.
     """
     from moto.awslambda.exceptions import UnknownPolicyException
     from moto.awslambda.responses import LambdaResponse
