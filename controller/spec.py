@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator, model_validator
 
 LATEST = "$LATEST"
 _VERSION_RE = re.compile(r"^(\$LATEST|[1-9][0-9]*|sha256:[A-Za-z0-9+/]{43}=)$")
@@ -22,6 +24,25 @@ _VAR_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _VAR_VALUE_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]{1,512}$")
 _BASE_PATH_RE = re.compile(r"^(\(none\)|[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*)$")
 _FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _named(pattern: re.Pattern[str], what: str, rule: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{what} {value!r} is not allowed: {rule}")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+AliasName = _named(_ALIAS_NAME_RE, "alias name", "1-128 letters, digits, - or _, and not all digits")
+StageName = _named(_STAGE_NAME_RE, "stage name", "letters, digits, - or _")
+VariableName = _named(_VAR_NAME_RE, "stage variable name", "letters, digits or _")
+BasePath = _named(_BASE_PATH_RE, "base path", "'(none)' or a path like 'v1'")
+FunctionName = _named(_FUNCTION_NAME_RE, "function name", "1-64 letters, digits, - or _")
+# YAML reads `version: 7` and `lambdaAlias: 2` as numbers; the schema says so too.
+VersionText = Annotated[str, WithJsonSchema({"type": ["string", "integer"], "description": 'Published version ("1" or 1), "$LATEST", or "sha256:<CodeSha256>".'})]
+VariableValue = Annotated[str, WithJsonSchema({"type": ["string", "number"]})]
 
 
 class _Strict(BaseModel):
@@ -38,7 +59,7 @@ def _as_version(value: Any) -> Any:
 
 
 class AliasSpec(_Strict):
-    version: str = Field(description='Published version ("1"), "$LATEST", or "sha256:<CodeSha256>".')
+    version: VersionText
     description: str = Field("", max_length=256)
     routing: dict[str, float] = Field(
         default_factory=dict,
@@ -85,19 +106,11 @@ class AliasSpec(_Strict):
 
 
 class FunctionSpec(_Strict):
-    aliases: dict[str, AliasSpec] = Field(default_factory=dict)
-
-    @field_validator("aliases")
-    @classmethod
-    def _alias_names(cls, value: dict[str, AliasSpec]) -> dict[str, AliasSpec]:
-        for name in value:
-            if not _ALIAS_NAME_RE.match(name):
-                raise ValueError(f"alias name {name!r} must be 1-128 letters, digits, - or _ and not all digits")
-        return value
+    aliases: dict[AliasName, AliasSpec] = Field(default_factory=dict)
 
 
 class StageSpec(_Strict):
-    variables: dict[str, str] = Field(default_factory=dict)
+    variables: dict[VariableName, VariableValue] = Field(default_factory=dict)
     description: str = ""
     deployment: str | None = Field(
         None, description="Deployment id; when omitted the stage keeps its deployment (new stages get the newest)."
@@ -114,23 +127,13 @@ class StageSpec(_Strict):
     @classmethod
     def _variable_shape(cls, value: dict[str, str]) -> dict[str, str]:
         for name, val in value.items():
-            if not _VAR_NAME_RE.match(name):
-                raise ValueError(f"stage variable name {name!r} must be letters, digits or _")
             if not _VAR_VALUE_RE.match(val):
                 raise ValueError(f"stage variable {name}={val!r} has characters API Gateway does not allow")
         return value
 
 
 class RestApiSpec(_Strict):
-    stages: dict[str, StageSpec] = Field(default_factory=dict)
-
-    @field_validator("stages")
-    @classmethod
-    def _stage_names(cls, value: dict[str, StageSpec]) -> dict[str, StageSpec]:
-        for name in value:
-            if not _STAGE_NAME_RE.match(name):
-                raise ValueError(f"stage name {name!r} must be letters, digits, - or _")
-        return value
+    stages: dict[StageName, StageSpec] = Field(default_factory=dict)
 
 
 class MappingSpec(_Strict):
@@ -139,31 +142,15 @@ class MappingSpec(_Strict):
 
 
 class DomainSpec(_Strict):
-    mappings: dict[str, MappingSpec] = Field(default_factory=dict)
-
-    @field_validator("mappings")
-    @classmethod
-    def _base_paths(cls, value: dict[str, MappingSpec]) -> dict[str, MappingSpec]:
-        for base_path in value:
-            if not _BASE_PATH_RE.match(base_path):
-                raise ValueError(f"base path {base_path!r} must be '(none)' or a path like 'v1'")
-        return value
+    mappings: dict[BasePath, MappingSpec] = Field(default_factory=dict)
 
 
 class SpecFile(_Strict):
     """One spec file. Any number of files under the spec directory are merged."""
 
-    functions: dict[str, FunctionSpec] = Field(default_factory=dict)
+    functions: dict[FunctionName, FunctionSpec] = Field(default_factory=dict)
     rest_apis: dict[str, RestApiSpec] = Field(default_factory=dict)
     domains: dict[str, DomainSpec] = Field(default_factory=dict)
-
-    @field_validator("functions")
-    @classmethod
-    def _function_names(cls, value: dict[str, FunctionSpec]) -> dict[str, FunctionSpec]:
-        for name in value:
-            if not _FUNCTION_NAME_RE.match(name):
-                raise ValueError(f"function name {name!r} must be 1-64 letters, digits, - or _")
-        return value
 
     @field_validator("functions", "rest_apis", "domains", mode="before")
     @classmethod
@@ -227,48 +214,50 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (YAML would silently keep the last)."""
 
 
-def _compose(text: str, filename: str) -> yaml.Node | None:
-    return yaml.compose(text, Loader=_LineLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _to_python(
-    node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], problems: list[SpecProblem], filename: str
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    lines: dict[tuple[Any, ...], int],
+    problems: list[SpecProblem],
+    filename: str,
+    loader: _LineLoader,
 ) -> Any:
+    """Build plain data from the node tree, recording the line of every key path."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+        loader.flatten_mapping(node)  # resolve `<<: *anchor` merges the way YAML does
+        merged = len(node.value) - explicit  # merged pairs come first; explicit keys override them
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+        explicit_keys: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key = _scalar(key_node, loader) if isinstance(key_node, yaml.ScalarNode) else None
             if isinstance(key, int) and not isinstance(key, bool):
                 key = str(key)
             if not isinstance(key, str):
                 problems.append(SpecProblem(filename, key_node.start_mark.line + 1, _dotted(path), f"key {key!r} must be a string"))
                 continue
             child = path + (key,)
-            if key in out:
-                problems.append(
-                    SpecProblem(
-                        filename,
-                        key_node.start_mark.line + 1,
-                        _dotted(child),
-                        f"duplicate key (first at line {lines[child]})",
+            if index >= merged:
+                if key in explicit_keys:
+                    problems.append(
+                        SpecProblem(filename, key_node.start_mark.line + 1, _dotted(child), f"duplicate key (first at line {lines[child]})")
                     )
-                )
-                continue
+                    continue
+                explicit_keys.add(key)
             lines[child] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, child, lines, problems, filename)
+            out[key] = _to_python(value_node, child, lines, problems, filename, loader)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines, problems, filename) for i, item in enumerate(node.value)]
-    return _scalar(node)
+        return [_to_python(item, path + (i,), lines, problems, filename, loader) for i, item in enumerate(node.value)]
+    return _scalar(node, loader)
 
 
-def _scalar(node: yaml.Node) -> Any:
-    loader = _LineLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+def _scalar(node: yaml.Node, loader: _LineLoader) -> Any:
+    return loader.construct_object(node, deep=True)
 
 
 def _dotted(path: Iterable[Any]) -> str:
@@ -286,37 +275,44 @@ def spec_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def _load_file(path: Path, shown: str, problems: list[SpecProblem]) -> tuple[SpecFile | None, dict[tuple[Any, ...], int]]:
+def _load_file(
+    path: Path, shown: str, problems: list[SpecProblem]
+) -> tuple[SpecFile | None, dict[tuple[Any, ...], int], Any]:
+    """Parse and validate one file: (model or None, key-path lines, raw data)."""
     lines: dict[tuple[Any, ...], int] = {}
+    data: Any = None
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(SpecProblem(shown, 1, "", f"cannot read file: {exc}"))
-        return None, lines
+        return None, lines, data
+    loader = _LineLoader(text)
     try:
-        node = _compose(text, shown)
+        node = loader.get_single_node()
+        if node is None:
+            return SpecFile(), lines, data
+        before = len(problems)
+        data = _to_python(node, (), lines, problems, shown, loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         problems.append(SpecProblem(shown, line, "", f"invalid YAML: {exc.problem or exc.context}"))
-        return None, lines
+        return None, lines, data
     except yaml.YAMLError as exc:
         problems.append(SpecProblem(shown, 1, "", f"invalid YAML: {exc}"))
-        return None, lines
-    if node is None:
-        return SpecFile(), lines
-    before = len(problems)
-    data = _to_python(node, (), lines, problems, shown)
+        return None, lines, data
+    finally:
+        loader.dispose()
     if len(problems) > before:
-        return None, lines
+        return None, lines, data
     if not isinstance(data, dict):
         problems.append(SpecProblem(shown, 1, "", "a spec file must be a mapping with functions, rest_apis and/or domains"))
-        return None, lines
+        return None, lines, data
     try:
-        return SpecFile.model_validate(data), lines
+        return SpecFile.model_validate(data), lines, data
     except ValidationError as exc:
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            loc = tuple(p for p in err["loc"] if p != "[key]")
             message = err["msg"]
             if message.startswith("Value error, "):
                 message = message[len("Value error, "):]
@@ -325,7 +321,7 @@ def _load_file(path: Path, shown: str, problems: list[SpecProblem]) -> tuple[Spe
             elif err["type"] == "missing":
                 message = f"required field {loc[-1]!r} is missing"
             problems.append(SpecProblem(shown, _line_for(loc, lines), _dotted(loc), message))
-        return None, lines
+        return None, lines, data
 
 
 def load_spec(directory: str | Path, *, display_root: str | None = None) -> Spec:
@@ -339,11 +335,13 @@ def load_spec(directory: str | Path, *, display_root: str | None = None) -> Spec
         raise SpecInvalid([SpecProblem(str(root), 0, "", "spec directory does not exist")])
     spec = Spec(directory=root)
     problems: list[SpecProblem] = []
+    partial: dict[str, set[str]] = {}  # REST APIs (and stages) named in files that failed validation
     for path in spec_files(root):
         shown = str(Path(display_root) / path.relative_to(root)) if display_root is not None else str(path)
         spec.files.append(shown)
-        parsed, lines = _load_file(path, shown, problems)
+        parsed, lines, raw = _load_file(path, shown, problems)
         if parsed is None:
+            _note_partial_declarations(raw, partial)
             continue
         for section in ("functions", "rest_apis", "domains"):
             target: dict[str, Declared] = getattr(spec, section)
@@ -363,7 +361,7 @@ def load_spec(directory: str | Path, *, display_root: str | None = None) -> Spec
         for path_key, line in lines.items():
             if all(isinstance(p, str) for p in path_key):
                 spec.sources[path_key] = f"{shown}:{line}"
-    _check_references(spec, problems)
+    _check_references(spec, problems, partial)
     if problems:
         raise SpecInvalid(problems)
     return spec
@@ -377,13 +375,25 @@ def _split(source: str) -> tuple[str, int]:
     return file, int(line)
 
 
-def _check_references(spec: Spec, problems: list[SpecProblem]) -> None:
+def _note_partial_declarations(raw: Any, partial: dict[str, set[str]]) -> None:
+    """Remember what an invalid file meant to declare, so no false 'not declared' follows."""
+    apis = raw.get("rest_apis") if isinstance(raw, dict) else None
+    if not isinstance(apis, dict):
+        return
+    for name, body in apis.items():
+        stages = body.get("stages") if isinstance(body, dict) else None
+        partial.setdefault(str(name), set()).update(str(s) for s in (stages if isinstance(stages, dict) else {}))
+
+
+def _check_references(spec: Spec, problems: list[SpecProblem], partial: dict[str, set[str]]) -> None:
     for domain in spec.domains.values():
         for base_path, mapping in domain.spec.mappings.items():
             where = spec.source_of("domains", domain.name, "mappings", base_path) or domain.source
             file, line = _split(where)
             field_path = f"domains.{domain.name}.mappings.{base_path}"
             api = spec.rest_apis.get(mapping.api)
+            if api is None and mapping.api in partial:
+                continue  # declared in a file that failed validation: its own problems are reported
             if api is None:
                 problems.append(
                     SpecProblem(file, line, f"{field_path}.api", f"REST API {mapping.api!r} is not declared under rest_apis")

@@ -89,11 +89,6 @@ def test_validate_missing_directory(capsys: pytest.CaptureFixture[str], tmp_path
     assert lines(err)[0] == f"error: {tmp_path / 'nope'}:0: spec directory does not exist"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unknown YAML tag makes load_spec raise yaml ConstructorError, which main() does not "
-    "catch: the CLI dies with a traceback instead of `error: file:line: ...` and exit 1",
-)
 def test_unknown_yaml_tag_is_a_clean_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text("functions:\n  f:\n    aliases:\n      prod: {version: !ref x}\n", encoding="utf-8")

@@ -266,16 +266,16 @@ def test_alias_name_all_digits(tmp_path: Path, name: str) -> None:
         f"      {name}: {{version: 1}}\n",  # 4
     )
     p = only_problem(tmp_path)
-    # Name rules validate the whole map: reported at the map (line 3), naming the bad key.
-    assert (p.file, p.line, p.field) == (str(path), 3, "functions.f.aliases")
-    assert p.message == f"alias name {name.strip(chr(39))!r} must be 1-128 letters, digits, - or _ and not all digits"
+    # Reported at the bad key's own line and path.
+    assert (p.file, p.line, p.field) == (str(path), 4, f"functions.f.aliases.{name.strip(chr(39))}")
+    assert p.message == f"alias name {name.strip(chr(39))!r} is not allowed: 1-128 letters, digits, - or _, and not all digits"
 
 
 def test_bad_function_name(tmp_path: Path) -> None:
     path = write(tmp_path, "x.yaml", "# fn\nfunctions:\n  'my function': {}\n")
     p = only_problem(tmp_path)
-    assert (p.file, p.line, p.field) == (str(path), 2, "functions")
-    assert p.message == "function name 'my function' must be 1-64 letters, digits, - or _"
+    assert (p.file, p.line, p.field) == (str(path), 3, "functions.my function")
+    assert p.message == "function name 'my function' is not allowed: 1-64 letters, digits, - or _"
 
 
 def test_bad_stage_name(tmp_path: Path) -> None:
@@ -289,8 +289,8 @@ def test_bad_stage_name(tmp_path: Path) -> None:
         "      'pr.od': {}\n",  # 5
     )
     p = only_problem(tmp_path)
-    assert (p.file, p.line, p.field) == (str(path), 3, "rest_apis.api.stages")
-    assert p.message == "stage name 'pr.od' must be letters, digits, - or _"
+    assert (p.file, p.line, p.field) == (str(path), 5, "rest_apis.api.stages.pr.od")
+    assert p.message == "stage name 'pr.od' is not allowed: letters, digits, - or _"
 
 
 STAGE_HEAD = "rest_apis:\n  api:\n    stages:\n      prod:\n        variables:\n"  # variables: line 5
@@ -299,8 +299,8 @@ STAGE_HEAD = "rest_apis:\n  api:\n    stages:\n      prod:\n        variables:\n
 def test_bad_stage_variable_name(tmp_path: Path) -> None:
     path = write(tmp_path, "x.yaml", STAGE_HEAD + "          lambdaAlias: prod\n          bad-name: x\n")
     p = only_problem(tmp_path)
-    assert (p.file, p.line, p.field) == (str(path), 5, "rest_apis.api.stages.prod.variables")
-    assert p.message == "stage variable name 'bad-name' must be letters, digits or _"
+    assert (p.file, p.line, p.field) == (str(path), 7, "rest_apis.api.stages.prod.variables.bad-name")
+    assert p.message == "stage variable name 'bad-name' is not allowed: letters, digits or _"
 
 
 @pytest.mark.parametrize("value", ["'has space'", "'semi;colon'", "''"])
@@ -327,8 +327,8 @@ MAPPING_HEAD = (
 def test_bad_base_path(tmp_path: Path, base_path: str) -> None:
     path = write(tmp_path, "x.yaml", MAPPING_HEAD + f"      {base_path}: {{api: api, stage: prod}}\n")
     p = only_problem(tmp_path)
-    assert (p.file, p.line, p.field) == (str(path), 7, "domains.d.example.com.mappings")
-    assert p.message == f"base path {base_path.strip(chr(39))!r} must be '(none)' or a path like 'v1'"
+    assert (p.file, p.line, p.field) == (str(path), 8, f"domains.d.example.com.mappings.{base_path.strip(chr(39))}")
+    assert p.message == f"base path {base_path.strip(chr(39))!r} is not allowed: '(none)' or a path like 'v1'"
 
 
 def test_good_base_paths(tmp_path: Path) -> None:
@@ -360,11 +360,6 @@ def test_mapping_may_reference_an_api_in_another_file(tmp_path: Path) -> None:
     assert spec.source_of("domains", "d.example.com", "mappings", "v1") == f"{domains}:4"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a REST API declared in a file that fails validation is reported as 'not declared' "
-    "by mappings in other files (a false second problem)",
-)
 def test_invalid_api_file_does_not_cause_false_not_declared_problems(tmp_path: Path) -> None:
     apis = write(
         tmp_path,
@@ -374,7 +369,7 @@ def test_invalid_api_file_does_not_cause_false_not_declared_problems(tmp_path: P
     write(tmp_path, "b.yaml", "domains:\n  d.example.com:\n    mappings:\n      v1: {api: api, stage: prod}\n")
     problems = problems_of(tmp_path)
     # The only real problem is the stage name; REST API 'api' *is* declared (a.yaml:2).
-    assert [(p.file, p.line, p.field) for p in problems] == [(str(apis), 3, "rest_apis.api.stages")]
+    assert [(p.file, p.line, p.field) for p in problems] == [(str(apis), 4, "rest_apis.api.stages.bad name")]
 
 
 # --------------------------------------------------------------------------- merging files
@@ -422,11 +417,6 @@ def test_problems_in_several_files_are_all_reported(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- YAML features
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a YAML merge key (<<) raises an uncaught yaml ConstructorError from load_spec "
-    "instead of being merged (SafeLoader supports it) or reported as a SpecProblem",
-)
 def test_yaml_merge_key_is_supported_or_reported(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -448,11 +438,6 @@ def test_yaml_merge_key_is_supported_or_reported(tmp_path: Path) -> None:
         assert dev.variables == {"lambdaAlias": "prod"} and dev.description == "d"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unknown YAML tag raises an uncaught yaml ConstructorError from load_spec "
-    "instead of a SpecProblem at its line",
-)
 def test_unknown_yaml_tag_is_a_problem(tmp_path: Path) -> None:
     path = write(tmp_path, "x.yaml", "functions:\n  f:\n    aliases:\n      prod: {version: !ref x}\n")
     p = only_problem(tmp_path)
@@ -497,14 +482,7 @@ def test_json_schema_describes_alias_version() -> None:
     assert alias["additionalProperties"] is False
 
 
-_SCHEMA_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: json_schema() types alias version as string only, so the shipped example "
-    "(desired_state/products.yaml: `version: 3`) fails validation against `pointsman schema`",
-)
-
-
-@pytest.mark.parametrize("name", ["getreport.yaml", pytest.param("products.yaml", marks=_SCHEMA_BUG)])
+@pytest.mark.parametrize("name", ["getreport.yaml", "products.yaml"])
 def test_json_schema_accepts_the_example_files(name: str) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     document = yaml.safe_load((EXAMPLE_SPEC / name).read_text(encoding="utf-8"))
