@@ -46,7 +46,7 @@ def apply_actions(
             continue
         # On a stop request, finish what was started (an alias update after its publish),
         # start nothing new.
-        if should_stop() and not any(r in results for r in action.requires):
+        if should_stop() and action.completes not in results:
             failed[action.resource] = "not started"
             outcomes.append(Outcome(action, OutcomeStatus.SKIPPED, "skipped: stopping on request"))
             continue

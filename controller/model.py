@@ -120,6 +120,9 @@ class Action:
     reason: str
     wave: int
     requires: tuple[str, ...] = ()  # resource ids whose actions must succeed first
+    # The action this one completes: a stop request never falls between the two
+    # (an alias update right after the PublishVersion it points to).
+    completes: str | None = None
 
     @property
     def operation(self) -> str:

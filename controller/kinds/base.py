@@ -94,7 +94,15 @@ class Kind:
 
     # helpers -------------------------------------------------------------------------
 
-    def action(self, resource: Resource, verb: str, calls: list[Call], reason: str, requires: tuple[str, ...] = ()) -> Action:
+    def action(
+        self,
+        resource: Resource,
+        verb: str,
+        calls: list[Call],
+        reason: str,
+        requires: tuple[str, ...] = (),
+        completes: str | None = None,
+    ) -> Action:
         delete = verb == "delete"
         return Action(
             resource=resource.id,
@@ -104,6 +112,7 @@ class Kind:
             reason=reason,
             wave=(100 - self.wave) if delete else self.wave,
             requires=requires,
+            completes=completes,
         )
 
 

@@ -93,12 +93,13 @@ class LambdaAlias(Kind):
             version = Ref(desired.context["pending_version"], "Version")
         base = {"FunctionName": desired.context["function"], "Name": desired.context["alias"]}
         requires = self.requires(desired)
+        completes = desired.context.get("pending_version")
         if live is None:
             params = {**base, "FunctionVersion": version, "Description": attrs["description"]}
             if attrs["routing"]:
                 params["RoutingConfig"] = {"AdditionalVersionWeights": attrs["routing"]}
             reason = f"alias missing; create -> version {attrs['version']}"
-            return [self.action(desired, "create", [Call("lambda", "create_alias", params)], reason, requires)]
+            return [self.action(desired, "create", [Call("lambda", "create_alias", params)], reason, requires, completes)]
         params = dict(base)
         changed = {c.field for c in changes}
         if "version" in changed:
@@ -107,7 +108,7 @@ class LambdaAlias(Kind):
             params["Description"] = attrs["description"]
         if "routing" in changed:
             params["RoutingConfig"] = {"AdditionalVersionWeights": attrs["routing"]}
-        return [self.action(desired, "update", [Call("lambda", "update_alias", params)], describe_changes(changes), requires)]
+        return [self.action(desired, "update", [Call("lambda", "update_alias", params)], describe_changes(changes), requires, completes)]
 
     def delete(self, live: Resource) -> list[Action]:
         call = Call("lambda", "delete_alias", {"FunctionName": live.context["function"], "Name": live.context["alias"]})
