@@ -21,4 +21,4 @@ clean:
 
 # The embedded demo: AWS emulated on 127.0.0.1, a local git repo from desired_state/.
 demo: $(STAMP)
-	$(BIN)/pointsman demo
+	$(BIN)/pointsman demo $(DEMO_ARGS)
