@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test install demo clean lint-docker
+.PHONY: test install demo clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,7 @@ clean:
 # The embedded demo: AWS emulated on 127.0.0.1, a local git repo from desired_state/.
 demo: $(STAMP)
 	$(BIN)/pointsman demo $(DEMO_ARGS)
+
+# Figures, not pass/fail: AWS calls and time per reconcile on a larger emulated estate.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_reconcile.py
