@@ -95,12 +95,12 @@ def _settings(args: argparse.Namespace) -> "RunSettings":
         return RunSettings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        field = ".".join(str(p) for p in first["loc"])
         flag = "--" + field.replace("_", "-")
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             message = f"required: pass {flag} or set POINTSMAN_{field.upper()}"
-        raise SettingsError(f"{flag}: {message}") from None
+        raise SettingsError(f"{flag}: {message}" if field else message) from None
 
 
 class SettingsError(Exception):

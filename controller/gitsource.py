@@ -8,6 +8,7 @@ GIT_SSH_COMMAND.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import tarfile
@@ -45,9 +46,10 @@ class GitSource:
     def _fail(self, what: str, exc: Exception) -> GitSourceError:
         detail = ""
         if isinstance(exc, git.GitCommandError):
-            lines = [l.strip() for l in str(exc.stderr or "").splitlines() if l.strip()]
-            detail = lines[-1] if lines else f"exit {exc.status}"
-            detail = detail.removeprefix("stderr: ").strip("'")
+            lines = [l.strip().removeprefix("stderr: ").strip("'").strip() for l in str(exc.stderr or "").splitlines()]
+            lines = [l for l in lines if l]
+            causes = [l.split(":", 1)[1].strip() for l in lines if l.startswith(("fatal:", "error:"))]
+            detail = "; ".join(causes) if causes else (lines[-1] if lines else f"exit {exc.status}")
         else:
             detail = str(exc)
         if self.token:
@@ -56,7 +58,11 @@ class GitSource:
 
     def _repo(self) -> git.Repo:
         if (self.workdir / "HEAD").exists():
-            return git.Repo(self.workdir)
+            repo = git.Repo(self.workdir)
+            if repo.remotes and repo.remotes.origin.url != self.url:  # --repo changed between runs
+                with repo.config_writer() as cfg:
+                    cfg.set_value('remote "origin"', "url", self.url)
+            return repo
         self.workdir.mkdir(parents=True, exist_ok=True)
         repo = git.Repo.init(self.workdir, bare=True)
         with repo.config_writer() as cfg:
@@ -85,18 +91,19 @@ class GitSource:
         return out.split()[0] if out.strip() else None
 
     def export(self, commit: str, path: str, target_root: Path) -> Path:
-        """Write ``path`` of ``commit`` under ``target_root/commit`` and return that directory."""
-        target = target_root / commit
+        """Write ``path`` of ``commit`` under ``target_root`` and return that directory."""
+        path = path.strip("/") or "."
+        target = target_root / f"{commit}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
         spec_dir = target / path
         if target.exists():
             return spec_dir
         repo = self._repo()
-        tmp = target_root / f".{commit}.tmp"
+        tmp = target_root / f".{target.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             stream = io.BytesIO()
-            repo.archive(stream, commit, path=path.strip("/") or None, format="tar")
+            repo.archive(stream, commit, path=None if path == "." else path, format="tar")
         except git.GitCommandError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             stderr = str(exc.stderr or "")
@@ -115,7 +122,7 @@ class GitSource:
         if not target_root.exists():
             return
         for child in target_root.iterdir():
-            if child.name not in keep:
+            if child.name.split("-", 1)[0] not in keep:
                 shutil.rmtree(child, ignore_errors=True)
 
     def commit_summary(self, commit: str) -> str:

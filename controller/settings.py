@@ -46,8 +46,8 @@ class RunSettings(BaseSettings):
     @classmethod
     def _listen_shape(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"listen must be HOST:PORT, not {value!r}")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen must be HOST:PORT with a port from 0 to 65535, not {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -58,7 +58,7 @@ class RunSettings(BaseSettings):
                 try:
                     secret = Path(file).read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise ValueError(f"cannot read {name}_file {file}: {exc.strerror}") from None
+                    raise ValueError(f"cannot read POINTSMAN_{name.upper()}_FILE {file}: {exc.strerror}") from None
                 object.__setattr__(self, name, SecretStr(secret))
         return self
 
@@ -82,9 +82,7 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return url
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
+    if "@" not in parts.netloc or not parts.scheme or parts.scheme == "ssh":
+        return url  # nothing secret: local paths, scp-style and ssh:// user names
+    host = parts.netloc.rpartition("@")[2]  # keeps [IPv6] brackets and the port as written
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

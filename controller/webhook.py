@@ -19,8 +19,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def _hmac_ok(secret: str, body: bytes, given: str) -> bool:
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    candidate = given if given.startswith("sha256=") else f"sha256={given}"
-    return hmac.compare_digest(expected, candidate.strip())
+    candidate = given.strip() if given.strip().startswith("sha256=") else f"sha256={given.strip()}"
+    # Bytes, not str: a header with non-ASCII characters is just a wrong signature.
+    return hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes) -> str | None:
