@@ -45,6 +45,22 @@ def _handler(runner: "Runner") -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            self._guarded(self._get)
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            self._guarded(self._post)
+
+        def _guarded(self, handle: Any) -> None:
+            try:
+                handle()
+            except Exception as exc:  # one line in the log, a 500 for the client, the server lives on
+                log.error("http handler failed", path=self.path, error=f"{type(exc).__name__}: {exc}")
+                try:
+                    self._send(500, {"error": "internal error"})
+                except OSError:
+                    pass
+
+        def _get(self) -> None:
             url = urlsplit(self.path)
             if url.path == "/healthz":
                 self._send(200, "ok\n", "text/plain")
@@ -56,14 +72,15 @@ def _handler(runner: "Runner") -> type[BaseHTTPRequestHandler]:
             elif url.path == "/api/status":
                 self._send(200, controller.status_document())
             elif url.path == "/api/history":
-                limit = int((parse_qs(url.query).get("limit") or ["20"])[0])
+                raw = (parse_qs(url.query).get("limit") or ["20"])[0]
+                limit = int(raw) if raw.isdigit() else 20
                 self._send(200, [r.as_dict() for r in controller.history.recent(max(1, min(limit, 500)))])
             elif url.path == "/":
                 self._send(200, _page(controller.status_document()), "text/html; charset=utf-8")
             else:
                 self._send(404, {"error": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def _post(self) -> None:
             if urlsplit(self.path).path != "/webhook":
                 self._send(404, {"error": "not found"})
                 return
