@@ -93,10 +93,7 @@ def covers(statement: dict[str, Any], source_arn: str) -> bool:
     actions = actions if isinstance(actions, list) else [actions]
     if not any(a in (INVOKE, "lambda:*", "*") for a in actions):
         return False
-    condition = statement.get("Condition") or {}
-    live_arn = None
-    for operator in ("ArnLike", "ArnEquals", "StringLike", "StringEquals"):
-        live_arn = (condition.get(operator) or {}).get("AWS:SourceArn") or live_arn
+    live_arn = _source_arn_of(statement)
     if live_arn is None:
         return True  # no SourceArn condition: any API may invoke
     # '*' in the wanted pattern is matched literally by '*' in the live pattern (or a wider one).
