@@ -20,7 +20,7 @@ for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
 
 from moto import mock_aws  # noqa: E402
 
-from controller.aws import AwsClients, is_write  # noqa: E402
+from controller.aws import AwsClients, write_calls  # noqa: E402
 from controller.emulator import fix_moto_gaps  # noqa: E402
 from controller.engine import reconcile  # noqa: E402
 from controller.estate import alias_uri, handler_zip  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
             result = reconcile(spec, clients, **kwargs)
             took = time.perf_counter() - started
             calls = result.api_calls
-            writes = sum(n for op, n in calls.items() if is_write(op))
+            writes = sum(write_calls(calls).values())
             print(f"{label:16} apis={args.apis:4} drift={len(result.drift):4} actions={len(result.plan.actions):4} "
                   f"calls={sum(calls.values()):5} writes={writes:4} time={took:6.2f}s")
             if label != "first apply":

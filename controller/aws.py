@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, Mapping
 
 import boto3
 import botocore.config
@@ -21,6 +21,11 @@ READ_PREFIXES = ("Get", "List", "Describe")
 def is_write(operation: str) -> bool:
     """``lambda.UpdateAlias`` -> True; ``apigateway.GetStages`` -> False."""
     return not operation.split(".", 1)[-1].startswith(READ_PREFIXES)
+
+
+def write_calls(calls: Mapping[str, int]) -> dict[str, int]:
+    """Only the write operations of a ``{"service.Operation": count}`` mapping."""
+    return {op: n for op, n in calls.items() if is_write(op)}
 
 
 class CallCounter:
@@ -37,9 +42,6 @@ class CallCounter:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(sorted(self._counts.items()))
-
-    def writes(self) -> dict[str, int]:
-        return {op: n for op, n in self.snapshot().items() if is_write(op)}
 
     def reset(self) -> None:
         with self._lock:

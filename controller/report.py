@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controller.aws import is_write
+from controller.aws import write_calls
 from controller.engine import Result
 from controller.model import DriftStatus, OutcomeStatus
 
@@ -30,7 +30,7 @@ def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
         "actions": [a.as_dict() for a in result.plan.actions],
         "not_pruned": [d.resource for d in result.plan.not_pruned],
         "api_calls": result.api_calls,
-        "write_calls": sum(n for op, n in result.api_calls.items() if is_write(op)),
+        "write_calls": sum(write_calls(result.api_calls).values()),
     }
     if mode == "apply":
         out["outcomes"] = [o.as_dict() for o in result.outcomes]
@@ -49,7 +49,7 @@ def render(result: Result, *, fmt: str, mode: str) -> str:
 
 def _calls_line(result: Result) -> str:
     total = sum(result.api_calls.values())
-    writes = sum(n for op, n in result.api_calls.items() if is_write(op))
+    writes = sum(write_calls(result.api_calls).values())
     detail = ", ".join(f"{op}={n}" for op, n in result.api_calls.items())
     return f"AWS calls: {total} ({writes} writes): {detail}" if detail else "AWS calls: 0"
 
