@@ -12,12 +12,15 @@ import argparse
 import json
 import os
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from controller import __version__
 from controller.aws import AWS_ERRORS, AwsClients, describe_error
 from controller.logs import configure
 from controller.spec import SpecInvalid, json_schema, load_spec
+
+if TYPE_CHECKING:
+    from controller.settings import RunSettings
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 

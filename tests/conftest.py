@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import structlog
 
 from controller.aws import AwsClients
+from controller.cli import main
 from controller.emulator import fix_moto_gaps
 from controller.engine import Result, reconcile
 from controller.estate import seed
 from controller.spec import load_spec
+from tests.e2e_support import free_port  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = ROOT / "desired_state"
@@ -34,6 +36,31 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _clean_pointsman_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No POINTSMAN_* setting leaks in from the environment running the tests."""
+    for name in list(os.environ):
+        if name.startswith("POINTSMAN_"):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() binds structlog to the (captured) stderr of the test; undo that afterwards."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run `pointsman ARGV` in-process: (exit code, stdout, stderr); never a traceback."""
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
 
 
 @pytest.fixture
@@ -75,12 +102,6 @@ def converged(estate: dict[str, Any], clients: AwsClients, spec_dir: Path) -> di
     assert not result.failed, [o.as_dict() for o in result.outcomes]
     clients.counter.reset()
     return estate
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

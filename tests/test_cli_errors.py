@@ -9,31 +9,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import botocore.exceptions
 import pytest
-import structlog
 
-from controller.cli import main
 from controller.scope import Scope
-from tests.conftest import EXAMPLE_SPEC, free_port
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() binds structlog to the (captured) stderr of this test; undo that afterwards."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+from tests.conftest import EXAMPLE_SPEC, cli, free_port
 
 
 def lines(text: str) -> list[str]:

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 import pytest
 
 from controller.aws import AwsClients
+from controller.aws import write_calls
 from controller.estate import seed
 
 from tests.conftest import EXAMPLE_SPEC, REGION, ROOT
@@ -30,12 +31,6 @@ pytestmark = pytest.mark.server
 
 AWS_CLI = Path(sys.executable).parent / "aws"
 TIMEOUT = 120
-WRITE_PREFIXES = ("Create", "Update", "Delete", "Add", "Remove", "Put", "Publish")
-
-
-def writes(api_calls: dict[str, int]) -> dict[str, int]:
-    """The write operations in a report's ``api_calls`` (``service.Operation`` -> count)."""
-    return {op: n for op, n in api_calls.items() if op.split(".", 1)[-1].startswith(WRITE_PREFIXES)}
 
 
 def _reset_moto(endpoint: str) -> None:
@@ -206,7 +201,7 @@ def test_console_drift_is_reported_then_healed(estate: Estate) -> None:
     }, json.dumps(plan["drift"], indent=2)
     assert drift["lambda_alias/getProducts/prod"]["changes"] == [{"field": "version", "live": "1", "desired": "3"}]
     assert drift["rest_stage/products-v1/prod"]["changes"] == [{"field": "variables.lambdaAlias", "live": "dev", "desired": "prod"}]
-    assert writes(plan["api_calls"]) == {}, plan["api_calls"]
+    assert write_calls(plan["api_calls"]) == {}, plan["api_calls"]
     assert plan["write_calls"] == 0
     assert plan["api_calls"], "plan made no AWS calls at all"
 
@@ -215,7 +210,7 @@ def test_console_drift_is_reported_then_healed(estate: Estate) -> None:
     assert rc == 0, f"apply exited {rc}:\n{proc.stdout}\n{proc.stderr}"
     assert applied["converged"] is True
     assert all(o["status"] == "succeeded" for o in applied["outcomes"]), applied["outcomes"]
-    assert writes(applied["api_calls"]) == {
+    assert write_calls(applied["api_calls"]) == {
         "lambda.UpdateAlias": 1,
         "apigateway.UpdateStage": 1,
         "apigateway.CreateBasePathMapping": 1,
@@ -225,7 +220,7 @@ def test_console_drift_is_reported_then_healed(estate: Estate) -> None:
     rc, again, proc = estate.pointsman("plan")
     assert rc == 0, f"plan after apply exited {rc}:\n{proc.stdout}\n{proc.stderr}"
     assert again["in_sync"] is True and again["drift"] == []
-    assert writes(again["api_calls"]) == {}
+    assert write_calls(again["api_calls"]) == {}
 
     # -- the second client sees the healed estate too ---------------------------------
     alias = estate.aws("lambda", "get-alias", "--function-name", "getProducts", "--name", "prod")
@@ -249,14 +244,14 @@ def test_extra_alias_is_reported_and_only_pruned_on_request(estate: Estate) -> N
     rc, plan, proc = estate.pointsman("plan")
     assert rc == 2, f"plan exited {rc}, wanted 2 (drift):\n{proc.stdout}\n{proc.stderr}"
     assert [(d["resource"], d["status"]) for d in plan["drift"]] == [("lambda_alias/getreport/experiment", "extra")]
-    assert writes(plan["api_calls"]) == {}
+    assert write_calls(plan["api_calls"]) == {}
 
     # Without --prune: reported, left alone.
     rc, applied, proc = estate.pointsman("apply")
     assert rc == 0, f"apply exited {rc}:\n{proc.stdout}\n{proc.stderr}"
     assert applied["not_pruned"] == ["lambda_alias/getreport/experiment"]
     assert applied["actions"] == []
-    assert writes(applied["api_calls"]) == {}, applied["api_calls"]
+    assert write_calls(applied["api_calls"]) == {}, applied["api_calls"]
     still = estate.aws("lambda", "get-alias", "--function-name", "getreport", "--name", "experiment")
     assert still["FunctionVersion"] == "2"
 
@@ -264,7 +259,7 @@ def test_extra_alias_is_reported_and_only_pruned_on_request(estate: Estate) -> N
     rc, pruned, proc = estate.pointsman("apply", "--prune")
     assert rc == 0, f"apply --prune exited {rc}:\n{proc.stdout}\n{proc.stderr}"
     assert pruned["not_pruned"] == []
-    assert writes(pruned["api_calls"]) == {"lambda.DeleteAlias": 1}, pruned["api_calls"]
+    assert write_calls(pruned["api_calls"]) == {"lambda.DeleteAlias": 1}, pruned["api_calls"]
     gone = estate.aws("lambda", "get-alias", "--function-name", "getreport", "--name", "experiment", check=False)
     assert gone.returncode != 0 and "ResourceNotFoundException" in gone.stderr, (gone.returncode, gone.stdout, gone.stderr)
 

@@ -4,36 +4,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-import structlog
 
-from controller.aws import AwsClients
-from controller.cli import main
+from controller.aws import AwsClients, write_calls
 from controller.gitsource import GitSource, GitSourceError
 from controller.history import History
-from tests.conftest import EXAMPLE_SPEC, free_port
+from tests.conftest import EXAMPLE_SPEC, cli, free_port
 from tests.e2e_support import git
 
-WRITE_PREFIXES = ("Create", "Update", "Delete", "Add", "Remove", "Publish", "Put")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("POINTSMAN_"):
-            monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 def make_repo(path: Path) -> str:
@@ -193,21 +175,9 @@ def test_token_in_url_is_redacted_in_error(tmp_path: Path) -> None:
 # =========================================================================== reconcile --once
 
 
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
-
-
 def once(capsys: pytest.CaptureFixture[str], repo: Path, state: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     code, out, err = cli(capsys, "reconcile", "--once", "--repo", str(repo), "--state-dir", str(state), "--poll-interval", "0", *extra)
     return code, json.loads(out), err
-
-
-def writes(api_calls: dict[str, int]) -> dict[str, int]:
-    return {op: n for op, n in api_calls.items() if op.split(".", 1)[1].startswith(WRITE_PREFIXES)}
 
 
 def alias_version(clients: AwsClients, function: str, alias: str) -> str:
@@ -245,7 +215,7 @@ def test_once_applies_then_is_in_sync_then_history(
     assert alias_version(clients, "getreport", "prod") == "1"
     assert alias_version(clients, "getProducts", "prod") == "3"
     first = newest_run(state)
-    assert writes(first.api_calls), first.api_calls
+    assert write_calls(first.api_calls), first.api_calls
 
     code, doc, err = once(capsys, repo, state)
     assert code == 0, err
@@ -254,7 +224,7 @@ def test_once_applies_then_is_in_sync_then_history(
     run = newest_run(state)
     assert run.status == "in_sync"
     assert run.api_calls, "reads are recorded"
-    assert writes(run.api_calls) == {}
+    assert write_calls(run.api_calls) == {}
 
     code, out, err = cli(capsys, "history", "--state-dir", str(state))
     assert code == 0, err
@@ -295,7 +265,7 @@ def test_once_detect_mode_reports_console_change_without_writing(
     assert [d["resource"] for d in doc["drift"]] == ["lambda_alias/getreport/prod"]
     assert [a["outcome"] for a in doc["actions"]] == ["planned"]
     assert alias_version(clients, "getreport", "prod") == "2"
-    assert writes(newest_run(state).api_calls) == {}
+    assert write_calls(newest_run(state).api_calls) == {}
 
     # apply mode heals it
     code, doc, err = once(capsys, repo, state)
@@ -320,7 +290,7 @@ def test_once_invalid_commit_changes_nothing(
     assert doc["head_sha"] == bad
     assert doc["commit_sha"] == good  # reconciled against the last good commit
     assert alias_version(clients, "getreport", "prod") == "1"
-    assert writes(newest_run(state).api_calls) == {}
+    assert write_calls(newest_run(state).api_calls) == {}
 
     # A console change while head is invalid is reported but not healed.
     clients.lambda_.update_alias(FunctionName="getreport", Name="prod", FunctionVersion="2")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
-from controller.aws import AwsClients
+from controller.aws import AwsClients, write_calls
 from controller.model import DriftStatus
 
 from tests.conftest import run
@@ -18,17 +17,13 @@ def drift_of(result, resource):
     return found[0]
 
 
-def writes(result):
-    return {op: n for op, n in result.api_calls.items() if not op.split(".")[1].startswith(("Get", "List"))}
-
-
 def assert_heals(spec_dir: Path, clients: AwsClients, expected_writes: dict[str, int], prune: bool = False):
     applied = run(spec_dir, clients, apply=True, prune=prune)
     assert not applied.failed, [o.as_dict() for o in applied.outcomes]
-    assert writes(applied) == expected_writes
+    assert write_calls(applied.api_calls) == expected_writes
     after = run(spec_dir, clients, prune=prune)
     assert after.in_sync, [d.as_dict() for d in after.drift]
-    assert writes(after) == {}
+    assert write_calls(after.api_calls) == {}
 
 
 # ------------------------------------------------------------------ lambda_alias
@@ -73,7 +68,7 @@ def test_alias_extra_is_pruned_only_with_prune(converged, clients, spec_dir):
     d = drift_of(result, "lambda_alias/getreport/experiment")
     assert d.status is DriftStatus.EXTRA
     assert [x.resource for x in result.plan.not_pruned] == ["lambda_alias/getreport/experiment"]
-    assert writes(result) == {}
+    assert write_calls(result.api_calls) == {}
     assert clients.lambda_.get_alias(FunctionName="getreport", Name="experiment")["FunctionVersion"] == "2"
     assert_heals(spec_dir, clients, {"lambda.DeleteAlias": 1}, prune=True)
 
@@ -124,7 +119,7 @@ def test_sha256_nobody_has_is_a_plan_error(converged, clients, spec_dir):
     result = run(spec_dir, clients, apply=True)
     assert result.problems and f"sha256:{bogus}" in str(result.problems[0])
     assert str(result.problems[0]).startswith(f"{path}:7:")
-    assert writes(result) == {}
+    assert write_calls(result.api_calls) == {}
 
 
 def test_unpublished_version_is_a_plan_error(converged, clients, spec_dir):
@@ -132,7 +127,7 @@ def test_unpublished_version_is_a_plan_error(converged, clients, spec_dir):
     path.write_text(path.read_text().replace('prod: {version: "1"', 'prod: {version: "9"'))
     result = run(spec_dir, clients, apply=True)
     assert [str(p) for p in result.problems] == [f"{path}:7: alias getreport:prod names version 9, which is not published"]
-    assert writes(result) == {}
+    assert write_calls(result.api_calls) == {}
 
 
 # ------------------------------------------------------------------ lambda_permission
@@ -255,7 +250,7 @@ def test_stage_variable_extra_is_reported_and_pruned_in_one_update(converged, cl
     result = run(spec_dir, clients, apply=True)
     d = drift_of(result, "stage_variable/products-v2/dev/debug")
     assert d.status is DriftStatus.EXTRA
-    assert writes(result) == {}
+    assert write_calls(result.api_calls) == {}
     assert clients.apigateway.get_stage(restApiId=api, stageName="dev")["variables"]["debug"] == "on"
     assert_heals(spec_dir, clients, {"apigateway.UpdateStage": 1}, prune=True)
     assert "debug" not in clients.apigateway.get_stage(restApiId=api, stageName="dev")["variables"]
@@ -324,7 +319,7 @@ def test_stage_variable_naming_unknown_alias_is_a_plan_error(estate, clients, sp
         f"{path}:17: stage prod of products-v1 routes GET /products to getProducts:prd (stage variable lambdaAlias), "
         "an alias that neither exists nor is declared"
     ]
-    assert writes(result) == {} and not result.outcomes
+    assert write_calls(result.api_calls) == {} and not result.outcomes
 
 
 def test_missing_and_ambiguous_api_names_and_missing_domain(estate, clients, spec_dir):
@@ -337,7 +332,7 @@ def test_missing_and_ambiguous_api_names_and_missing_domain(estate, clients, spe
     assert f"{more}:2: REST API 'ghost-api' does not exist" in messages
     assert f"{more}:5: custom domain 'nowhere.example' does not exist" in messages
     assert any("REST API name 'products-v2' is ambiguous" in m for m in messages)
-    assert writes(result) == {}
+    assert write_calls(result.api_calls) == {}
 
 
 def test_undeclared_function_alias_that_exists_is_accepted(estate, clients, spec_dir):

@@ -6,13 +6,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-import structlog
 from pydantic import SecretStr, ValidationError
 
 from controller import webhook
@@ -26,22 +23,6 @@ BODY = b'{"ref": "refs/heads/main", "after": "abc"}'
 
 def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No POINTSMAN_* setting leaks in from the environment running the tests."""
-    for name in list(os.environ):
-        if name.startswith("POINTSMAN_"):
-            monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() binds structlog to the (captured) stderr of the test; undo that afterwards."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 # =========================================================================== webhook.verify
