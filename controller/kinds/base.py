@@ -32,6 +32,7 @@ class PlanContext:
     scope: Scope
     problems: list[PlanProblem] = field(default_factory=list)
     _reported: set[str] = field(default_factory=set)
+    derived: dict[str, Any] = field(default_factory=dict)  # values several kinds derive once per plan
 
     def problem(self, source: str | None, message: str) -> None:
         if message not in self._reported:

@@ -39,7 +39,14 @@ class StageRoute:
 
 
 def stage_routes(ctx: PlanContext) -> list[StageRoute]:
-    """Which alias each managed stage sends each alias-selecting integration to."""
+    """Which alias each managed stage sends each alias-selecting integration to (once per plan:
+    permissions and stages both need it)."""
+    if "stage_routes" not in ctx.derived:
+        ctx.derived["stage_routes"] = _stage_routes(ctx)
+    return ctx.derived["stage_routes"]
+
+
+def _stage_routes(ctx: PlanContext) -> list[StageRoute]:
     out: list[StageRoute] = []
     for api_name, decl in ctx.spec.rest_apis.items():
         api_id = ctx.api_id(api_name)
