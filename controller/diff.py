@@ -26,7 +26,8 @@ def diff(desired: Iterable[Resource], live: Iterable[Resource]) -> list[Drift]:
             drifts.append(Drift(rid, d.kind, DriftStatus.MISSING, changes, reason, desired=d))
         elif d is None and l is not None:
             changes = tuple(FieldChange(name, value, None) for name, value in sorted(l.attributes.items()))
-            drifts.append(Drift(rid, l.kind, DriftStatus.EXTRA, changes, live=l))
+            reason = str(l.context.get("extra_reason", ""))
+            drifts.append(Drift(rid, l.kind, DriftStatus.EXTRA, changes, reason, live=l))
         elif d is not None and l is not None:
             changes, extras = _compare(d, l)
             if changes:

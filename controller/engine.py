@@ -80,7 +80,7 @@ def reconcile(
     result = Result(prune=prune, dry_run=dry_run)
     scope = Scope(clients, concurrency=concurrency)
     observe(spec, scope)
-    ctx = PlanContext(spec, scope)
+    ctx = PlanContext(spec, scope, prune=prune)
     desired: list[Resource] = [r for kind in KINDS for r in kind.desired(ctx)]
     if ctx.problems:
         result.problems = ctx.problems
@@ -89,7 +89,7 @@ def reconcile(
         for kind in KINDS:
             live.extend(kind.live(ctx, [r for r in desired if r.kind == kind.name]))
         result.drift = diff(desired, live)
-        result.plan = make_plan(result.drift, prune)
+        result.plan = make_plan(result.drift, prune, desired)
         log.info("planned", drift=len(result.drift), actions=len(result.plan.actions))
         if apply and result.plan.actions:
             result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)

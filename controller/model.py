@@ -120,6 +120,10 @@ class Action:
     reason: str
     wave: int
     requires: tuple[str, ...] = ()  # resource ids whose actions must succeed first
+    # For a deletion: resource ids whose live state still uses what it removes (a stage that
+    # routes to the alias, a mapping that points at the stage). The plan makes the deletion
+    # wait for their actions, and holds it back when one of them has none.
+    users: tuple[str, ...] = ()
     # The action this one completes: a stop request never falls between the two
     # (an alias update right after the PublishVersion it points to).
     completes: str | None = None
@@ -137,6 +141,10 @@ class Action:
             "reason": self.reason,
             "requires": list(self.requires),
         }
+
+    @property
+    def deletes(self) -> bool:
+        return self.verb == "delete"
 
 
 @dataclass(frozen=True)

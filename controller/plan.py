@@ -1,21 +1,44 @@
-"""Drift -> ordered actions. Order: wave (publish, alias, permission, stage, mapping; deletions
-after, in reverse), then resource id. Extra resources are deleted only with prune."""
+"""Drift -> ordered actions.
+
+Order: wave (publish, alias, permission, stage, mapping; deletions after, in reverse), then
+resource id. Every change is make-before-break: what a resource needs is created (or
+repointed) before the resource is, and a deletion waits for every live user of what it
+deletes (the stage routing to an alias, the mapping pointing at a stage) to stop using it.
+A deletion whose user stays as it is, or which something declared still needs, is held
+back and reported, never run. Extra resources are deleted only with prune; statements
+Pointsman replaced by wider ones are removed without it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from dataclasses import dataclass
+from typing import Iterable
 
 from controller.kinds import BY_NAME
-from controller.model import Action, Drift, DriftStatus
+from controller.model import Action, Drift, DriftStatus, Resource
+
+
+@dataclass(frozen=True)
+class Held:
+    """A deletion the plan will not run now, and why (what still uses the resource)."""
+
+    action: Action
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"resource": self.action.resource, "operation": self.action.operation, "reason": self.reason}
 
 
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
     not_pruned: tuple[Drift, ...]  # extra drift left alone because prune is off
+    held: tuple[Held, ...] = ()  # deletions held back because something still uses the resource
 
 
-def make_plan(drifts: list[Drift], prune: bool) -> Plan:
+def make_plan(drifts: list[Drift], prune: bool, desired: Iterable[Resource] = ()) -> Plan:
     actions: list[Action] = []
     not_pruned: list[Drift] = []
     entries_by_parent: dict[str, list[Drift]] = {}
@@ -31,8 +54,9 @@ def make_plan(drifts: list[Drift], prune: bool) -> Plan:
             continue
         kind = BY_NAME[drift.kind]
         if drift.status is DriftStatus.EXTRA:
-            if prune:
-                assert drift.live is not None
+            assert drift.live is not None
+            # A statement Pointsman replaced goes once nothing needs it, prune or not.
+            if prune or drift.live.context.get("superseded_by"):
                 actions.extend(kind.delete(drift.live))
             else:
                 not_pruned.append(drift)
@@ -47,4 +71,40 @@ def make_plan(drifts: list[Drift], prune: bool) -> Plan:
         first = entries[0]
         actions.extend(BY_NAME[first.desired.kind].converge(first.desired, first.live, (), entries))  # type: ignore[union-attr]
     actions.sort(key=lambda a: (a.wave, a.resource))
-    return Plan(tuple(actions), tuple(not_pruned))
+    kept, held = _deletions_wait_for_users(actions, list(desired))
+    return Plan(tuple(kept), tuple(not_pruned), tuple(held))
+
+
+def _deletions_wait_for_users(actions: list[Action], desired: list[Resource]) -> tuple[list[Action], list[Held]]:
+    """Make each deletion require the actions of its live users; hold it when a user stays.
+
+    ``actions`` are in apply order, so a user's own deletion (a mapping before its stage, a
+    stage before its alias) is decided before the deletions that wait for it.
+    """
+    desired_ids = {r.id for r in desired}
+    needed_by: dict[str, str] = {}  # resource id -> a declared resource that needs it
+    for resource in desired:
+        for need in resource.context.get("requires", ()):
+            needed_by.setdefault(need, resource.id)
+    acting = Counter(a.resource for a in actions)  # resources with an action that will run
+    kept: list[Action] = []
+    held: list[Held] = []
+    for action in actions:
+        if not action.deletes:
+            kept.append(action)
+            continue
+        reason = ""
+        if action.resource not in desired_ids and action.resource in needed_by:
+            reason = f"{needed_by[action.resource]}, which the spec declares, still uses it"
+        requires = list(action.requires)
+        for user in action.users:
+            if acting[user]:
+                requires.append(user)
+            elif not reason:
+                reason = f"{user} still uses it and is not changed by this plan"
+        if reason:
+            held.append(Held(action, reason))
+            acting[action.resource] -= 1
+            continue
+        kept.append(dataclasses.replace(action, requires=tuple(dict.fromkeys(requires))))
+    return kept, held

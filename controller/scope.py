@@ -142,7 +142,9 @@ class Scope:
             raise
         statements = json.loads(response.get("Policy") or "{}").get("Statement", [])
         target = fn.alias_arn(alias)
-        return [s for s in statements if s.get("Resource") == target]
+        # One statement per id, as in AWS (an emulator may keep a re-added id twice).
+        by_sid = {str(s.get("Sid", i)): s for i, s in enumerate(statements) if s.get("Resource") == target}
+        return list(by_sid.values())
 
     # ------------------------------------------------------------------ API Gateway
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -137,9 +138,21 @@ def _api_id(clients, name):
     return next(a["id"] for a in clients.apigateway.get_rest_apis()["items"] if a["name"] == name)
 
 
+def _statements(clients, function, alias):
+    policy = json.loads(clients.lambda_.get_policy(FunctionName=function, Qualifier=alias)["Policy"])
+    arn = clients.lambda_.get_alias(FunctionName=function, Name=alias)["AliasArn"]
+    return [s for s in policy["Statement"] if s["Resource"] == arn]
+
+
+def _own_sid(clients, function, alias, api):
+    """The id of the statement Pointsman added for (function, alias) and this API."""
+    (sid,) = [s["Sid"] for s in _statements(clients, function, alias) if s["Sid"].startswith(f"pointsman-{api}-")]
+    return sid
+
+
 def test_permission_missing_names_the_stage(converged, clients, spec_dir):
     api = _api_id(clients, "products-v1")
-    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=f"pointsman-{api}-prod")
+    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=_own_sid(clients, "getProducts", "prod", api))
     result = run(spec_dir, clients)
     d = drift_of(result, "lambda_permission/getProducts/prod/products-v1")
     assert d.status is DriftStatus.MISSING
@@ -150,8 +163,8 @@ def test_permission_missing_names_the_stage(converged, clients, spec_dir):
 
 def test_permission_modified_when_source_arn_does_not_cover(converged, clients, spec_dir):
     api = _api_id(clients, "products-v1")
-    sid = f"pointsman-{api}-prod"
-    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=sid)
+    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=_own_sid(clients, "getProducts", "prod", api))
+    sid = f"pointsman-{api}-prod"  # the id scheme of earlier releases: still Pointsman's
     clients.lambda_.add_permission(
         FunctionName="getProducts",
         Qualifier="prod",
@@ -166,12 +179,15 @@ def test_permission_modified_when_source_arn_does_not_cover(converged, clients, 
     assert [(c.field, c.live, c.desired) for c in d.changes] == [
         ("source_arn", f"arn:aws:execute-api:us-east-1:123456789012:{api}/dev/*/*", f"arn:aws:execute-api:us-east-1:123456789012:{api}/prod/*/*")
     ]
+    # Make before break: the new statement is added first, then the old one removed.
+    assert [a.operation for a in result.plan.actions] == ["lambda.AddPermission", "lambda.RemovePermission"]
     assert_heals(spec_dir, clients, {"lambda.RemovePermission": 1, "lambda.AddPermission": 1})
+    assert [s["Sid"] for s in _statements(clients, "getProducts", "prod")] == [_own_sid(clients, "getProducts", "prod", api)]
 
 
 def test_wider_permission_made_by_hand_counts_as_present(converged, clients, spec_dir):
     api = _api_id(clients, "products-v1")
-    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=f"pointsman-{api}-prod")
+    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=_own_sid(clients, "getProducts", "prod", api))
     clients.lambda_.add_permission(
         FunctionName="getProducts",
         Qualifier="prod",

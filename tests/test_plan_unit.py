@@ -18,7 +18,7 @@ import structlog
 from controller.apply import apply_actions
 from controller.diff import diff
 from controller.logs import configure
-from controller.model import Action, DriftStatus, FieldChange, OutcomeStatus, Ref, Resource
+from controller.model import Action, Call, DriftStatus, FieldChange, OutcomeStatus, Ref, Resource
 from controller.plan import make_plan
 
 API_ID = "a1b2c3"
@@ -326,15 +326,72 @@ def test_alias_description_and_routing_change() -> None:
     }
 
 
-def test_permission_with_narrow_source_arn_is_replaced() -> None:
+def test_permission_with_narrow_source_arn_is_replaced_make_before_break() -> None:
+    wide = ARN.replace("/prod/", "/*/")
+    desired = permission("fn", "prod", "api", source_arn=wide)
+    live = permission("fn", "prod", "api", source_arn=ARN, live_sid="pointsman-old")
+    add, remove = make_plan(diff([desired], [live]), prune=False, desired=[desired]).actions
+    # The new statement first, under its own id; the old one only after it, in the deletion wave.
+    assert add.operation == "lambda.AddPermission" and add.verb == "update"
+    assert add.calls[0].params["StatementId"] == f"pointsman-{API_ID}"
+    assert add.calls[0].params["SourceArn"] == wide
+    assert add.requires == ("lambda_alias/fn/prod",)
+    assert remove.operation == "lambda.RemovePermission" and remove.verb == "delete"
+    assert remove.calls[0].params == {"FunctionName": "fn", "Qualifier": "prod", "StatementId": "pointsman-old"}
+    assert remove.requires == ("lambda_permission/fn/prod/api",)
+    assert remove.wave > add.wave
+
+
+def test_failed_add_of_a_replacing_statement_keeps_the_old_one() -> None:
     desired = permission("fn", "prod", "api", source_arn=ARN.replace("/prod/", "/*/"))
-    live = permission("fn", "prod", "api", source_arn=ARN, live_sid="someone-elses")
-    (action,) = make_plan(diff([desired], [live]), prune=False).actions
-    assert [c.operation for c in action.calls] == ["lambda.RemovePermission", "lambda.AddPermission"]
-    assert action.calls[0].params == {"FunctionName": "fn", "Qualifier": "prod", "StatementId": "someone-elses"}
-    assert action.calls[1].params["StatementId"] == f"pointsman-{API_ID}"
-    assert action.calls[1].params["SourceArn"] == ARN.replace("/prod/", "/*/")
-    assert action.requires == ("lambda_alias/fn/prod",)
+    live = permission("fn", "prod", "api", source_arn=ARN, live_sid="pointsman-old")
+    actions = make_plan(diff([desired], [live]), prune=False, desired=[desired]).actions
+    clients = FakeClients(failing("lambda", "add_permission", "ServiceException"))
+    add, remove = apply_actions(clients, actions)  # type: ignore[arg-type]
+    assert add.status is OutcomeStatus.FAILED
+    assert remove.status is OutcomeStatus.SKIPPED
+    assert [m for _, m, _ in clients.calls] == ["add_permission"]
+
+
+def test_deletion_waits_for_every_live_user_and_is_held_when_one_stays() -> None:
+    old_alias = Resource("lambda_alias", "fn/old", {"version": "1", "description": "", "routing": {}},
+                         {"function": "fn", "alias": "old", "users": ("rest_stage/api/beta",)})
+    beta = Resource("rest_stage", "api/beta", {"variables": {"lambdaAlias": "old"}, "description": "", "deployment": "d"},
+                    {"api": "api", "api_id": API_ID, "stage": "beta", "users": ("base_path_mapping/x.org/v1",)})
+    beta_mapping = Resource("base_path_mapping", "x.org/v1", {"api": "api", "stage": "beta"},
+                            {"domain": "x.org", "base_path": "v1", "api_id": API_ID})
+    live = [old_alias, beta, beta_mapping]
+    plan = make_plan(diff([], live), prune=True, desired=[])
+    assert ops(plan.actions) == [
+        ("apigateway.DeleteBasePathMapping", "base_path_mapping/x.org/v1"),
+        ("apigateway.DeleteStage", "rest_stage/api/beta"),
+        ("lambda.DeleteAlias", "lambda_alias/fn/old"),
+    ]
+    requires = {a.resource: a.requires for a in plan.actions}
+    assert requires["rest_stage/api/beta"] == ("base_path_mapping/x.org/v1",)
+    assert requires["lambda_alias/fn/old"] == ("rest_stage/api/beta",)
+    # The mapping's deletion fails: nothing it uses is deleted.
+    clients = FakeClients(failing("apigateway", "delete_base_path_mapping", "ServiceException"))
+    outcomes = apply_actions(clients, plan.actions)  # type: ignore[arg-type]
+    assert [o.status for o in outcomes] == [OutcomeStatus.FAILED, OutcomeStatus.SKIPPED, OutcomeStatus.SKIPPED]
+    # Without the mapping in the managed scope to act on, the stage (and so the alias) is held.
+    held_plan = make_plan(diff([], [old_alias, beta]), prune=True, desired=[])
+    assert held_plan.actions == ()
+    assert [(h.action.resource, h.reason) for h in held_plan.held] == [
+        ("rest_stage/api/beta", "base_path_mapping/x.org/v1 still uses it and is not changed by this plan"),
+        ("lambda_alias/fn/old", "rest_stage/api/beta still uses it and is not changed by this plan"),
+    ]
+
+
+def test_deletion_of_something_a_declared_resource_needs_is_held() -> None:
+    old_alias = alias("fn", "old", "1")
+    declared = stage("api", "prod", {"lambdaAlias": "old"}, requires=("lambda_alias/fn/old",))
+    live = [old_alias, live_stage("api", "prod", {"lambdaAlias": "old"}, deployment="dep1")]
+    plan = make_plan(diff([declared], live), prune=True, desired=[declared])
+    assert plan.actions == ()
+    assert [(h.action.resource, h.reason) for h in plan.held] == [
+        ("lambda_alias/fn/old", "rest_stage/api/prod, which the spec declares, still uses it")
+    ]
 
 
 def test_mapping_to_another_stage_is_one_patch() -> None:
@@ -483,11 +540,13 @@ def test_apply_failure_in_a_later_wave_skips_only_what_follows() -> None:
 
 
 def test_apply_partial_multi_call_action_says_what_succeeded() -> None:
-    desired = permission("fn", "prod", "api", source_arn=ARN.replace("/prod/", "/*/"))
-    live = permission("fn", "prod", "api", source_arn=ARN, live_sid="old-sid")
-    actions = make_plan(diff([desired], [live]), prune=False).actions
+    calls = (
+        Call("lambda", "remove_permission", {"FunctionName": "fn", "Qualifier": "prod", "StatementId": "old"}),
+        Call("lambda", "add_permission", {"FunctionName": "fn", "Qualifier": "prod", "StatementId": "new"}),
+    )
+    action = Action("lambda_permission/fn/prod/api", "lambda_permission", "update", calls, "two calls", 2)
     clients = FakeClients(failing("lambda", "add_permission", "PolicyLengthExceededException"))
-    (outcome,) = apply_actions(clients, actions)  # type: ignore[arg-type]
+    (outcome,) = apply_actions(clients, [action])  # type: ignore[arg-type]
     assert outcome.status is OutcomeStatus.FAILED
     assert outcome.error == "AddPermission: PolicyLengthExceededException: add_permission said no (after lambda.RemovePermission succeeded)"
     assert [m for _, m, _ in clients.calls] == ["remove_permission", "add_permission"]

@@ -30,6 +30,7 @@ class PlanProblem:
 class PlanContext:
     spec: Spec
     scope: Scope
+    prune: bool = False  # deletions are planned: their users are worth reading
     problems: list[PlanProblem] = field(default_factory=list)
     _reported: set[str] = field(default_factory=set)
     derived: dict[str, Any] = field(default_factory=dict)  # values several kinds derive once per plan
@@ -103,6 +104,7 @@ class Kind:
         reason: str,
         requires: tuple[str, ...] = (),
         completes: str | None = None,
+        users: tuple[str, ...] = (),
     ) -> Action:
         delete = verb == "delete"
         return Action(
@@ -114,6 +116,7 @@ class Kind:
             wave=(100 - self.wave) if delete else self.wave,
             requires=requires,
             completes=completes,
+            users=users,
         )
 
 

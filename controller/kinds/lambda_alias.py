@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.kinds.base import Kind, PlanContext, describe_changes
+from controller.kinds.lambda_permission import apis_named_by, stage_users
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 from controller.spec import LATEST
 
@@ -63,12 +64,20 @@ class LambdaAlias(Kind):
 
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         out: list[Resource] = []
+        wanted = {r.key for r in desired}
+        managed = [ids[0] for name, ids in ctx.scope.rest_api_ids().items() if name in ctx.spec.rest_apis and len(ids) == 1]
         for fn_name in ctx.spec.functions:
             fn = ctx.scope.function(fn_name)
             if fn is None:
                 continue
             for alias_name, item in fn.aliases.items():
                 routing = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+                context: dict[str, Any] = {"function": fn_name, "alias": alias_name}
+                if ctx.prune and f"{fn_name}/{alias_name}" not in wanted:
+                    # A prune would delete it: every stage that routes here must move first, in
+                    # the managed APIs and in any API its resource policy lets invoke it.
+                    apis = managed + apis_named_by(ctx.scope.policy_statements(fn_name, alias_name))
+                    context["users"] = stage_users(ctx, fn_name, alias_name, dict.fromkeys(apis))
                 out.append(
                     Resource(
                         kind=self.name,
@@ -78,7 +87,7 @@ class LambdaAlias(Kind):
                             "description": item.get("Description") or "",
                             "routing": {str(k): float(v) for k, v in routing.items()},
                         },
-                        context={"function": fn_name, "alias": alias_name},
+                        context=context,
                     )
                 )
         return out
@@ -112,4 +121,4 @@ class LambdaAlias(Kind):
 
     def delete(self, live: Resource) -> list[Action]:
         call = Call("lambda", "delete_alias", {"FunctionName": live.context["function"], "Name": live.context["alias"]})
-        return [self.action(live, "delete", [call], "alias not declared (prune)")]
+        return [self.action(live, "delete", [call], "alias not declared (prune)", users=tuple(live.context.get("users", ())))]

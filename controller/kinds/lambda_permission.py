@@ -8,10 +8,12 @@ that alias's resource policy must let apigateway.amazonaws.com invoke it from th
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
+from controller.aws import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
 from controller.model import Action, Call, Drift, FieldChange, Resource
 
@@ -19,11 +21,23 @@ PRINCIPAL = "apigateway.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"
 SID_PREFIX = "pointsman-"
 _SID_RE = re.compile(r"^pointsman-([a-z0-9]+)-")
+_ARN_API_RE = re.compile(r":execute-api:[^:]*:[^:]*:([A-Za-z0-9]+)/")
+SID_MAX = 100
 
 
-def statement_id(api_id: str, alias: str) -> str:
-    """One statement per (API, alias): unique even where an emulator keeps one policy per function."""
-    return f"{SID_PREFIX}{api_id}-{alias}"[:100]
+def statement_id(api_id: str, alias: str, source_arn: str) -> str:
+    """``pointsman-<api id>-<alias>-<digest of SourceArn>``: unique per (API, alias) even where an
+    emulator keeps one policy per function, and different for every SourceArn, so a wider
+    statement can be added before the narrower one it replaces is removed."""
+    digest = hashlib.sha256(source_arn.encode()).hexdigest()[:8]
+    head = f"{SID_PREFIX}{api_id}-"
+    return f"{head}{alias[: SID_MAX - len(head) - len(digest) - 1]}-{digest}"
+
+
+def own_api_id(statement: dict[str, Any]) -> str | None:
+    """The API id of a statement Pointsman added (its id names it); None for anyone else's."""
+    match = _SID_RE.match(str(statement.get("Sid", "")))
+    return match[1] if match else None
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,70 @@ def _stage_routes(ctx: PlanContext) -> list[StageRoute]:
                     StageRoute(api_name, api_id, stage_name, route.function, alias, route.variable, route.method, route.path)
                 )
     return out
+
+
+@dataclass(frozen=True)
+class LiveRoute:
+    """A live stage that routes to a function alias now (through its stage variables)."""
+
+    api_id: str
+    stage: str
+    function: str
+    alias: str
+
+
+def live_routes(ctx: PlanContext, api_id: str) -> list[LiveRoute]:
+    """Which alias each live stage of an API routes to now; an API that is gone routes nowhere."""
+    memo: dict[str, list[LiveRoute]] = ctx.derived.setdefault("live_routes", {})
+    if api_id not in memo:
+        try:
+            stages, routes = ctx.scope.stages(api_id), ctx.scope.alias_routes(api_id)
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "NotFoundException":
+                raise
+            stages, routes = {}, []
+        out: list[LiveRoute] = []
+        for stage_name, item in sorted(stages.items()):
+            variables = item.get("variables") or {}
+            for route in routes:
+                alias = variables.get(route.variable)
+                if alias:
+                    out.append(LiveRoute(api_id, stage_name, route.function, alias))
+        memo[api_id] = out
+    return memo[api_id]
+
+
+def stage_users(
+    ctx: PlanContext, function: str, alias: str, api_ids: Iterable[str], still_covered: Any = None
+) -> tuple[str, ...]:
+    """``rest_stage/...`` ids of the live stages of ``api_ids`` that route to ``function:alias``,
+    leaving out those whose invoke ARN ``still_covered(arn)`` says stays permitted."""
+    fn = ctx.scope.function(function)
+    users: list[str] = []
+    for api_id in api_ids:
+        for route in live_routes(ctx, api_id):
+            if route.function != function or route.alias != alias:
+                continue
+            if still_covered is not None and fn is not None:
+                arn = f"arn:{fn.partition}:execute-api:{fn.region}:{fn.account}:{api_id}/{route.stage}/*/*"
+                if still_covered(arn):
+                    continue
+            users.append(f"rest_stage/{ctx.scope.api_name(api_id)}/{route.stage}")
+    return tuple(dict.fromkeys(users))
+
+
+def apis_named_by(statements: Iterable[dict[str, Any]]) -> list[str]:
+    """API ids an alias's policy lets invoke it (from SourceArn conditions and Pointsman's ids)."""
+    ids: list[str] = []
+    for statement in statements:
+        arn = _source_arn_of(statement) or ""
+        match = _ARN_API_RE.search(arn)
+        if match and "*" not in match[1]:
+            ids.append(match[1])
+        own = own_api_id(statement)
+        if own:
+            ids.append(own)
+    return list(dict.fromkeys(ids))
 
 
 def source_arn_pattern(ctx: PlanContext, function: str, api_id: str, stages: list[str]) -> str | None:
@@ -145,7 +223,7 @@ class LambdaPermission(Kind):
                         "function": function,
                         "alias": alias,
                         "api_id": api_id,
-                        "statement_id": statement_id(api_id, alias),
+                        "statement_id": statement_id(api_id, alias, arn),
                         "requires": (f"lambda_alias/{function}/{alias}",),
                         "missing_reason": (
                             f"stage {first.stage} of {api} routes to {function}:{alias}, which API Gateway may not invoke"
@@ -158,36 +236,73 @@ class LambdaPermission(Kind):
 
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         out: list[Resource] = []
-        seen: set[str] = set()
+        handled: set[tuple[str, str, str]] = set()
         for want in desired:
-            statements = ctx.scope.policy_statements(want.context["function"], want.context["alias"])
-            covering = [s for s in statements if covers(s, want.attributes["source_arn"])]
-            own = [s for s in statements if s.get("Sid") == want.context["statement_id"]]
-            if covering:
-                # Satisfied (by our statement or anyone's): live equals desired.
-                out.append(Resource(self.name, want.key, dict(want.attributes), {**want.context, "live_sid": covering[0].get("Sid")}))
-            elif own:
-                attrs = {"principal": PRINCIPAL, "action": INVOKE, "source_arn": _source_arn_of(own[0])}
-                out.append(Resource(self.name, want.key, attrs, {**want.context, "live_sid": own[0].get("Sid")}))
-            seen.add(want.key)
-        # Statements Pointsman added that nothing needs any more (on declared functions' aliases).
+            function, alias, api_id = want.context["function"], want.context["alias"], want.context["api_id"]
+            handled.add((function, alias, api_id))
+            out.extend(self._live_for_desired(ctx, want))
+        # Statements Pointsman added that nothing declared needs any more (on declared functions' aliases).
         for fn_name in ctx.spec.functions:
             fn = ctx.scope.function(fn_name)
             if fn is None:
                 continue
             for alias in fn.aliases:
+                keys: set[str] = set()
                 for statement in ctx.scope.policy_statements(fn_name, alias):
-                    match = _SID_RE.match(str(statement.get("Sid", "")))
-                    if not match:
+                    api_id = own_api_id(statement)
+                    if api_id is None or (fn_name, alias, api_id) in handled:
                         continue
-                    api = ctx.scope.api_name(match[1])
-                    key = f"{fn_name}/{alias}/{api}"
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    attrs = {"principal": PRINCIPAL, "action": INVOKE, "source_arn": _source_arn_of(statement)}
-                    context = {"function": fn_name, "alias": alias, "live_sid": statement["Sid"]}
-                    out.append(Resource(self.name, key, attrs, context))
+                    key = f"{fn_name}/{alias}/{ctx.scope.api_name(api_id)}"
+                    key = f"{key}/{statement['Sid']}" if key in keys else key
+                    keys.add(key)
+                    # Only a prune deletes these: then (and only then) find who still routes here.
+                    users = stage_users(ctx, fn_name, alias, [api_id]) if ctx.prune else ()
+                    context = {"function": fn_name, "alias": alias, "live_sid": statement["Sid"], "users": users}
+                    out.append(Resource(self.name, key, _attributes(statement), context))
+        return out
+
+    def _live_for_desired(self, ctx: PlanContext, want: Resource) -> list[Resource]:
+        """The live side of one derived permission, and Pointsman's statements it supersedes.
+
+        A statement covering the wanted SourceArn (ours exactly, else any) makes it present.
+        Without one, our first statement is its live state (``modified``). Our other statements
+        for the same API and alias are superseded: removed once nothing needs them any more.
+        """
+        function, alias, api_id = want.context["function"], want.context["alias"], want.context["api_id"]
+        wanted = want.attributes["source_arn"]
+        statements = ctx.scope.policy_statements(function, alias)
+        own = [s for s in statements if own_api_id(s) == api_id]
+        covering = (
+            [s for s in own if _source_arn_of(s) == wanted]
+            or [s for s in own if covers(s, wanted)]
+            or [s for s in statements if covers(s, wanted)]
+        )
+        primary = covering[0] if covering else None
+        rest = [s for s in own if s is not primary]
+
+        def still_covered(arn: str) -> bool:
+            # After apply, the primary statement (or the one added for `wanted`) stays.
+            return covers(primary, arn) if primary is not None else fnmatch.fnmatchcase(arn, wanted)
+
+        out: list[Resource] = []
+        if primary is not None:
+            out.append(Resource(self.name, want.key, dict(want.attributes), {**want.context, "live_sid": primary.get("Sid")}))
+        elif rest:
+            first = rest.pop(0)
+            users = stage_users(ctx, function, alias, [api_id], still_covered)
+            context = {**want.context, "live_sid": first["Sid"], "users": users}
+            out.append(Resource(self.name, want.key, _attributes(first), context))
+        for statement in rest:
+            sid = statement["Sid"]
+            context = {
+                "function": function,
+                "alias": alias,
+                "live_sid": sid,
+                "superseded_by": want.id,
+                "users": stage_users(ctx, function, alias, [api_id], still_covered),
+                "extra_reason": f"statement {sid} is superseded by one covering {wanted}; removed once nothing needs it",
+            }
+            out.append(Resource(self.name, f"{want.key}/{sid}", _attributes(statement), context))
         return out
 
     def converge(
@@ -210,18 +325,38 @@ class LambdaPermission(Kind):
         requires = self.requires(desired)
         if live is None:
             return [self.action(desired, "create", [add], ctx["missing_reason"], requires)]
-        remove = Call(
-            "lambda",
-            "remove_permission",
-            {"FunctionName": ctx["function"], "Qualifier": ctx["alias"], "StatementId": live.context["live_sid"]},
+        # Make before break: the new statement first, the old one once nothing needs it.
+        old = live.context["live_sid"]
+        reason = (
+            f"SourceArn {live.attributes['source_arn']} does not cover {desired.attributes['source_arn']}: "
+            f"add statement {ctx['statement_id']}, then remove {old}"
         )
-        reason = f"SourceArn {live.attributes['source_arn']} does not cover {desired.attributes['source_arn']}"
-        return [self.action(desired, "update", [remove, add], reason, requires)]
+        return [
+            self.action(desired, "update", [add], reason, requires),
+            self.action(
+                desired,
+                "delete",
+                [self._remove(ctx["function"], ctx["alias"], old)],
+                f"statement {old} is replaced by {ctx['statement_id']}",
+                requires=(desired.id,),
+                users=tuple(live.context.get("users", ())),
+            ),
+        ]
 
     def delete(self, live: Resource) -> list[Action]:
-        call = Call(
-            "lambda",
-            "remove_permission",
-            {"FunctionName": live.context["function"], "Qualifier": live.context["alias"], "StatementId": live.context["live_sid"]},
-        )
-        return [self.action(live, "delete", [call], "no managed stage routes here any more (prune)")]
+        ctx = live.context
+        call = self._remove(ctx["function"], ctx["alias"], ctx["live_sid"])
+        superseded_by = ctx.get("superseded_by")
+        if superseded_by:
+            reason = f"superseded by the statement of {superseded_by}"
+            return [self.action(live, "delete", [call], reason, requires=(superseded_by,), users=tuple(ctx.get("users", ())))]
+        reason = "no managed stage routes here any more (prune)"
+        return [self.action(live, "delete", [call], reason, users=tuple(ctx.get("users", ())))]
+
+    @staticmethod
+    def _remove(function: str, alias: str, sid: str) -> Call:
+        return Call("lambda", "remove_permission", {"FunctionName": function, "Qualifier": alias, "StatementId": sid})
+
+
+def _attributes(statement: dict[str, Any]) -> dict[str, Any]:
+    return {"principal": PRINCIPAL, "action": INVOKE, "source_arn": _source_arn_of(statement)}

@@ -56,6 +56,11 @@ class RestStage(Kind):
 
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         out: list[Resource] = []
+        # The mappings of managed domains that point at each stage now: its users.
+        mapped: dict[tuple[str, str], list[str]] = {}
+        for domain in ctx.spec.domains:
+            for base_path, item in sorted((ctx.scope.mappings(domain) or {}).items()):
+                mapped.setdefault((item.get("restApiId", ""), item.get("stage", "")), []).append(f"base_path_mapping/{domain}/{base_path}")
         for api_name in ctx.spec.rest_apis:
             ids = ctx.scope.rest_api_ids().get(api_name, [])
             if len(ids) != 1:
@@ -66,7 +71,8 @@ class RestStage(Kind):
                     "description": item.get("description") or "",
                     "deployment": item.get("deploymentId"),
                 }
-                context = {"api": api_name, "api_id": ids[0], "stage": stage_name}
+                users = tuple(mapped.get((ids[0], stage_name), ()))
+                context = {"api": api_name, "api_id": ids[0], "stage": stage_name, "users": users}
                 out.append(Resource(self.name, f"{api_name}/{stage_name}", attrs, context))
         return out
 
@@ -112,4 +118,4 @@ class RestStage(Kind):
 
     def delete(self, live: Resource) -> list[Action]:
         call = Call("apigateway", "delete_stage", {"restApiId": live.context["api_id"], "stageName": live.context["stage"]})
-        return [self.action(live, "delete", [call], "stage not declared (prune)")]
+        return [self.action(live, "delete", [call], "stage not declared (prune)", users=tuple(live.context.get("users", ())))]
