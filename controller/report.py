@@ -29,6 +29,7 @@ def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
         "drift": [d.as_dict() for d in result.drift],
         "actions": [a.as_dict() for a in result.plan.actions],
         "not_pruned": [d.resource for d in result.plan.not_pruned],
+        "held": [h.as_dict() for h in result.plan.held],
         "api_calls": result.api_calls,
         "write_calls": sum(write_calls(result.api_calls).values()),
     }
@@ -80,9 +81,14 @@ def _text(result: Result, *, mode: str) -> str:
         for i, a in enumerate(result.plan.actions, 1):
             lines.append(f"  {i}. {a.operation}  {a.resource}")
             lines.append(f"       {a.reason}")
-    elif not result.in_sync:
+    elif not result.in_sync and not result.plan.held:
         lines.append("")
         lines.append("Plan: no actions (only extra resources, and prune is off).")
+    if result.plan.held:
+        lines.append("")
+        lines.append(f"Held back ({len(result.plan.held)}; deleting would break what still uses them):")
+        for h in result.plan.held:
+            lines.append(f"  - {h.action.operation}  {h.action.resource}: {h.reason}")
     if mode == "apply" and result.outcomes:
         lines.append("")
         ok = sum(o.status is OutcomeStatus.SUCCEEDED for o in result.outcomes)
@@ -120,6 +126,9 @@ def _markdown(result: Result, *, mode: str) -> str:
     if result.plan.actions:
         lines += ["", "**Actions**", ""]
         lines += [f"{i}. `{a.operation}` `{a.resource}`: {a.reason}" for i, a in enumerate(result.plan.actions, 1)]
+    if result.plan.held:
+        lines += ["", "**Held back** (deleting would break what still uses them):", ""]
+        lines += [f"- `{h.action.operation}` `{h.action.resource}`: {h.reason}" for h in result.plan.held]
     if result.plan.not_pruned:
         lines += ["", f"Not pruned (prune is off): {', '.join(f'`{d.resource}`' for d in result.plan.not_pruned)}"]
     if mode == "apply" and result.outcomes:
