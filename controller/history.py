@@ -53,15 +53,43 @@ class RunRecord:
         return out
 
 
+COLUMNS = ("id", "started", "finished", "trigger", "mode", "commit_sha", "head_sha", "status", "drift_count", "drift", "actions", "api_calls", "error")
+
+
+class HistoryError(Exception):
+    """The history database cannot be used (not SQLite, another schema, unopenable); one line."""
+
+
 class History:
     def __init__(self, path: Path, keep: int = 1000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"cannot create {path.parent} for the history database: {exc.strerror or exc}") from None
         self.path = path
         self.keep = keep
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        if path.exists() and not path.is_file():
+            raise HistoryError(f"{path} is not a Pointsman history database (not a file)")
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot open history database {path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise HistoryError(f"{path} is not a Pointsman history database ({exc})") from None
+            raise HistoryError(f"cannot use history database {path}: {exc}") from None
+        missing = [c for c in COLUMNS if c not in have]
+        if missing:
+            self._db.close()
+            raise HistoryError(
+                f"{path} is not a Pointsman history database (table runs has no column {', '.join(missing)})"
+            )
 
     def close(self) -> None:
         with self._lock:

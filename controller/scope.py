@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from controller.aws import AwsClients, error_code
+from controller.aws import AwsClients, error_code, expects_shapes
 
 T = TypeVar("T")
 
@@ -90,6 +90,7 @@ class Scope:
     def function(self, name: str) -> FunctionLive | None:
         return self._memo(("function", name), lambda: self._load_function(name))
 
+    @expects_shapes
     def _load_function(self, name: str) -> FunctionLive | None:
         client = self.clients.lambda_
         versions: dict[str, str] = {}
@@ -130,6 +131,7 @@ class Scope:
         """Statements of the alias's resource policy (matched on Resource, which the alias ARN names)."""
         return self._memo(("policy", function, alias), lambda: self._load_policy(function, alias))
 
+    @expects_shapes
     def _load_policy(self, function: str, alias: str) -> list[dict[str, Any]]:
         fn = self.function(function)
         if fn is None or alias not in fn.aliases:
@@ -152,6 +154,7 @@ class Scope:
         """Every REST API in the region: name -> ids (more than one id makes the name ambiguous)."""
         return self._memo(("rest_apis",), self._load_rest_apis)
 
+    @expects_shapes
     def _load_rest_apis(self) -> dict[str, list[str]]:
         by_name: dict[str, list[str]] = {}
         for page in self.clients.apigateway.get_paginator("get_rest_apis").paginate():
@@ -168,6 +171,7 @@ class Scope:
     def stages(self, api_id: str) -> dict[str, dict[str, Any]]:
         return self._memo(("stages", api_id), lambda: self._load_stages(api_id))
 
+    @expects_shapes
     def _load_stages(self, api_id: str) -> dict[str, dict[str, Any]]:
         response = self.clients.apigateway.get_stages(restApiId=api_id)
         return {item["stageName"]: item for item in response.get("item", [])}
@@ -175,6 +179,7 @@ class Scope:
     def alias_routes(self, api_id: str) -> list[AliasRoute]:
         return self._memo(("routes", api_id), lambda: self._load_routes(api_id))
 
+    @expects_shapes
     def _load_routes(self, api_id: str) -> list[AliasRoute]:
         routes: list[AliasRoute] = []
         paginator = self.clients.apigateway.get_paginator("get_resources")
@@ -189,6 +194,7 @@ class Scope:
     def newest_deployment(self, api_id: str) -> str | None:
         return self._memo(("deployment", api_id), lambda: self._load_newest_deployment(api_id))
 
+    @expects_shapes
     def _load_newest_deployment(self, api_id: str) -> str | None:
         newest: tuple[Any, str] | None = None
         for page in self.clients.apigateway.get_paginator("get_deployments").paginate(restApiId=api_id):
@@ -202,6 +208,7 @@ class Scope:
         """Base path mappings of a custom domain, or None when the domain does not exist."""
         return self._memo(("mappings", domain), lambda: self._load_mappings(domain))
 
+    @expects_shapes
     def _load_mappings(self, domain: str) -> dict[str, dict[str, Any]] | None:
         out: dict[str, dict[str, Any]] = {}
         try:

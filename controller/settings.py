@@ -7,12 +7,20 @@ so they never print in logs or reprs.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+YEAR = 365 * 24 * 3600.0
+
+
+class StartupError(Exception):
+    """The controller cannot start (state dir, listen address); a one-line message."""
 
 
 class Mode(str, Enum):
@@ -26,21 +34,35 @@ class RunSettings(BaseSettings):
     repo: str = Field(description="git URL (https, ssh, git://) or local path of the repository holding the spec")
     branch: str = Field("main", description="branch to follow")
     path: str = Field("desired_state", description="spec directory inside the repository")
-    interval: float = Field(60.0, gt=0, description="seconds between reconciles")
-    jitter: float = Field(0.1, ge=0, le=1, description="random extra delay, as a fraction of the interval")
-    poll_interval: float = Field(15.0, ge=0, description="seconds between cheap checks for a new commit (0: off)")
+    interval: float = Field(60.0, gt=0, le=YEAR, allow_inf_nan=False, description="seconds between reconciles")
+    jitter: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="random extra delay, as a fraction of the interval")
+    poll_interval: float = Field(
+        15.0, ge=0, le=YEAR, allow_inf_nan=False, description="seconds between cheap checks for a new commit (0: off)"
+    )
     mode: Mode = Mode.APPLY
     prune: bool = False
+    allow_empty: bool = Field(False, description="an empty spec directory (no *.yaml files) is valid and manages nothing")
     state_dir: Path = Field(Path(".pointsman"), description="clone, history database, exported specs")
     listen: str = Field("127.0.0.1:8080", description="HTTP address for /healthz, /readyz, /metrics, /api/status, /webhook")
     concurrency: int = Field(8, ge=1, le=64)
     history_keep: int = Field(1000, ge=1, description="runs kept in the history database")
-    ready_after: float = Field(0.0, ge=0, description="a reconcile must have finished within this many seconds for /readyz (0: 3 intervals)")
+    ready_after: float = Field(0.0, ge=0, le=YEAR, allow_inf_nan=False, description="a reconcile must have finished within this many seconds for /readyz (0: 3 intervals)")
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None
     git_token: SecretStr | None = None
     git_token_file: Path | None = None
     git_ssh_key_file: Path | None = None
+
+    @field_validator("repo")
+    @classmethod
+    def _local_repo_absolute(cls, value: str) -> str:
+        # git resolves a relative local path against the mirror in the state dir, not the
+        # directory Pointsman was started in: make an existing local path absolute.
+        first_colon, first_slash = value.find(":"), value.find("/")
+        scp_or_url = first_colon != -1 and (first_slash == -1 or first_colon < first_slash)
+        if value and not scp_or_url and not os.path.isabs(value) and os.path.exists(value):
+            return os.path.abspath(value)
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -48,10 +70,21 @@ class RunSettings(BaseSettings):
         host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"listen must be HOST:PORT with a port from 0 to 65535, not {value!r}")
+        bare = host.strip("[]")
+        if bare and all(c.isdigit() or c == "." for c in bare):
+            try:
+                ipaddress.IPv4Address(bare)
+            except ValueError:
+                raise ValueError(f"listen host {bare!r} is not an IPv4 address (in {value!r})") from None
+        elif host.startswith("[") or ":" in bare:
+            try:
+                ipaddress.IPv6Address(bare)
+            except ValueError:
+                raise ValueError(f"listen host {bare!r} is not an IPv6 address (in {value!r})") from None
         return value
 
     @model_validator(mode="after")
-    def _read_secret_files(self) -> "RunSettings":
+    def _read_secret_files(self) -> RunSettings:
         for name in ("webhook_secret", "git_token"):
             file = getattr(self, f"{name}_file")
             if getattr(self, name) is None and file is not None:
@@ -61,6 +94,19 @@ class RunSettings(BaseSettings):
                     raise ValueError(f"cannot read POINTSMAN_{name.upper()}_FILE {file}: {exc.strerror}") from None
                 object.__setattr__(self, name, SecretStr(secret))
         return self
+
+    def prepare_state_dir(self) -> Path:
+        """Create the state dir if needed; a path that is a file, or cannot be created, is a ``StartupError``."""
+        path = self.state_dir
+        if path.exists() and not path.is_dir():
+            raise StartupError(f"state dir {path} is not a directory (--state-dir / POINTSMAN_STATE_DIR)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"cannot create state dir {path}: {exc.strerror or exc}") from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise StartupError(f"state dir {path} is not writable")
+        return path
 
     @property
     def listen_address(self) -> tuple[str, int]:
