@@ -6,15 +6,26 @@ field, so ``pointsman validate`` can list them all at once.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Annotated, Any, NoReturn
 
 import yaml
-from typing import Annotated
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 LATEST = "$LATEST"
 _VERSION_RE = re.compile(r"^(\$LATEST|[1-9][0-9]*|sha256:[A-Za-z0-9+/]{43}=)$")
@@ -26,20 +37,27 @@ _BASE_PATH_RE = re.compile(r"^(\(none\)|[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*)$
 _FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def _named(pattern: re.Pattern[str], what: str, rule: str) -> Any:
+def _short(text: str, limit: int = 40) -> str:
+    """``repr`` of ``text``, cut to ``limit`` characters (messages stay one readable line)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _named(pattern: re.Pattern[str], what: str, rule: str) -> AfterValidator:
     def check(value: str) -> str:
         if not pattern.match(value):
-            raise ValueError(f"{what} {value!r} is not allowed: {rule}")
+            raise ValueError(f"{what} {_short(value)} is not allowed: {rule}")
         return value
 
-    return Annotated[str, AfterValidator(check)]
+    return AfterValidator(check)
 
 
-AliasName = _named(_ALIAS_NAME_RE, "alias name", "1-128 letters, digits, - or _, and not all digits")
-StageName = _named(_STAGE_NAME_RE, "stage name", "letters, digits, - or _")
-VariableName = _named(_VAR_NAME_RE, "stage variable name", "letters, digits or _")
-BasePath = _named(_BASE_PATH_RE, "base path", "'(none)' or a path like 'v1'")
-FunctionName = _named(_FUNCTION_NAME_RE, "function name", "1-64 letters, digits, - or _")
+AliasName = Annotated[str, _named(_ALIAS_NAME_RE, "alias name", "1-128 letters, digits, - or _, and not all digits")]
+StageName = Annotated[str, _named(_STAGE_NAME_RE, "stage name", "letters, digits, - or _")]
+VariableName = Annotated[str, _named(_VAR_NAME_RE, "stage variable name", "letters, digits or _")]
+BasePath = Annotated[str, _named(_BASE_PATH_RE, "base path", "'(none)' or a path like 'v1'")]
+FunctionName = Annotated[str, _named(_FUNCTION_NAME_RE, "function name", "1-64 letters, digits, - or _")]
 # YAML reads `version: 7` and `lambdaAlias: 2` as numbers; the schema says so too.
 VersionText = Annotated[str, WithJsonSchema({"type": ["string", "integer"], "description": 'Published version ("1" or 1), "$LATEST", or "sha256:<CodeSha256>".'})]
 VariableValue = Annotated[str, WithJsonSchema({"type": ["string", "number"]})]
@@ -76,7 +94,7 @@ class AliasSpec(_Strict):
     def _version_shape(cls, value: str) -> str:
         if not _VERSION_RE.match(value):
             raise ValueError(
-                f'version {value!r} is not a published version number, "$LATEST" or "sha256:<CodeSha256>"'
+                f'version {_short(value)} is not a published version number, "$LATEST" or "sha256:<CodeSha256>"'
             )
         return value
 
@@ -88,14 +106,14 @@ class AliasSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _routing_rules(self) -> "AliasSpec":
+    def _routing_rules(self) -> AliasSpec:
         if not self.routing:
             return self
         if len(self.routing) > 1:
             raise ValueError("routing allows at most one additional version")
         (extra_version, weight), = self.routing.items()
         if not re.fullmatch(r"[1-9][0-9]*", extra_version):
-            raise ValueError(f"routing version {extra_version!r} must be a published version number (not $LATEST)")
+            raise ValueError(f"routing version {_short(extra_version)} must be a published version number (not $LATEST)")
         if not 0 <= weight < 1:
             raise ValueError(f"routing weight {weight} must be in [0, 1)")
         if self.version == LATEST:
@@ -128,7 +146,7 @@ class StageSpec(_Strict):
     def _variable_shape(cls, value: dict[str, str]) -> dict[str, str]:
         for name, val in value.items():
             if not _VAR_VALUE_RE.match(val):
-                raise ValueError(f"stage variable {name}={val!r} has characters API Gateway does not allow")
+                raise ValueError(f"stage variable {name}={_short(val)} has characters API Gateway does not allow")
         return value
 
 
@@ -210,58 +228,246 @@ class Spec:
         return self.sources.get(tuple(path))
 
 
+# --------------------------------------------------------------------------- limits
+# A spec over a limit is refused with a problem that states the limit. Each limit is checked
+# before the work it bounds (sizes before reading, node counts while parsing), so a broken or
+# hostile spec costs seconds and tens of MB, never a hang or a traceback.
+
+MAX_FILE_BYTES = 2 * 1024 * 1024  # one spec file (stat before reading; reads stop there too)
+MAX_TOTAL_BYTES = 16 * 1024 * 1024  # all spec files together
+MAX_FILES = 1_000  # *.yaml / *.yml files under the spec directory
+MAX_DIR_ENTRIES = 100_000  # directory entries of any kind walked to find them
+MAX_RESOURCES = 50_000  # aliases + stages + mappings declared in the whole spec
+MAX_DEPTH = 32  # nesting of YAML mappings / sequences (a spec needs 6)
+MAX_FILE_NODES = 100_000  # YAML nodes in one file, as parsed and as expanded (aliases, merge keys)
+MAX_SPEC_NODES = 500_000  # the same over all files (pure-Python YAML parses ~50,000 nodes/s)
+MAX_NUMBER_CHARS = 100  # an int or float written longer than this is refused (big-int parsing is slow)
+
+
+def _mib(size: int) -> str:
+    return f"{size // (1024 * 1024)} MiB" if size % (1024 * 1024) == 0 else f"{size:,} bytes"
+
+
+class _LimitExceeded(Exception):
+    """A limit stopped loading one file; ``line`` is where it was noticed."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _NodeBudget:
+    """Counts YAML nodes per file and over the whole spec (see MAX_FILE_NODES, MAX_SPEC_NODES)."""
+
+    def __init__(self) -> None:
+        self.spent = 0  # by the files already loaded
+        self.parsed = 0  # by the current file, as composed from its text
+        self.expanded = 0  # by the current file, after aliases and merge keys are expanded
+        self.exhausted = False
+
+    def next_file(self) -> None:
+        self.spent += max(self.parsed, self.expanded)
+        self.parsed = self.expanded = 0
+
+    def parse(self, line: int) -> None:
+        self.parsed += 1
+        self._check(self.parsed, line)
+
+    def expand(self, count: int, line: int) -> None:
+        self.expanded += count
+        self._check(self.expanded, line)
+
+    def _check(self, count: int, line: int) -> None:
+        if count > MAX_FILE_NODES:
+            raise _LimitExceeded(
+                line,
+                f"more than {MAX_FILE_NODES:,} YAML nodes in one file (anchors, aliases and merge keys"
+                " count each time they are used); split the file",
+            )
+        if self.spent + count > MAX_SPEC_NODES:
+            self.exhausted = True
+            raise _LimitExceeded(line, f"more than {MAX_SPEC_NODES:,} YAML nodes in the spec; files after this one are not read")
+
+
+_DEPTH_MESSAGE = f"nesting deeper than {MAX_DEPTH} levels"
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (YAML would silently keep the last)."""
+    """SafeLoader that counts nodes and nesting while composing (no recursion past MAX_DEPTH).
+
+    Values are built by ``_Converter``, which also refuses duplicate keys (YAML would
+    silently keep the last) and expands merge keys without changing the shared nodes.
+    """
+
+    def __init__(self, text: str, budget: _NodeBudget):
+        self.budget = budget
+        self.depth = 0
+        super().__init__(text)
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        line = self.peek_event().start_mark.line + 1
+        if self.depth >= MAX_DEPTH:
+            raise _LimitExceeded(line, _DEPTH_MESSAGE)
+        self.budget.parse(line)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        # PyYAML's version copies merged pairs into every mapping, doubling at each `<<: [*a, *a]`;
+        # _Converter expands merges itself, within the node budget. Nothing here should call this.
+        raise _LimitExceeded(node.start_mark.line + 1, "merge keys are expanded by the spec loader only")
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_VALUE_TAG = "tag:yaml.org,2002:value"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_Pair = tuple[Node, Node]
+_INVALID = object()  # a value that could not be read (the problem is already recorded)
 
 
-def _to_python(
-    node: yaml.Node,
-    path: tuple[Any, ...],
-    lines: dict[tuple[Any, ...], int],
-    problems: list[SpecProblem],
-    filename: str,
-    loader: _LineLoader,
-) -> Any:
-    """Build plain data from the node tree, recording the line of every key path."""
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
-        loader.flatten_mapping(node)  # resolve `<<: *anchor` merges the way YAML does
-        merged = len(node.value) - explicit  # merged pairs come first; explicit keys override them
+def _kind(node: Node) -> str:
+    kinds: dict[type[Node], str] = {MappingNode: "mapping", SequenceNode: "sequence"}
+    return kinds.get(type(node), "scalar")
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+class _Converter:
+    """Plain data from one file's node tree, recording the line of every key path.
+
+    Anchors, aliases and merge keys are expanded here, each expanded node counted against
+    the node budget, and nesting (which aliases can deepen past what was parsed) is capped.
+    """
+
+    def __init__(self, loader: _LineLoader, filename: str, problems: list[SpecProblem]):
+        self.loader = loader
+        self.budget = loader.budget
+        self.filename = filename
+        self.problems = problems
+        self.lines: dict[tuple[Any, ...], int] = {}
+        self._flattened: dict[int, list[_Pair]] = {}  # id(mapping node) -> its pairs with merges expanded
+        self._flattening: set[int] = set()
+
+    def problem(self, line: int, path: Iterable[Any], message: str) -> None:
+        self.problems.append(SpecProblem(self.filename, line, _dotted(path), message))
+
+    def value(self, node: Node, path: tuple[Any, ...], depth: int = 1) -> Any:
+        line = node.start_mark.line + 1
+        self.lines.setdefault(path, line)
+        if depth > MAX_DEPTH:
+            raise _LimitExceeded(line, _DEPTH_MESSAGE)
+        self.budget.expand(1, line)
+        if isinstance(node, MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            return [self.value(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, ScalarNode):
+            value = self.scalar(node, path)
+            return None if value is _INVALID else value
+        raise _LimitExceeded(line, f"unexpected YAML node {type(node).__name__}")
+
+    def mapping(self, node: MappingNode, path: tuple[Any, ...], depth: int) -> dict[Any, Any]:
+        merged, explicit = self.pairs(node, 0)
         out: dict[Any, Any] = {}
         explicit_keys: set[str] = set()
-        for index, (key_node, value_node) in enumerate(node.value):
-            key = _scalar(key_node, loader) if isinstance(key_node, yaml.ScalarNode) else None
+        for index, (key_node, value_node) in enumerate(merged + explicit):
+            key_line = key_node.start_mark.line + 1
+            key = self.scalar(key_node, path, key=True) if isinstance(key_node, ScalarNode) else None
+            if key is _INVALID:
+                continue
             if isinstance(key, int) and not isinstance(key, bool):
                 key = str(key)
             if not isinstance(key, str):
-                problems.append(SpecProblem(filename, key_node.start_mark.line + 1, _dotted(path), f"key {key!r} must be a string"))
+                shown = _short(repr(key)) if isinstance(key_node, ScalarNode) else f"of kind {_kind(key_node)}"
+                self.problem(key_line, path, f"key {shown} must be a string")
                 continue
             child = path + (key,)
-            if index >= merged:
+            if index >= len(merged):  # explicit keys override merged ones, but not each other
                 if key in explicit_keys:
-                    problems.append(
-                        SpecProblem(filename, key_node.start_mark.line + 1, _dotted(child), f"duplicate key (first at line {lines[child]})")
-                    )
+                    self.problem(key_line, child, f"duplicate key (first at line {self.lines[child]})")
                     continue
                 explicit_keys.add(key)
-            lines[child] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, child, lines, problems, filename, loader)
+            self.lines[child] = key_line
+            out[key] = self.value(value_node, child, depth + 1)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines, problems, filename, loader) for i, item in enumerate(node.value)]
-    return _scalar(node, loader)
+
+    def pairs(self, node: MappingNode, depth: int) -> tuple[list[_Pair], list[_Pair]]:
+        """(pairs merged in by `<<`, explicit pairs), in PyYAML's order: later pairs win."""
+        merged: list[_Pair] = []
+        explicit: list[_Pair] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                explicit.append((key_node, value_node))
+                continue
+            line = key_node.start_mark.line + 1
+            if isinstance(value_node, MappingNode):
+                sources = [value_node]
+            elif isinstance(value_node, SequenceNode) and all(isinstance(n, MappingNode) for n in value_node.value):
+                sources = list(reversed(value_node.value))  # the first mapping listed wins
+            else:
+                self.problem(line, (), f"a merge key (<<) needs a mapping or a list of mappings, not a {_kind(value_node)}")
+                continue
+            for source in sources:
+                assert isinstance(source, MappingNode)
+                merged.extend(self.flattened(source, depth + 1, line))
+        return merged, explicit
+
+    def flattened(self, node: MappingNode, depth: int, line: int) -> list[_Pair]:
+        key = id(node)
+        pairs = self._flattened.get(key)
+        if pairs is None:
+            if key in self._flattening:
+                raise _LimitExceeded(line, "a merge key (<<) refers to a mapping that contains it")
+            if depth > MAX_DEPTH:
+                raise _LimitExceeded(line, f"merge keys (<<) nested deeper than {MAX_DEPTH} levels")
+            self._flattening.add(key)
+            merged, explicit = self.pairs(node, depth)
+            self._flattening.discard(key)
+            pairs = self._flattened[key] = merged + explicit
+        self.budget.expand(len(pairs), line)  # every merged pair counts, each time it is merged
+        return pairs
+
+    def scalar(self, node: ScalarNode, path: tuple[Any, ...], key: bool = False) -> Any:
+        line = node.start_mark.line + 1
+        tag = node.tag
+        if key and tag == _VALUE_TAG:
+            return node.value  # PyYAML reads a `=` key as the string "="
+        reason = ""
+        if tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+            reason = f"longer than {MAX_NUMBER_CHARS} characters; quote it if it is text"
+        else:
+            try:
+                return self.loader.construct_object(node, deep=True)
+            except yaml.constructor.ConstructorError as exc:
+                if exc.problem and exc.problem.startswith("could not determine a constructor"):
+                    self.problem(line, path, f"unknown YAML tag {_tag_name(tag)!r} on value {_short(node.value)}")
+                    self.loader.recursive_objects.pop(node, None)
+                    return _INVALID
+                reason = exc.problem or ""
+            except (ValueError, OverflowError) as exc:  # e.g. !!int abc, !!timestamp 2020-13-45
+                reason = str(exc)
+            except Exception:  # noqa: BLE001 - PyYAML's constructors raise KeyError, AttributeError, IndexError... on bad values
+                reason = ""
+            # construct_object leaves a failed node marked "in progress"; an alias to it would then
+            # be misreported as recursive.
+            self.loader.recursive_objects.pop(node, None)
+        message = f"cannot read value {_short(node.value)} as {_tag_name(tag)}"
+        self.problem(line, path, f"{message}: {_short_text(reason)}" if reason else message)
+        return _INVALID
 
 
-def _scalar(node: yaml.Node, loader: _LineLoader) -> Any:
-    return loader.construct_object(node, deep=True)
+def _short_text(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _dotted(path: Iterable[Any]) -> str:
-    return ".".join(str(p) for p in path)
+    return ".".join(_short_text(str(p), 80) for p in path)
 
 
 def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
@@ -271,38 +477,171 @@ def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
     return 1
 
 
+# --------------------------------------------------------------------------- finding files
+
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class _Found:
+    path: Path  # as found under the spec directory (what messages show)
+    real: Path  # what is read: the same file, or a symlink's target inside the spec directory
+
+
+def _find_spec_files(root: Path, show: Callable[[Path], str], shown_root: str, problems: list[SpecProblem]) -> list[_Found]:
+    """Every *.yaml / *.yml file under ``root``, without following symlinks out of it.
+
+    A symlink (to a file or a directory) whose target is outside ``root`` is a problem and is
+    never read. Symlinks inside ``root`` are fine: the target is read once, under its own name
+    when that is a spec file too. Symlinked directories are not descended (what they point to
+    inside ``root`` is walked anyway), so loops cannot happen. Python 3.11's Path.rglob does not
+    descend symlinked directories either, but silently; this walk says so.
+    """
+    real_root = os.path.realpath(root)
+    found: list[_Found] = []
+    links: list[_Found] = []
+    stack = [root]
+    entries = 0
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as scan:
+                items = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(SpecProblem(show(directory), 0, "", f"cannot read directory: {exc.strerror or exc}"))
+            continue
+        for entry in items:
+            entries += 1
+            if entries > MAX_DIR_ENTRIES:
+                problems.append(
+                    SpecProblem(shown_root, 0, "", f"more than {MAX_DIR_ENTRIES:,} files and directories under the spec directory")
+                )
+                return []
+            path = Path(entry.path)
+            is_spec = path.suffix in _SUFFIXES
+            try:
+                if entry.is_symlink():
+                    target = os.path.realpath(path)
+                    inside = target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep)
+                    is_dir = os.path.isdir(target)
+                    if not inside and (is_dir or is_spec):
+                        problems.append(
+                            SpecProblem(show(path), 1, "", f"symlink to {_short(os.readlink(path), 200)} leaves the spec directory; it is not read")
+                        )
+                    elif inside and is_spec and not is_dir:
+                        links.append(_Found(path, Path(target)))
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+                elif is_spec:
+                    found.append(_Found(path, Path(os.path.realpath(path))))
+            except OSError as exc:
+                problems.append(SpecProblem(show(path), 1, "", f"cannot read file: {exc.strerror or exc}"))
+        if len(found) + len(links) > MAX_FILES:
+            problems.append(SpecProblem(shown_root, 0, "", f"more than {MAX_FILES:,} spec files (*.yaml, *.yml) under the spec directory"))
+            return []
+    seen = {f.real for f in found}
+    for link in sorted(links, key=lambda f: f.path):
+        if link.real not in seen:  # a link to a spec file that is read anyway adds nothing
+            seen.add(link.real)
+            found.append(link)
+    return sorted(found, key=lambda f: f.path)
+
+
 def spec_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    """The spec files ``load_spec`` reads under ``directory`` (problems aside)."""
+    return [f.path for f in _find_spec_files(Path(directory), str, str(directory), [])]
 
 
-def _load_file(
-    path: Path, shown: str, problems: list[SpecProblem]
-) -> tuple[SpecFile | None, dict[tuple[Any, ...], int], Any]:
-    """Parse and validate one file: (model or None, key-path lines, raw data)."""
-    lines: dict[tuple[Any, ...], int] = {}
-    data: Any = None
+def _read(found: _Found, shown: str, problems: list[SpecProblem]) -> str | None:
+    """The file's text, or None with a problem; never reads more than MAX_FILE_BYTES + 1 bytes."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(found.real, flags)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                problems.append(SpecProblem(shown, 1, "", "cannot read file: not a regular file"))
+                return None
+            if info.st_size > MAX_FILE_BYTES:
+                problems.append(SpecProblem(shown, 1, "", _too_big(info.st_size)))
+                return None
+            chunks: list[bytes] = []
+            remaining = MAX_FILE_BYTES + 1
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1024 * 1024))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        if len(data) > MAX_FILE_BYTES:  # it grew, or stat does not know (/proc)
+            problems.append(SpecProblem(shown, 1, "", _too_big(len(data))))
+            return None
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(SpecProblem(shown, 1, "", f"cannot read file: {exc}"))
-        return None, lines, data
-    loader = _LineLoader(text)
+        return None
+
+
+def _too_big(size: int) -> str:
+    return f"file is {size:,} bytes; the limit is {_mib(MAX_FILE_BYTES)} per file"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+_Loaded = tuple[SpecFile | None, dict[tuple[Any, ...], int], Any]
+
+
+def _load_file(found: _Found, shown: str, problems: list[SpecProblem], budget: _NodeBudget) -> _Loaded:
+    """Parse and validate one file: (model or None, key-path lines, raw data). Never raises."""
     try:
+        return _parse_and_validate(found, shown, problems, budget)
+    except Exception as exc:  # noqa: BLE001 - the last resort: one problem, never a traceback
+        problems.append(SpecProblem(shown, 1, "", f"cannot load file: {type(exc).__name__}: {_short_text(str(exc))}"))
+        return None, {}, None
+
+
+def _parse_and_validate(found: _Found, shown: str, problems: list[SpecProblem], budget: _NodeBudget) -> _Loaded:
+    lines: dict[tuple[Any, ...], int] = {}
+    data: Any = None
+    text = _read(found, shown, problems)
+    if text is None:
+        return None, lines, data
+    before = len(problems)
+    loader: _LineLoader | None = None
+    try:
+        loader = _LineLoader(text, budget)
         node = loader.get_single_node()
         if node is None:
             return SpecFile(), lines, data
-        before = len(problems)
-        data = _to_python(node, (), lines, problems, shown, loader)
+        converter = _Converter(loader, shown, problems)
+        lines = converter.lines
+        data = converter.value(node, ())
+    except _LimitExceeded as exc:
+        problems.append(SpecProblem(shown, exc.line, "", exc.message))
+        return None, lines, None
+    except yaml.reader.ReaderError as exc:
+        position = exc.position if isinstance(exc.position, int) else 0
+        character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        problems.append(
+            SpecProblem(shown, text.count("\n", 0, position) + 1, "", f"invalid YAML: unacceptable character {character}: {exc.reason}")
+        )
+        return None, lines, None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        problems.append(SpecProblem(shown, line, "", f"invalid YAML: {exc.problem or exc.context}"))
-        return None, lines, data
+        problems.append(SpecProblem(shown, line, "", f"invalid YAML: {_short_text(str(exc.problem or exc.context))}"))
+        return None, lines, None
     except yaml.YAMLError as exc:
-        problems.append(SpecProblem(shown, 1, "", f"invalid YAML: {exc}"))
-        return None, lines, data
+        problems.append(SpecProblem(shown, 1, "", f"invalid YAML: {_short_text(str(exc))}"))
+        return None, lines, None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if len(problems) > before:
         return None, lines, data
     if not isinstance(data, dict):
@@ -313,39 +652,90 @@ def _load_file(
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if p != "[key]")
-            message = err["msg"]
-            if message.startswith("Value error, "):
-                message = message[len("Value error, "):]
+            message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                message = f"unknown field {loc[-1]!r}"
+                message = f"unknown field {_short(str(loc[-1]))}"
             elif err["type"] == "missing":
-                message = f"required field {loc[-1]!r} is missing"
+                message = f"required field {_short(str(loc[-1]))} is missing"
             problems.append(SpecProblem(shown, _line_for(loc, lines), _dotted(loc), message))
         return None, lines, data
 
 
-def load_spec(directory: str | Path, *, display_root: str | None = None) -> Spec:
+def _resources(parsed: SpecFile) -> int:
+    """Aliases + stages + mappings declared in one file (see MAX_RESOURCES)."""
+    return (
+        sum(len(f.aliases) for f in parsed.functions.values())
+        + sum(len(a.stages) for a in parsed.rest_apis.values())
+        + sum(len(d.mappings) for d in parsed.domains.values())
+    )
+
+
+def _refuse(problems: list[SpecProblem]) -> NoReturn:
+    raise SpecInvalid(problems)
+
+
+def load_spec(directory: str | Path, *, display_root: str | None = None, allow_empty: bool = False) -> Spec:
     """Load every *.yaml / *.yml under ``directory``; raise ``SpecInvalid`` listing every problem.
 
     ``display_root`` replaces the directory in messages (a spec exported from git is shown
-    by its path in the repository, not the checkout's).
+    by its path in the repository, not the checkout's). A directory without spec files is a
+    problem unless ``allow_empty`` (an empty desired state) is meant. Never raises anything
+    but ``SpecInvalid``, whatever the files hold; see the MAX_* limits above.
     """
     root = Path(directory)
     if not root.is_dir():
-        raise SpecInvalid([SpecProblem(str(root), 0, "", "spec directory does not exist")])
+        _refuse([SpecProblem(str(root), 0, "", "spec directory does not exist")])
+    shown_root = display_root if display_root is not None else str(root)
+
+    def show(path: Path) -> str:
+        return str(Path(display_root) / path.relative_to(root)) if display_root is not None else str(path)
+
     spec = Spec(directory=root)
     problems: list[SpecProblem] = []
+    found = _find_spec_files(root, show, shown_root, problems)
+    if not found and not problems and not allow_empty:
+        _refuse([
+            SpecProblem(
+                shown_root, 0, "",
+                f"no spec files (*.yaml, *.yml) under {shown_root}; pass --allow-empty if an empty desired state is meant",
+            )
+        ])
+    total = 0
+    for item in found:
+        try:
+            total += os.stat(item.real).st_size
+        except OSError:
+            pass  # reported when the file is read
+    if total > MAX_TOTAL_BYTES:
+        problems.append(
+            SpecProblem(shown_root, 0, "", f"spec files total {total:,} bytes; the limit is {_mib(MAX_TOTAL_BYTES)}")
+        )
+        _refuse(problems)
+    budget = _NodeBudget()
+    resources = 0
     partial: dict[str, set[str]] = {}  # REST APIs (and stages) named in files that failed validation
-    for path in spec_files(root):
-        shown = str(Path(display_root) / path.relative_to(root)) if display_root is not None else str(path)
+    for item in found:
+        if budget.exhausted:
+            break
+        shown = show(item.path)
         spec.files.append(shown)
-        parsed, lines, raw = _load_file(path, shown, problems)
+        budget.next_file()
+        parsed, lines, raw = _load_file(item, shown, problems, budget)
         if parsed is None:
             _note_partial_declarations(raw, partial)
             continue
+        resources += _resources(parsed)
+        if resources > MAX_RESOURCES:
+            problems.append(
+                SpecProblem(
+                    shown, 1, "",
+                    f"more than {MAX_RESOURCES:,} aliases, stages and mappings in the spec; files after this one are not read",
+                )
+            )
+            break
         for section in ("functions", "rest_apis", "domains"):
             target: dict[str, Declared] = getattr(spec, section)
-            for name, item in getattr(parsed, section).items():
+            for name, declared in getattr(parsed, section).items():
                 where = f"{shown}:{lines.get((section, name), 1)}"
                 if name in target:
                     problems.append(
@@ -357,7 +747,7 @@ def load_spec(directory: str | Path, *, display_root: str | None = None) -> Spec
                         )
                     )
                     continue
-                target[name] = Declared(name, item, where)
+                target[name] = Declared(name, declared, where)
         for path_key, line in lines.items():
             if all(isinstance(p, str) for p in path_key):
                 spec.sources[path_key] = f"{shown}:{line}"
