@@ -8,7 +8,8 @@ drift of their own (``stage_variable/API/STAGE/NAME``).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from controller.kinds import BY_NAME
 from controller.model import Drift, DriftStatus, FieldChange, Resource, freeze
@@ -19,19 +20,19 @@ def diff(desired: Iterable[Resource], live: Iterable[Resource]) -> list[Drift]:
     have = {r.id: r for r in live}
     drifts: list[Drift] = []
     for rid in sorted(want.keys() | have.keys()):
-        d, l = want.get(rid), have.get(rid)
-        if d is not None and l is None:
-            changes = tuple(FieldChange(name, None, value) for name, value in sorted(d.attributes.items()))
+        d, lv = want.get(rid), have.get(rid)
+        if d is not None and lv is None:
+            added = tuple(FieldChange(name, None, value) for name, value in sorted(d.attributes.items()))
             reason = str(d.context.get("missing_reason", ""))
-            drifts.append(Drift(rid, d.kind, DriftStatus.MISSING, changes, reason, desired=d))
-        elif d is None and l is not None:
-            changes = tuple(FieldChange(name, value, None) for name, value in sorted(l.attributes.items()))
-            reason = str(l.context.get("extra_reason", ""))
-            drifts.append(Drift(rid, l.kind, DriftStatus.EXTRA, changes, reason, live=l))
-        elif d is not None and l is not None:
-            changes, extras = _compare(d, l)
+            drifts.append(Drift(rid, d.kind, DriftStatus.MISSING, added, reason, desired=d))
+        elif d is None and lv is not None:
+            removed = tuple(FieldChange(name, value, None) for name, value in sorted(lv.attributes.items()))
+            reason = str(lv.context.get("extra_reason", ""))
+            drifts.append(Drift(rid, lv.kind, DriftStatus.EXTRA, removed, reason, live=lv))
+        elif d is not None and lv is not None:
+            changes, extras = _compare(d, lv)
             if changes:
-                drifts.append(Drift(rid, d.kind, DriftStatus.MODIFIED, tuple(changes), desired=d, live=l))
+                drifts.append(Drift(rid, d.kind, DriftStatus.MODIFIED, tuple(changes), desired=d, live=lv))
             drifts.extend(extras)
     return drifts
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import partial
 
 import structlog
 
@@ -45,25 +46,26 @@ class Result:
 
 def observe(spec: Spec, scope: Scope) -> None:
     """Read the managed scope with bounded concurrency, in dependency order, each read once."""
-    scope.each(
-        [scope.rest_api_ids]
-        + [lambda n=name: scope.function(n) for name in spec.functions]
-        + [lambda d=domain: scope.mappings(d) for domain in spec.domains]
-    )
+    first: list[Callable[[], object]] = [scope.rest_api_ids]
+    first += [partial(scope.function, name) for name in spec.functions]
+    first += [partial(scope.mappings, domain) for domain in spec.domains]
+    scope.each(first)
     api_ids = {name: ids[0] for name, ids in scope.rest_api_ids().items() if name in spec.rest_apis and len(ids) == 1}
-    scope.each([lambda i=i: scope.stages(i) for i in api_ids.values()] + [lambda i=i: scope.alias_routes(i) for i in api_ids.values()])
+    per_api: list[Callable[[], object]] = [partial(scope.stages, i) for i in api_ids.values()]
+    per_api += [partial(scope.alias_routes, i) for i in api_ids.values()]
+    scope.each(per_api)
     routed: set[tuple[str, str]] = set()
     for name, api_id in api_ids.items():
         for stage in spec.rest_apis[name].spec.stages.values():
             for route in scope.alias_routes(api_id):
                 if route.variable in stage.variables:
                     routed.add((route.function, stage.variables[route.variable]))
-    scope.each([lambda f=fn: scope.function(f) for fn in {f for f, _ in routed} - set(spec.functions)])
+    scope.each([partial(scope.function, f) for f in {f for f, _ in routed} - set(spec.functions)])
     wanted = set(routed)
     for name in spec.functions:
         fn = scope.function(name)
         wanted.update((name, alias) for alias in (fn.aliases if fn else ()))
-    scope.each([lambda f=f, a=a: scope.policy_statements(f, a) for f, a in sorted(wanted)])
+    scope.each([partial(scope.policy_statements, f, a) for f, a in sorted(wanted)])
 
 
 def reconcile(

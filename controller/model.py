@@ -6,9 +6,10 @@ plan -> ordered ``Action`` list; apply -> ``Outcome`` per action.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 
 class DriftStatus(str, Enum):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from controller.kinds import BY_NAME
 from controller.model import Action, Drift, DriftStatus, Resource

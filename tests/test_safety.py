@@ -8,7 +8,6 @@ import yaml
 
 from controller.aws import write_calls
 from controller.model import DriftStatus
-
 from tests.conftest import run
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from controller.aws import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
