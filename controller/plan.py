@@ -75,6 +75,9 @@ def make_plan(drifts: list[Drift], prune: bool, desired: Iterable[Resource] = ()
     return Plan(tuple(kept), tuple(not_pruned), tuple(held))
 
 
+_DECLARED_USERS = ("rest_stage", "base_path_mapping")
+
+
 def _deletions_wait_for_users(actions: list[Action], desired: list[Resource]) -> tuple[list[Action], list[Held]]:
     """Make each deletion require the actions of its live users; hold it when a user stays.
 
@@ -83,7 +86,8 @@ def _deletions_wait_for_users(actions: list[Action], desired: list[Resource]) ->
     """
     desired_ids = {r.id for r in desired}
     needed_by: dict[str, str] = {}  # resource id -> a declared resource that needs it
-    for resource in desired:
+    # Name what a person declared (a stage, a mapping) before what Pointsman derives from it.
+    for resource in sorted(desired, key=lambda r: r.kind not in _DECLARED_USERS):
         for need in resource.context.get("requires", ()):
             needed_by.setdefault(need, resource.id)
     acting = Counter(a.resource for a in actions)  # resources with an action that will run

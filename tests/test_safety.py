@@ -51,7 +51,7 @@ def test_an_undeclared_alias_a_declared_stage_routes_to_is_never_pruned(converge
     result = run(spec_dir, clients, apply=True, prune=True)
     assert not result.failed, [o.as_dict() for o in result.outcomes]
     assert [h.action.resource for h in result.plan.held] == ["lambda_alias/getreport/old"]
-    assert result.plan.held[0].reason.endswith(", which the spec declares, still uses it")
+    assert result.plan.held[0].reason == "rest_stage/getreport-api/dev, which the spec declares, still uses it"
     assert clients.lambda_.get_alias(FunctionName="getreport", Name="old")["FunctionVersion"] == "1"
 
 
