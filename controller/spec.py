@@ -240,7 +240,7 @@ MAX_DIR_ENTRIES = 100_000  # directory entries of any kind walked to find them
 MAX_RESOURCES = 50_000  # aliases + stages + mappings declared in the whole spec
 MAX_DEPTH = 32  # nesting of YAML mappings / sequences (a spec needs 6)
 MAX_FILE_NODES = 100_000  # YAML nodes in one file, as parsed and as expanded (aliases, merge keys)
-MAX_SPEC_NODES = 500_000  # the same over all files (pure-Python YAML parses ~50,000 nodes/s)
+MAX_SPEC_NODES = 300_000  # the same over all files (pure-Python YAML parses ~30,000 nodes/s)
 MAX_NUMBER_CHARS = 100  # an int or float written longer than this is refused (big-int parsing is slow)
 
 
@@ -251,10 +251,11 @@ def _mib(size: int) -> str:
 class _LimitExceeded(Exception):
     """A limit stopped loading one file; ``line`` is where it was noticed."""
 
-    def __init__(self, line: int, message: str):
+    def __init__(self, line: int, message: str, field: str = ""):
         super().__init__(message)
         self.line = line
         self.message = message
+        self.field = field
 
 
 class _NodeBudget:
@@ -290,7 +291,8 @@ class _NodeBudget:
             raise _LimitExceeded(line, f"more than {MAX_SPEC_NODES:,} YAML nodes in the spec; files after this one are not read")
 
 
-_DEPTH_MESSAGE = f"nesting deeper than {MAX_DEPTH} levels"
+def _too_deep() -> str:
+    return f"nesting deeper than {MAX_DEPTH} levels"
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -308,13 +310,20 @@ class _LineLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         line = self.peek_event().start_mark.line + 1
         if self.depth >= MAX_DEPTH:
-            raise _LimitExceeded(line, _DEPTH_MESSAGE)
+            raise _LimitExceeded(line, _too_deep())
         self.budget.parse(line)
         self.depth += 1
         try:
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        # YAML 1.1's number patterns backtrack over a long plain scalar (~60 bytes of memory per
+        # character); a number that long is refused anyway, so decide without them.
+        if kind is ScalarNode and implicit and implicit[0] and isinstance(value, str) and len(value) > MAX_NUMBER_CHARS:
+            return _INT_TAG if value[0] in "+-.0123456789" and set(value) <= _NUMBERISH else _STR_TAG
+        return str(super().resolve(kind, value, implicit))
 
     def flatten_mapping(self, node: MappingNode) -> None:
         # PyYAML's version copies merged pairs into every mapping, doubling at each `<<: [*a, *a]`;
@@ -324,7 +333,10 @@ class _LineLoader(yaml.SafeLoader):
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _VALUE_TAG = "tag:yaml.org,2002:value"
-_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_INT_TAG = "tag:yaml.org,2002:int"
+_STR_TAG = "tag:yaml.org,2002:str"
+_NUMBER_TAGS = (_INT_TAG, "tag:yaml.org,2002:float")
+_NUMBERISH = frozenset("0123456789_:.+-eEabcdefABCDEFxXoO")
 _Pair = tuple[Node, Node]
 _INVALID = object()  # a value that could not be read (the problem is already recorded)
 
@@ -353,16 +365,35 @@ class _Converter:
         self.lines: dict[tuple[Any, ...], int] = {}
         self._flattened: dict[int, list[_Pair]] = {}  # id(mapping node) -> its pairs with merges expanded
         self._flattening: set[int] = set()
+        self._reported: set[tuple[int, str]] = set()  # (id(node), what): reported once, however often it is used
 
     def problem(self, line: int, path: Iterable[Any], message: str) -> None:
         self.problems.append(SpecProblem(self.filename, line, _dotted(path), message))
+
+    def first_use(self, node: Node, what: str) -> bool:
+        """True the first time; an alias does not repeat a node's problems under another path."""
+        if (id(node), what) in self._reported:
+            return False
+        self._reported.add((id(node), what))
+        return True
+
+    def spend(self, count: int, path: tuple[Any, ...], line: int) -> None:
+        try:
+            self.budget.expand(count, line)
+        except _LimitExceeded as exc:
+            raise self.stopped(path, line, exc.message) from None
+
+    def stopped(self, path: tuple[Any, ...], line: int, message: str) -> _LimitExceeded:
+        """A limit hit at ``path``: shown at the line of its top-level key, where an alias cannot
+        have taken it (the node's own line may be an anchor's, far from where it was used)."""
+        return _LimitExceeded(self.lines.get(path[:1], line), message, _dotted(path))
 
     def value(self, node: Node, path: tuple[Any, ...], depth: int = 1) -> Any:
         line = node.start_mark.line + 1
         self.lines.setdefault(path, line)
         if depth > MAX_DEPTH:
-            raise _LimitExceeded(line, _DEPTH_MESSAGE)
-        self.budget.expand(1, line)
+            raise self.stopped(path, line, _too_deep())
+        self.spend(1, path, line)
         if isinstance(node, MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, SequenceNode):
@@ -370,10 +401,11 @@ class _Converter:
         if isinstance(node, ScalarNode):
             value = self.scalar(node, path)
             return None if value is _INVALID else value
-        raise _LimitExceeded(line, f"unexpected YAML node {type(node).__name__}")
+        raise self.stopped(path, line, f"unexpected YAML node {type(node).__name__}")
 
     def mapping(self, node: MappingNode, path: tuple[Any, ...], depth: int) -> dict[Any, Any]:
-        merged, explicit = self.pairs(node, 0)
+        report = self.first_use(node, "keys")
+        merged, explicit = self.pairs(node, path, 0, self.first_use(node, "merge"))
         out: dict[Any, Any] = {}
         explicit_keys: set[str] = set()
         for index, (key_node, value_node) in enumerate(merged + explicit):
@@ -384,20 +416,23 @@ class _Converter:
             if isinstance(key, int) and not isinstance(key, bool):
                 key = str(key)
             if not isinstance(key, str):
+                if not report:
+                    continue
                 shown = _short(repr(key)) if isinstance(key_node, ScalarNode) else f"of kind {_kind(key_node)}"
                 self.problem(key_line, path, f"key {shown} must be a string")
                 continue
             child = path + (key,)
             if index >= len(merged):  # explicit keys override merged ones, but not each other
                 if key in explicit_keys:
-                    self.problem(key_line, child, f"duplicate key (first at line {self.lines[child]})")
+                    if report:
+                        self.problem(key_line, child, f"duplicate key (first at line {self.lines[child]})")
                     continue
                 explicit_keys.add(key)
             self.lines[child] = key_line
             out[key] = self.value(value_node, child, depth + 1)
         return out
 
-    def pairs(self, node: MappingNode, depth: int) -> tuple[list[_Pair], list[_Pair]]:
+    def pairs(self, node: MappingNode, path: tuple[Any, ...], depth: int, report: bool) -> tuple[list[_Pair], list[_Pair]]:
         """(pairs merged in by `<<`, explicit pairs), in PyYAML's order: later pairs win."""
         merged: list[_Pair] = []
         explicit: list[_Pair] = []
@@ -411,26 +446,27 @@ class _Converter:
             elif isinstance(value_node, SequenceNode) and all(isinstance(n, MappingNode) for n in value_node.value):
                 sources = list(reversed(value_node.value))  # the first mapping listed wins
             else:
-                self.problem(line, (), f"a merge key (<<) needs a mapping or a list of mappings, not a {_kind(value_node)}")
+                if report:
+                    self.problem(line, path, f"a merge key (<<) needs a mapping or a list of mappings, not a {_kind(value_node)}")
                 continue
             for source in sources:
                 assert isinstance(source, MappingNode)
-                merged.extend(self.flattened(source, depth + 1, line))
+                merged.extend(self.flattened(source, path, depth + 1, line))
         return merged, explicit
 
-    def flattened(self, node: MappingNode, depth: int, line: int) -> list[_Pair]:
+    def flattened(self, node: MappingNode, path: tuple[Any, ...], depth: int, line: int) -> list[_Pair]:
         key = id(node)
         pairs = self._flattened.get(key)
         if pairs is None:
             if key in self._flattening:
-                raise _LimitExceeded(line, "a merge key (<<) refers to a mapping that contains it")
+                raise self.stopped(path, line, "a merge key (<<) refers to a mapping that contains it")
             if depth > MAX_DEPTH:
-                raise _LimitExceeded(line, f"merge keys (<<) nested deeper than {MAX_DEPTH} levels")
+                raise self.stopped(path, line, f"merge keys (<<) nested deeper than {MAX_DEPTH} levels")
             self._flattening.add(key)
-            merged, explicit = self.pairs(node, depth)
+            merged, explicit = self.pairs(node, path, depth, self.first_use(node, "merge"))
             self._flattening.discard(key)
             pairs = self._flattened[key] = merged + explicit
-        self.budget.expand(len(pairs), line)  # every merged pair counts, each time it is merged
+        self.spend(len(pairs), path, line)  # every merged pair counts, each time it is merged
         return pairs
 
     def scalar(self, node: ScalarNode, path: tuple[Any, ...], key: bool = False) -> Any:
@@ -438,25 +474,27 @@ class _Converter:
         tag = node.tag
         if key and tag == _VALUE_TAG:
             return node.value  # PyYAML reads a `=` key as the string "="
-        reason = ""
+        if (id(node), "value") in self._reported:
+            return _INVALID  # a value that failed before, used again through an alias
         if tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
-            reason = f"longer than {MAX_NUMBER_CHARS} characters; quote it if it is text"
-        else:
-            try:
-                return self.loader.construct_object(node, deep=True)
-            except yaml.constructor.ConstructorError as exc:
-                if exc.problem and exc.problem.startswith("could not determine a constructor"):
-                    self.problem(line, path, f"unknown YAML tag {_tag_name(tag)!r} on value {_short(node.value)}")
-                    self.loader.recursive_objects.pop(node, None)
-                    return _INVALID
-                reason = exc.problem or ""
-            except (ValueError, OverflowError) as exc:  # e.g. !!int abc, !!timestamp 2020-13-45
-                reason = str(exc)
-            except Exception:  # noqa: BLE001 - PyYAML's constructors raise KeyError, AttributeError, IndexError... on bad values
-                reason = ""
-            # construct_object leaves a failed node marked "in progress"; an alias to it would then
-            # be misreported as recursive.
-            self.loader.recursive_objects.pop(node, None)
+            self._reported.add((id(node), "value"))
+            self.problem(line, path, f"number {_short(node.value)} is longer than {MAX_NUMBER_CHARS} characters; quote it if it is text")
+            return _INVALID
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            reason = exc.problem or ""
+        except (ValueError, OverflowError) as exc:  # e.g. !!int abc, !!timestamp 2020-13-45
+            reason = str(exc)
+        except Exception:  # noqa: BLE001 - PyYAML's constructors raise KeyError, AttributeError, IndexError... on bad values
+            reason = ""
+        # construct_object leaves a failed node marked "in progress"; an alias to it would then be
+        # misreported as recursive.
+        self.loader.recursive_objects.pop(node, None)
+        self._reported.add((id(node), "value"))
+        if reason.startswith("could not determine a constructor"):
+            self.problem(line, path, f"unknown YAML tag {_tag_name(tag)!r} on value {_short(node.value)}")
+            return _INVALID
         message = f"cannot read value {_short(node.value)} as {_tag_name(tag)}"
         self.problem(line, path, f"{message}: {_short_text(reason)}" if reason else message)
         return _INVALID
@@ -622,7 +660,7 @@ def _parse_and_validate(found: _Found, shown: str, problems: list[SpecProblem], 
         lines = converter.lines
         data = converter.value(node, ())
     except _LimitExceeded as exc:
-        problems.append(SpecProblem(shown, exc.line, "", exc.message))
+        problems.append(SpecProblem(shown, exc.line, exc.field, exc.message))
         return None, lines, None
     except yaml.reader.ReaderError as exc:
         position = exc.position if isinstance(exc.position, int) else 0
