@@ -418,7 +418,7 @@ class _Converter:
             if not isinstance(key, str):
                 if not report:
                     continue
-                shown = _short(repr(key)) if isinstance(key_node, ScalarNode) else f"of kind {_kind(key_node)}"
+                shown = _short_text(repr(key), 60) if isinstance(key_node, ScalarNode) else f"of kind {_kind(key_node)}"
                 self.problem(key_line, path, f"key {shown} must be a string")
                 continue
             child = path + (key,)
@@ -672,7 +672,10 @@ def _parse_and_validate(found: _Found, shown: str, problems: list[SpecProblem], 
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        problems.append(SpecProblem(shown, line, "", f"invalid YAML: {_short_text(str(exc.problem or exc.context))}"))
+        what = str(exc.problem or exc.context)
+        if exc.context and what.startswith("but found"):  # "expected a single document in the stream, but found another document"
+            what = f"{exc.context}, {what}"
+        problems.append(SpecProblem(shown, line, "", f"invalid YAML: {_short_text(what)}"))
         return None, lines, None
     except yaml.YAMLError as exc:
         problems.append(SpecProblem(shown, 1, "", f"invalid YAML: {_short_text(str(exc))}"))
@@ -739,11 +742,16 @@ def load_spec(directory: str | Path, *, display_root: str | None = None, allow_e
             )
         ])
     total = 0
-    for item in found:
+    for item in list(found):
         try:
-            total += os.stat(item.real).st_size
+            info = os.stat(item.real)
         except OSError:
-            pass  # reported when the file is read
+            continue  # reported when the file is read
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
+            problems.append(SpecProblem(show(item.path), 1, "", _too_big(info.st_size)))
+            found.remove(item)
+        elif stat.S_ISREG(info.st_mode):
+            total += info.st_size
     if total > MAX_TOTAL_BYTES:
         problems.append(
             SpecProblem(shown_root, 0, "", f"spec files total {total:,} bytes; the limit is {_mib(MAX_TOTAL_BYTES)}")
