@@ -4,39 +4,80 @@ Exit codes (scripts rely on them):
   validate  0 valid, 1 invalid
   plan      0 in sync, 2 drift, 1 error
   apply     0 converged, 1 something failed (the report says what)
+
+A foreseeable problem with the command line, the environment, the state dir or an AWS
+endpoint is one ``error: ...`` line on stderr and exit 1 (argparse's usage errors: 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from controller import __version__
 from controller.aws import AWS_ERRORS, AwsClients, describe_error
+from controller.history import HistoryError
 from controller.logs import configure
+from controller.settings import StartupError
 from controller.spec import SpecInvalid, json_schema, load_spec
 
 if TYPE_CHECKING:
     from controller.settings import RunSettings
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
+    return value
+
+
+def _host_port(text: str) -> str:
+    _, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT with a port from 1 to 65535")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pointsman", description="GitOps for Lambda aliases, API Gateway stages and domain mappings.")
     parser.add_argument("--version", action="version", version=f"pointsman {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("POINTSMAN_LOG_LEVEL", "warning"), help="debug|info|warning|error (default warning)")
+    parser.add_argument(
+        "--log-level", type=str.lower, choices=LOG_LEVELS, default=None, help="debug|info|warning|error (default warning; env POINTSMAN_LOG_LEVEL)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def spec_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--spec", default=os.environ.get("POINTSMAN_SPEC", "desired_state"), help="spec directory (default desired_state/)")
+        p.add_argument("--allow-empty", action="store_true", help="a spec directory without *.yaml files is valid (manages nothing)")
 
     def aws_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-        p.add_argument("--concurrency", type=int, default=8, help="parallel AWS reads (default 8)")
+        p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads, 1 to 64 (default 8)")
 
     p = sub.add_parser("validate", help="check the spec files (all problems, file:line)")
     spec_arg(p)
@@ -56,20 +97,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", required=True, help="run once and exit with plan's exit codes")
     p = sub.add_parser("history", help="print recorded reconciles")
     p.add_argument("--state-dir", default=os.environ.get("POINTSMAN_STATE_DIR", ".pointsman"))
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_int_between(1, 100_000), default=20)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p = sub.add_parser("demo", help="run against an embedded AWS emulator and a local git repo (see README)")
     p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state")
-    p.add_argument("--aws-port", type=int, default=4599, help="emulator port on 127.0.0.1")
-    p.add_argument("--listen", default="127.0.0.1:8080")
-    p.add_argument("--interval", type=float, default=10.0)
+    p.add_argument("--aws-port", type=_int_between(1, 65535), default=4599, help="emulator port on 127.0.0.1")
+    p.add_argument("--listen", type=_host_port, default="127.0.0.1:8080")
+    p.add_argument("--interval", type=_seconds, default=10.0)
     p.add_argument("--mode", choices=("apply", "detect"), default="apply")
     sub.add_parser("schema", help="print the spec file JSON Schema")
     sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
     return parser
 
 
-_RUN_FLAGS = ("repo", "branch", "path", "interval", "jitter", "poll_interval", "mode", "state_dir", "listen", "concurrency", "history_keep")
+_RUN_FLAGS = (
+    "repo", "branch", "path", "interval", "jitter", "poll_interval", "mode", "state_dir", "listen", "concurrency", "history_keep", "allow_empty",
+)
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -82,18 +125,24 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poll-interval", type=float, help="seconds between checks for a new commit, default 15, 0 off " + env.format("POLL_INTERVAL"))
     p.add_argument("--mode", choices=("apply", "detect"), help="apply (self-heal) or detect (report only), default apply " + env.format("MODE"))
     p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=None, help="delete extra resources " + env.format("PRUNE"))
+    p.add_argument(
+        "--allow-empty",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a spec directory without *.yaml files is valid (manages nothing) " + env.format("ALLOW_EMPTY"),
+    )
     p.add_argument("--state-dir", help="clone, history and exports, default .pointsman " + env.format("STATE_DIR"))
     p.add_argument("--listen", help="HTTP HOST:PORT, default 127.0.0.1:8080 " + env.format("LISTEN"))
     p.add_argument("--concurrency", type=int, help="parallel AWS reads, default 8 " + env.format("CONCURRENCY"))
     p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
 
 
-def _settings(args: argparse.Namespace) -> "RunSettings":
+def _settings(args: argparse.Namespace) -> RunSettings:
     from pydantic import ValidationError
 
     from controller.settings import RunSettings
 
-    given = {name: getattr(args, name) for name in _RUN_FLAGS + ("prune",) if getattr(args, name, None) is not None}
+    given = {name: getattr(args, name) for name in (*_RUN_FLAGS, "prune") if getattr(args, name, None) is not None}
     try:
         return RunSettings(**given)
     except ValidationError as exc:
@@ -103,6 +152,9 @@ def _settings(args: argparse.Namespace) -> "RunSettings":
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             message = f"required: pass {flag} or set POINTSMAN_{field.upper()}"
+        elif field and field not in given:
+            shown = "" if "secret" in field or "token" in field else f"={first.get('input')!r}"
+            message += f" (from POINTSMAN_{field.upper()}{shown})"
         raise SettingsError(f"{flag}: {message}" if field else message) from None
 
 
@@ -110,9 +162,26 @@ class SettingsError(Exception):
     pass
 
 
+def _log_level(args: argparse.Namespace) -> str | None:
+    """The --log-level flag, else POINTSMAN_LOG_LEVEL (validated), else None (the command's default)."""
+    if args.log_level is not None:
+        return str(args.log_level)
+    raw = os.environ.get("POINTSMAN_LOG_LEVEL")
+    if raw is None:
+        return None
+    if raw.strip().lower() not in LOG_LEVELS:
+        raise SettingsError(f"POINTSMAN_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
+    return raw.strip().lower()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure(args.log_level)
+    try:
+        args.log_level = _log_level(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    configure(args.log_level or "warning")
     try:
         return _dispatch(args)
     except SpecInvalid as exc:
@@ -123,12 +192,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AWS_ERRORS as exc:
         print(f"error: {describe_error(exc)}; nothing was applied.", file=sys.stderr)
         return EXIT_ERROR
-    except SettingsError as exc:
+    except (SettingsError, StartupError, HistoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pointsman plan | head`: the reader left; say nothing more
+        try:  # and nothing at exit either, when the interpreter flushes stdout
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both
+            pass
+        return EXIT_ERROR
+    except OSError as exc:  # the file system: a full disk, a path that went away, permissions
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback only when asked for
+        if args.log_level == "debug":
+            import traceback
+
+            traceback.print_exc()
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        print(f"error: internal error: {text} (--log-level debug shows where)", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -143,7 +230,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from controller.runner import Runner
 
-        if args.log_level == "warning" and "POINTSMAN_LOG_LEVEL" not in os.environ:
+        if args.log_level is None:
             configure("info")
         return Runner(_settings(args)).run_forever()
     if args.command == "reconcile":
@@ -153,9 +240,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from controller.demo import run_demo
 
-        configure("info" if args.log_level == "warning" else args.log_level)
+        configure(args.log_level or "info")
         return run_demo(args)
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, allow_empty=args.allow_empty)
     if args.command == "validate":
         n = len(spec.functions) + len(spec.rest_apis) + len(spec.domains)
         print(f"{args.spec}: valid ({len(spec.files)} files, {n} top-level items)")
@@ -182,7 +269,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     return EXIT_ERROR if result.failed else EXIT_OK
 
 
-def _reconcile_once(settings: "RunSettings") -> int:
+def _reconcile_once(settings: RunSettings) -> int:
     """Exit 0 nothing to do, 2 drift found (healed in apply mode), 1 error."""
     from controller.runner import Controller
 
@@ -199,12 +286,16 @@ def _reconcile_once(settings: "RunSettings") -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
     from pathlib import Path
 
     from controller.history import History
 
-    path = Path(args.state_dir) / "history.sqlite3"
+    state = Path(args.state_dir)
+    if state.exists() and not state.is_dir():
+        print(f"error: state dir {state} is not a directory (--state-dir / POINTSMAN_STATE_DIR)", file=sys.stderr)
+        return EXIT_ERROR
+    path = state / "history.sqlite3"
     if not path.exists():
         print(f"error: no history at {path} (has `pointsman run` used --state-dir {args.state_dir}?)", file=sys.stderr)
         return EXIT_ERROR
@@ -217,7 +308,7 @@ def _history(args: argparse.Namespace) -> int:
         print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
         return EXIT_OK
     for r in runs:
-        when = datetime.fromtimestamp(r.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        when = datetime.fromtimestamp(r.started, UTC).strftime("%Y-%m-%d %H:%M:%S")
         took = f"{(r.finished - r.started):.1f}s" if r.finished else "-"
         commit = (r.commit_sha or "-")[:12]
         print(f"#{r.id} {when}Z {took:>6} {r.mode:6} {r.trigger:12} {commit:12} {r.status:11} drift={r.drift_count} actions={len(r.actions)}")

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import structlog
@@ -24,7 +24,7 @@ from controller.gitsource import GitSource, GitSourceError
 from controller.history import History, RunRecord
 from controller.metrics import Metrics
 from controller.model import OutcomeStatus
-from controller.settings import Mode, RunSettings
+from controller.settings import Mode, RunSettings, StartupError
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
 
 log = structlog.get_logger("pointsman.controller")
@@ -47,9 +47,14 @@ class Status:
 class Controller:
     def __init__(self, settings: RunSettings, clients: AwsClients | None = None) -> None:
         self.settings = settings
-        self.clients = clients or AwsClients()
-        state = settings.state_dir
-        state.mkdir(parents=True, exist_ok=True)
+        if clients is None:
+            # A hung endpoint fails the rest of a reconcile at once, and the next scheduled
+            # reconcile tries it again.
+            clients = AwsClients(timeout_hold=settings.interval / 2)
+            for service in ("lambda", "apigateway"):
+                clients.client(service)  # a bad endpoint URL or region stops the start, not each reconcile
+        self.clients = clients
+        state = settings.prepare_state_dir()
         self.history = History(state / "history.sqlite3", keep=settings.history_keep)
         interrupted = self.history.mark_unfinished_as_interrupted()
         if interrupted:
@@ -151,7 +156,7 @@ class Controller:
             directory = self.git.export(commit, path, self.exports)
             if not directory.is_dir():
                 raise SpecInvalid([SpecProblem(path, 0, "", f"commit {commit[:12]} has no spec directory {path}/")])
-            spec = load_spec(directory, display_root=path)
+            spec = load_spec(directory, display_root=path, allow_empty=self.settings.allow_empty)
         except SpecInvalid as exc:
             errors = [str(p) for p in exc.problems]
             self._invalid[commit] = errors
@@ -301,39 +306,61 @@ class Runner:
             self.trigger("new-commit")
 
     def start(self) -> None:
+        """Serve HTTP and start the schedule; on failure nothing is left running (``StartupError``)."""
         from controller.http import serve
 
-        self.http = serve(self)
-        interval = self.settings.interval
-        self.scheduler.add_job(
-            self._tick,
-            IntervalTrigger(seconds=interval, jitter=interval * self.settings.jitter or None),
-            id="reconcile",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            next_run_time=datetime.now(timezone.utc),
-        )
-        if self.settings.poll_interval > 0:
+        try:
+            self.http = serve(self)
+        except Exception as exc:
+            # In use, no such address, a bad host name; also when the server's own cleanup
+            # after the failed bind raised something else over it.
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, (OSError, OverflowError, UnicodeError)):
+                cause = cause.__context__
+            if cause is None:
+                raise
+            reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause) or type(cause).__name__
+            raise StartupError(f"cannot listen on {self.settings.listen}: {reason}") from None
+        try:
+            interval = self.settings.interval
             self.scheduler.add_job(
-                self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True
+                self._tick,
+                IntervalTrigger(seconds=interval, jitter=interval * self.settings.jitter or None),
+                id="reconcile",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=datetime.now(UTC),
             )
-        self.scheduler.start()
+            if self.settings.poll_interval > 0:
+                self.scheduler.add_job(
+                    self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True
+                )
+            self.scheduler.start()
+        except BaseException:
+            self.http.shutdown()
+            self.http.server_close()
+            self.http = None
+            raise
         host, port = self.http.server_address[:2]
         log.info("pointsman running", repo=self.settings.repo_display, branch=self.settings.branch, mode=self.settings.mode.value, listen=f"{host}:{port}")
 
     def stop(self) -> None:
-        """Finish the action in flight, record the run, stop everything."""
+        """Finish the action in flight, record the run, stop everything; safe after a failed start."""
         if self._stopped.is_set():
             return
+        started = self.scheduler.running
         self.controller.stop_requested.set()
-        self.scheduler.shutdown(wait=True)  # waits for the reconcile in flight to record itself
+        if started:
+            self.scheduler.shutdown(wait=True)  # waits for the reconcile in flight to record itself
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()
+            self.http = None
         self.controller.history.close()
         self._stopped.set()
-        log.info("pointsman stopped")
+        if started:
+            log.info("pointsman stopped")
 
     def run_forever(self) -> int:
         done = threading.Event()
