@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
+import posixpath
 import shutil
 import tarfile
-import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,17 @@ from controller.settings import redact_url
 
 class GitSourceError(Exception):
     """A foreseeable git failure, with a one-line message."""
+
+
+class UnsafeSpecTree(Exception):
+    """A commit whose spec directory holds a symlink leading out of it: an invalid commit.
+
+    ``problems`` has one message per link, naming it as in the repository.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 @dataclass
@@ -46,9 +59,9 @@ class GitSource:
     def _fail(self, what: str, exc: Exception) -> GitSourceError:
         detail = ""
         if isinstance(exc, git.GitCommandError):
-            lines = [l.strip().removeprefix("stderr: ").strip("'").strip() for l in str(exc.stderr or "").splitlines()]
-            lines = [l for l in lines if l]
-            causes = [l.split(":", 1)[1].strip() for l in lines if l.startswith(("fatal:", "error:"))]
+            lines = [line.strip().removeprefix("stderr: ").strip("'").strip() for line in str(exc.stderr or "").splitlines()]
+            lines = [line for line in lines if line]
+            causes = [line.split(":", 1)[1].strip() for line in lines if line.startswith(("fatal:", "error:"))]
             detail = "; ".join(causes) if causes else (lines[-1] if lines else f"exit {exc.status}")
         else:
             detail = str(exc)
@@ -85,7 +98,7 @@ class GitSource:
         repo = self._repo()
         try:
             with repo.git.custom_environment(**self._env()):
-                out = repo.git.ls_remote("origin", f"refs/heads/{self.branch}", kill_after_timeout=self.timeout)
+                out = str(repo.git.ls_remote("origin", f"refs/heads/{self.branch}", kill_after_timeout=self.timeout))
         except git.GitCommandError as exc:
             raise self._fail("ls-remote", exc) from None
         return out.split()[0] if out.strip() else None
@@ -113,8 +126,25 @@ class GitSource:
                 return spec_dir  # absent: the caller reports that the commit has no spec
             raise self._fail("archive", exc) from None
         stream.seek(0)
-        with tarfile.open(fileobj=stream) as tar:
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(fileobj=stream) as tar:
+                members = tar.getmembers()
+                _refuse_links_leaving(members, path, lambda m: None)  # before anything is written
+                tar.extractall(tmp, filter="data")
+            # Lexically inside is not enough (a link through another link can climb out):
+            # resolve each one as the filesystem now does.
+            inside = os.path.realpath(tmp / path)
+            _refuse_links_leaving(members, path, lambda m: _within(os.path.realpath(tmp / m.name), inside))
+        except UnsafeSpecTree:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        except tarfile.FilterError as exc:  # anything else the "data" filter refuses
+            shutil.rmtree(tmp, ignore_errors=True)
+            name = exc.tarinfo.name if exc.tarinfo is not None else path
+            raise UnsafeSpecTree([f"{name}: {exc}"]) from None
+        except tarfile.TarError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise self._fail("archive", exc) from None
         os.replace(tmp, target)
         return spec_dir
 
@@ -131,3 +161,31 @@ class GitSource:
             return str(c.summary)
         except (ValueError, git.BadName):
             return ""
+
+
+def _within(candidate: str, directory: str) -> bool:
+    return candidate == directory or candidate.startswith(directory.rstrip("/") + "/")
+
+
+def _refuse_links_leaving(members: list[tarfile.TarInfo], path: str, resolved_inside: Callable[[tarfile.TarInfo], bool | None]) -> None:
+    """Raise ``UnsafeSpecTree`` naming every symlink whose target is outside ``path``.
+
+    The target is judged as written (absolute, or ``..`` past ``path``), and then by
+    ``resolved_inside`` (None: no opinion).
+    """
+    problems = []
+    for member in members:
+        if not member.issym():
+            continue
+        target = member.linkname
+        if posixpath.isabs(target):
+            inside = False
+        else:
+            joined = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), target))
+            inside = joined != ".." and not joined.startswith("../") if path == "." else _within(joined, path)
+        if inside and resolved_inside(member) is False:
+            inside = False
+        if not inside:
+            problems.append(f"{member.name}: symlink to {target} leaves the spec directory")
+    if problems:
+        raise UnsafeSpecTree(problems)

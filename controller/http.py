@@ -1,13 +1,36 @@
-"""HTTP endpoints: /healthz, /readyz, /metrics, /api/status, /api/history, /webhook, and / (a status page)."""
+"""HTTP endpoints: /healthz, /readyz, /metrics, /api/status, /api/history, /webhook, and / (a status page).
+
+The server is built to face the internet (a webhook endpoint often does):
+
+- One loop accepts connections and reads each request head (request line and headers)
+  without a thread; a head must be complete within ``TIMEOUT`` seconds and ``MAX_HEAD``
+  bytes. Connections still sending their head are bounded (``MAX_PENDING``; the oldest is
+  dropped for a new one), so idle or slow-loris connections cost a socket, never a thread.
+- A complete request gets a thread, at most ``MAX_WORKERS`` at once. When all are busy for
+  ``QUEUE_WAIT`` seconds the loop answers 503 (``Retry-After``, ``Connection: close``) itself.
+- A webhook body needs a valid ``Content-Length`` (411 without one or when chunked, 400 when
+  malformed, 413 above ``MAX_BODY``); it is never read past that length, and must arrive
+  within ``TIMEOUT`` seconds (else 408). Every socket operation has the same timeout.
+- No input makes a 500 or a traceback: a failing handler answers 500 with one log line.
+"""
 
 from __future__ import annotations
 
 import html
+import io
 import json
+import re
+import selectors
+import socket
+import sys
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -18,50 +41,225 @@ if TYPE_CHECKING:
     from controller.runner import Runner
 
 log = structlog.get_logger("pointsman.http")
-MAX_BODY = 1 << 20
+
+MAX_BODY = 1 << 20  # bytes of a webhook body
+MAX_HEAD = 64 << 10  # bytes of a request line and its headers
+TIMEOUT = 10.0  # seconds for a request head, for a body, and for any one socket operation
+MAX_WORKERS = 64  # requests handled at once, a thread each
+MAX_PENDING = 512  # connections still sending their request head (no thread)
+QUEUE_WAIT = 0.5  # seconds a complete request waits for a free worker before a 503
+BACKLOG = 128  # listen queue
+LINGER_BYTES = MAX_BODY  # after rejecting a body unread: at most this much is drained ...
+LINGER_SECONDS = 1.0  # ... for at most this long, so the client sees the answer, not a reset
+DELIVERIES_KEPT = 1000  # webhook deliveries remembered to spot a replay
+
+GET_PATHS = ("/", "/healthz", "/readyz", "/metrics", "/api/status", "/api/history")
+_HEAD_END = re.compile(rb"(?:^|\n)\r?\n")
+_CLIENT_GONE = (ConnectionError, TimeoutError)
 
 
-def _handler(runner: "Runner") -> type[BaseHTTPRequestHandler]:
-    controller = runner.controller
-    settings = runner.settings
+class _Prefixed(io.RawIOBase):
+    """A socket's input, starting with bytes the accept loop already read from it."""
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "pointsman"
+    def __init__(self, prefix: bytes, sock: socket.socket) -> None:
+        self._prefix = memoryview(prefix)
+        self._sock = sock
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            log.debug("http", client=self.client_address[0], request=format % args)
+    def readable(self) -> bool:
+        return True
 
-        def _send(self, code: int, body: bytes | str | dict[str, Any] | list[Any], content_type: str = "application/json") -> None:
-            if isinstance(body, (dict, list)):
-                data = json.dumps(body, indent=2, default=str).encode()
-            elif isinstance(body, str):
-                data = body.encode()
-            else:
-                data = body
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
+    def readinto(self, buffer: Any) -> int:
+        if len(self._prefix):
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        return self._sock.recv_into(buffer)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Request handling shared by every server; ``_handler`` adds the endpoints."""
+
+    server_version = "pointsman"
+    timeout = TIMEOUT  # every socket operation, read or write
+    protocol_version = "HTTP/1.0"  # one request per connection
+    default_request_version = "HTTP/1.0"  # a malformed request line still gets a status line
+
+    def __init__(self, request: Any, client_address: Any, server: Any, head: bytes = b"") -> None:
+        self.head = head
+        self.head_only = False
+        self.linger = False
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        super().setup()
+        if self.head:
+            self.rfile.close()
+            self.rfile = io.BufferedReader(_Prefixed(self.head, self.connection))
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self.linger:
+                _linger(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
+        log.debug("http", client=self.client_address[0], request=format % args)
+
+    def _send(
+        self,
+        code: int,
+        body: bytes | str | dict[str, Any] | list[Any],
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body, indent=2, default=str).encode()
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = body
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not self.head_only:
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def _reject_unread(self, code: int, message: str) -> None:
+        """Answer without reading the request body; the connection closes after."""
+        self.close_connection = True
+        self.linger = True
+        self._send(code, {"error": message})
+
+    def _guarded(self, handle: Callable[[], None]) -> None:
+        try:
+            handle()
+        except _CLIENT_GONE as exc:  # the client went away or stalled: nobody to answer
+            self.close_connection = True
+            log.debug("http client gone", client=self.client_address[0], error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one line in the log, a 500 for the client, the server lives on
+            self.close_connection = True
+            log.error("http handler failed", path=self.path, error=f"{type(exc).__name__}: {exc}")
+            try:
+                self._send(500, {"error": "internal error"})
+            except OSError:
+                pass
+
+    def _url(self) -> SplitResult | None:
+        try:
+            return urlsplit(self.path)
+        except ValueError:
+            self._send(400, {"error": "bad request target"})
+            return None
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if not hasattr(self, f"do_{self.command}"):  # PUT, DELETE, OPTIONS, anything: 405, not 501
+            self._guarded(self._not_allowed)
+            return False
+        return True
+
+    def _not_allowed(self) -> None:
+        self.close_connection, self.linger = True, True
+        url = self._url()
+        if url is None:
+            return
+        allow = "POST" if url.path == "/webhook" else "GET, HEAD"
+        self._send(405, {"error": f"method {self.command[:20]} not allowed"}, headers={"Allow": allow})
+
+
+def _linger(sock: socket.socket) -> None:
+    """Half-close, then drop what the client still sends (bounded), so it reads our answer."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_SECONDS
+        drained = 0
+        while drained < LINGER_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            chunk = sock.recv(min(65536, LINGER_BYTES - drained))
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+
+
+def history_limit(raw: str, default: int = 20) -> int:
+    """``?limit=`` as 1..500; anything but ASCII digits gives the default."""
+    raw = raw.strip()
+    if raw.isascii() and raw.isdigit() and len(raw) <= 9:
+        return max(1, min(int(raw), 500))
+    return default
+
+
+def content_length(values: list[str]) -> tuple[int, str] | int:
+    """The body length from Content-Length headers, or (status, why) to refuse the request."""
+    if not values:
+        return 411, "Content-Length required"
+    distinct = {v.strip() for v in values}
+    if len(distinct) != 1:
+        return 400, "conflicting Content-Length headers"
+    raw = distinct.pop()
+    if not (raw.isascii() and raw.isdigit()):
+        return 400, f"Content-Length must be a whole number of bytes, not {raw[:40]!r}"
+    if len(raw) > 15 or int(raw) > MAX_BODY:
+        return 413, f"payload too large: at most {MAX_BODY} bytes"
+    return int(raw)
+
+
+class RecentDeliveries:
+    """The last ``keep`` webhook deliveries (sender, delivery id, body digest); thread-safe."""
+
+    def __init__(self, keep: int = DELIVERIES_KEPT) -> None:
+        self.keep = keep
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def repeat(self, sender: str, delivery: str, body: bytes) -> bool:
+        """Remember this delivery; True if it was already among the remembered ones."""
+        key = webhook.delivery_key(sender, delivery, body)
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return True
+            self._seen[key] = None
+            while len(self._seen) > self.keep:
+                self._seen.popitem(last=False)
+            return False
+
+
+def _handler(runner: Runner) -> type[_Handler]:
+    controller = runner.controller
+    settings = runner.settings
+    deliveries = RecentDeliveries()
+
+    class Handler(_Handler):
+        timeout = TIMEOUT  # read now, so that tests can shorten it
+
+        def do_GET(self) -> None:
             self._guarded(self._get)
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_HEAD(self) -> None:
+            self.head_only = True
+            self._guarded(self._get)
+
+        def do_POST(self) -> None:
             self._guarded(self._post)
 
-        def _guarded(self, handle: Any) -> None:
-            try:
-                handle()
-            except Exception as exc:  # one line in the log, a 500 for the client, the server lives on
-                log.error("http handler failed", path=self.path, error=f"{type(exc).__name__}: {exc}")
-                try:
-                    self._send(500, {"error": "internal error"})
-                except OSError:
-                    pass
-
         def _get(self) -> None:
-            url = urlsplit(self.path)
+            url = self._url()
+            if url is None:
+                return
             if url.path == "/healthz":
                 self._send(200, "ok\n", "text/plain")
             elif url.path == "/readyz":
@@ -72,48 +270,336 @@ def _handler(runner: "Runner") -> type[BaseHTTPRequestHandler]:
             elif url.path == "/api/status":
                 self._send(200, controller.status_document())
             elif url.path == "/api/history":
-                raw = (parse_qs(url.query).get("limit") or ["20"])[0]
-                limit = int(raw) if raw.isdigit() else 20
-                self._send(200, [r.as_dict() for r in controller.history.recent(max(1, min(limit, 500)))])
+                limit = history_limit((parse_qs(url.query).get("limit") or ["20"])[0])
+                self._send(200, [r.as_dict() for r in controller.history.recent(limit)])
             elif url.path == "/":
                 self._send(200, _page(controller.status_document()), "text/html; charset=utf-8")
+            elif url.path == "/webhook":
+                self._send(405, {"error": "POST the push notification"}, headers={"Allow": "POST"})
             else:
                 self._send(404, {"error": "not found"})
 
         def _post(self) -> None:
-            if urlsplit(self.path).path != "/webhook":
-                self._send(404, {"error": "not found"})
+            url = self._url()
+            if url is None:
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._send(413, {"error": "payload too large"})
+            if url.path != "/webhook":
+                if url.path in GET_PATHS:
+                    self._not_allowed()
+                else:
+                    self._reject_unread(404, "not found")
                 return
-            body = self.rfile.read(length) if length else b""
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
             if not secret:
-                self._send(404, {"error": "webhook disabled: set POINTSMAN_WEBHOOK_SECRET or POINTSMAN_WEBHOOK_SECRET_FILE"})
+                self._reject_unread(404, "webhook disabled: set POINTSMAN_WEBHOOK_SECRET or POINTSMAN_WEBHOOK_SECRET_FILE")
                 return
-            sender = webhook.verify(secret, dict(self.headers.items()), body)
+            if self.headers.get("Transfer-Encoding") is not None:
+                self._reject_unread(411, "send the body with a Content-Length; Transfer-Encoding is not accepted")
+                return
+            length = content_length(self.headers.get_all("Content-Length") or [])
+            if isinstance(length, tuple):
+                self._reject_unread(*length)
+                return
+            headers = dict(self.headers.items())
+            if not webhook.has_signature(headers):
+                log.warning("webhook rejected: no signature header", client=self.client_address[0])
+                self._reject_unread(401, "bad or missing signature")
+                return
+            body = self._read_body(length)
+            if body is None:
+                return
+            sender = webhook.verify(secret, headers, body)
             if sender is None:
                 log.warning("webhook rejected: bad or missing signature", client=self.client_address[0])
                 self._send(401, {"error": "bad or missing signature"})
+                return
+            delivery = webhook.delivery_id(sender, headers)
+            if delivery and deliveries.repeat(sender, delivery, body):
+                log.warning("webhook ignored: a delivery already received", sender=sender, delivery=delivery[:100])
+                self._send(200, {"triggered": False, "reason": f"duplicate delivery {delivery[:100]}"})
                 return
             branch = webhook.pushed_branch(body)
             if branch is not None and branch != settings.branch:
                 self._send(202, {"triggered": False, "reason": f"push to {branch}, following {settings.branch}"})
                 return
-            log.info("webhook accepted; reconciling now", sender=sender)
+            log.info("webhook accepted; reconciling now", sender=sender, delivery=(delivery or "")[:100] or None)
             runner.trigger(f"webhook:{sender}")
             self._send(202, {"triggered": True})
+
+        def _read_body(self, length: int) -> bytes | None:
+            """Exactly ``length`` bytes within TIMEOUT seconds, else answer 408/400 and None."""
+            deadline = time.monotonic() + TIMEOUT
+            chunks: list[bytes] = []
+            remaining = length
+            try:
+                while remaining:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    self.connection.settimeout(left)
+                    chunk = self.rfile.read1(min(remaining, 65536))
+                    if not chunk:  # the client stopped sending (it may still read)
+                        self.close_connection = True
+                        self._send(400, {"error": f"body shorter than its Content-Length ({length - remaining} of {length} bytes)"})
+                        return None
+                    chunks.append(chunk)
+                    remaining -= len(chunk)
+            except TimeoutError:
+                self._reject_unread(408, f"body not received within {TIMEOUT:g}s")
+                return None
+            finally:
+                self.connection.settimeout(self.timeout)
+            return b"".join(chunks)
 
     return Handler
 
 
-def serve(runner: "Runner") -> ThreadingHTTPServer:
+class _Pending:
+    __slots__ = ("address", "buffer", "deadline", "ready_since", "sock")
+
+    def __init__(self, sock: socket.socket, address: Any, deadline: float) -> None:
+        self.sock = sock
+        self.address = address
+        self.buffer = bytearray()
+        self.deadline = deadline
+        self.ready_since: float | None = None
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer whose threads are bounded (see the module docstring)."""
+
+    request_queue_size = BACKLOG
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[_Handler],
+        *,
+        max_workers: int | None = None,
+        max_pending: int | None = None,
+        head_timeout: float | None = None,
+        queue_wait: float | None = None,
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.request_queue_size = BACKLOG
+        super().__init__(address, handler)
+        self.handler = handler
+        self.max_workers = max_workers or MAX_WORKERS
+        self.slots = threading.BoundedSemaphore(self.max_workers)
+        self.max_pending = max_pending or MAX_PENDING
+        self.head_timeout = head_timeout or TIMEOUT
+        self.queue_wait = QUEUE_WAIT if queue_wait is None else queue_wait
+        self.busy_refusals = 0
+        self._pending: OrderedDict[socket.socket, _Pending] = OrderedDict()
+        self._ready: list[_Pending] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.running = threading.Event()
+
+    # ------------------------------------------------------------------ the loop
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._idle.clear()
+        selector = selectors.DefaultSelector()
+        self.socket.setblocking(False)
+        selector.register(self.socket, selectors.EVENT_READ, "listen")
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self.running.set()
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                timeout = poll_interval
+                if self._pending:
+                    timeout = min(timeout, max(0.0, min(p.deadline for p in self._pending.values()) - now))
+                if self._ready:
+                    timeout = min(timeout, 0.05)
+                for key, _ in selector.select(timeout):
+                    if key.data == "listen":
+                        self._accept(selector)
+                    elif key.data == "wake":
+                        self._drain_wake()
+                    else:
+                        self._read_head(selector, key.data)
+                self._dispatch_ready()
+                self._expire(selector)
+        finally:
+            for pending in [*self._pending.values(), *self._ready]:
+                _close(pending.sock)
+            self._pending.clear()
+            self._ready.clear()
+            selector.close()
+            self._stop.clear()
+            self.running.clear()
+            self._idle.set()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake()
+        self._idle.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        _close(self._wake_r)
+        _close(self._wake_w)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("http client gone", client=_host(client_address), error=f"{type(exc).__name__}: {exc}")
+        else:
+            log.error("http connection failed", client=_host(client_address), error=f"{type(exc).__name__}: {exc}")
+
+    def _accept(self, selector: selectors.BaseSelector) -> None:
+        for _ in range(64):
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of file descriptors and the like: shed the oldest idle one
+                log.warning("http accept failed", error=f"{type(exc).__name__}: {exc}")
+                self._evict_oldest(selector)
+                return
+            sock.setblocking(False)
+            if len(self._pending) >= self.max_pending:
+                self._evict_oldest(selector)
+            pending = _Pending(sock, address, time.monotonic() + self.head_timeout)
+            self._pending[sock] = pending
+            selector.register(sock, selectors.EVENT_READ, pending)
+
+    def _evict_oldest(self, selector: selectors.BaseSelector) -> None:
+        if self._pending:
+            sock, _ = self._pending.popitem(last=False)
+            selector.unregister(sock)
+            _close(sock)
+
+    def _forget(self, selector: selectors.BaseSelector, pending: _Pending) -> None:
+        self._pending.pop(pending.sock, None)
+        try:
+            selector.unregister(pending.sock)
+        except (KeyError, ValueError):
+            pass
+
+    def _read_head(self, selector: selectors.BaseSelector, pending: _Pending) -> None:
+        try:
+            data = pending.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # closed (or reset) before a whole request: nothing to answer
+            self._forget(selector, pending)
+            _close(pending.sock)
+            return
+        before = len(pending.buffer)
+        pending.buffer += data
+        end = _HEAD_END.search(pending.buffer, max(0, before - 3))
+        if end is None or end.end() > MAX_HEAD:
+            if len(pending.buffer) > MAX_HEAD:
+                self._forget(selector, pending)
+                too_long = b"\n" not in pending.buffer[:MAX_HEAD]
+                _refuse(pending.sock, HTTPStatus.REQUEST_URI_TOO_LONG if too_long else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        f"request line and headers may take at most {MAX_HEAD} bytes")
+            return
+        self._forget(selector, pending)
+        pending.ready_since = time.monotonic()
+        self._ready.append(pending)
+
+    def _dispatch_ready(self) -> None:
+        now = time.monotonic()
+        while self._ready:
+            pending = self._ready[0]
+            if self.slots.acquire(blocking=False):
+                self._ready.pop(0)
+                self._start(pending)
+            elif now - (pending.ready_since or now) >= self.queue_wait:
+                self._ready.pop(0)
+                self.busy_refusals += 1
+                _refuse(pending.sock, HTTPStatus.SERVICE_UNAVAILABLE, "server busy: too many requests at once; retry shortly",
+                        {"Retry-After": "1"})
+            else:
+                return
+
+    def _start(self, pending: _Pending) -> None:
+        pending.sock.setblocking(True)
+        thread = threading.Thread(
+            target=self._work, args=(pending.sock, pending.address, bytes(pending.buffer)), name="pointsman-http-request", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # no more threads
+            self.slots.release()
+            self.busy_refusals += 1
+            _refuse(pending.sock, HTTPStatus.SERVICE_UNAVAILABLE, "server busy; retry shortly", {"Retry-After": "1"})
+
+    def _work(self, sock: socket.socket, address: Any, head: bytes) -> None:
+        try:
+            self.handler(sock, address, self, head)
+        except Exception:  # noqa: BLE001 - logged in one line by handle_error
+            self.handle_error(sock, address)
+        finally:
+            self.shutdown_request(sock)
+            self.slots.release()
+            self._wake()
+
+    def _expire(self, selector: selectors.BaseSelector) -> None:
+        now = time.monotonic()
+        for pending in [p for p in self._pending.values() if p.deadline <= now]:
+            self._forget(selector, pending)
+            if pending.buffer:
+                _refuse(pending.sock, HTTPStatus.REQUEST_TIMEOUT, f"request head not received within {self.head_timeout:g}s")
+            else:
+                _close(pending.sock)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+
+def _host(address: Any) -> str:
+    return str(address[0]) if isinstance(address, tuple) and address else str(address)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _refuse(sock: socket.socket, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
+    """Answer from the accept loop (no thread): a short JSON error, then close."""
+    body = json.dumps({"error": message}).encode()
+    lines = [f"HTTP/1.0 {status.value} {status.phrase}", "Server: pointsman", "Content-Type: application/json",
+             f"Content-Length: {len(body)}", "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    try:
+        sock.setblocking(False)
+        sock.send("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    _close(sock)
+
+
+def serve(runner: Runner) -> BoundedHTTPServer:
     host, port = runner.settings.listen_address
-    server = ThreadingHTTPServer((host, port), _handler(runner))
-    server.daemon_threads = True
+    server = BoundedHTTPServer((host, port), _handler(runner))
     threading.Thread(target=server.serve_forever, name="pointsman-http", daemon=True).start()
+    server.running.wait(5)  # so that a shutdown() right away finds the loop running
     return server
 
 

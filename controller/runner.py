@@ -20,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from controller.aws import AWS_ERRORS, AwsClients, describe_error
 from controller.engine import Result, reconcile
-from controller.gitsource import GitSource, GitSourceError
+from controller.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.history import History, RunRecord
 from controller.metrics import Metrics
 from controller.model import OutcomeStatus
@@ -157,7 +157,7 @@ class Controller:
             if not directory.is_dir():
                 raise SpecInvalid([SpecProblem(path, 0, "", f"commit {commit[:12]} has no spec directory {path}/")])
             spec = load_spec(directory, display_root=path, allow_empty=self.settings.allow_empty)
-        except SpecInvalid as exc:
+        except (SpecInvalid, UnsafeSpecTree) as exc:  # a symlink out of the spec directory, too
             errors = [str(p) for p in exc.problems]
             self._invalid[commit] = errors
             if remember_invalid:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 GENERIC_HEADER = "X-Pointsman-Signature-256"
+SIGNATURE_HEADERS = ("X-Hub-Signature-256", "X-Gitlab-Token", GENERIC_HEADER)
+# The id each sender gives a delivery (kept the same when it sends the delivery again).
+DELIVERY_HEADERS = {"github": "X-GitHub-Delivery", "gitlab": "X-Gitlab-Event-UUID", "generic": "X-Pointsman-Delivery"}
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -40,11 +43,32 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes) -> str | None:
     return None
 
 
+def has_signature(headers: Mapping[str, str]) -> bool:
+    """Whether any signature header is there at all (checked before reading a body)."""
+    return any(_header(headers, name) is not None for name in SIGNATURE_HEADERS)
+
+
+def delivery_id(sender: str, headers: Mapping[str, str]) -> str | None:
+    """The delivery id the sender put in its header (``DELIVERY_HEADERS``), if any."""
+    name = DELIVERY_HEADERS.get(sender)
+    value = _header(headers, name) if name else None
+    return value.strip() or None if value is not None else None
+
+
+def delivery_key(sender: str, delivery: str, body: bytes) -> bytes:
+    """What makes a delivery a repeat: same sender, same delivery id, same body."""
+    digest = hashlib.sha256()
+    for part in (sender.encode(), delivery.encode("utf-8", "replace"), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
 def pushed_branch(body: bytes) -> str | None:
     """The branch a push payload names (GitHub and GitLab both send ``ref``), if any."""
     try:
         payload = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
         return None
     ref = payload.get("ref") if isinstance(payload, dict) else None
     if isinstance(ref, str) and ref.startswith("refs/heads/"):
