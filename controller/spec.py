@@ -195,7 +195,8 @@ class SpecProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        # One line, whatever a file name or key holds (a newline, a tab, an undecodable byte).
+        return _printable(f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}")
 
 
 class SpecInvalid(Exception):
@@ -500,6 +501,13 @@ class _Converter:
         return _INVALID
 
 
+def _printable(text: str) -> str:
+    """``text`` with each non-printable character escaped as in a Python literal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def _short_text(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -726,10 +734,11 @@ def load_spec(directory: str | Path, *, display_root: str | None = None, allow_e
     root = Path(directory)
     if not root.is_dir():
         _refuse([SpecProblem(str(root), 0, "", "spec directory does not exist")])
-    shown_root = display_root if display_root is not None else str(root)
+    shown_root = _printable(display_root if display_root is not None else str(root))
 
     def show(path: Path) -> str:
-        return str(Path(display_root) / path.relative_to(root)) if display_root is not None else str(path)
+        # Printable, as names end up in problems and sources printed one per line.
+        return _printable(str(Path(display_root) / path.relative_to(root)) if display_root is not None else str(path))
 
     spec = Spec(directory=root)
     problems: list[SpecProblem] = []
