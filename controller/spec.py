@@ -723,6 +723,24 @@ def _refuse(problems: list[SpecProblem]) -> NoReturn:
     raise SpecInvalid(problems)
 
 
+def _within_file_size(found: list[_Found], show: Callable[[Path], str], problems: list[SpecProblem]) -> tuple[list[_Found], int]:
+    """The files within MAX_FILE_BYTES (a problem for each other one) and their total size; by stat, unread."""
+    kept: list[_Found] = []
+    total = 0
+    for item in found:
+        try:
+            info = os.stat(item.real)
+        except OSError:
+            kept.append(item)  # reported when it is read
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
+            problems.append(SpecProblem(show(item.path), 1, "", _too_big(info.st_size)))
+            continue
+        kept.append(item)
+        total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return kept, total
+
+
 def load_spec(directory: str | Path, *, display_root: str | None = None, allow_empty: bool = False) -> Spec:
     """Load every *.yaml / *.yml under ``directory``; raise ``SpecInvalid`` listing every problem.
 
@@ -731,7 +749,16 @@ def load_spec(directory: str | Path, *, display_root: str | None = None, allow_e
     problem unless ``allow_empty`` (an empty desired state) is meant. Never raises anything
     but ``SpecInvalid``, whatever the files hold; see the MAX_* limits above.
     """
-    root = Path(directory)
+    try:
+        return _load_spec(Path(directory), display_root, allow_empty)
+    except SpecInvalid:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last resort (each file has its own): one problem, never a traceback
+        where = display_root if display_root is not None else str(directory)
+        raise SpecInvalid([SpecProblem(where, 0, "", f"cannot load spec: {type(exc).__name__}: {_short_text(str(exc))}")]) from None
+
+
+def _load_spec(root: Path, display_root: str | None, allow_empty: bool) -> Spec:
     if not root.is_dir():
         _refuse([SpecProblem(str(root), 0, "", "spec directory does not exist")])
     shown_root = _printable(display_root if display_root is not None else str(root))
@@ -750,17 +777,7 @@ def load_spec(directory: str | Path, *, display_root: str | None = None, allow_e
                 f"no spec files (*.yaml, *.yml) under {shown_root}; pass --allow-empty if an empty desired state is meant",
             )
         ])
-    total = 0
-    for item in list(found):
-        try:
-            info = os.stat(item.real)
-        except OSError:
-            continue  # reported when the file is read
-        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
-            problems.append(SpecProblem(show(item.path), 1, "", _too_big(info.st_size)))
-            found.remove(item)
-        elif stat.S_ISREG(info.st_mode):
-            total += info.st_size
+    found, total = _within_file_size(found, show, problems)
     if total > MAX_TOTAL_BYTES:
         problems.append(
             SpecProblem(shown_root, 0, "", f"spec files total {total:,} bytes; the limit is {_mib(MAX_TOTAL_BYTES)}")

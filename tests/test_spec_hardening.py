@@ -561,6 +561,24 @@ def test_any_other_exception_becomes_a_problem(tmp_path: Path, monkeypatch: pyte
     ]
 
 
+def test_an_exception_outside_the_files_becomes_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError("walk")
+
+    monkeypatch.setattr(spec_module, "_find_spec_files", broken)
+    p = only_problem(tmp_path)
+    assert (p.file, p.line, p.field, p.message) == (str(tmp_path), 0, "", "cannot load spec: MemoryError: walk")
+
+
+def test_a_problem_is_one_line_whatever_the_names_hold(tmp_path: Path) -> None:
+    write(tmp_path, "new\nline\t.yaml", 'functions:\n  "bad\\nname": {}\n')
+    p = only_problem(tmp_path)
+    assert p.file == str(tmp_path / "new\\nline\\t.yaml")  # escaped where the name is shown
+    assert p.field == "functions.bad\nname"
+    assert str(p) == f"{tmp_path}/new\\nline\\t.yaml:2: functions.bad\\nname: function name 'bad\\nname' is not allowed: " \
+        "1-64 letters, digits, - or _"
+
+
 def test_validate_prints_one_line_per_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     write(tmp_path, "bomb.yaml", laughs())
     write(tmp_path, "deep.yaml", "x: " + "[" * 1000 + "]" * 1000 + "\n")
