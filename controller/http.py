@@ -443,8 +443,15 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self._wake()
         self._idle.wait()
 
-    def server_close(self) -> None:
+    def server_close(self, wait: float = 2.0) -> None:
+        """Close the listening socket, then give requests in flight ``wait`` seconds to finish."""
         super().server_close()
+        deadline = time.monotonic() + wait
+        taken = 0
+        while taken < self.max_workers and self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            taken += 1
+        for _ in range(taken):
+            self.slots.release()
         _close(self._wake_r)
         _close(self._wake_w)
 
