@@ -183,6 +183,11 @@ class Controller:
             if outcome and outcome.error:
                 entry["error"] = outcome.error
             record.actions.append(entry)
+        for held in result.plan.held:
+            record.actions.append(
+                {"resource": held.action.resource, "operation": held.action.operation, "reason": held.action.reason,
+                 "outcome": "held", "error": f"held back: {held.reason}"}
+            )
         if result.problems:
             record.status, record.error = "error", "; ".join(str(p) for p in result.problems)
         elif any(o.error == "skipped: stopping on request" for o in result.outcomes):
