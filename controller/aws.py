@@ -7,7 +7,7 @@ botocore's standard mode unless AWS_RETRY_MODE (or the profile) says otherwise.
 
 Every call is bounded: POINTSMAN_AWS_CONNECT_TIMEOUT (default 5 s) and
 POINTSMAN_AWS_READ_TIMEOUT (default 15 s) per attempt, AWS_MAX_ATTEMPTS attempts (default
-5). Once a call has used up its attempts on timeouts, later calls to the same endpoint
+5, at most 10). Once a call has used up its attempts on timeouts, later calls to the same endpoint
 fail at once with the same error (for the lifetime of the clients, or ``timeout_hold``
 seconds), so a hung endpoint costs one call's worth of waiting, not one per call.
 """
@@ -25,19 +25,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import structlog
 from botocore.parsers import ResponseParserError
 
 READ_PREFIXES = ("Get", "List", "Describe")
 DEFAULT_MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 10  # AWS_MAX_ATTEMPTS above this is taken as this
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
 RETRY_MODES = ("standard", "adaptive", "legacy")
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = structlog.get_logger("pointsman.aws")
 
 
 def is_write(operation: str) -> bool:
@@ -132,7 +136,12 @@ class AwsClients:
         (AWS_RETRY_MODE, else standard). Timeouts default to POINTSMAN_AWS_CONNECT_TIMEOUT
         and POINTSMAN_AWS_READ_TIMEOUT. ``timeout_hold``: how long calls to an endpoint
         that timed out fail at once (``None``: as long as these clients live)."""
-        self.session = session or boto3.session.Session(profile_name=profile, region_name=region)
+        if session is None:
+            # AWS_REGION wins over AWS_DEFAULT_REGION, as in the AWS CLI and the other SDKs
+            # (botocore alone reads only AWS_DEFAULT_REGION and the profile).
+            region = region or os.environ.get("AWS_REGION") or None
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+        self.session = session
         self.counter = counter or CallCounter()
         self.connect_timeout = connect_timeout or _env_seconds("POINTSMAN_AWS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
         self.read_timeout = read_timeout or _env_seconds("POINTSMAN_AWS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)
@@ -163,7 +172,12 @@ class AwsClients:
 
     def _configured_attempts(self) -> int:
         value = self._configured("max_attempts")
-        return DEFAULT_MAX_ATTEMPTS if value is None else int(value)
+        if value is None:
+            return DEFAULT_MAX_ATTEMPTS
+        if int(value) > MAX_ATTEMPTS:
+            log.warning("AWS_MAX_ATTEMPTS is more than Pointsman uses; a hung endpoint would block too long", asked=int(value), used=MAX_ATTEMPTS)
+            return MAX_ATTEMPTS
+        return int(value)
 
     @property
     def region(self) -> str:
@@ -191,6 +205,7 @@ class AwsClients:
                         f"cannot make the {service} client: {_one_line(str(exc))}"
                         " (check AWS_ENDPOINT_URL, AWS_REGION and the AWS profile)"
                     ) from None
+                _check_endpoint(service, str(client.meta.endpoint_url))
                 self._instrument(service, client)
                 self._clients[service] = client
             return self._clients[service]
@@ -207,7 +222,7 @@ class AwsClients:
                 self._calls.made.append((operation, endpoint))
 
         def after_error(exception: BaseException, event_name: str = "", **_: Any) -> None:
-            if isinstance(exception, ResponseParserError):  # named here: it is not a BotoCoreError
+            if isinstance(exception, ResponseParserError):  # no BotoCoreError, and it names no operation
                 exception.pointsman_source = (f"{service}.{event_name.rpartition('.')[2]}", endpoint)  # type: ignore[attr-defined]
             if isinstance(exception, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
                 read = isinstance(exception, botocore.exceptions.ReadTimeoutError)
@@ -282,6 +297,16 @@ def _shape_detail(exc: BaseException) -> str:
     if isinstance(exc, (TypeError, AttributeError, IndexError)):
         return f"wrong shape ({_one_line(str(exc), 160)})"
     return _one_line(str(exc), 200)
+
+
+def _check_endpoint(service: str, url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError as exc:
+        raise AwsConfigError(f"cannot make the {service} client: endpoint URL {url}: {exc} (check AWS_ENDPOINT_URL)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AwsConfigError(f"cannot make the {service} client: endpoint URL {url} is not an http(s) URL (check AWS_ENDPOINT_URL)")
 
 
 def _one_line(text: str, limit: int = 300) -> str:

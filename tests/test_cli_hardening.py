@@ -220,6 +220,22 @@ def test_standard_aws_environment_is_honoured(monkeypatch: pytest.MonkeyPatch) -
     assert AwsClients(max_attempts=1, retry_mode="legacy").client("lambda").meta.config.retries == {"mode": "legacy", "total_max_attempts": 1}
 
 
+def test_attempts_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "50")
+    assert AwsClients().max_attempts == 10
+
+
+def test_aws_region_wins_over_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert AwsClients().region == "eu-west-1"
+    monkeypatch.setenv("AWS_REGION", "")
+    assert AwsClients().region == "us-east-1"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    assert AwsClients().client("lambda").meta.region_name == "ap-south-1"
+
+
 def test_profile_max_attempts_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config_file = tmp_path / "config"
     config_file.write_text("[default]\nmax_attempts = 2\nretry_mode = legacy\n", encoding="utf-8")
