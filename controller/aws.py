@@ -223,7 +223,7 @@ class AwsClients:
 
         def after_error(exception: BaseException, event_name: str = "", **_: Any) -> None:
             if isinstance(exception, ResponseParserError):  # no BotoCoreError, and it names no operation
-                exception.pointsman_source = (f"{service}.{event_name.rpartition('.')[2]}", endpoint)  # type: ignore[attr-defined]
+                exception.pointsman_source = (f"{service}.{event_name.rpartition('.')[2]}", endpoint)
             if isinstance(exception, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
                 read = isinstance(exception, botocore.exceptions.ReadTimeoutError)
                 exception.kwargs.update(

@@ -522,7 +522,8 @@ def test_intervals_must_be_finite_and_bounded(value: str) -> None:
 
     for field in ("interval", "poll_interval", "ready_after"):
         with pytest.raises(ValidationError):
-            RunSettings(repo="x", **{field: float(value)})
+            given: dict[str, Any] = {field: float(value)}
+            RunSettings(repo="x", **given)
 
 
 def test_broken_pipe_is_quiet(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
