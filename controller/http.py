@@ -392,6 +392,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.head_timeout = head_timeout or TIMEOUT
         self.queue_wait = QUEUE_WAIT if queue_wait is None else queue_wait
         self.busy_refusals = 0
+        self.thread_name = f"pointsman-http-request:{self.server_address[1]}"
         self._pending: OrderedDict[socket.socket, _Pending] = OrderedDict()
         self._ready: list[_Pending] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -514,6 +515,11 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                         f"request line and headers may take at most {MAX_HEAD} bytes")
             return
         self._forget(selector, pending)
+        if len(self._ready) >= self.max_pending:  # far more complete requests than workers: no queue
+            self.busy_refusals += 1
+            _refuse(pending.sock, HTTPStatus.SERVICE_UNAVAILABLE, "server busy: too many requests at once; retry shortly",
+                    {"Retry-After": "1"})
+            return
         pending.ready_since = time.monotonic()
         self._ready.append(pending)
 
@@ -535,7 +541,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     def _start(self, pending: _Pending) -> None:
         pending.sock.setblocking(True)
         thread = threading.Thread(
-            target=self._work, args=(pending.sock, pending.address, bytes(pending.buffer)), name="pointsman-http-request", daemon=True
+            target=self._work, args=(pending.sock, pending.address, bytes(pending.buffer)), name=self.thread_name, daemon=True
         )
         try:
             thread.start()

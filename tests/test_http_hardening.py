@@ -251,13 +251,13 @@ def test_workers_are_bounded_and_a_full_server_answers_503(serve_http: Callable[
         holders.append(sock)
     try:
         deadline = time.monotonic() + 5
-        while sum(t.name == "pointsman-http-request" for t in threading.enumerate()) < 3 and time.monotonic() < deadline:
+        while sum(t.name == served.server.thread_name for t in threading.enumerate()) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         reply = served.send(request("GET", "/healthz"))
         assert reply.status == 503 and busy(reply), reply
         assert reply.headers["connection"] == "close" and reply.headers["retry-after"] == "1"
         assert reply.seconds < 2
-        assert sum(t.name == "pointsman-http-request" for t in threading.enumerate()) == 3
+        assert sum(t.name == served.server.thread_name for t in threading.enumerate()) == 3
         holders.pop().close()  # the handler sees the end of the body; its slot is released
         deadline = time.monotonic() + 5
         while (reply := served.send(request("GET", "/healthz"))).status != 200 and time.monotonic() < deadline:
