@@ -235,7 +235,7 @@ class Spec:
 # hostile spec costs seconds and tens of MB, never a hang or a traceback.
 
 MAX_FILE_BYTES = 2 * 1024 * 1024  # one spec file (stat before reading; reads stop there too)
-MAX_TOTAL_BYTES = 16 * 1024 * 1024  # all spec files together
+MAX_TOTAL_BYTES = 8 * 1024 * 1024  # all spec files together (pure-Python YAML reads ~1 MiB/s at worst)
 MAX_FILES = 1_000  # *.yaml / *.yml files under the spec directory
 MAX_DIR_ENTRIES = 100_000  # directory entries of any kind walked to find them
 MAX_RESOURCES = 50_000  # aliases + stages + mappings declared in the whole spec

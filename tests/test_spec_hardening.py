@@ -478,7 +478,7 @@ def test_total_size_is_refused_before_anything_is_read(tmp_path: Path) -> None:
         with (tmp_path / f"f{i}.yaml").open("wb") as f:
             f.truncate(1_900_000)
     p = only_problem(tmp_path)
-    assert (p.file, p.line, p.field, p.message) == (str(tmp_path), 0, "", "spec files total 17,100,000 bytes; the limit is 16 MiB")
+    assert (p.file, p.line, p.field, p.message) == (str(tmp_path), 0, "", "spec files total 17,100,000 bytes; the limit is 8 MiB")
 
 
 def test_too_many_files(tmp_path: Path) -> None:
@@ -514,9 +514,11 @@ def test_too_many_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
-def test_the_resource_limit_has_its_documented_value() -> None:
-    assert spec_module.MAX_RESOURCES == 50_000
-    assert (spec_module.MAX_FILE_BYTES, spec_module.MAX_TOTAL_BYTES) == (2 * 1024 * 1024, 16 * 1024 * 1024)
+def test_the_limits_have_their_documented_values() -> None:
+    """The README's table of limits says these; change both together."""
+    assert (spec_module.MAX_FILE_BYTES, spec_module.MAX_TOTAL_BYTES) == (2 * 1024 * 1024, 8 * 1024 * 1024)
+    assert (spec_module.MAX_FILES, spec_module.MAX_DIR_ENTRIES, spec_module.MAX_RESOURCES) == (1_000, 100_000, 50_000)
+    assert (MAX_DEPTH, MAX_FILE_NODES, MAX_SPEC_NODES, MAX_NUMBER_CHARS) == (32, 100_000, 300_000, 100)
 
 
 # --------------------------------------------------------------------------- empty specs
