@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -260,7 +260,7 @@ class Runner:
     def __init__(self, settings: RunSettings, controller: Controller | None = None) -> None:
         self.settings = settings
         self.controller = controller or Controller(settings)
-        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
         self._stopped = threading.Event()
@@ -273,7 +273,7 @@ class Runner:
             self._pending.append(reason)
         job = self.scheduler.get_job("reconcile")
         if job is not None:
-            job.modify(next_run_time=datetime.now(timezone.utc))
+            job.modify(next_run_time=datetime.now(UTC))
 
     def _tick(self) -> None:
         reason = "schedule"
@@ -295,7 +295,7 @@ class Runner:
         delay = min(self.settings.interval, 2 ** min(failures, 10))
         if delay < self.settings.interval:
             self.scheduler.add_job(
-                self.trigger, "date", args=["git-retry"], run_date=datetime.now(timezone.utc) + timedelta(seconds=delay),
+                self.trigger, "date", args=["git-retry"], run_date=datetime.now(UTC) + timedelta(seconds=delay),
                 id="git-retry", replace_existing=True,
             )
 

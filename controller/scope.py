@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from controller.aws import AwsClients, error_code, expects_shapes
 
