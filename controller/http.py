@@ -384,7 +384,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.request_queue_size = BACKLOG
-        super().__init__(address, handler)
+        # Everything server_close() needs is set before binding: a failed bind calls it.
         self.handler = handler
         self.max_workers = max_workers or MAX_WORKERS
         self.slots = threading.BoundedSemaphore(self.max_workers)
@@ -392,7 +392,6 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.head_timeout = head_timeout or TIMEOUT
         self.queue_wait = QUEUE_WAIT if queue_wait is None else queue_wait
         self.busy_refusals = 0
-        self.thread_name = f"pointsman-http-request:{self.server_address[1]}"
         self._pending: OrderedDict[socket.socket, _Pending] = OrderedDict()
         self._ready: list[_Pending] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -402,6 +401,8 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self._idle = threading.Event()
         self._idle.set()
         self.running = threading.Event()
+        super().__init__(address, handler)
+        self.thread_name = f"pointsman-http-request:{self.server_address[1]}"
 
     # ------------------------------------------------------------------ the loop
 

@@ -316,15 +316,8 @@ class Runner:
 
         try:
             self.http = serve(self)
-        except Exception as exc:
-            # In use, no such address, a bad host name; also when the server's own cleanup
-            # after the failed bind raised something else over it.
-            cause: BaseException | None = exc
-            while cause is not None and not isinstance(cause, (OSError, OverflowError, UnicodeError)):
-                cause = cause.__context__
-            if cause is None:
-                raise
-            reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause) or type(cause).__name__
+        except (OSError, OverflowError, UnicodeError) as exc:  # in use, no such address, a bad host name
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             raise StartupError(f"cannot listen on {self.settings.listen}: {reason}") from None
         try:
             interval = self.settings.interval
