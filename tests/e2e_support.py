@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -11,14 +12,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SPEC = ROOT / "desired_state"
 
 
 def free_port() -> int:
@@ -58,6 +62,39 @@ class GitServer:
         git("commit", "-m", message, cwd=self.work)
         git("push", "origin", "HEAD:main", cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
+
+
+def make_repo(path: Path) -> str:
+    """A local repository on branch main holding desired_state/; returns the commit."""
+    path.mkdir(parents=True)
+    git("init", "--initial-branch=main", cwd=path)
+    shutil.copytree(EXAMPLE_SPEC, path / "desired_state")
+    git("add", "-A", cwd=path)
+    git("commit", "-m", "Example estate", cwd=path)
+    return git("rev-parse", "HEAD", cwd=path)
+
+
+class Overran(BaseException):
+    """Raised by ``deadline`` (a BaseException, so the code under test cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """SIGALRM after ``seconds`` raises Overran (main thread only; elsewhere elapsed time alone tells)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def overran(signum: int, frame: Any) -> None:
+        raise Overran()
+
+    previous = signal.signal(signal.SIGALRM, overran)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def start_git_server(base: Path) -> GitServer:

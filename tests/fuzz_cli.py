@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import tempfile
@@ -36,7 +35,7 @@ from typing import Any
 import structlog
 
 from controller.cli import main
-from tests.e2e_support import free_port, git
+from tests.e2e_support import Overran, deadline, free_port, git
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = ROOT / "desired_state"
@@ -447,10 +446,6 @@ class Outcome:
         return [line for line in self.err.splitlines() if line.startswith("error: ") or ": error: " in line]
 
 
-class _Abort(BaseException):
-    """Raised by SIGALRM in a case that runs far too long."""
-
-
 BASE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -483,24 +478,6 @@ def _environment(extra: dict[str, str | None], endpoint: str) -> Iterator[None]:
         os.environ.update(saved)
 
 
-@contextlib.contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def abort(signum: int, frame: Any) -> None:
-        raise _Abort()
-
-    previous = signal.signal(signal.SIGALRM, abort)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def run_case(case: Case, w: Workspace) -> Outcome:
     argv = case.argv(w)
     case.setup(w)
@@ -511,11 +488,11 @@ def run_case(case: Case, w: Workspace) -> Outcome:
     started = time.monotonic()
     with _environment(case.env(w), w.refused), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            with _alarm(ABORT_SECONDS):
+            with deadline(ABORT_SECONDS):
                 code = main(argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-        except _Abort:
+        except Overran:
             hung = True
         except Exception as exc:  # noqa: BLE001 - exactly what is being counted
             exception = f"{type(exc).__name__}: {exc}"

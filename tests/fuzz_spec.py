@@ -18,10 +18,8 @@ import io
 import os
 import random
 import shutil
-import signal
 import string
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,14 +30,11 @@ import yaml
 
 from controller.cli import main
 from controller.spec import SpecInvalid, load_spec
+from tests.e2e_support import Overran, deadline
 
 HANG_SECONDS = 10.0
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "desired_state"
 FAILURES: list[str] = []  # "case N (generator): what happened", from the last run
-
-
-class _Hang(BaseException):
-    """Raised by SIGALRM inside a case that overran (a BaseException, so `except Exception` cannot eat it)."""
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -370,37 +365,18 @@ GENERATORS: list[tuple[Generator, int]] = [
 # --------------------------------------------------------------------------- running
 
 
-@contextlib.contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """SIGALRM after ``seconds`` raises _Hang (main thread only; elsewhere elapsed time alone tells)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def overran(signum: int, frame: Any) -> None:
-        raise _Hang()
-
-    previous = signal.signal(signal.SIGALRM, overran)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _run_load(d: Path) -> tuple[str, str]:
     """(outcome, detail): accepted, rejected, traceback or hang."""
     start = time.monotonic()
     try:
-        with _deadline(HANG_SECONDS * 3):
+        with deadline(HANG_SECONDS * 3):
             load_spec(d)
         outcome, detail = "accepted", ""
     except SpecInvalid as exc:
         outcome, detail = "rejected", ""
         if not exc.problems or any("\n" in str(p) for p in exc.problems):
             outcome, detail = "traceback", f"malformed problems: {[str(p) for p in exc.problems]}"
-    except _Hang:
+    except Overran:
         return "hang", "load_spec interrupted"
     except Exception as exc:  # noqa: BLE001 - counting them is the point
         return "traceback", f"load_spec raised {type(exc).__name__}: {exc}"
@@ -415,9 +391,9 @@ def _run_cli(d: Path, expected: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     start = time.monotonic()
     try:
-        with _deadline(HANG_SECONDS * 3), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with deadline(HANG_SECONDS * 3), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code: Any = main(["validate", "--spec", str(d)])
-    except _Hang:
+    except Overran:
         return "hang", "cli interrupted"
     except SystemExit as exc:
         code = exc.code

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,7 @@ from controller.aws import AwsClients, write_calls
 from controller.gitsource import GitSource, GitSourceError
 from controller.history import History
 from tests.conftest import EXAMPLE_SPEC, cli, free_port
-from tests.e2e_support import git
-
-
-
-def make_repo(path: Path) -> str:
-    """A local repository on branch main holding desired_state/; returns the commit."""
-    path.mkdir(parents=True)
-    git("init", "--initial-branch=main", cwd=path)
-    shutil.copytree(EXAMPLE_SPEC, path / "desired_state")
-    git("add", "-A", cwd=path)
-    git("commit", "-m", "Example estate", cwd=path)
-    return git("rev-parse", "HEAD", cwd=path)
+from tests.e2e_support import git, make_repo
 
 
 def commit(repo: Path, message: str, relative: str, old: str, new: str) -> str:

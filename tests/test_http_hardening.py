@@ -24,8 +24,7 @@ from controller.aws import AwsClients, write_calls
 from controller.gitsource import GitSource, UnsafeSpecTree
 from controller.runner import Controller, Runner
 from controller.settings import RunSettings
-from tests.conftest import EXAMPLE_SPEC
-from tests.e2e_support import git
+from tests.e2e_support import git, make_repo
 from tests.fuzz_http import SECRET, Reply, busy, exchange, request, run_http_attacks, signature
 
 MiB = 1 << 20
@@ -492,15 +491,6 @@ def test_delivery_id_headers() -> None:
 
 
 # =========================================================================== 5. symlinks in commits
-
-
-def make_repo(path: Path) -> str:
-    path.mkdir(parents=True)
-    git("init", "--initial-branch=main", cwd=path)
-    shutil.copytree(EXAMPLE_SPEC, path / "desired_state")
-    git("add", "-A", cwd=path)
-    git("commit", "-m", "Example estate", cwd=path)
-    return git("rev-parse", "HEAD", cwd=path)
 
 
 def commit_all(repo: Path, message: str) -> str:
