@@ -10,7 +10,7 @@ NO_BASE_PATH = "(none)"
 
 class BasePathMapping(Kind):
     name = "base_path_mapping"
-    wave = 4
+    wave = 7
     summary = "a custom domain base path mapping: API and stage"
     read_actions = ("apigateway:GET",)
     write_actions = ("apigateway:POST", "apigateway:PATCH", "apigateway:DELETE")

@@ -12,7 +12,7 @@ from controller.spec import LATEST
 
 class LambdaAlias(Kind):
     name = "lambda_alias"
-    wave = 1
+    wave = 2
     summary = "a Lambda alias: version, description, weighted routing"
     read_actions = ("lambda:ListAliases", "lambda:ListVersionsByFunction")
     write_actions = ("lambda:CreateAlias", "lambda:UpdateAlias", "lambda:DeleteAlias")

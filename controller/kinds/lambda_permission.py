@@ -197,7 +197,7 @@ def _source_arn_of(statement: dict[str, Any]) -> str | None:
 
 class LambdaPermission(Kind):
     name = "lambda_permission"
-    wave = 2
+    wave = 3
     summary = "an invoke permission on an alias for API Gateway (derived from stages and integrations)"
     read_actions = ("lambda:GetPolicy", "apigateway:GET")
     write_actions = ("lambda:AddPermission", "lambda:RemovePermission")

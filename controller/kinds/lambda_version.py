@@ -8,7 +8,7 @@ from controller.model import Action, Call, Drift, FieldChange, Resource
 
 class LambdaVersion(Kind):
     name = "lambda_version"
-    wave = 0
+    wave = 1
     summary = "a published Lambda version, published from $LATEST when an alias names its CodeSha256"
     read_actions = ("lambda:ListVersionsByFunction",)
     write_actions = ("lambda:PublishVersion",)

@@ -16,7 +16,7 @@ def _escape(name: str) -> str:
 
 class RestStage(Kind):
     name = "rest_stage"
-    wave = 3
+    wave = 6
     summary = "a REST API stage: stage variables, description, deployment"
     read_actions = ("apigateway:GET",)
     write_actions = ("apigateway:POST", "apigateway:PATCH", "apigateway:DELETE")
