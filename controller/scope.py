@@ -21,6 +21,9 @@ T = TypeVar("T")
 
 # ...functions/arn:aws:lambda:REGION:ACCOUNT:function:NAME:${stageVariables.X}/invocations
 _ALIAS_URI_RE = re.compile(r"function:([A-Za-z0-9_-]+):\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+# ...function:NAME:{alias}/invocations: the alias chosen per request (API versions).
+_VERSION_URI_RE = re.compile(r"function:([A-Za-z0-9_-]+):\{alias\}/invocations")
+VERSION_SELECTED = "{alias}"  # AliasRoute.variable of an integration whose alias a version template chooses
 _FUNCTION_ARN_RE = re.compile(r"^arn:(?P<partition>[^:]+):lambda:(?P<region>[^:]+):(?P<account>\d+):function:")
 
 
@@ -177,33 +180,51 @@ class Scope:
         response = self.clients.apigateway.get_stages(restApiId=api_id)
         return {item["stageName"]: item for item in response.get("item", [])}
 
-    def alias_routes(self, api_id: str) -> list[AliasRoute]:
-        return self._memo(("routes", api_id), lambda: self._load_routes(api_id))
+    def resources(self, api_id: str) -> dict[str, dict[str, Any]]:
+        """The API's resources by path, each with its methods and their integrations."""
+        return self._memo(("resources", api_id), lambda: self._load_resources(api_id))
 
     @expects_shapes
-    def _load_routes(self, api_id: str) -> list[AliasRoute]:
-        routes: list[AliasRoute] = []
+    def _load_resources(self, api_id: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
         paginator = self.clients.apigateway.get_paginator("get_resources")
-        for page in paginator.paginate(restApiId=api_id, embed=["methods"]):
+        for page in paginator.paginate(restApiId=api_id, embed=["methods"], PaginationConfig={"PageSize": 500}):
             for resource in page.get("items", []):
-                for method, body in (resource.get("resourceMethods") or {}).items():
-                    uri = ((body or {}).get("methodIntegration") or {}).get("uri") or ""
-                    for fn, variable in _ALIAS_URI_RE.findall(uri):
-                        routes.append(AliasRoute(fn, variable, method, resource.get("path", "")))
+                out[resource.get("path", "")] = resource
+        return out
+
+    def alias_routes(self, api_id: str) -> list[AliasRoute]:
+        """Integrations that select a function alias: by stage variable, or per request (versions)."""
+        return self._memo(("routes", api_id), lambda: self._routes(api_id))
+
+    def _routes(self, api_id: str) -> list[AliasRoute]:
+        routes: list[AliasRoute] = []
+        for path, resource in self.resources(api_id).items():
+            for method, body in (resource.get("resourceMethods") or {}).items():
+                uri = ((body or {}).get("methodIntegration") or {}).get("uri") or ""
+                for fn, variable in _ALIAS_URI_RE.findall(uri):
+                    routes.append(AliasRoute(fn, variable, method, path))
+                for fn in _VERSION_URI_RE.findall(uri):
+                    routes.append(AliasRoute(fn, VERSION_SELECTED, method, path))
         return routes
 
-    def newest_deployment(self, api_id: str) -> str | None:
-        return self._memo(("deployment", api_id), lambda: self._load_newest_deployment(api_id))
+    def deployments(self, api_id: str) -> list[dict[str, Any]]:
+        """The API's deployments, newest first."""
+        return self._memo(("deployments", api_id), lambda: self._load_deployments(api_id))
 
     @expects_shapes
-    def _load_newest_deployment(self, api_id: str) -> str | None:
-        newest: tuple[Any, str] | None = None
-        for page in self.clients.apigateway.get_paginator("get_deployments").paginate(restApiId=api_id):
-            for item in page.get("items", []):
-                stamp = item.get("createdDate")
-                if newest is None or (stamp and stamp > newest[0]):
-                    newest = (stamp, item["id"])
-        return newest[1] if newest else None
+    def _load_deployments(self, api_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self.clients.apigateway.get_paginator("get_deployments").paginate(
+            restApiId=api_id, PaginationConfig={"PageSize": 500}
+        ):
+            items.extend(page.get("items", []))
+        items.sort(key=lambda item: str(item.get("createdDate") or ""), reverse=True)
+        return items
+
+    def newest_deployment(self, api_id: str) -> str | None:
+        items = self.deployments(api_id)
+        return str(items[0]["id"]) if items else None
 
     def mappings(self, domain: str) -> dict[str, dict[str, Any]] | None:
         """Base path mappings of a custom domain, or None when the domain does not exist."""

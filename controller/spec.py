@@ -6,13 +6,14 @@ field, so ``pointsman validate`` can list them all at once.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
 from pydantic import (
@@ -150,8 +151,123 @@ class StageSpec(_Strict):
         return value
 
 
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
+_RESOURCE_PATH_RE = re.compile(r"^/([A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\})*(/([A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\}))*$")
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_MEDIA_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+VersionName = Annotated[str, _named(_ALIAS_NAME_RE, "version name", "1-128 letters, digits, - or _, and not all digits (it names the alias)")]
+
+
+def _as_text(value: Any) -> Any:
+    # `default: 2022-01-01` unquoted is a date in YAML; a version is its text.
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+class VersionRoute(_Strict):
+    """A method whose backend function is chosen by the requested version."""
+
+    method: str = Field(description="HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY.")
+    path: str = Field(description="Resource path, as in API Gateway: /users/{id}.")
+    function: FunctionName
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value.upper() not in HTTP_METHODS:
+            raise ValueError(f"method {_short(value)} is not one of {', '.join(HTTP_METHODS)}")
+        return value.upper()
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not _RESOURCE_PATH_RE.match(value) or "//" in value:
+            raise ValueError(f"path {_short(value)} is not a resource path like /users/{{id}}")
+        return value
+
+
+class CatalogueEntry(_Strict):
+    """One API version: which published version of each route's function serves it, and where."""
+
+    functions: dict[FunctionName, VersionText] = Field(description="For each route function: a version as in aliases.")
+    stages: list[StageName] | None = Field(None, description="Stages exposing this version (default: every stage).")
+
+    @field_validator("functions", mode="before")
+    @classmethod
+    def _versions_before(cls, value: Any) -> Any:
+        return {k: _as_version(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("functions")
+    @classmethod
+    def _versions_shape(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, version in value.items():
+            if not _VERSION_RE.match(version):
+                raise ValueError(f'{name}: version {_short(version)} is not a published version number, "$LATEST" or "sha256:<CodeSha256>"')
+        return value
+
+
+class VersionsSpec(_Strict):
+    """API versions chosen per request by a header (Stripe-style dated versions) or by media type."""
+
+    header: str | None = Field(None, description="Request header naming the version, e.g. Version (any letter case).")
+    media_type: str | None = Field(
+        None, description="Vendor media type prefix, e.g. application/vnd.acme: Accept application/vnd.acme.v2+json selects v2."
+    )
+    default: VersionName = Field(description="Served when the request names no version.")
+    strategy: Literal["lambda"] = Field(
+        "lambda", description="lambda: an AWS Lambda integration whose alias is chosen per request (one API Gateway call)."
+    )
+    routes: list[VersionRoute] = Field(min_length=1)
+    catalogue: dict[VersionName, CatalogueEntry] = Field(min_length=1)
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _default_text(cls, value: Any) -> Any:
+        return _as_text(value)
+
+    @field_validator("header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        if value is not None and not _HEADER_NAME_RE.match(value):
+            raise ValueError(f"header name {_short(value)} is not allowed: letters, digits and -")
+        return value
+
+    @field_validator("media_type")
+    @classmethod
+    def _media_type(cls, value: str | None) -> str | None:
+        if value is not None and not _MEDIA_TYPE_RE.match(value):
+            raise ValueError(f"media type {_short(value)} is not a lower-case type/subtype like application/vnd.acme")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VersionsSpec:
+        if (self.header is None) == (self.media_type is None):
+            raise ValueError("versions need exactly one of header or media_type")
+        if self.default not in self.catalogue:
+            raise ValueError(f"default version {self.default} is not in the catalogue")
+        seen: set[tuple[str, str]] = set()
+        for route in self.routes:
+            if (route.method, route.path) in seen:
+                raise ValueError(f"route {route.method} {route.path} is listed twice")
+            seen.add((route.method, route.path))
+        needed = {route.function for route in self.routes}
+        for name, entry in self.catalogue.items():
+            missing = sorted(needed - entry.functions.keys())
+            if missing:
+                raise ValueError(f"version {name} names no version of {', '.join(missing)}, which its routes need")
+            if self.media_type is not None and name != name.lower():
+                raise ValueError(f"version {name} must be lower case: media types are matched in any case")
+            if entry.stages is not None and not entry.stages:
+                raise ValueError(f"version {name} is exposed on no stage (omit stages for every stage)")
+        return self
+
+    def exposed(self, stage: str) -> list[str]:
+        """The versions a stage serves, in catalogue order."""
+        return [name for name, entry in self.catalogue.items() if entry.stages is None or stage in entry.stages]
+
+
 class RestApiSpec(_Strict):
     stages: dict[StageName, StageSpec] = Field(default_factory=dict)
+    versions: VersionsSpec | None = Field(None, description="Versions chosen per request by header or media type.")
 
 
 class MappingSpec(_Strict):
@@ -416,6 +532,8 @@ class _Converter:
                 continue
             if isinstance(key, int) and not isinstance(key, bool):
                 key = str(key)
+            if isinstance(key, datetime.date):  # `2022-01-01:` unquoted, as dated versions are written
+                key = key.isoformat()
             if not isinstance(key, str):
                 if not report:
                     continue
@@ -824,9 +942,86 @@ def _load_spec(root: Path, display_root: str | None, allow_empty: bool) -> Spec:
             if all(isinstance(p, str) for p in path_key):
                 spec.sources[path_key] = f"{shown}:{line}"
     _check_references(spec, problems, partial)
+    if not problems:
+        _expand_versions(spec, problems)
     if problems:
         raise SpecInvalid(problems)
     return spec
+
+
+def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
+    """Versions become what they are made of: an alias per (function, version), pinned as the
+    catalogue says, and two stage variables per stage: the versions it exposes and its default
+    (the generated templates read them, so exposing a version needs no redeployment)."""
+    generated: dict[tuple[str, str], tuple[str, str]] = {}  # (function, alias) -> (version, where)
+    for api_name, declared in list(spec.rest_apis.items()):
+        versions: VersionsSpec | None = declared.spec.versions
+        if versions is None:
+            continue
+        from controller.versioning import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR
+
+        where = spec.source_of("rest_apis", api_name, "versions") or declared.source
+        stages: dict[str, StageSpec] = {}
+        for stage_name, stage in declared.spec.stages.items():
+            stage_where = spec.source_of("rest_apis", api_name, "stages", stage_name) or where
+            taken = sorted({STAGE_VERSIONS_VAR, STAGE_DEFAULT_VAR} & stage.variables.keys())
+            if taken:
+                _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}.variables",
+                            f"{', '.join(taken)} is set from rest_apis.{api_name}.versions; remove it here")
+            if stage.deployment:
+                _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}.deployment",
+                            "a stage of an API with versions is deployed by Pointsman; remove the deployment pin")
+            exposed = versions.exposed(stage_name)
+            if versions.default not in exposed:
+                _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}",
+                            f"stage {stage_name} does not expose the default version {versions.default}")
+            variables = {**stage.variables, STAGE_VERSIONS_VAR: ",".join(exposed), STAGE_DEFAULT_VAR: versions.default}
+            stages[stage_name] = stage.model_copy(update={"variables": variables})
+        for version, entry in versions.catalogue.items():
+            entry_where = spec.source_of("rest_apis", api_name, "versions", "catalogue", version) or where
+            for stage_name in entry.stages or ():
+                if stage_name not in declared.spec.stages:
+                    _problem_at(problems, entry_where, f"rest_apis.{api_name}.versions.catalogue.{version}.stages",
+                                f"stage {stage_name!r} is not declared for REST API {api_name!r}")
+            for function, pin in entry.functions.items():
+                _generate_alias(spec, problems, generated, function, version, pin, f"{api_name} API version {version}", entry_where)
+        spec.rest_apis[api_name] = Declared(api_name, declared.spec.model_copy(update={"stages": stages}), declared.source)
+
+
+def _generate_alias(
+    spec: Spec,
+    problems: list[SpecProblem],
+    generated: dict[tuple[str, str], tuple[str, str]],
+    function: str,
+    alias: str,
+    pin: str,
+    description: str,
+    where: str,
+) -> None:
+    earlier = generated.get((function, alias))
+    if earlier is not None:
+        if earlier[0] != pin:
+            _problem_at(problems, where, f"functions.{function}.aliases.{alias}",
+                        f"alias {function}:{alias} is pinned to {earlier[0]} at {earlier[1]} and to {pin} here")
+        return
+    declared = spec.functions.get(function)
+    if declared is not None and alias in declared.spec.aliases:
+        _problem_at(problems, where, f"functions.{function}.aliases.{alias}",
+                    f"alias {function}:{alias} is declared at {spec.source_of('functions', function, 'aliases', alias)} "
+                    "and generated by an API version here; remove one")
+        return
+    generated[(function, alias)] = (pin, where)
+    if declared is None:
+        declared = Declared(function, FunctionSpec(), where)
+        spec.sources.setdefault(("functions", function), where)
+    aliases = {**declared.spec.aliases, alias: AliasSpec(version=pin, description=description)}
+    spec.functions[function] = Declared(function, declared.spec.model_copy(update={"aliases": aliases}), declared.source)
+    spec.sources[("functions", function, "aliases", alias)] = where
+
+
+def _problem_at(problems: list[SpecProblem], where: str, field: str, message: str) -> None:
+    file, line = _split(where)
+    problems.append(SpecProblem(file, line, field, message))
 
 
 _SINGULAR = {"functions": "function", "rest_apis": "REST API", "domains": "domain"}

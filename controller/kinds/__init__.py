@@ -7,9 +7,19 @@ from controller.kinds.base_path_mapping import BasePathMapping
 from controller.kinds.lambda_alias import LambdaAlias
 from controller.kinds.lambda_permission import LambdaPermission
 from controller.kinds.lambda_version import LambdaVersion
+from controller.kinds.rest_deployment import RestDeployment
+from controller.kinds.rest_method import RestMethod
 from controller.kinds.rest_stage import RestStage
 
-KINDS: tuple[Kind, ...] = (LambdaVersion(), LambdaAlias(), LambdaPermission(), RestStage(), BasePathMapping())
+KINDS: tuple[Kind, ...] = (
+    LambdaVersion(),
+    LambdaAlias(),
+    LambdaPermission(),
+    RestMethod(),
+    RestDeployment(),
+    RestStage(),
+    BasePathMapping(),
+)
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 
 __all__ = ["KINDS", "BY_NAME", "Kind", "PlanContext", "PlanProblem"]

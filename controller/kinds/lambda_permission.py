@@ -17,6 +17,7 @@ from typing import Any
 from controller.aws import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
 from controller.model import Action, Call, Drift, FieldChange, Resource
+from controller.scope import VERSION_SELECTED
 
 PRINCIPAL = "apigateway.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"
@@ -67,9 +68,19 @@ def _stage_routes(ctx: PlanContext) -> list[StageRoute]:
         api_id = ctx.api_id(api_name)
         if api_id is None:
             continue
-        routes = ctx.scope.alias_routes(api_id)
+        versions = decl.spec.versions
+        managed = {(r.method, r.path) for r in versions.routes} if versions else set()
+        # Methods a versions section manages get their routes from the spec (below), not from
+        # whatever integration they have now.
+        routes = [r for r in ctx.scope.alias_routes(api_id) if (r.method, r.path) not in managed and r.variable != VERSION_SELECTED]
         for stage_name, stage in decl.spec.stages.items():
             source = ctx.spec.source_of("rest_apis", api_name, "stages", stage_name)
+            if versions is not None:
+                for version in versions.exposed(stage_name):
+                    for vroute in versions.routes:
+                        out.append(
+                            StageRoute(api_name, api_id, stage_name, vroute.function, version, VERSION_SELECTED, vroute.method, vroute.path)
+                        )
             for route in routes:
                 alias = stage.variables.get(route.variable)
                 if alias is None:
@@ -118,9 +129,13 @@ def live_routes(ctx: PlanContext, api_id: str) -> list[LiveRoute]:
         for stage_name, item in sorted(stages.items()):
             variables = item.get("variables") or {}
             for route in routes:
-                alias = variables.get(route.variable)
-                if alias:
-                    out.append(LiveRoute(api_id, stage_name, route.function, alias))
+                if route.variable == VERSION_SELECTED:  # every version the stage exposes
+                    from controller.versioning import STAGE_VERSIONS_VAR
+
+                    aliases = [v for v in (variables.get(STAGE_VERSIONS_VAR) or "").split(",") if v]
+                else:
+                    aliases = [variables[route.variable]] if variables.get(route.variable) else []
+                out.extend(LiveRoute(api_id, stage_name, route.function, alias) for alias in aliases)
         memo[api_id] = out
     return memo[api_id]
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from controller.kinds.base import Kind, PlanContext, describe_changes
 from controller.kinds.lambda_permission import stage_routes
-from controller.model import Action, Call, Drift, FieldChange, Resource
+from controller.kinds.rest_deployment import deployment_for
+from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 
 
 def _escape(name: str) -> str:
@@ -43,7 +44,17 @@ class RestStage(Kind):
                     "stage": stage_name,
                     "requires": tuple(sorted(requires.get((api_name, stage_name), ()))),
                 }
-                if stage.deployment:
+                snapshot = deployment_for(ctx, api_name)
+                if snapshot is not None:
+                    # A versioned API: every stage serves the deployment holding the generated integrations.
+                    deployment_resource, deployment_id = snapshot
+                    context["requires"] += (deployment_resource,)
+                    if deployment_id:
+                        attrs["deployment"] = deployment_id
+                    else:
+                        attrs["deployment"] = "(a new deployment with the generated integrations)"
+                        context["pending_deployment"] = deployment_resource
+                elif stage.deployment:
                     attrs["deployment"] = stage.deployment
                 elif stage_name not in live_stages:
                     newest = ctx.scope.newest_deployment(api_id)
@@ -84,12 +95,14 @@ class RestStage(Kind):
         api_id = target.context["api_id"]
         stage = target.context["stage"]
         requires = self.requires(desired) if desired else ()
+        pending = desired.context.get("pending_deployment") if desired else None
+        deployment: Any = Ref(pending, "id") if pending else None
         if live is None:
             assert desired is not None
             params: dict[str, Any] = {
                 "restApiId": api_id,
                 "stageName": stage,
-                "deploymentId": desired.attributes.get("deployment") or desired.context["deployment"],
+                "deploymentId": deployment or desired.attributes.get("deployment") or desired.context["deployment"],
                 "description": desired.attributes["description"],
             }
             if desired.attributes["variables"]:
@@ -104,7 +117,7 @@ class RestStage(Kind):
             elif change.field == "description":
                 patches.append({"op": "replace", "path": "/description", "value": change.desired})
             elif change.field == "deployment":
-                patches.append({"op": "replace", "path": "/deploymentId", "value": change.desired})
+                patches.append({"op": "replace", "path": "/deploymentId", "value": deployment or change.desired})
         for entry in prune_entries:
             for change in entry.changes:
                 patches.append({"op": "remove", "path": f"/variables/{_escape(change.field)}"})

@@ -1,0 +1,73 @@
+"""rest_deployment/API: a deployment holding the generated integrations of a versioned API.
+
+A deployment is a snapshot of the API; stages serve the snapshot they point at. Pointsman
+names its deployments ``pointsman <digest>``, the digest of the generated method
+configuration, so it knows whether a snapshot with the current configuration exists: when
+one does, stages are moved to it (no new deployment); when the configuration changed, one
+CreateDeployment per API, after the methods are written and before the stages move.
+Exposing another version on a stage changes only stage variables and needs no deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from controller.kinds.base import Kind, PlanContext
+from controller.model import Action, Call, Drift, FieldChange, Resource
+
+DESCRIPTION_PREFIX = "pointsman "
+
+
+def deployment_for(ctx: PlanContext, api: str) -> tuple[str, str | None] | None:
+    """For a versioned API: (resource id of its deployment, the live deployment id or None if it
+    must be created). None for an API without versions."""
+    return ctx.derived.get("deployments", {}).get(api)
+
+
+class RestDeployment(Kind):
+    name = "rest_deployment"
+    wave = 5
+    summary = "a deployment of a versioned REST API holding its generated integrations (stages move to it)"
+    read_actions = ("apigateway:GET",)
+    write_actions = ("apigateway:POST",)
+
+    def desired(self, ctx: PlanContext) -> list[Resource]:
+        by_api: dict[str, list[Resource]] = {}
+        for method in ctx.derived.get("rest_methods", []):
+            by_api.setdefault(method.context["api"], []).append(method)
+        out: list[Resource] = []
+        found: dict[str, tuple[str, str | None]] = {}
+        for api, methods in sorted(by_api.items()):
+            api_id = methods[0].context["api_id"]
+            snapshot = [(m.key, sorted(m.attributes.items())) for m in sorted(methods, key=lambda m: m.key)]
+            digest = hashlib.sha256(json.dumps(snapshot, default=str).encode()).hexdigest()[:16]
+            description = f"{DESCRIPTION_PREFIX}{digest}"
+            existing = [d for d in ctx.scope.deployments(api_id) if d.get("description") == description]
+            deployment_id = str(existing[0]["id"]) if existing else None
+            context = {
+                "api": api,
+                "api_id": api_id,
+                "description": description,
+                "deployment_id": deployment_id,
+                "requires": tuple(m.id for m in methods),
+                "missing_reason": f"no deployment of {api} holds the generated integrations ({description})",
+            }
+            resource = Resource(self.name, api, {"snapshot": description}, context, methods[0].source)
+            out.append(resource)
+            found[api] = (resource.id, deployment_id)
+        ctx.derived["deployments"] = found
+        return out
+
+    def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
+        return [Resource(self.name, d.key, dict(d.attributes), dict(d.context)) for d in desired if d.context["deployment_id"]]
+
+    def converge(
+        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
+    ) -> list[Action]:
+        assert desired is not None
+        call = Call("apigateway", "create_deployment", {"restApiId": desired.context["api_id"], "description": desired.context["description"]})
+        return [self.action(desired, "create", [call], desired.context["missing_reason"], self.requires(desired))]
+
+    def delete(self, live: Resource) -> list[Action]:
+        return []  # deployments are history (and a rollback target): never deleted

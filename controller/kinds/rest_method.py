@@ -1,0 +1,157 @@
+"""rest_method/API/METHOD/PATH: the integration of a method whose function a version chooses.
+
+Generated from ``rest_apis.API.versions``: an AWS (non-proxy) Lambda integration whose URI
+names the alias as a path parameter (``function:NAME:{alias}``), the request template that
+turns the version header (or the Accept media type) into that alias, with the stage's
+default, and the integration and method responses that turn "no such alias" into a 400
+listing the versions the stage supports. The resource (path) must exist; a missing method
+is created.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from controller.kinds.base import Kind, PlanContext, describe_changes
+from controller.model import Action, Call, Drift, FieldChange, Resource
+
+if TYPE_CHECKING:
+    from controller import versioning
+
+CONTENT_TYPE = "application/json"
+PASSTHROUGH = "WHEN_NO_TEMPLATES"  # a body of another content type gets 415, never an unversioned call
+_INTEGRATION = "integration."
+
+
+def method_attributes(selector: versioning.Selector, region: str, function_arn: str) -> dict[str, Any]:
+    """The generated configuration, one attribute per piece so a drift names what differs."""
+    from controller import versioning
+
+    attrs: dict[str, Any] = {
+        "integration.type": "AWS",
+        "integration.http_method": "POST",
+        "integration.uri": versioning.lambda_uri(region, function_arn),
+        "integration.request_parameters": versioning.request_parameters(),
+        "integration.request_template": versioning.request_template(selector),
+        "integration.passthrough": PASSTHROUGH,
+        "method_responses": sorted(versioning.method_responses()),
+    }
+    for code, response in sorted(versioning.integration_responses(selector).items()):
+        attrs[f"response.{code}.selection_pattern"] = response["selectionPattern"]
+        attrs[f"response.{code}.template"] = response["template"]
+    return attrs
+
+
+def live_attributes(method: dict[str, Any], wanted_codes: list[str]) -> dict[str, Any]:
+    integration = method.get("methodIntegration") or {}
+    attrs: dict[str, Any] = {
+        "integration.type": integration.get("type"),
+        "integration.http_method": integration.get("httpMethod"),
+        "integration.uri": integration.get("uri"),
+        "integration.request_parameters": dict(integration.get("requestParameters") or {}),
+        "integration.request_template": (integration.get("requestTemplates") or {}).get(CONTENT_TYPE),
+        "integration.passthrough": integration.get("passthroughBehavior"),
+        # Other status codes someone added are theirs: only the generated ones are compared.
+        "method_responses": sorted(set(method.get("methodResponses") or {}) & set(wanted_codes)),
+    }
+    for code, response in (integration.get("integrationResponses") or {}).items():
+        attrs[f"response.{code}.selection_pattern"] = response.get("selectionPattern")
+        attrs[f"response.{code}.template"] = (response.get("responseTemplates") or {}).get(CONTENT_TYPE)
+    return attrs
+
+
+class RestMethod(Kind):
+    name = "rest_method"
+    wave = 4
+    summary = "a REST API method whose Lambda alias a version header or media type chooses (generated templates)"
+    read_actions = ("apigateway:GET",)
+    write_actions = ("apigateway:PUT",)
+
+    def desired(self, ctx: PlanContext) -> list[Resource]:
+        out: list[Resource] = []
+        for api_name, decl in ctx.spec.rest_apis.items():
+            versions = decl.spec.versions
+            if versions is None:
+                continue
+            api_id = ctx.api_id(api_name)
+            if api_id is None:
+                continue
+            source = ctx.spec.source_of("rest_apis", api_name, "versions") or decl.source
+            from controller import versioning
+
+            selector = versioning.Selector(header=versions.header, media_type=versions.media_type)
+            resources = ctx.scope.resources(api_id)
+            for route in versions.routes:
+                resource = resources.get(route.path)
+                if resource is None:
+                    ctx.problem(source, f"REST API {api_name} has no resource {route.path} (create it with the tool that builds the API)")
+                    continue
+                fn = ctx.function(route.function, source)
+                if fn is None:
+                    continue
+                context = {"api": api_name, "api_id": api_id, "resource_id": resource["id"], "method": route.method, "path": route.path}
+                attrs = method_attributes(selector, fn.region, fn.arn)
+                out.append(Resource(self.name, f"{api_name}/{route.method}{route.path}", attrs, context, source))
+        ctx.derived["rest_methods"] = out
+        return out
+
+    def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
+        out: list[Resource] = []
+        for want in desired:
+            resource = ctx.scope.resources(want.context["api_id"]).get(want.context["path"]) or {}
+            method = (resource.get("resourceMethods") or {}).get(want.context["method"])
+            if method is not None:
+                attrs = live_attributes(method, want.attributes["method_responses"])
+                out.append(Resource(self.name, want.key, attrs, dict(want.context)))
+        return out
+
+    def converge(
+        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
+    ) -> list[Action]:
+        assert desired is not None
+        attrs, ctx = desired.attributes, desired.context
+        where = {"restApiId": ctx["api_id"], "resourceId": ctx["resource_id"], "httpMethod": ctx["method"]}
+        changed = {c.field for c in changes}
+        calls: list[Call] = []
+        if live is None:
+            calls.append(Call("apigateway", "put_method", {**where, "authorizationType": "NONE"}))
+        # PutIntegration replaces the integration and its responses: they are put again after it.
+        integration = live is None or any(f.startswith(_INTEGRATION) for f in changed)
+        if integration:
+            calls.append(
+                Call(
+                    "apigateway",
+                    "put_integration",
+                    {
+                        **where,
+                        "type": attrs["integration.type"],
+                        "integrationHttpMethod": attrs["integration.http_method"],
+                        "uri": attrs["integration.uri"],
+                        "requestParameters": attrs["integration.request_parameters"],
+                        "requestTemplates": {CONTENT_TYPE: attrs["integration.request_template"]},
+                        "passthroughBehavior": attrs["integration.passthrough"],
+                    },
+                )
+            )
+        have = set(live.attributes["method_responses"]) if live is not None else set()
+        for code in attrs["method_responses"]:
+            if code not in have:
+                calls.append(Call("apigateway", "put_method_response", {**where, "statusCode": code}))
+        for code in attrs["method_responses"]:
+            if integration or {f"response.{code}.selection_pattern", f"response.{code}.template"} & changed:
+                params: dict[str, Any] = {**where, "statusCode": code, "responseTemplates": {CONTENT_TYPE: attrs[f"response.{code}.template"]}}
+                if attrs[f"response.{code}.selection_pattern"] is not None:
+                    params["selectionPattern"] = attrs[f"response.{code}.selection_pattern"]
+                calls.append(Call("apigateway", "put_integration_response", params))
+        if live is None:
+            reason = "method missing; create it with the generated integration"
+        else:
+            reason = describe_changes(tuple(c for c in changes if not c.field.endswith(".template") and c.field != "integration.request_template"))
+            edited = sorted(c.field for c in changes if c.field.endswith(".template") or c.field == "integration.request_template")
+            if edited:
+                reason = "; ".join(filter(None, [reason, "generated template differs: " + ", ".join(edited)]))
+        verb = "create" if live is None else "update"
+        return [self.action(desired, verb, calls, reason, self.requires(desired))]
+
+    def delete(self, live: Resource) -> list[Action]:
+        return []  # methods belong to the API's own tooling; Pointsman only writes their integration
