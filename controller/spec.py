@@ -124,8 +124,60 @@ class AliasSpec(_Strict):
         return self
 
 
+_ENV_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+# Set by the Lambda runtime; UpdateFunctionConfiguration refuses them. (TZ, LANG, PATH and
+# AWS_LAMBDA_EXEC_WRAPPER are documented as settable.)
+_ENV_RESERVED = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+_ENV_SETTABLE = frozenset({"AWS_LAMBDA_EXEC_WRAPPER"})
+MAX_ENVIRONMENT_BYTES = 4 * 1024  # Lambda: all names and values of a function together
+
+
+def _env_name(name: str) -> str:
+    if name not in _ENV_SETTABLE and (name in _ENV_RESERVED or name.startswith("AWS_LAMBDA_")):
+        raise ValueError(f"environment variable {_short(name)} is reserved by Lambda")
+    if not _ENV_NAME_RE.match(name):
+        raise ValueError(f"environment variable name {_short(name)} is not allowed: a letter, then letters, digits or _")
+    return name
+
+
+def _env_text(value: Any) -> Any:
+    # YAML reads `PORT: 8080`, `DEBUG: true` and `SINCE: 2024-01-01` as numbers, booleans and dates.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return _as_text(value)
+
+
+EnvironmentName = Annotated[str, AfterValidator(_env_name)]
+EnvironmentValue = Annotated[str, WithJsonSchema({"type": ["string", "number", "boolean"]})]
+
+
 class FunctionSpec(_Strict):
     aliases: dict[AliasName, AliasSpec] = Field(default_factory=dict)
+    environment: dict[EnvironmentName, EnvironmentValue] | None = Field(
+        None,
+        description="Environment variables of $LATEST (published versions keep theirs). Omitted: not managed; {}: none.",
+    )
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {_env_text(k): _env_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_size(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in (value or {}).items())
+        if size > MAX_ENVIRONMENT_BYTES:
+            raise ValueError(f"environment variables total {size:,} bytes (names and values); Lambda allows {MAX_ENVIRONMENT_BYTES:,}")
+        return value
 
 
 class StageSpec(_Strict):
