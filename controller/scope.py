@@ -37,12 +37,22 @@ class FunctionLive:
     latest_sha: str
     versions: dict[str, str]  # published version -> CodeSha256
     aliases: dict[str, dict[str, Any]]
+    latest_environment: dict[str, str] = field(default_factory=dict)  # Environment.Variables of $LATEST
+    version_environments: dict[str, dict[str, str]] = field(default_factory=dict)  # published version -> its variables
 
     def alias_arn(self, alias: str) -> str:
         return f"{self.arn}:{alias}"
 
     def published_with_sha(self, sha: str) -> str | None:
         matches = [v for v, s in self.versions.items() if s == sha]
+        return max(matches, key=int) if matches else None
+
+    def published_with(self, sha: str, environment: dict[str, str] | None) -> str | None:
+        """The newest published version with this code and, unless ``environment`` is None
+        (not managed), exactly these environment variables."""
+        if environment is None:
+            return self.published_with_sha(sha)
+        matches = [v for v, s in self.versions.items() if s == sha and self.version_environments.get(v, {}) == environment]
         return max(matches, key=int) if matches else None
 
 
@@ -98,11 +108,13 @@ class Scope:
     def _load_function(self, name: str) -> FunctionLive | None:
         client = self.clients.lambda_
         versions: dict[str, str] = {}
+        environments: dict[str, dict[str, str]] = {}  # $LATEST and each published version
         latest_sha = ""
         arn = ""
         try:
             for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=name):
                 for item in page.get("Versions", []):
+                    environments[item["Version"]] = dict((item.get("Environment") or {}).get("Variables") or {})
                     if item["Version"] == "$LATEST":
                         latest_sha = item.get("CodeSha256", "")
                         arn = item["FunctionArn"]
@@ -129,6 +141,8 @@ class Scope:
             latest_sha=latest_sha,
             versions=versions,
             aliases=aliases,
+            latest_environment=environments.pop("$LATEST", {}),
+            version_environments=environments,
         )
 
     def policy_statements(self, function: str, alias: str) -> list[dict[str, Any]]:
