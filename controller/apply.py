@@ -7,11 +7,27 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
+from botocore.exceptions import WaiterError
 
 from controller.aws import AWS_ERRORS, AwsClients, describe_error
 from controller.model import Action, Call, Outcome, OutcomeStatus, Ref
 
 log = structlog.get_logger("pointsman.apply")
+
+# A Call whose method is "wait:<botocore waiter>" waits (by reads) for the calls before it to take effect.
+WAIT_PREFIX = "wait:"
+WAITER_CONFIG = {"Delay": 1, "MaxAttempts": 60}
+_WAITED_FOR = {  # waiter -> what it waits for, in the error when it never comes
+    "function_updated": "function {FunctionName}: configuration update",
+    "function_updated_v2": "function {FunctionName}: configuration update",
+}
+
+
+class WaitFailed(Exception):
+    """A waited-for change failed or did not finish in time (one line)."""
+
+
+_ERRORS: tuple[type[BaseException], ...] = (*AWS_ERRORS, WaitFailed)
 
 
 def _resolve(value: Any, results: Mapping[str, Mapping[str, Any]]) -> Any:
@@ -55,13 +71,15 @@ def apply_actions(
         try:
             result: dict[str, Any] = {}
             for call in action.calls:
-                result = _call(clients, call, results)
+                answer = _call(clients, call, results)
+                if not call.method.startswith(WAIT_PREFIX):
+                    result = answer  # a wait keeps the answer of the call it waited for
                 done.append(call.operation)
             results[action.resource] = result
             outcomes.append(Outcome(action, OutcomeStatus.SUCCEEDED, result=_summary(result)))
             log.info("action succeeded", resource=action.resource, operation=action.operation)
-        except AWS_ERRORS as exc:
-            error = describe_error(exc)
+        except _ERRORS as exc:
+            error = str(exc) if isinstance(exc, WaitFailed) else describe_error(exc)
             if done:
                 error += f" (after {', '.join(done)} succeeded)"
             failed[action.resource] = "failed"
@@ -72,9 +90,35 @@ def apply_actions(
 
 def _call(clients: AwsClients, call: Call, results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     params = _resolve(dict(call.params), results)
+    if call.method.startswith(WAIT_PREFIX):
+        return _wait(clients.client(call.service), call.method.removeprefix(WAIT_PREFIX), params)
     response = getattr(clients.client(call.service), call.method)(**params)
     response.pop("ResponseMetadata", None)
     return response
+
+
+def _wait(client: Any, waiter: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Poll with the botocore waiter (its calls are reads, counted as such) until it succeeds."""
+    try:
+        client.get_waiter(waiter).wait(**params, WaiterConfig=dict(WAITER_CONFIG))
+    except WaiterError as exc:
+        last = exc.last_response if isinstance(exc.last_response, dict) else {}
+        config = last.get("Configuration", last)  # function_updated_v2 polls GetFunction
+        status = config.get("LastUpdateStatus")
+        detail = config.get("LastUpdateStatusReason") or ""
+        if status == "Failed":
+            reason = f"Failed: {detail}" if detail else "Failed"
+        elif "Max attempts exceeded" in str(exc.kwargs.get("reason", "")):
+            wait = WAITER_CONFIG["Delay"] * WAITER_CONFIG["MaxAttempts"]
+            reason = f"still {status or 'in progress'} after {wait} s"
+        else:
+            reason = str(exc.kwargs.get("reason") or exc)
+        try:
+            subject = _WAITED_FOR[waiter].format(**params)
+        except (KeyError, IndexError):
+            subject = f"{waiter} ({', '.join(f'{k}={v}' for k, v in params.items())})"
+        raise WaitFailed(" ".join(f"{subject} did not finish: {reason}".split())) from None
+    return {}
 
 
 def _summary(result: Mapping[str, Any]) -> dict[str, Any]:

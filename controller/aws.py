@@ -45,8 +45,12 @@ log = structlog.get_logger("pointsman.aws")
 
 
 def is_write(operation: str) -> bool:
-    """``lambda.UpdateAlias`` -> True; ``apigateway.GetStages`` -> False."""
-    return not operation.split(".", 1)[-1].startswith(READ_PREFIXES)
+    """``lambda.UpdateAlias`` -> True; ``apigateway.GetStages`` -> False.
+
+    A planned wait (``lambda.Wait:FunctionUpdated``, a ``wait:`` call) polls with reads: not a write.
+    """
+    name = operation.split(".", 1)[-1]
+    return not name.startswith(READ_PREFIXES) and not name.lower().startswith("wait:")
 
 
 def write_calls(calls: Mapping[str, int]) -> dict[str, int]:
