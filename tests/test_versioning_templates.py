@@ -538,8 +538,8 @@ def header_requests(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, str]]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(header_requests())
-def test_property_header_selection_matches_select(request: tuple[dict[str, str], dict[str, str]]) -> None:
-    headers, stage = request
+def test_property_header_selection_matches_select(drawn: tuple[dict[str, str], dict[str, str]]) -> None:
+    headers, stage = drawn
     _check_agreement(HEADER, headers, stage)
 
 
@@ -573,8 +573,8 @@ def accept_requests(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, str]]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(accept_requests())
-def test_property_media_type_selection_matches_select(request: tuple[dict[str, str], dict[str, str]]) -> None:
-    headers, stage = request
+def test_property_media_type_selection_matches_select(drawn: tuple[dict[str, str], dict[str, str]]) -> None:
+    headers, stage = drawn
     _check_agreement(MEDIA, headers, stage)
 
 
