@@ -26,6 +26,7 @@ class Result:
     """Everything one reconcile found and did; reports and history are made from it."""
 
     problems: list[PlanProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what apply cannot fix (not drift)
     drift: list[Drift] = field(default_factory=list)
     plan: Plan = field(default_factory=lambda: Plan((), ()))
     outcomes: list[Outcome] = field(default_factory=list)
@@ -84,6 +85,7 @@ def reconcile(
     observe(spec, scope)
     ctx = PlanContext(spec, scope, prune=prune)
     desired: list[Resource] = [r for kind in KINDS for r in kind.desired(ctx)]
+    result.warnings = ctx.warnings
     if ctx.problems:
         result.problems = ctx.problems
     else:

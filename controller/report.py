@@ -26,6 +26,7 @@ def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "in_sync": result.in_sync,
         "problems": [str(p) for p in result.problems],
+        "warnings": list(result.warnings),
         "drift": [d.as_dict() for d in result.drift],
         "actions": [a.as_dict() for a in result.plan.actions],
         "not_pruned": [d.resource for d in result.plan.not_pruned],
@@ -89,6 +90,10 @@ def _text(result: Result, *, mode: str) -> str:
         lines.append(f"Held back ({len(result.plan.held)}; deleting would break what still uses them):")
         for h in result.plan.held:
             lines.append(f"  - {h.action.operation}  {h.action.resource}: {h.reason}")
+    if result.warnings:
+        lines.append("")
+        lines.append(f"Warnings ({len(result.warnings)}; not drift, apply does not change them):")
+        lines.extend(f"  ! {w}" for w in result.warnings)
     if mode == "apply" and result.outcomes:
         lines.append("")
         ok = sum(o.status is OutcomeStatus.SUCCEEDED for o in result.outcomes)
@@ -129,6 +134,9 @@ def _markdown(result: Result, *, mode: str) -> str:
     if result.plan.held:
         lines += ["", "**Held back** (deleting would break what still uses them):", ""]
         lines += [f"- `{h.action.operation}` `{h.action.resource}`: {h.reason}" for h in result.plan.held]
+    if result.warnings:
+        lines += ["", "**Warnings** (not drift; apply does not change them):", ""]
+        lines += [f"- ⚠️ {w}" for w in result.warnings]
     if result.plan.not_pruned:
         lines += ["", f"Not pruned (prune is off): {', '.join(f'`{d.resource}`' for d in result.plan.not_pruned)}"]
     if mode == "apply" and result.outcomes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from controller.kinds.base import Kind, PlanContext, PlanProblem
 from controller.kinds.base_path_mapping import BasePathMapping
 from controller.kinds.lambda_alias import LambdaAlias
+from controller.kinds.lambda_function_config import LambdaFunctionConfig
 from controller.kinds.lambda_permission import LambdaPermission
 from controller.kinds.lambda_version import LambdaVersion
 from controller.kinds.rest_deployment import RestDeployment
@@ -12,6 +13,7 @@ from controller.kinds.rest_method import RestMethod
 from controller.kinds.rest_stage import RestStage
 
 KINDS: tuple[Kind, ...] = (
+    LambdaFunctionConfig(),
     LambdaVersion(),
     LambdaAlias(),
     LambdaPermission(),

@@ -32,6 +32,8 @@ class PlanContext:
     scope: Scope
     prune: bool = False  # deletions are planned: their users are worth reading
     problems: list[PlanProblem] = field(default_factory=list)
+    # What the plan cannot fix but someone should know (reported, not drift; nothing is blocked).
+    warnings: list[str] = field(default_factory=list)
     _reported: set[str] = field(default_factory=set)
     derived: dict[str, Any] = field(default_factory=dict)  # values several kinds derive once per plan
 
@@ -39,6 +41,10 @@ class PlanContext:
         if message not in self._reported:
             self._reported.add(message)
             self.problems.append(PlanProblem(source or "", message))
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def api_id(self, name: str, source: str | None = None) -> str | None:
         """Resolve a REST API name; missing or ambiguous names are plan problems."""
