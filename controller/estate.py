@@ -37,11 +37,19 @@ FUNCTIONS = (
     ExampleFunction("getreport", published=2),
     ExampleFunction("getProducts", published=3),
     ExampleFunction("getProductsV2", published=2),
+    ExampleFunction("postUser", published=2),
+    ExampleFunction("listItems", published=2),
 )
 APIS = (
     ExampleApi("getreport-api", "getreport", "getreport", "ANY"),
     ExampleApi("products-v1", "getProducts", "products", "GET"),
     ExampleApi("products-v2", "getProductsV2", "products", "GET"),
+)
+# APIs whose versions Pointsman generates (desired_state/users.yaml, catalog.yaml): the resource
+# and method exist with a placeholder integration, as an API tool would leave them.
+VERSIONED_APIS = (
+    ExampleApi("users-api", "postUser", "users", "POST"),
+    ExampleApi("catalog-api", "listItems", "items", "GET"),
 )
 DOMAINS = ("myapi.com", "dev.myapi.com")
 
@@ -108,6 +116,21 @@ def seed(clients: AwsClients) -> dict[str, Any]:
             type="AWS_PROXY",
             integrationHttpMethod="POST",
             uri=alias_uri(region, out["functions"][api.function]),
+        )
+        deployment = apigw.create_deployment(restApiId=rest["id"], description="initial deployment")
+        out["apis"][api.name] = {"id": rest["id"], "deployment": deployment["id"]}
+
+    for api in VERSIONED_APIS:
+        rest = apigw.create_rest_api(name=api.name, description=f"{api.name} (example estate, versioned)")
+        root = next(r["id"] for r in apigw.get_resources(restApiId=rest["id"])["items"] if r["path"] == "/")
+        resource = apigw.create_resource(restApiId=rest["id"], parentId=root, pathPart=api.path)
+        apigw.put_method(restApiId=rest["id"], resourceId=resource["id"], httpMethod=api.method, authorizationType="NONE")
+        apigw.put_integration(
+            restApiId=rest["id"],
+            resourceId=resource["id"],
+            httpMethod=api.method,
+            type="MOCK",
+            requestTemplates={"application/json": '{"statusCode": 200}'},
         )
         deployment = apigw.create_deployment(restApiId=rest["id"], description="initial deployment")
         out["apis"][api.name] = {"id": rest["id"], "deployment": deployment["id"]}

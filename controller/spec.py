@@ -28,6 +28,8 @@ from pydantic import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from controller.versioning import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR
+
 LATEST = "$LATEST"
 _VERSION_RE = re.compile(r"^(\$LATEST|[1-9][0-9]*|sha256:[A-Za-z0-9+/]{43}=)$")
 _ALIAS_NAME_RE = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
@@ -1010,8 +1012,6 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
         versions: VersionsSpec | None = declared.spec.versions
         if versions is None:
             continue
-        from controller.versioning import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR
-
         where = spec.source_of("rest_apis", api_name, "versions") or declared.source
         stages: dict[str, StageSpec] = {}
         for stage_name, stage in declared.spec.stages.items():

@@ -189,7 +189,7 @@ def test_detect_mode_makes_zero_write_calls(aws, gitserver, controllers, tmp_pat
     assert not [op for op in run["api_calls"] if is_write(op)]
     with pytest.raises(aws.lambda_.exceptions.ResourceNotFoundException):
         aws.lambda_.get_alias(FunctionName="getreport", Name="prod")
-    assert "pointsman_drift_resources{kind=\"lambda_alias\",status=\"missing\"} 6.0" in c.get("/metrics")[1]
+    assert "pointsman_drift_resources{kind=\"lambda_alias\",status=\"missing\"} 11.0" in c.get("/metrics")[1]
 
 
 def test_readyz_and_git_unreachable_keeps_last_good(aws, gitserver, controllers, tmp_path):

@@ -95,9 +95,9 @@ def test_partial_failure_skips_dependents_reports_and_next_apply_converges(estat
         assert "did not converge" in by_resource[dependent].error
     # The rest went on.
     succeeded = {r for r, o in by_resource.items() if o.status is OutcomeStatus.SUCCEEDED}
-    assert len(succeeded) == 22 - 4
+    assert len(succeeded) == len(result.plan.actions) - 4
     assert "base_path_mapping/dev.myapi.com/v1" in succeeded and "rest_stage/products-v1/dev" in succeeded
-    assert result.api_calls["apigateway.CreateStage"] == 5
+    assert result.api_calls["apigateway.CreateStage"] == 9 - 1
 
     clients.client("lambda").meta.events.unregister("provide-client-params.lambda.CreateAlias", handler)
     second = run(spec_dir, clients, apply=True)
@@ -140,7 +140,7 @@ def test_partial_failure_cli_report_and_exit_code(estate, clients, spec_dir, cap
     out = capsys.readouterr().out
     assert code == 1 and session_handler_calls
     assert "failed    apigateway.CreateBasePathMapping  base_path_mapping/myapi.com/v2: CreateBasePathMapping: TooManyRequestsException: slow down" in out
-    assert "Apply: 21/22 succeeded" in out
+    assert "Apply: 38/39 succeeded" in out
     assert "Not converged" in out
     assert main(["apply", "--spec", str(spec_dir)]) == 0
     assert main(["plan", "--spec", str(spec_dir)]) == 0

@@ -18,6 +18,7 @@ from controller.aws import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
 from controller.model import Action, Call, Drift, FieldChange, Resource
 from controller.scope import VERSION_SELECTED
+from controller.versioning import STAGE_VERSIONS_VAR
 
 PRINCIPAL = "apigateway.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"
@@ -130,8 +131,6 @@ def live_routes(ctx: PlanContext, api_id: str) -> list[LiveRoute]:
             variables = item.get("variables") or {}
             for route in routes:
                 if route.variable == VERSION_SELECTED:  # every version the stage exposes
-                    from controller.versioning import STAGE_VERSIONS_VAR
-
                     aliases = [v for v in (variables.get(STAGE_VERSIONS_VAR) or "").split(",") if v]
                 else:
                     aliases = [variables[route.variable]] if variables.get(route.variable) else []

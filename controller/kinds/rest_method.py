@@ -10,23 +10,19 @@ is created.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from controller import versioning
 from controller.kinds.base import Kind, PlanContext, describe_changes
 from controller.model import Action, Call, Drift, FieldChange, Resource
 
-if TYPE_CHECKING:
-    from controller import versioning
-
-CONTENT_TYPE = "application/json"
-PASSTHROUGH = "WHEN_NO_TEMPLATES"  # a body of another content type gets 415, never an unversioned call
+CONTENT_TYPE = versioning.CONTENT_TYPE
+PASSTHROUGH = versioning.PASSTHROUGH_BEHAVIOR  # a body of another content type gets 415, never an unversioned call
 _INTEGRATION = "integration."
 
 
 def method_attributes(selector: versioning.Selector, region: str, function_arn: str) -> dict[str, Any]:
     """The generated configuration, one attribute per piece so a drift names what differs."""
-    from controller import versioning
-
     attrs: dict[str, Any] = {
         "integration.type": "AWS",
         "integration.http_method": "POST",
@@ -77,8 +73,6 @@ class RestMethod(Kind):
             if api_id is None:
                 continue
             source = ctx.spec.source_of("rest_apis", api_name, "versions") or decl.source
-            from controller import versioning
-
             selector = versioning.Selector(header=versions.header, media_type=versions.media_type)
             resources = ctx.scope.resources(api_id)
             for route in versions.routes:
