@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from controller.kinds.base import Kind, PlanContext, describe_changes
+from controller.kinds.lambda_function_config import environment_changes
 from controller.kinds.lambda_permission import apis_named_by, stage_users
+from controller.kinds.lambda_version import resolve_sha
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 from controller.spec import LATEST
 
@@ -23,16 +25,25 @@ class LambdaAlias(Kind):
             fn = ctx.function(fn_name)
             if fn is None:
                 continue
+            environment = decl.spec.environment
+            served: dict[str, list[str]] = {}  # published version pinned by number -> aliases serving it
             for alias_name, alias in decl.spec.aliases.items():
                 source = ctx.spec.source_of("functions", fn_name, "aliases", alias_name)
                 version = alias.version
                 context: dict[str, Any] = {"function": fn_name, "alias": alias_name}
                 if version.startswith("sha256:"):
                     sha = version.removeprefix("sha256:")
-                    published = fn.published_with_sha(sha)
-                    if published:
-                        version = published
-                    elif fn.latest_sha == sha:
+                    pin = resolve_sha(fn, sha, environment)
+                    if pin.version:
+                        version = pin.version
+                        if pin.stale and environment is not None:
+                            changes = environment_changes(fn.version_environments.get(pin.version, {}), environment)
+                            ctx.warn(
+                                f"{fn_name}: alias {alias_name} asks for sha256:{sha}, which only version {pin.version} has, "
+                                f"and its environment differs from the declared one ({changes}); $LATEST has other code, "
+                                "so no version with both can be published"
+                            )
+                    elif pin.publish:
                         pending = f"lambda_version/{fn_name}/sha256:{sha}"
                         context["pending_version"] = pending
                         context["requires"] = (pending,)
@@ -51,6 +62,8 @@ class LambdaAlias(Kind):
                 if missing:
                     ctx.problem(source, f"alias {fn_name}:{alias_name} routes to version {missing[0]}, which is not published")
                     continue
+                for number in ([alias.version] if alias.version in fn.versions else []) + list(alias.routing):
+                    served.setdefault(number, []).append(alias_name)
                 out.append(
                     Resource(
                         kind=self.name,
@@ -60,7 +73,27 @@ class LambdaAlias(Kind):
                         source=source,
                     )
                 )
+            if environment is not None:
+                self._warn_published_environments(ctx, fn_name, environment, served)
         return out
+
+    @staticmethod
+    def _warn_published_environments(
+        ctx: PlanContext, fn_name: str, environment: dict[str, str], served: dict[str, list[str]]
+    ) -> None:
+        """Published versions are immutable: apply cannot give them the declared environment."""
+        fn = ctx.scope.function(fn_name)
+        assert fn is not None
+        for number in sorted(served, key=int):
+            live = fn.version_environments.get(number, {})
+            if live == environment:
+                continue
+            aliases = served[number]
+            who = f"alias {aliases[0]} serves" if len(aliases) == 1 else f"aliases {', '.join(aliases)} serve"
+            ctx.warn(
+                f"{fn_name}: {who} version {number}, whose environment differs from the declared one "
+                f"({environment_changes(live, environment)})"
+            )
 
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         out: list[Resource] = []
