@@ -74,8 +74,8 @@ def apply_actions(
                 answer = _call(clients, call, results)
                 if not call.method.startswith(WAIT_PREFIX):
                     result = answer  # a wait keeps the answer of the call it waited for
+                    results[action.resource] = result  # a later call of the same action may use it
                 done.append(call.operation)
-            results[action.resource] = result
             outcomes.append(Outcome(action, OutcomeStatus.SUCCEEDED, result=_summary(result)))
             log.info("action succeeded", resource=action.resource, operation=action.operation)
         except _ERRORS as exc:

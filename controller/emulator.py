@@ -7,6 +7,8 @@ AWS in ways Pointsman depends on, so the demo and the tests see what AWS would a
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 _FIXED = False
@@ -17,6 +19,8 @@ def fix_moto_gaps() -> None:
 
     - GetBasePathMappings on a custom domain with no mappings yet: AWS answers an empty
       list; moto 5.2 raises KeyError (an internal error in server mode).
+    - CreateRestApi with cloneFrom: AWS copies the source API's resources, methods and
+      integrations; moto 5.2 ignores cloneFrom and makes an empty API.
     """
     global _FIXED
     if _FIXED:
@@ -30,4 +34,21 @@ def fix_moto_gaps() -> None:
         return list(self.base_path_mappings.get(domain_name, {}).values())
 
     models.APIGatewayBackend.get_base_path_mappings = get_base_path_mappings  # type: ignore[method-assign]
+
+    from moto.apigateway import responses
+
+    create_rest_api = responses.APIGatewayResponse.create_rest_api
+
+    def create_rest_api_with_clone(self: Any) -> Any:
+        status, headers, body = create_rest_api(self)
+        source_id = self._get_param("cloneFrom")
+        if source_id and status == 200:
+            created = json.loads(body)
+            source, clone = self.backend.get_rest_api(source_id), self.backend.get_rest_api(created["id"])
+            clone.resources = copy.deepcopy(source.resources)
+            for resource in clone.resources.values():
+                resource.api_id = clone.id
+        return status, headers, body
+
+    responses.APIGatewayResponse.create_rest_api = create_rest_api_with_clone  # type: ignore[method-assign]
     _FIXED = True

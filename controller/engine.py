@@ -80,6 +80,32 @@ def reconcile(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Result:
     started = time.monotonic()
+    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop)
+    created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
+    if created and not should_stop():
+        # APIs were just cloned: plan and apply what they carry (stages, permissions, mappings) now.
+        log.info("planning again for the APIs just created", apis=[o.action.resource for o in created])
+        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop)
+        seen = {d.resource for d in result.drift}
+        result.problems = follow.problems
+        result.warnings = follow.warnings
+        result.drift = result.drift + [d for d in follow.drift if d.resource not in seen]
+        result.plan = Plan(result.plan.actions + follow.plan.actions, follow.plan.not_pruned, follow.plan.held)
+        result.outcomes = result.outcomes + follow.outcomes
+    result.api_calls = clients.counter.snapshot()
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _pass(
+    spec: Spec,
+    clients: AwsClients,
+    apply: bool,
+    prune: bool,
+    dry_run: bool,
+    concurrency: int,
+    should_stop: Callable[[], bool],
+) -> Result:
     result = Result(prune=prune, dry_run=dry_run)
     scope = Scope(clients, concurrency=concurrency)
     observe(spec, scope)
@@ -98,6 +124,4 @@ def reconcile(
         if apply and result.plan.actions:
             result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
             result.applied = not dry_run
-    result.api_calls = clients.counter.snapshot()
-    result.duration_s = time.monotonic() - started
     return result

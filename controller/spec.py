@@ -320,6 +320,11 @@ class VersionsSpec(_Strict):
 
 
 class RestApiSpec(_Strict):
+    clone_from: str | None = Field(
+        None,
+        description="When this API does not exist, apply creates it as a clone of that REST API (a new major version); "
+        "an API that exists is never cloned again.",
+    )
     stages: dict[StageName, StageSpec] = Field(default_factory=dict)
     versions: VersionsSpec | None = Field(None, description="Versions chosen per request by header or media type.")
 

@@ -8,11 +8,13 @@ from controller.kinds.lambda_alias import LambdaAlias
 from controller.kinds.lambda_function_config import LambdaFunctionConfig
 from controller.kinds.lambda_permission import LambdaPermission
 from controller.kinds.lambda_version import LambdaVersion
+from controller.kinds.rest_api import RestApi
 from controller.kinds.rest_deployment import RestDeployment
 from controller.kinds.rest_method import RestMethod
 from controller.kinds.rest_stage import RestStage
 
 KINDS: tuple[Kind, ...] = (
+    RestApi(),
     LambdaFunctionConfig(),
     LambdaVersion(),
     LambdaAlias(),

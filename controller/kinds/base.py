@@ -36,6 +36,8 @@ class PlanContext:
     warnings: list[str] = field(default_factory=list)
     _reported: set[str] = field(default_factory=set)
     derived: dict[str, Any] = field(default_factory=dict)  # values several kinds derive once per plan
+    # REST APIs this apply creates (clones): what they carry is planned once they exist.
+    pending_apis: set[str] = field(default_factory=set)
 
     def problem(self, source: str | None, message: str) -> None:
         if message not in self._reported:
@@ -51,6 +53,8 @@ class PlanContext:
         ids = self.scope.rest_api_ids().get(name, [])
         if len(ids) == 1:
             return ids[0]
+        if not ids and name in self.pending_apis:
+            return None  # created by this apply; its stages and mappings follow in a second pass
         where = source or (self.spec.rest_apis[name].source if name in self.spec.rest_apis else None)
         if not ids:
             self.problem(where, f"REST API {name!r} does not exist")
