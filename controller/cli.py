@@ -4,6 +4,7 @@ Exit codes (scripts rely on them):
   validate  0 valid, 1 invalid
   plan      0 in sync, 2 drift, 1 error
   apply     0 converged, 1 something failed (the report says what)
+  explain   0 a function serves the request, 3 the client gets an error status, 1 error
 
 A foreseeable problem with the command line, the environment, the state dir or an AWS
 endpoint is one ``error: ...`` line on stderr and exit 1 (argparse's usage errors: 2).
@@ -107,7 +108,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("apply", "detect"), default="apply")
     sub.add_parser("schema", help="print the spec file JSON Schema")
     sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
+    _explain_args(sub.add_parser("explain", help="who serves this request? each step from URL to function version"))
     return parser
+
+
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spec", default=os.environ.get("POINTSMAN_SPEC", "desired_state"), help="spec directory, for --desired (default desired_state/)")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--live", dest="view", action="store_const", const="live", help="answer from the live account (default)")
+    view.add_argument("--desired", dest="view", action="store_const", const="desired", help="answer from the spec (live reads for what it leaves out)")
+    p.set_defaults(view="live")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--api", help="REST API name (with --stage; then give a PATH instead of a URL)")
+    p.add_argument("--stage", help="stage name (with --api)")
+    p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header (repeatable)")
+    p.add_argument("--body", default="", help="the request body")
+    p.add_argument("method", metavar="METHOD")
+    p.add_argument("url", metavar="URL", help="https://myapi.com/v1/products, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}/..., or a PATH with --api")
 
 
 _RUN_FLAGS = (
@@ -242,6 +259,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         configure(args.log_level or "info")
         return run_demo(args)
+    if args.command == "explain":
+        return _explain(args)
     spec = load_spec(args.spec, allow_empty=args.allow_empty)
     if args.command == "validate":
         n = len(spec.functions) + len(spec.rest_apis) + len(spec.domains)
@@ -267,6 +286,26 @@ def _dispatch(args: argparse.Namespace) -> int:
     if mode == "plan":
         return EXIT_OK if result.in_sync else EXIT_DRIFT
     return EXIT_ERROR if result.failed else EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """Exit 0 a function serves it, 3 the client gets an error status, 1 the question is bad."""
+    from controller.explain import DesiredEstate, Estate, ExplainError, LiveEstate, explain, parse_request, render
+    from controller.scope import Scope
+
+    try:
+        request = parse_request(args.method, args.url, args.header, args.body, api=args.api, stage=args.stage)
+        live = LiveEstate(Scope(AwsClients()))
+        estate: Estate = DesiredEstate(load_spec(args.spec), live) if args.view == "desired" else live
+        explanation = explain(request, estate)
+    except ExplainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except AWS_ERRORS as exc:
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    print(render(explanation, args.format))
+    return explanation.exit_code
 
 
 def _reconcile_once(settings: RunSettings) -> int:
