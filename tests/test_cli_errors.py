@@ -45,7 +45,7 @@ def test_bad_yaml_is_one_error_line_with_file_and_line(capsys: pytest.CaptureFix
 def test_validate_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "validate", "--spec", str(EXAMPLE_SPEC))
     assert code == 0
-    assert lines(out) == [f"{EXAMPLE_SPEC}: valid (2 files, 8 top-level items)"]
+    assert lines(out) == [f"{EXAMPLE_SPEC}: valid (4 files, 12 top-level items)"]
     assert err == ""
 
 
@@ -179,7 +179,7 @@ def test_apply_with_a_denied_write_reports_failed_and_skipped(
     assert by_resource["lambda_permission/getreport/prod/getreport-api"]["status"] == "skipped"
     assert by_resource["rest_stage/getreport-api/prod"]["status"] == "skipped"
     assert by_resource["lambda_alias/getreport/dev"]["status"] == "succeeded"
-    assert sum(o["status"] == "succeeded" for o in report["outcomes"]) == 22 - 3
+    assert sum(o["status"] == "succeeded" for o in report["outcomes"]) == 39 - 3
 
 
 # --------------------------------------------------------------------------- plan exit codes and JSON
@@ -193,7 +193,7 @@ def test_plan_json_exit_codes_before_and_after_apply(
     report = json.loads(out)
     assert report["in_sync"] is False
     assert report["problems"] == []
-    assert len(report["drift"]) == 22 and len(report["actions"]) == 22
+    assert len(report["drift"]) == 39 and len(report["actions"]) == 39
     for drift in report["drift"]:
         assert set(drift) >= {"resource", "status", "changes"}
         assert drift["status"] == "missing"
@@ -215,7 +215,7 @@ def test_plan_json_exit_codes_before_and_after_apply(
     assert code == 0, out
     applied = json.loads(out)
     assert applied["converged"] is True
-    assert [o["status"] for o in applied["outcomes"]] == ["succeeded"] * 22
+    assert [o["status"] for o in applied["outcomes"]] == ["succeeded"] * 39
 
     code, out, err = cli(capsys, "plan", "--spec", str(spec_dir), "--format", "json")
     assert code == 0, out

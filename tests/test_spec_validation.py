@@ -456,9 +456,10 @@ def test_yaml_anchor_and_alias_are_expanded(tmp_path: Path) -> None:
 
 def test_example_desired_state_loads_with_sources() -> None:
     spec = load_spec(EXAMPLE_SPEC)
-    assert [Path(f).name for f in spec.files] == ["getreport.yaml", "products.yaml"]
-    assert set(spec.functions) == {"getreport", "getProducts", "getProductsV2"}
-    assert set(spec.rest_apis) == {"getreport-api", "products-v1", "products-v2"}
+    assert [Path(f).name for f in spec.files] == ["catalog.yaml", "getreport.yaml", "products.yaml", "users.yaml"]
+    # postUser and listItems are declared by the versions of users-api and catalog-api.
+    assert set(spec.functions) == {"getreport", "getProducts", "getProductsV2", "postUser", "listItems"}
+    assert set(spec.rest_apis) == {"getreport-api", "products-v1", "products-v2", "users-api", "catalog-api"}
     assert set(spec.domains) == {"myapi.com", "dev.myapi.com"}
     # `version: 3` (a YAML integer) is the string "3".
     assert spec.functions["getProducts"].spec.aliases["prod"].version == "3"
