@@ -397,3 +397,27 @@ def test_resource_literals_beat_parameters_beat_greedy():
     assert match_resource(paths, "/other/thing") == ("/{proxy+}", {"proxy": "other/thing"})
     assert match_resource(paths, "/") == ("/", {})
     assert match_resource(["/users"], "/users/x") is None
+
+
+# --------------------------------------------------------------------------- the demo walkthrough
+
+
+@pytest.mark.server
+def test_walkthrough_against_the_emulator_server(moto_server, monkeypatch, capsys, spec_dir):
+    """As in the README: `pointsman explain --api users-api --stage prod POST /users` with and without the header."""
+    import urllib.request
+
+    from controller.engine import reconcile
+    from controller.estate import seed
+
+    with urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", data=b"", method="POST"), timeout=30):
+        pass
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    clients = AwsClients()
+    seed(clients)
+    assert not reconcile(load_spec(spec_dir), clients, apply=True).failed
+    argv = ("explain", "--api", "users-api", "--stage", "prod", "POST", "/users")
+    code, out, _ = cli(capsys, *argv, "-H", "Version: 2022-05-03")
+    assert code == 0 and out.splitlines()[-1] == "=> 200-class: postUser:2022-05-03 -> version 2"
+    code, out, _ = cli(capsys, *argv)
+    assert code == 0 and out.splitlines()[-1] == "=> 200-class: postUser:2022-01-01 -> version 1"
