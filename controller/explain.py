@@ -41,7 +41,7 @@ from controller import versioning
 from controller.aws import AWS_ERRORS, error_code
 from controller.kinds.lambda_permission import covers
 from controller.scope import FunctionLive, Scope
-from controller.spec import Spec
+from controller.spec import Spec, VersionsSpec
 
 EXIT_SERVED, EXIT_CLIENT = 0, 3
 MISSING_TOKEN: dict[str, str] = {"message": "Missing Authentication Token"}
@@ -832,7 +832,7 @@ class LiveEstate:
 _NOT_IN_SPEC = "live: the spec does not describe it"
 
 
-def generated_integration(versions: Any, function: FunctionLive | None, region: str, name: str) -> Integration:
+def generated_integration(versions: VersionsSpec, function: FunctionLive | None, region: str, name: str) -> Integration:
     """The integration Pointsman generates for a versions route (as ``rest_method`` writes it)."""
     selector = versioning.Selector(header=versions.header, media_type=versions.media_type)
     if function is not None:
@@ -907,10 +907,11 @@ class DesiredEstate:
             for path, methods in self.live.resources(api, api_id).items()
         }
         declared = self.spec.rest_apis.get(api)
-        versions = declared.spec.versions if declared is not None else None
-        for route in versions.routes if versions is not None else ():
-            function = self.live.scope.function(route.function)
-            out.setdefault(route.path, {})[route.method] = generated_integration(versions, function, self.region, route.function)
+        versions: VersionsSpec | None = declared.spec.versions if declared is not None else None
+        if versions is not None:
+            for route in versions.routes:
+                function = self.live.scope.function(route.function)
+                out.setdefault(route.path, {})[route.method] = generated_integration(versions, function, self.region, route.function)
         return out
 
     def function_home(self, function: str) -> FunctionHome | None:
