@@ -74,7 +74,8 @@ def apply_actions(
                 answer = _call(clients, call, results)
                 if not call.method.startswith(WAIT_PREFIX):
                     result = answer  # a wait keeps the answer of the call it waited for
-                    results[action.resource] = result  # a later call of the same action may use it
+                    # A later call of the same action may use an earlier one's answer (a new resource's id).
+                    results[action.resource] = {**results.get(action.resource, {}), **result}
                 done.append(call.operation)
             outcomes.append(Outcome(action, OutcomeStatus.SUCCEEDED, result=_summary(result)))
             log.info("action succeeded", resource=action.resource, operation=action.operation)

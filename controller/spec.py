@@ -28,7 +28,7 @@ from pydantic import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from controller.versioning import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR
+from controller.versioning import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 LATEST = "$LATEST"
 _VERSION_RE = re.compile(r"^(\$LATEST|[1-9][0-9]*|sha256:[A-Za-z0-9+/]{43}=)$")
@@ -267,8 +267,10 @@ class VersionsSpec(_Strict):
         None, description="Vendor media type prefix, e.g. application/vnd.acme: Accept application/vnd.acme.v2+json selects v2."
     )
     default: VersionName = Field(description="Served when the request names no version.")
-    strategy: Literal["lambda"] = Field(
-        "lambda", description="lambda: an AWS Lambda integration whose alias is chosen per request (one API Gateway call)."
+    strategy: Literal["lambda", "http-proxy"] = Field(
+        "lambda",
+        description="lambda: an AWS Lambda integration whose alias is chosen per request (one API Gateway call); "
+        "http-proxy: an HTTP proxy route in front of path-versioned routes {path}/{version} (two calls).",
     )
     routes: list[VersionRoute] = Field(min_length=1)
     catalogue: dict[VersionName, CatalogueEntry] = Field(min_length=1)
@@ -1021,7 +1023,7 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
         stages: dict[str, StageSpec] = {}
         for stage_name, stage in declared.spec.stages.items():
             stage_where = spec.source_of("rest_apis", api_name, "stages", stage_name) or where
-            taken = sorted({STAGE_VERSIONS_VAR, STAGE_DEFAULT_VAR} & stage.variables.keys())
+            taken = sorted({STAGE_VERSIONS_VAR, STAGE_DEFAULT_VAR, STAGE_NAME_VAR} & stage.variables.keys())
             if taken:
                 _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}.variables",
                             f"{', '.join(taken)} is set from rest_apis.{api_name}.versions; remove it here")
@@ -1033,6 +1035,8 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
                 _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}",
                             f"stage {stage_name} does not expose the default version {versions.default}")
             variables = {**stage.variables, STAGE_VERSIONS_VAR: ",".join(exposed), STAGE_DEFAULT_VAR: versions.default}
+            if versions.strategy == "http-proxy":
+                variables[STAGE_NAME_VAR] = stage_name  # the proxy calls the versioned routes of its own stage
             stages[stage_name] = stage.model_copy(update={"variables": variables})
         for version, entry in versions.catalogue.items():
             entry_where = spec.source_of("rest_apis", api_name, "versions", "catalogue", version) or where

@@ -58,6 +58,8 @@ from urllib.parse import quote_plus, unquote_plus
 STAGE_VERSIONS_VAR = "pointsmanVersions"
 STAGE_DEFAULT_VAR = "pointsmanDefaultVersion"
 ALIAS_PARAM = "alias"
+VERSION_PARAM = "version"  # http-proxy: the path parameter of the versioned route the proxy calls
+STAGE_NAME_VAR = "pointsmanStage"  # http-proxy: the stage's own name, so the proxy calls its own stage
 UNKNOWN_ALIAS = "pointsman-unknown-version"
 
 CONTENT_TYPE = "application/json"
@@ -338,24 +340,31 @@ def _version_error_template(selector: Selector) -> str:
             "#set($context.responseOverride.status = 500)##",
             f"{_INTERNAL_ERROR}##",
             "#else##",
-            "{",
-            f'  "message": "API version \'{_json_string("$pmRequested")}\' is not supported on this stage",',
-            f'  "requested": "{_json_string("$pmRequested")}",',
-            '  "supported": [##',
-            '#set($pmSeparator = "")##',
-            '#foreach($pmCandidate in $pmList.split(","))##',
-            "#set($pmVersion = $pmCandidate.trim())##",
-            '#if($pmVersion != "")##',
-            f'$pmSeparator"{_json_string("$pmVersion")}"##',
-            '#set($pmSeparator = ", ")##',
-            "#end##",
-            "#end##",
-            "],",
-            f'  "default": "{_json_string("$pmDefault")}"',
-            "}##",
+            *_version_error_body(),
             "#end",
         ]
     )
+
+
+def _version_error_body() -> list[str]:
+    """The 400 body naming the requested version and the stage's (after the selection fragment)."""
+    return [
+        "{",
+        f'  "message": "API version \'{_json_string("$pmRequested")}\' is not supported on this stage",',
+        f'  "requested": "{_json_string("$pmRequested")}",',
+        '  "supported": [##',
+        '#set($pmSeparator = "")##',
+        '#foreach($pmCandidate in $pmList.split(","))##',
+        "#set($pmVersion = $pmCandidate.trim())##",
+        '#if($pmVersion != "")##',
+        f'$pmSeparator"{_json_string("$pmVersion")}"##',
+        '#set($pmSeparator = ", ")##',
+        "#end##",
+        "#end##",
+        "],",
+        f'  "default": "{_json_string("$pmDefault")}"',
+        "}##",
+    ]
 
 
 def integration_responses(selector: Selector) -> dict[str, dict[str, object]]:
@@ -378,6 +387,74 @@ def integration_responses(selector: Selector) -> dict[str, dict[str, object]]:
         "400": {"selectionPattern": "4\\d{2}", "template": _version_error_template(selector)},
         "500": {"selectionPattern": "5\\d{2}", "template": _INTERNAL_ERROR},
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# strategy http-proxy: a proxy route in front of path-versioned routes (two API Gateway calls)
+# ---------------------------------------------------------------------------------------------
+
+_PATH_PARAM = re.compile(r"\{([A-Za-z0-9_]+)\+?\}")
+
+
+def versioned_path(path: str, version: str) -> str:
+    """The route behind the proxy that serves ``version``: ``/users/{id}`` -> ``/users/{id}/2022-05-03``."""
+    return f"{path.rstrip('/')}/{version}"
+
+
+def proxy_uri(api_id: str, region: str, path: str) -> str:
+    """The proxy's HTTP integration: the same API, on the calling stage, at ``{path}/{version}``."""
+    return f"https://{api_id}.execute-api.{region}.amazonaws.com/${{stageVariables.{STAGE_NAME_VAR}}}{path.rstrip('/')}/{{{VERSION_PARAM}}}"
+
+
+def proxy_request_parameters(path: str) -> dict[str, str]:
+    """The version parameter's static default (the template overrides it) and the route's own path parameters."""
+    params = {f"integration.request.path.{VERSION_PARAM}": f"'{UNKNOWN_ALIAS}'"}
+    for name in _PATH_PARAM.findall(path):
+        params[f"integration.request.path.{name}"] = f"method.request.path.{name}"
+    return params
+
+
+def proxy_request_template(selector: Selector) -> str:
+    """The proxy route's request template: select the version, send the body to ``{path}/{version}``."""
+    lines = [
+        f"## Pointsman: version-selecting HTTP proxy request, generated for {selector.describe()}; do not edit.",
+        "## It calls the versioned route of the requested version on the same stage, with the body as it came.",
+        *_selection_fragment(selector),
+        f"#set($context.requestOverride.path.{VERSION_PARAM} = $pmAlias)##",
+        "$input.body",
+    ]
+    return "\n".join(lines)
+
+
+def _proxy_client_error_template(selector: Selector) -> str:
+    return "\n".join(
+        [
+            f"## Pointsman: a 4XX from the versioned route behind the proxy ({selector.describe()}); do not edit.",
+            "## When the requested version is not served here, the proxy called a route that does not exist:",
+            "## answer which versions the stage serves. Otherwise the route's own 4XX body passes through.",
+            *_selection_fragment(selector),
+            "#if($pmFound)##",
+            "$input.body##",
+            "#else##",
+            *_version_error_body(),
+            "#end",
+        ]
+    )
+
+
+def proxy_integration_responses(selector: Selector) -> dict[str, dict[str, object]]:
+    """The proxy route's integration responses: 2XX (default) and 5XX pass the body through;
+    a 4XX is the version error when the version is not served on the stage, else passes through."""
+    return {
+        "200": {"selectionPattern": None, "template": "$input.body"},
+        "400": {"selectionPattern": "4\\d{2}", "template": _proxy_client_error_template(selector)},
+        "500": {"selectionPattern": "5\\d{2}", "template": "$input.body"},
+    }
+
+
+def alias_uri(region: str, function_arn: str, alias: str) -> str:
+    """A versioned route's Lambda proxy integration: the alias named in the URI."""
+    return lambda_uri(region, function_arn).replace("{" + ALIAS_PARAM + "}", alias)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """rest_method/API/METHOD/PATH: the integration of a method whose function a version chooses.
 
-Generated from ``rest_apis.API.versions``: an AWS (non-proxy) Lambda integration whose URI
-names the alias as a path parameter (``function:NAME:{alias}``), the request template that
-turns the version header (or the Accept media type) into that alias, with the stage's
-default, and the integration and method responses that turn "no such alias" into a 400
-listing the versions the stage supports. The resource (path) must exist; a missing method
-is created.
+Generated from ``rest_apis.API.versions``. Strategy ``lambda``: an AWS (non-proxy) Lambda
+integration whose URI names the alias as a path parameter (``function:NAME:{alias}``), the
+request template that turns the version header (or the Accept media type) into that alias,
+with the stage's default, and the integration and method responses that turn "no such alias"
+into a 400 listing the versions the stage supports. Strategy ``http-proxy``: the route is an
+HTTP proxy whose template calls ``{path}/{version}`` on its own stage, and each version has
+that route behind it, a Lambda proxy integration of the version's alias (created, resource
+included, when missing). The route's resource must exist; a missing method is created.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from controller import versioning
 from controller.kinds.base import Kind, PlanContext, describe_changes
-from controller.model import Action, Call, Drift, FieldChange, Resource
+from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 
 CONTENT_TYPE = versioning.CONTENT_TYPE
 PASSTHROUGH = versioning.PASSTHROUGH_BEHAVIOR  # a body of another content type gets 415, never an unversioned call
@@ -36,6 +38,32 @@ def method_attributes(selector: versioning.Selector, region: str, function_arn: 
         attrs[f"response.{code}.selection_pattern"] = response["selectionPattern"]
         attrs[f"response.{code}.template"] = response["template"]
     return attrs
+
+
+def proxy_attributes(selector: versioning.Selector, api_id: str, region: str, route_method: str, path: str) -> dict[str, Any]:
+    """The http-proxy route: an HTTP integration calling the versioned route of its own stage."""
+    attrs: dict[str, Any] = {
+        "integration.type": "HTTP",
+        "integration.http_method": route_method,
+        "integration.uri": versioning.proxy_uri(api_id, region, path),
+        "integration.request_parameters": versioning.proxy_request_parameters(path),
+        "integration.request_template": versioning.proxy_request_template(selector),
+        "integration.passthrough": PASSTHROUGH,
+        "method_responses": sorted(versioning.method_responses()),
+    }
+    for code, response in sorted(versioning.proxy_integration_responses(selector).items()):
+        attrs[f"response.{code}.selection_pattern"] = response["selectionPattern"]
+        attrs[f"response.{code}.template"] = response["template"]
+    return attrs
+
+
+def versioned_route_attributes(region: str, function_arn: str, version: str) -> dict[str, Any]:
+    """A route behind the http-proxy: the Lambda proxy integration of one version's alias."""
+    return {
+        "integration.type": "AWS_PROXY",
+        "integration.http_method": "POST",
+        "integration.uri": versioning.alias_uri(region, function_arn, version),
+    }
 
 
 def live_attributes(method: dict[str, Any], wanted_codes: list[str]) -> dict[str, Any]:
@@ -84,8 +112,27 @@ class RestMethod(Kind):
                 if fn is None:
                     continue
                 context = {"api": api_name, "api_id": api_id, "resource_id": resource["id"], "method": route.method, "path": route.path}
-                attrs = method_attributes(selector, fn.region, fn.arn)
+                if versions.strategy == "http-proxy":
+                    attrs = proxy_attributes(selector, api_id, fn.region, route.method, route.path)
+                else:
+                    attrs = method_attributes(selector, fn.region, fn.arn)
                 out.append(Resource(self.name, f"{api_name}/{route.method}{route.path}", attrs, context, source))
+                if versions.strategy != "http-proxy":
+                    continue
+                for version in versions.catalogue:
+                    path = versioning.versioned_path(route.path, version)
+                    behind = resources.get(path)
+                    context = {
+                        "api": api_name,
+                        "api_id": api_id,
+                        "resource_id": behind["id"] if behind else None,
+                        "parent_id": resource["id"],
+                        "path_part": version,
+                        "method": route.method,
+                        "path": path,
+                    }
+                    attrs = versioned_route_attributes(fn.region, fn.arn, version)
+                    out.append(Resource(self.name, f"{api_name}/{route.method}{path}", attrs, context, source))
         ctx.derived["rest_methods"] = out
         return out
 
@@ -95,7 +142,7 @@ class RestMethod(Kind):
             resource = ctx.scope.resources(want.context["api_id"]).get(want.context["path"]) or {}
             method = (resource.get("resourceMethods") or {}).get(want.context["method"])
             if method is not None:
-                attrs = live_attributes(method, want.attributes["method_responses"])
+                attrs = live_attributes(method, want.attributes.get("method_responses", []))
                 out.append(Resource(self.name, want.key, attrs, dict(want.context)))
         return out
 
@@ -104,39 +151,42 @@ class RestMethod(Kind):
     ) -> list[Action]:
         assert desired is not None
         attrs, ctx = desired.attributes, desired.context
-        where = {"restApiId": ctx["api_id"], "resourceId": ctx["resource_id"], "httpMethod": ctx["method"]}
-        changed = {c.field for c in changes}
         calls: list[Call] = []
+        resource_id: Any = ctx["resource_id"]
+        if resource_id is None:  # a versioned route behind the http-proxy, first time
+            calls.append(
+                Call("apigateway", "create_resource", {"restApiId": ctx["api_id"], "parentId": ctx["parent_id"], "pathPart": ctx["path_part"]})
+            )
+            resource_id = Ref(desired.id, "id")
+        where = {"restApiId": ctx["api_id"], "resourceId": resource_id, "httpMethod": ctx["method"]}
+        changed = {c.field for c in changes}
         if live is None:
             calls.append(Call("apigateway", "put_method", {**where, "authorizationType": "NONE"}))
         # PutIntegration replaces the integration and its responses: they are put again after it.
         integration = live is None or any(f.startswith(_INTEGRATION) for f in changed)
         if integration:
-            calls.append(
-                Call(
-                    "apigateway",
-                    "put_integration",
-                    {
-                        **where,
-                        "type": attrs["integration.type"],
-                        "integrationHttpMethod": attrs["integration.http_method"],
-                        "uri": attrs["integration.uri"],
-                        "requestParameters": attrs["integration.request_parameters"],
-                        "requestTemplates": {CONTENT_TYPE: attrs["integration.request_template"]},
-                        "passthroughBehavior": attrs["integration.passthrough"],
-                    },
-                )
-            )
+            params: dict[str, Any] = {
+                **where,
+                "type": attrs["integration.type"],
+                "integrationHttpMethod": attrs["integration.http_method"],
+                "uri": attrs["integration.uri"],
+            }
+            if "integration.request_parameters" in attrs:
+                params["requestParameters"] = attrs["integration.request_parameters"]
+            if "integration.request_template" in attrs:
+                params["requestTemplates"] = {CONTENT_TYPE: attrs["integration.request_template"]}
+                params["passthroughBehavior"] = attrs["integration.passthrough"]
+            calls.append(Call("apigateway", "put_integration", params))
         have = set(live.attributes["method_responses"]) if live is not None else set()
-        for code in attrs["method_responses"]:
+        for code in attrs.get("method_responses", []):
             if code not in have:
                 calls.append(Call("apigateway", "put_method_response", {**where, "statusCode": code}))
-        for code in attrs["method_responses"]:
+        for code in attrs.get("method_responses", []):
             if integration or {f"response.{code}.selection_pattern", f"response.{code}.template"} & changed:
-                params: dict[str, Any] = {**where, "statusCode": code, "responseTemplates": {CONTENT_TYPE: attrs[f"response.{code}.template"]}}
+                response: dict[str, Any] = {**where, "statusCode": code, "responseTemplates": {CONTENT_TYPE: attrs[f"response.{code}.template"]}}
                 if attrs[f"response.{code}.selection_pattern"] is not None:
-                    params["selectionPattern"] = attrs[f"response.{code}.selection_pattern"]
-                calls.append(Call("apigateway", "put_integration_response", params))
+                    response["selectionPattern"] = attrs[f"response.{code}.selection_pattern"]
+                calls.append(Call("apigateway", "put_integration_response", response))
         if live is None:
             reason = "method missing; create it with the generated integration"
         else:
