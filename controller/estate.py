@@ -104,36 +104,21 @@ def seed(clients: AwsClients) -> dict[str, Any]:
         lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, fn.published + 1))
         out["functions"][fn.name] = arn
 
-    for api in APIS:
-        rest = apigw.create_rest_api(name=api.name, description=f"{api.name} (example estate)")
+    def create_api(api: ExampleApi, description: str, integration: dict[str, Any]) -> None:
+        rest = apigw.create_rest_api(name=api.name, description=description)
         root = next(r["id"] for r in apigw.get_resources(restApiId=rest["id"])["items"] if r["path"] == "/")
         resource = apigw.create_resource(restApiId=rest["id"], parentId=root, pathPart=api.path)
-        apigw.put_method(restApiId=rest["id"], resourceId=resource["id"], httpMethod=api.method, authorizationType="NONE")
-        apigw.put_integration(
-            restApiId=rest["id"],
-            resourceId=resource["id"],
-            httpMethod=api.method,
-            type="AWS_PROXY",
-            integrationHttpMethod="POST",
-            uri=alias_uri(region, out["functions"][api.function]),
-        )
+        where = {"restApiId": rest["id"], "resourceId": resource["id"], "httpMethod": api.method}
+        apigw.put_method(**where, authorizationType="NONE")
+        apigw.put_integration(**where, **integration)
         deployment = apigw.create_deployment(restApiId=rest["id"], description="initial deployment")
         out["apis"][api.name] = {"id": rest["id"], "deployment": deployment["id"]}
 
-    for api in VERSIONED_APIS:
-        rest = apigw.create_rest_api(name=api.name, description=f"{api.name} (example estate, versioned)")
-        root = next(r["id"] for r in apigw.get_resources(restApiId=rest["id"])["items"] if r["path"] == "/")
-        resource = apigw.create_resource(restApiId=rest["id"], parentId=root, pathPart=api.path)
-        apigw.put_method(restApiId=rest["id"], resourceId=resource["id"], httpMethod=api.method, authorizationType="NONE")
-        apigw.put_integration(
-            restApiId=rest["id"],
-            resourceId=resource["id"],
-            httpMethod=api.method,
-            type="MOCK",
-            requestTemplates={"application/json": '{"statusCode": 200}'},
-        )
-        deployment = apigw.create_deployment(restApiId=rest["id"], description="initial deployment")
-        out["apis"][api.name] = {"id": rest["id"], "deployment": deployment["id"]}
+    for api in APIS:
+        proxy = {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": alias_uri(region, out["functions"][api.function])}
+        create_api(api, f"{api.name} (example estate)", proxy)
+    for api in VERSIONED_APIS:  # a placeholder integration until Pointsman generates the versioned one
+        create_api(api, f"{api.name} (example estate, versioned)", {"type": "MOCK", "requestTemplates": {"application/json": '{"statusCode": 200}'}})
 
     for domain in DOMAINS:
         apigw.create_domain_name(

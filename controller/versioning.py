@@ -330,20 +330,21 @@ def _success_template() -> str:
 
 
 def _version_error_template(selector: Selector) -> str:
-    return "\n".join(
+    return _client_error_template(
+        selector,
         [
             f"## Pointsman: a 4XX from Lambda for a version-selected method ({selector.describe()}); do not edit.",
             "## When the requested version is not served here, the call went to the alias that does not exist:",
             "## answer which versions the stage serves. Otherwise the 4XX has another cause: a plain 500.",
-            *_selection_fragment(selector),
-            "#if($pmFound)##",
-            "#set($context.responseOverride.status = 500)##",
-            f"{_INTERNAL_ERROR}##",
-            "#else##",
-            *_version_error_body(),
-            "#end",
-        ]
+        ],
+        ["#set($context.responseOverride.status = 500)##", f"{_INTERNAL_ERROR}##"],
     )
+
+
+def _client_error_template(selector: Selector, comments: list[str], when_served: list[str]) -> str:
+    """A 4XX template: the version error when the requested version is not served on the stage,
+    else ``when_served``."""
+    return "\n".join([*comments, *_selection_fragment(selector), "#if($pmFound)##", *when_served, "#else##", *_version_error_body(), "#end"])
 
 
 def _version_error_body() -> list[str]:
@@ -427,18 +428,14 @@ def proxy_request_template(selector: Selector) -> str:
 
 
 def _proxy_client_error_template(selector: Selector) -> str:
-    return "\n".join(
+    return _client_error_template(
+        selector,
         [
             f"## Pointsman: a 4XX from the versioned route behind the proxy ({selector.describe()}); do not edit.",
             "## When the requested version is not served here, the proxy called a route that does not exist:",
             "## answer which versions the stage serves. Otherwise the route's own 4XX body passes through.",
-            *_selection_fragment(selector),
-            "#if($pmFound)##",
-            "$input.body##",
-            "#else##",
-            *_version_error_body(),
-            "#end",
-        ]
+        ],
+        ["$input.body##"],
     )
 
 

@@ -34,7 +34,11 @@ def method_attributes(selector: versioning.Selector, region: str, function_arn: 
         "integration.passthrough": PASSTHROUGH,
         "method_responses": sorted(versioning.method_responses()),
     }
-    for code, response in sorted(versioning.integration_responses(selector).items()):
+    return _with_responses(attrs, versioning.integration_responses(selector))
+
+
+def _with_responses(attrs: dict[str, Any], responses: dict[str, dict[str, object]]) -> dict[str, Any]:
+    for code, response in sorted(responses.items()):
         attrs[f"response.{code}.selection_pattern"] = response["selectionPattern"]
         attrs[f"response.{code}.template"] = response["template"]
     return attrs
@@ -51,10 +55,7 @@ def proxy_attributes(selector: versioning.Selector, api_id: str, region: str, ro
         "integration.passthrough": PASSTHROUGH,
         "method_responses": sorted(versioning.method_responses()),
     }
-    for code, response in sorted(versioning.proxy_integration_responses(selector).items()):
-        attrs[f"response.{code}.selection_pattern"] = response["selectionPattern"]
-        attrs[f"response.{code}.template"] = response["template"]
-    return attrs
+    return _with_responses(attrs, versioning.proxy_integration_responses(selector))
 
 
 def versioned_route_attributes(region: str, function_arn: str, version: str) -> dict[str, Any]:
