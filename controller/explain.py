@@ -25,7 +25,8 @@ Outcomes, as the client would see them: a function serves it (exit 0); the versi
 chose the unknown-version alias (400 from the method's "400" integration response); no
 mapping, stage, resource or method (403 "Missing Authentication Token"); the alias does not
 exist, a stage variable is missing or API Gateway may not invoke the alias (500). A
-non-Lambda integration (MOCK, HTTP) is reported and not followed further.
+non-Lambda integration (MOCK, HTTP to elsewhere) is reported and not followed further; an HTTP
+integration calling the same API (versions, strategy http-proxy) is followed to the route it calls.
 """
 
 from __future__ import annotations
@@ -387,6 +388,13 @@ def explain(request: Request, estate: Estate) -> Explanation:
         entry = _entry(request, estate, trace)
         variables = _stage(entry, estate, trace)
         route = _route(request, entry, estate, trace)
+        behind = _proxy_hop(request, entry, route, variables, trace)
+        if behind is not None:
+            inner = explain(behind, estate)
+            trace.steps.extend(inner.steps)
+            if inner.status == 403:  # the proxy called a route that does not exist: its 4XX response answers
+                raise _proxy_client_error(request, entry, route, variables, inner, trace)
+            raise _Answer(inner.status, inner.body, inner.reason, inner.served_by)
         selection = _select(request, entry, route, variables, estate, trace)
         served = _serve(request, entry, route, variables, selection, estate, trace)
         answer = _Answer(200, None, served.describe(), served)
@@ -564,6 +572,46 @@ def _select(request: Request, entry: Entry, route: Route, variables: dict[str, s
         trace.add("alias", f"the URI names it: {function}:{qualifier}")
     derived = by_variable or integration.generated
     return Selection(function, qualifier, match["arn"], derived, rendered)
+
+
+_SAME_API_URI_RE = re.compile(r"^https://(?P<api>[a-z0-9]+)\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?P<path>/.*)$")
+
+
+def _proxy_hop(request: Request, entry: Entry, route: Route, variables: dict[str, str], trace: _Trace) -> Request | None:
+    """An HTTP integration calling a route of the same API (versions, strategy http-proxy): the
+    request the proxy sends, after its template chose the version. None for anything else."""
+    integration = route.integration
+    match = _SAME_API_URI_RE.match(integration.uri) if integration.type in ("HTTP", "HTTP_PROXY") else None
+    if match is None or match["api"] != entry.api_id:
+        return None
+    rendered = _render_request(request, entry, route, variables, trace)
+    path = _path_parameters(_stage_variables(match["path"], entry, variables, trace), request, route, variables, rendered)
+    stage, _, rest = path.lstrip("/").partition("/")
+    trace.add("proxy", f"the proxy calls {request.method} /{rest} on stage {stage} of {entry.api} (a second API Gateway call)")
+    body = rendered.output if rendered is not None else request.body
+    return Request(request.method, f"/{rest}", headers=request.headers, body=body, api=entry.api, stage=stage)
+
+
+def _proxy_client_error(request: Request, entry: Entry, route: Route, variables: dict[str, str], inner: Explanation, trace: _Trace) -> _Answer:
+    response = _integration_response(route.integration.responses, str(inner.status))
+    if response is None or response.template is None:
+        return _Answer(inner.status, inner.body, inner.reason)
+    trace.add("response", f"the proxy's {inner.status} selects integration response {response.status} [{route.integration.origin}]")
+    try:
+        rendered = versioning.render_response(
+            response.template,
+            payload=inner.body,
+            headers=request.headers,
+            query=request.query,
+            path_parameters=route.parameters,
+            stage_variables=variables,
+            context=_context(request, entry, route),
+        )
+    except versioning.TemplateRenderError as exc:
+        return _internal(f"the proxy's integration response template fails: {exc}")
+    status, body = rendered.status or int(response.status), _json_or_text(rendered.output)
+    reason = body["message"] if isinstance(body, dict) and isinstance(body.get("message"), str) else inner.reason
+    return _Answer(status, body, f"{reason} (the route behind the proxy does not exist)")
 
 
 def _stage_variables(qualifier: str, entry: Entry, variables: Mapping[str, str], trace: _Trace) -> str:
@@ -855,6 +903,40 @@ def generated_integration(versions: VersionsSpec, function: FunctionLive | None,
     )
 
 
+def generated_proxy(versions: VersionsSpec, api_id: str, region: str, path: str) -> Integration:
+    """The HTTP proxy Pointsman generates for a versions route with strategy http-proxy."""
+    selector = versioning.Selector(header=versions.header, media_type=versions.media_type)
+    responses = tuple(
+        IntegrationResponse(code, str(item["selectionPattern"]) if item["selectionPattern"] else None, str(item["template"]))
+        for code, item in sorted(versioning.proxy_integration_responses(selector).items())
+    )
+    return Integration(
+        type="HTTP",
+        uri=versioning.proxy_uri(api_id, region, path),
+        request_parameters=versioning.proxy_request_parameters(path),
+        request_templates={versioning.CONTENT_TYPE: versioning.proxy_request_template(selector)},
+        passthrough=versioning.PASSTHROUGH_BEHAVIOR,
+        responses=responses,
+        origin=GENERATED,
+        generated=True,
+    )
+
+
+def generated_route_behind(function: FunctionLive | None, region: str, name: str, version: str) -> Integration:
+    """The route behind an http-proxy serving one version: a Lambda proxy integration of its alias."""
+    arn = function.arn if function is not None else f"arn:aws:lambda:{region}:000000000000:function:{name}"
+    return Integration(
+        type="AWS_PROXY",
+        uri=versioning.alias_uri(region, arn, version),
+        request_parameters={},
+        request_templates={},
+        passthrough=versioning.PASSTHROUGH_BEHAVIOR,
+        responses=(),
+        origin=GENERATED,
+        generated=True,
+    )
+
+
 def pinned_versions(pin: str, routing: Mapping[str, float], function: FunctionLive | None) -> tuple[dict[str, float], str]:
     """The versions an alias pinned as ``pin`` serves, and a note for a ``sha256:`` pin."""
     if not pin.startswith("sha256:"):
@@ -911,6 +993,12 @@ class DesiredEstate:
         if versions is not None:
             for route in versions.routes:
                 function = self.live.scope.function(route.function)
+                if versions.strategy == "http-proxy":
+                    out.setdefault(route.path, {})[route.method] = generated_proxy(versions, api_id, self.region, route.path)
+                    for version in versions.catalogue:
+                        behind = generated_route_behind(function, self.region, route.function, version)
+                        out.setdefault(versioning.versioned_path(route.path, version), {})[route.method] = behind
+                    continue
                 out.setdefault(route.path, {})[route.method] = generated_integration(versions, function, self.region, route.function)
         return out
 

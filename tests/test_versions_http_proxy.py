@@ -106,3 +106,29 @@ def test_proxy_templates_pick_the_route_and_answer_400_for_unknown_versions() ->
     # A served version's own 4XX passes through.
     own = versioning.render_response(client_error, payload={"error": "username taken"}, headers={"Version": "2022-05-03"}, stage_variables=STAGES)
     assert json.loads(own.output) == {"error": "username taken"}
+
+
+def test_explain_follows_the_proxy_to_the_versioned_route(estate, clients, tmp_path, capsys) -> None:
+    from tests.conftest import cli
+
+    _proxy_api(clients)
+    spec_dir = _spec(tmp_path, CATALOGUE)
+    assert not run(spec_dir, clients, apply=True).failed
+    code, out, _ = cli(capsys, "explain", "--format", "json", "--api", "users-proxy", "--stage", "prod", "POST", "/users", "-H", "Version: 2022-05-03")
+    served = json.loads(out)
+    assert code == 0, served
+    assert served["served_by"] == {"function": "postUser", "alias": "2022-05-03", "versions": {"2": 1.0}}
+    assert any(s["step"] == "proxy" and "/users/2022-05-03" in s["detail"] for s in served["steps"])
+    code, out, _ = cli(capsys, "explain", "--format", "json", "--api", "users-proxy", "--stage", "prod", "POST", "/users", "-H", "version: 2099-01-01")
+    refused = json.loads(out)
+    assert code == 3 and refused["status"] == 400
+    assert refused["body"]["supported"] == ["2022-01-01", "2022-05-03"]
+    # From the spec, before it is applied: a new version's route behind the proxy, generated.
+    spec_dir = _spec(tmp_path, {**CATALOGUE, "2022-11-01": {"functions": {"postUser": "$LATEST"}}})
+    code, out, _ = cli(
+        capsys, "explain", "--desired", "--spec", str(spec_dir), "--format", "json",
+        "--api", "users-proxy", "--stage", "prod", "POST", "/users", "-H", "Version: 2022-11-01",
+    )
+    desired = json.loads(out)
+    assert code == 0, desired
+    assert desired["served_by"]["alias"] == "2022-11-01"
