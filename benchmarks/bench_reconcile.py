@@ -15,6 +15,7 @@ from pathlib import Path
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POINTSMAN_RATE_LIMITS", "off")  # figures of the engine, not of AWS quotas (moto has none)
 for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
     del os.environ[name]
 

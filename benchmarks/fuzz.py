@@ -26,6 +26,7 @@ os.environ.update(
         "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         "AWS_EC2_METADATA_DISABLED": "true",
+        "POINTSMAN_RATE_LIMITS": "off",  # the emulator has no quotas
     }
 )
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -33,6 +33,9 @@ import botocore.exceptions
 import structlog
 from botocore.parsers import ResponseParserError
 
+from controller import ratelimit
+from controller.ratelimit import RateLimiter
+
 READ_PREFIXES = ("Get", "List", "Describe")
 DEFAULT_MAX_ATTEMPTS = 5
 MAX_ATTEMPTS = 10  # AWS_MAX_ATTEMPTS above this is taken as this
@@ -134,12 +137,15 @@ class AwsClients:
         read_timeout: float | None = None,
         timeout_hold: float | None = None,
         counter: CallCounter | None = None,
+        rate_limiter: RateLimiter | None | bool = True,
     ) -> None:
         """``max_attempts`` counts every try (AWS_MAX_ATTEMPTS semantics); ``None`` takes
         AWS_MAX_ATTEMPTS / the profile's max_attempts, else 5. ``retry_mode`` likewise
         (AWS_RETRY_MODE, else standard). Timeouts default to POINTSMAN_AWS_CONNECT_TIMEOUT
         and POINTSMAN_AWS_READ_TIMEOUT. ``timeout_hold``: how long calls to an endpoint
-        that timed out fail at once (``None``: as long as these clients live)."""
+        that timed out fail at once (``None``: as long as these clients live). ``rate_limiter``:
+        True paces requests as POINTSMAN_RATE_LIMITS says (AWS's quotas by default), False or
+        None does not pace, or a RateLimiter to share."""
         if session is None:
             # AWS_REGION wins over AWS_DEFAULT_REGION, as in the AWS CLI and the other SDKs
             # (botocore alone reads only AWS_DEFAULT_REGION and the profile).
@@ -162,6 +168,12 @@ class AwsClients:
             read_timeout=self.read_timeout,
             max_pool_connections=16,
         )
+        if rate_limiter is True:
+            try:
+                rate_limiter = ratelimit.from_environment()
+            except ratelimit.RateLimitError as exc:
+                raise AwsConfigError(str(exc)) from None
+        self.rate_limiter: RateLimiter | None = rate_limiter or None
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._calls = _Calls()
@@ -240,6 +252,21 @@ class AwsClients:
 
         client.meta.events.register("before-call.*.*", before)
         client.meta.events.register("after-call-error.*.*", after_error)
+        limiter = self.rate_limiter
+        if limiter is not None:
+            # Every HTTP attempt (retries included) waits for its quota buckets; each answer
+            # adjusts them. First, so an emulator answering in-process is paced too.
+            def pace(event_name: str = "", **_: Any) -> None:
+                limiter.before(service, event_name.rpartition(".")[2])
+
+            def adapt(response: Any = None, event_name: str = "", **_: Any) -> None:
+                if response is None:
+                    return  # a connection error: not a quota signal
+                code = (response[1] or {}).get("Error", {}).get("Code") if response[0].status_code >= 400 else None
+                limiter.after(service, event_name.rpartition(".")[2], str(code or "error") if response[0].status_code >= 400 else None)
+
+            client.meta.events.register_first("before-send.*.*", pace)
+            client.meta.events.register_first("needs-retry.*.*", adapt)
 
     def _fail_fast(self, endpoint: str) -> None:
         with self._lock:

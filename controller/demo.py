@@ -78,6 +78,7 @@ def run_demo(args: argparse.Namespace) -> int:
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         del os.environ[name]
     os.environ.update(DEMO_ENV, AWS_ENDPOINT_URL=endpoint)
+    os.environ.setdefault("POINTSMAN_RATE_LIMITS", "off")  # the embedded emulator has no AWS quotas to stay under
 
     fix_moto_gaps()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log is noise here

@@ -175,7 +175,7 @@ class Scope:
     @expects_shapes
     def _load_rest_apis(self) -> dict[str, list[str]]:
         by_name: dict[str, list[str]] = {}
-        for page in self.clients.apigateway.get_paginator("get_rest_apis").paginate():
+        for page in self.clients.apigateway.get_paginator("get_rest_apis").paginate(PaginationConfig={"PageSize": 500}):
             for item in page.get("items", []):
                 by_name.setdefault(item["name"], []).append(item["id"])
         return by_name

@@ -44,6 +44,8 @@ def _clean_pointsman_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("POINTSMAN_"):
             monkeypatch.delenv(name, raising=False)
+    # The emulator has no quotas: no client-side pacing (tests of pacing turn it on themselves).
+    monkeypatch.setenv("POINTSMAN_RATE_LIMITS", "off")
 
 
 @pytest.fixture(autouse=True)
