@@ -598,15 +598,7 @@ def _proxy_client_error(request: Request, entry: Entry, route: Route, variables:
         return _Answer(inner.status, inner.body, inner.reason)
     trace.add("response", f"the proxy's {inner.status} selects integration response {response.status} [{route.integration.origin}]")
     try:
-        rendered = versioning.render_response(
-            response.template,
-            payload=inner.body,
-            headers=request.headers,
-            query=request.query,
-            path_parameters=route.parameters,
-            stage_variables=variables,
-            context=_context(request, entry, route),
-        )
+        rendered = _render_response(response.template, inner.body, request, entry, route, variables)
     except versioning.TemplateRenderError as exc:
         return _internal(f"the proxy's integration response template fails: {exc}")
     status, body = rendered.status or int(response.status), _json_or_text(rendered.output)
@@ -746,21 +738,28 @@ def _lambda_not_found(
     status, body = int(response.status), payload
     if response.template is not None:
         try:
-            rendered = versioning.render_response(
-                response.template,
-                payload=payload,
-                headers=request.headers,
-                query=request.query,
-                path_parameters=route.parameters,
-                stage_variables=variables,
-                context=_context(request, entry, route),
-            )
+            rendered = _render_response(response.template, payload, request, entry, route, variables)
         except versioning.TemplateRenderError as exc:
             return _internal(f"{reason}, and the integration response template fails: {exc}")
         status, body = rendered.status or status, _json_or_text(rendered.output)
     if 400 <= status < 500 and isinstance(body, dict) and isinstance(body.get("message"), str):
         reason = f"{body['message']} ({reason})"
     return _Answer(status, body, reason)
+
+
+def _render_response(
+    template: str, payload: Any, request: Request, entry: Entry, route: Route, variables: dict[str, str]
+) -> versioning.Rendered:
+    """An integration response template rendered for this request and the integration's answer."""
+    return versioning.render_response(
+        template,
+        payload=payload,
+        headers=request.headers,
+        query=request.query,
+        path_parameters=route.parameters,
+        stage_variables=variables,
+        context=_context(request, entry, route),
+    )
 
 
 def _integration_response(responses: Iterable[IntegrationResponse], status: str) -> IntegrationResponse | None:
