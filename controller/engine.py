@@ -51,7 +51,7 @@ def observe(spec: Spec, scope: Scope) -> None:
     first += [partial(scope.function, name) for name in spec.functions]
     first += [partial(scope.mappings, domain) for domain in spec.domains]
     scope.each(first)
-    api_ids = {name: ids[0] for name, ids in scope.rest_api_ids().items() if name in spec.rest_apis and len(ids) == 1}
+    api_ids = scope.unique_api_ids(spec.rest_apis)
     per_api: list[Callable[[], object]] = [partial(scope.stages, i) for i in api_ids.values()]
     per_api += [partial(scope.alias_routes, i) for i in api_ids.values()]
     scope.each(per_api)

@@ -180,6 +180,11 @@ class Scope:
                 by_name.setdefault(item["name"], []).append(item["id"])
         return by_name
 
+    def unique_api_ids(self, names: Iterable[str]) -> dict[str, str]:
+        """name -> id of each named REST API that exists exactly once (others are plan problems)."""
+        wanted = set(names)
+        return {name: ids[0] for name, ids in self.rest_api_ids().items() if name in wanted and len(ids) == 1}
+
     def api_name(self, api_id: str) -> str:
         for name, ids in self.rest_api_ids().items():
             if api_id in ids:

@@ -1107,21 +1107,14 @@ def _check_references(spec: Spec, problems: list[SpecProblem], partial: dict[str
     for domain in spec.domains.values():
         for base_path, mapping in domain.spec.mappings.items():
             where = spec.source_of("domains", domain.name, "mappings", base_path) or domain.source
-            file, line = _split(where)
             field_path = f"domains.{domain.name}.mappings.{base_path}"
             api = spec.rest_apis.get(mapping.api)
             if api is None and mapping.api in partial:
                 continue  # declared in a file that failed validation: its own problems are reported
             if api is None:
-                problems.append(
-                    SpecProblem(file, line, f"{field_path}.api", f"REST API {mapping.api!r} is not declared under rest_apis")
-                )
+                _problem_at(problems, where, f"{field_path}.api", f"REST API {mapping.api!r} is not declared under rest_apis")
             elif mapping.stage not in api.spec.stages:
-                problems.append(
-                    SpecProblem(
-                        file,
-                        line,
-                        f"{field_path}.stage",
-                        f"stage {mapping.stage!r} is not declared for REST API {mapping.api!r} (at {api.source})",
-                    )
+                _problem_at(
+                    problems, where, f"{field_path}.stage",
+                    f"stage {mapping.stage!r} is not declared for REST API {mapping.api!r} (at {api.source})",
                 )

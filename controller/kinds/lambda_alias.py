@@ -98,7 +98,7 @@ class LambdaAlias(Kind):
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         out: list[Resource] = []
         wanted = {r.key for r in desired}
-        managed = [ids[0] for name, ids in ctx.scope.rest_api_ids().items() if name in ctx.spec.rest_apis and len(ids) == 1]
+        managed = list(ctx.scope.unique_api_ids(ctx.spec.rest_apis).values())
         for fn_name in ctx.spec.functions:
             fn = ctx.scope.function(fn_name)
             if fn is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +140,7 @@ def live_routes(ctx: PlanContext, api_id: str) -> list[LiveRoute]:
 
 
 def stage_users(
-    ctx: PlanContext, function: str, alias: str, api_ids: Iterable[str], still_covered: Any = None
+    ctx: PlanContext, function: str, alias: str, api_ids: Iterable[str], still_covered: Callable[[str], bool] | None = None
 ) -> tuple[str, ...]:
     """``rest_stage/...`` ids of the live stages of ``api_ids`` that route to ``function:alias``,
     leaving out those whose invoke ARN ``still_covered(arn)`` says stays permitted."""

@@ -72,18 +72,15 @@ class RestStage(Kind):
         for domain in ctx.spec.domains:
             for base_path, item in sorted((ctx.scope.mappings(domain) or {}).items()):
                 mapped.setdefault((item.get("restApiId", ""), item.get("stage", "")), []).append(f"base_path_mapping/{domain}/{base_path}")
-        for api_name in ctx.spec.rest_apis:
-            ids = ctx.scope.rest_api_ids().get(api_name, [])
-            if len(ids) != 1:
-                continue
-            for stage_name, item in ctx.scope.stages(ids[0]).items():
+        for api_name, api_id in ctx.scope.unique_api_ids(ctx.spec.rest_apis).items():
+            for stage_name, item in ctx.scope.stages(api_id).items():
                 attrs = {
                     "variables": dict(item.get("variables") or {}),
                     "description": item.get("description") or "",
                     "deployment": item.get("deploymentId"),
                 }
-                users = tuple(mapped.get((ids[0], stage_name), ()))
-                context = {"api": api_name, "api_id": ids[0], "stage": stage_name, "users": users}
+                users = tuple(mapped.get((api_id, stage_name), ()))
+                context = {"api": api_name, "api_id": api_id, "stage": stage_name, "users": users}
                 out.append(Resource(self.name, f"{api_name}/{stage_name}", attrs, context))
         return out
 
