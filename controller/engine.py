@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,10 @@ from controller.apply import apply_actions
 from controller.aws import AwsClients
 from controller.diff import diff
 from controller.kinds import KINDS, PlanContext, PlanProblem
+from controller.kinds.lambda_alias import needs_versions
 from controller.model import Drift, Outcome, OutcomeStatus, Resource
 from controller.plan import Plan, make_plan
-from controller.scope import Scope
+from controller.scope import AliasRoute, FunctionLive, Scope
 from controller.spec import Spec
 
 log = structlog.get_logger("pointsman.engine")
@@ -46,27 +48,61 @@ class Result:
 
 
 def observe(spec: Spec, scope: Scope) -> None:
-    """Read the managed scope with bounded concurrency, in dependency order, each read once."""
-    first: list[Callable[[], object]] = [scope.rest_api_ids]
-    first += [partial(scope.function, name) for name in spec.functions]
-    first += [partial(scope.mappings, domain) for domain in spec.domains]
-    scope.each(first)
-    api_ids = scope.unique_api_ids(spec.rest_apis)
-    per_api: list[Callable[[], object]] = [partial(scope.stages, i) for i in api_ids.values()]
-    per_api += [partial(scope.alias_routes, i) for i in api_ids.values()]
-    scope.each(per_api)
-    routed: set[tuple[str, str]] = set()
-    for name, api_id in api_ids.items():
-        for stage in spec.rest_apis[name].spec.stages.values():
-            for route in scope.alias_routes(api_id):
+    """Read the managed scope, each read once, every quota bucket busy from the start.
+
+    Each read starts as soon as what it depends on is known: the GetPolicy of a declared
+    alias at once (a missing alias is a 404), the policies of undeclared live aliases when
+    their function's ListAliases answers, the functions and aliases that integrations route
+    to when their API's resources are read. Published versions are read only for functions
+    whose plan needs them (``lambda_alias.needs_versions``).
+    """
+    lanes = scope.lanes()
+    asked: set[tuple[str, ...]] = set()
+    guard = threading.Lock()
+
+    def once(key: tuple[str, ...]) -> bool:
+        with guard:
+            fresh = key not in asked
+            asked.add(key)
+            return fresh
+
+    def policy(function: str, alias: str) -> None:
+        if once(("policy", function, alias)):
+            lanes.submit("lambda.GetPolicy", partial(scope.policy_statements, function, alias))
+
+    def found_function(name: str, fn: FunctionLive | None) -> None:
+        decl = spec.functions.get(name)
+        if fn is None or decl is None:
+            return
+        for alias in fn.aliases:
+            policy(name, alias)
+        if needs_versions(decl.spec, fn):
+            lanes.submit("lambda.ListVersionsByFunction", partial(scope.function_versions, name))
+
+    def function(name: str) -> None:
+        if once(("function", name)):
+            lanes.submit("lambda.ListAliases", partial(scope.function, name), partial(found_function, name))
+
+    def found_routes(api_name: str, routes: list[AliasRoute]) -> None:
+        for stage in spec.rest_apis[api_name].spec.stages.values():
+            for route in routes:
                 if route.variable in stage.variables:
-                    routed.add((route.function, stage.variables[route.variable]))
-    scope.each([partial(scope.function, f) for f in {f for f, _ in routed} - set(spec.functions)])
-    wanted = set(routed)
-    for name in spec.functions:
-        fn = scope.function(name)
-        wanted.update((name, alias) for alias in (fn.aliases if fn else ()))
-    scope.each([partial(scope.policy_statements, f, a) for f, a in sorted(wanted)])
+                    function(route.function)
+                    policy(route.function, stage.variables[route.variable])
+
+    def found_apis(_: object) -> None:
+        for name, api_id in scope.unique_api_ids(spec.rest_apis).items():
+            lanes.submit("apigateway.GetStages", partial(scope.stages, api_id))
+            lanes.submit("apigateway.GetResources", partial(scope.alias_routes, api_id), partial(found_routes, name))
+
+    lanes.submit("apigateway.GetRestApis", scope.rest_api_ids, found_apis)
+    for name, decl in spec.functions.items():
+        function(name)
+        for alias in decl.spec.aliases:
+            policy(name, alias)
+    for domain in spec.domains:
+        lanes.submit("apigateway.GetBasePathMappings", partial(scope.mappings, domain))
+    lanes.wait()
 
 
 def reconcile(

@@ -28,20 +28,83 @@ _FUNCTION_ARN_RE = re.compile(r"^arn:(?P<partition>[^:]+):lambda:(?P<region>[^:]
 
 
 @dataclass(frozen=True)
-class FunctionLive:
-    name: str
+class FunctionVersions:
+    """What ListVersionsByFunction says of a function: read only when a plan needs it."""
+
     arn: str  # unqualified
-    partition: str
-    region: str
-    account: str
     latest_sha: str
     versions: dict[str, str]  # published version -> CodeSha256
-    aliases: dict[str, dict[str, Any]]
     latest_environment: dict[str, str] = field(default_factory=dict)  # Environment.Variables of $LATEST
     version_environments: dict[str, dict[str, str]] = field(default_factory=dict)  # published version -> its variables
 
+
+class FunctionLive:
+    """A live function: its aliases (ListAliases), and its published versions on demand.
+
+    Reading the versions (ListVersionsByFunction, paged, from Lambda's 15 requests/s) is
+    the costly part of a function and most plans do not need it: an alias that already
+    serves its declared version proves that version exists. The versions are read the
+    first time ``versions``, ``latest_sha`` or an environment is asked for.
+    """
+
+    def __init__(self, name: str, aliases: dict[str, dict[str, Any]], details: Callable[[], FunctionVersions]) -> None:
+        self.name = name
+        self.aliases = aliases
+        self._details = details
+        arn = next((str(a["AliasArn"]).rsplit(":", 1)[0] for a in aliases.values() if a.get("AliasArn")), "")
+        if arn and not _FUNCTION_ARN_RE.match(arn):
+            raise ValueError(f"unexpected alias ARN {arn!r} for {name}")
+        self._arn = arn
+
+    @property
+    def arn(self) -> str:
+        """The unqualified function ARN (from an alias ARN, else from the versions)."""
+        return self._arn or self._details().arn
+
+    def _arn_part(self, part: str) -> str:
+        match = _FUNCTION_ARN_RE.match(self.arn)
+        assert match is not None  # checked where the ARN was read
+        return match[part]
+
+    @property
+    def partition(self) -> str:
+        return self._arn_part("partition")
+
+    @property
+    def region(self) -> str:
+        return self._arn_part("region")
+
+    @property
+    def account(self) -> str:
+        return self._arn_part("account")
+
+    @property
+    def latest_sha(self) -> str:
+        return self._details().latest_sha
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self._details().versions
+
+    @property
+    def latest_environment(self) -> dict[str, str]:
+        return self._details().latest_environment
+
+    @property
+    def version_environments(self) -> dict[str, dict[str, str]]:
+        return self._details().version_environments
+
     def alias_arn(self, alias: str) -> str:
         return f"{self.arn}:{alias}"
+
+    def serving(self, alias: str) -> set[str]:
+        """The versions live ``alias`` serves now (primary and weighted): they exist, since
+        Lambda keeps a version an alias uses, with no need to read the versions."""
+        item = self.aliases.get(alias)
+        if item is None:
+            return set()
+        weights = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return {str(item.get("FunctionVersion"))} | {str(v) for v in weights}
 
     def published_with_sha(self, sha: str) -> str | None:
         matches = [v for v, s in self.versions.items() if s == sha]
@@ -64,6 +127,66 @@ class AliasRoute:
     variable: str
     method: str
     path: str
+
+
+class Lanes:
+    """Reads grouped by the quota bucket they draw from, each lane with its own workers.
+
+    A lane's workers wait for their bucket's tokens (see ``controller.ratelimit``), so a
+    slow bucket (GetPolicy at 15/s) never holds up the reads of another (GetResources,
+    ListAliases): every bucket is kept busy from the start, and a scan takes as long as its
+    busiest bucket, not the sum of them. A job may submit follow-up jobs (the policies of
+    the aliases a ListAliases found). The first error stops the work not yet started and
+    is raised by ``wait``.
+    """
+
+    def __init__(self, concurrency: int, lane_of: Callable[[str], str] = lambda operation: operation) -> None:
+        self._concurrency = max(1, concurrency)
+        self._lane_of = lane_of
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pending = 0
+        self._done = threading.Condition()
+        self._error: BaseException | None = None
+
+    def submit(self, operation: str, job: Callable[[], T], then: Callable[[T], Any] | None = None) -> None:
+        """Run ``job`` (whose first call is ``service.Operation``) in that operation's lane,
+        then ``then(result)`` (which may submit more)."""
+        lane = self._lane_of(operation)
+        with self._done:
+            if self._error is not None:
+                return
+            self._pending += 1
+            pool = self._pools.get(lane)
+            if pool is None:
+                pool = self._pools[lane] = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"read-{lane}")
+        pool.submit(self._run, job, then)
+
+    def _run(self, job: Callable[[], T], then: Callable[[T], Any] | None) -> None:
+        try:
+            if self._error is None:
+                value = job()
+                if then is not None and self._error is None:
+                    then(value)
+        except BaseException as exc:  # noqa: BLE001 - handed to wait(), which raises it
+            with self._done:
+                if self._error is None:
+                    self._error = exc
+        finally:
+            with self._done:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._done.notify_all()
+
+    def wait(self) -> None:
+        """Until every job (and what they submitted) is done; the first error is raised."""
+        with self._done:
+            while self._pending:
+                self._done.wait()
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.shutdown(wait=True)
+        if self._error is not None:
+            raise self._error
 
 
 @dataclass
@@ -90,6 +213,24 @@ class Scope:
                 self._cache[key] = value
             return value
 
+    def lanes(self) -> Lanes:
+        """A set of read lanes, one per quota bucket of these clients' rate limiter."""
+        limiter = self.clients.rate_limiter
+
+        def lane_of(operation: str) -> str:
+            service, _, name = operation.partition(".")
+            buckets = limiter.buckets_for(service, name) if limiter is not None else []
+            return buckets[0].name if buckets else operation
+
+        return Lanes(self.concurrency, lane_of)
+
+    def invalidate(self, keys: Iterable[tuple[str, ...]]) -> None:
+        """Forget these reads (``("function", F)``, ``("policy", F, A)``, ``("stages", API_ID)``...):
+        the next use reads them again; everything else stays as read."""
+        with self._guard:
+            for key in keys:
+                self._cache.pop(tuple(key), None)
+
     def each(self, work: Iterable[Callable[[], Any]]) -> None:
         """Run loaders with bounded concurrency; the first error is raised."""
         jobs = list(work)
@@ -102,45 +243,48 @@ class Scope:
     # ------------------------------------------------------------------ lambda
 
     def function(self, name: str) -> FunctionLive | None:
+        """The function's aliases (one ListAliases), or None when it does not exist."""
         return self._memo(("function", name), lambda: self._load_function(name))
 
     @expects_shapes
     def _load_function(self, name: str) -> FunctionLive | None:
-        client = self.clients.lambda_
-        versions: dict[str, str] = {}
-        environments: dict[str, dict[str, str]] = {}  # $LATEST and each published version
-        latest_sha = ""
-        arn = ""
+        aliases: dict[str, dict[str, Any]] = {}
         try:
-            for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=name):
-                for item in page.get("Versions", []):
-                    environments[item["Version"]] = dict((item.get("Environment") or {}).get("Variables") or {})
-                    if item["Version"] == "$LATEST":
-                        latest_sha = item.get("CodeSha256", "")
-                        arn = item["FunctionArn"]
-                    else:
-                        versions[item["Version"]] = item.get("CodeSha256", "")
-            aliases: dict[str, dict[str, Any]] = {}
-            for page in client.get_paginator("list_aliases").paginate(FunctionName=name):
+            for page in self.clients.lambda_.get_paginator("list_aliases").paginate(FunctionName=name, PaginationConfig={"PageSize": 10000}):
                 for item in page.get("Aliases", []):
                     aliases[item["Name"]] = item
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
+        return FunctionLive(name, aliases, lambda: self.function_versions(name))
+
+    def function_versions(self, name: str) -> FunctionVersions:
+        """Published versions, $LATEST's code and every environment: ListVersionsByFunction."""
+        return self._memo(("versions", name), lambda: self._load_versions(name))
+
+    @expects_shapes
+    def _load_versions(self, name: str) -> FunctionVersions:
+        versions: dict[str, str] = {}
+        environments: dict[str, dict[str, str]] = {}  # $LATEST and each published version
+        latest_sha = ""
+        arn = ""
+        pages = self.clients.lambda_.get_paginator("list_versions_by_function").paginate(FunctionName=name, PaginationConfig={"PageSize": 10000})
+        for page in pages:
+            for item in page.get("Versions", []):
+                environments[item["Version"]] = dict((item.get("Environment") or {}).get("Variables") or {})
+                if item["Version"] == "$LATEST":
+                    latest_sha = item.get("CodeSha256", "")
+                    arn = item["FunctionArn"]
+                else:
+                    versions[item["Version"]] = item.get("CodeSha256", "")
         arn = re.sub(r":\$LATEST$", "", arn)
-        match = _FUNCTION_ARN_RE.match(arn)
-        if not match:
+        if not _FUNCTION_ARN_RE.match(arn):
             raise ValueError(f"unexpected function ARN {arn!r} for {name}")
-        return FunctionLive(
-            name=name,
+        return FunctionVersions(
             arn=arn,
-            partition=match["partition"],
-            region=match["region"],
-            account=match["account"],
             latest_sha=latest_sha,
             versions=versions,
-            aliases=aliases,
             latest_environment=environments.pop("$LATEST", {}),
             version_environments=environments,
         )
@@ -151,9 +295,7 @@ class Scope:
 
     @expects_shapes
     def _load_policy(self, function: str, alias: str) -> list[dict[str, Any]]:
-        fn = self.function(function)
-        if fn is None or alias not in fn.aliases:
-            return []  # no alias, no policy: not worth a call
+        # Read without waiting for the function's aliases: a missing alias (or function) is a 404.
         try:
             response = self.clients.lambda_.get_policy(FunctionName=function, Qualifier=alias)
         except Exception as exc:
@@ -161,9 +303,13 @@ class Scope:
                 return []
             raise
         statements = json.loads(response.get("Policy") or "{}").get("Statement", [])
-        target = fn.alias_arn(alias)
+        target = f":function:{function}:{alias}"
         # One statement per id, as in AWS (an emulator may keep a re-added id twice).
-        by_sid = {str(s.get("Sid", i)): s for i, s in enumerate(statements) if s.get("Resource") == target}
+        by_sid = {
+            str(s.get("Sid", i)): s
+            for i, s in enumerate(statements)
+            if isinstance(s.get("Resource"), str) and s["Resource"].endswith(target) and _FUNCTION_ARN_RE.match(s["Resource"])
+        }
         return list(by_sid.values())
 
     # ------------------------------------------------------------------ API Gateway

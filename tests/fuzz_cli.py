@@ -383,7 +383,7 @@ CASES: list[Case] = [
     Case("JSON array body", _plan, env=_at_fake, setup=_fake([1, 2, 3]), says=_const("unexpected response from")),
     Case("Versions is a string", _plan, env=_at_fake, setup=_fake({"Versions": "x"}), says=_const("lambda.ListVersionsByFunction: unexpected response from")),
     Case("Versions of empty objects", _plan, env=_at_fake, setup=_fake({"Versions": [{}]}), says=_const("lambda.ListVersionsByFunction: unexpected response from")),
-    Case("REST API items not a list", _plan, env=_at_fake, setup=_fake({"item": 5}), says=_const("apigateway.GetRestApis: unexpected response from")),
+    Case("REST API items not a list", _plan, env=_at_fake, setup=_fake(routes={**valid_function(), r"/restapis$": {"item": 5}}), says=_const("apigateway.GetRestApis: unexpected response from")),
     Case(
         "REST API without a name",
         _plan,

@@ -158,11 +158,23 @@ def test_run_with_a_bad_endpoint_stops_at_start(
     ],
 )
 def test_malformed_response_is_one_line(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws, body: bytes, operation: str, detail: str
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_aws: FakeAws,
+    tmp_path: Path,
+    body: bytes,
+    operation: str,
+    detail: str,
 ) -> None:
+    # Reads run in parallel, so the spec names only what the read under test serves: a function
+    # whose environment is managed (its versions are read) or a REST API.
+    if operation.startswith("lambda."):
+        (tmp_path / "spec.yaml").write_text("functions:\n  getProductsV2:\n    environment: {TABLE: t}\n")
+    else:
+        (tmp_path / "spec.yaml").write_text("rest_apis:\n  products-v1:\n    stages:\n      prod: {}\n")
     fake_aws.serve(body)
     monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws.url)
-    code, out, err = cli(capsys, "plan", "--spec", str(EXAMPLE_SPEC))
+    code, out, err = cli(capsys, "plan", "--spec", str(tmp_path))
     assert code == 1
     assert out == ""
     (line,) = lines(err)

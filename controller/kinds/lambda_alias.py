@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from controller.kinds.base import Kind, PlanContext, describe_changes
@@ -9,7 +10,33 @@ from controller.kinds.lambda_function_config import environment_changes
 from controller.kinds.lambda_permission import apis_named_by, stage_users
 from controller.kinds.lambda_version import resolve_sha
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
-from controller.spec import LATEST
+from controller.scope import FunctionLive
+from controller.spec import LATEST, FunctionSpec
+
+
+def _known_versions(fn: FunctionLive, alias: str, versions: Iterable[str]) -> bool:
+    """Do these versions exist? ``$LATEST`` always does, and so do the versions the live
+    alias serves now (Lambda keeps a version an alias uses); others need the versions read."""
+    serving = fn.serving(alias)
+    unproven = [v for v in versions if v != LATEST and v not in serving]
+    return all(v in fn.versions for v in unproven)
+
+
+def needs_versions(function: FunctionSpec, fn: FunctionLive) -> bool:
+    """Must the plan read this function's published versions (ListVersionsByFunction)?
+
+    Only to resolve a ``sha256:`` pin, to compare a declared environment, or to check a
+    version an alias is to move to; an alias that already serves its declared versions
+    proves they exist."""
+    if function.environment is not None:
+        return True
+    for name, alias in function.aliases.items():
+        if alias.version.startswith("sha256:"):
+            return True
+        serving = fn.serving(name)
+        if any(v != LATEST and v not in serving for v in [alias.version, *alias.routing]):
+            return True
+    return False
 
 
 class LambdaAlias(Kind):
@@ -55,14 +82,14 @@ class LambdaAlias(Kind):
                             f"of {fn_name} and not $LATEST has",
                         )
                         continue
-                elif version != LATEST and version not in fn.versions:
+                elif not _known_versions(fn, alias_name, [version]):
                     ctx.problem(source, f"alias {fn_name}:{alias_name} names version {version}, which is not published")
                     continue
-                missing = [v for v in alias.routing if v not in fn.versions]
+                missing = [v for v in alias.routing if not _known_versions(fn, alias_name, [v])]
                 if missing:
                     ctx.problem(source, f"alias {fn_name}:{alias_name} routes to version {missing[0]}, which is not published")
                     continue
-                for number in ([alias.version] if alias.version in fn.versions else []) + list(alias.routing):
+                for number in ([alias.version] if alias.version.isdigit() else []) + list(alias.routing):
                     served.setdefault(number, []).append(alias_name)
                 out.append(
                     Resource(
