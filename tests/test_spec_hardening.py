@@ -360,7 +360,7 @@ def test_merge_into_an_aliased_mapping_is_not_a_duplicate(tmp_path: Path) -> Non
     assert (stages["dev"].description, stages["dev"].variables) == ("y", {"a": "1"})
 
 
-def test_merge_order_matches_yaml(tmp_path: Path) -> None:
+def test_merge_order_follows_the_yaml_merge_key_spec(tmp_path: Path) -> None:
     text = (
         "rest_apis:\n  api:\n    stages:\n"
         "      x: &x {description: from-x}\n"
@@ -371,10 +371,14 @@ def test_merge_order_matches_yaml(tmp_path: Path) -> None:
     )
     write(tmp_path, "a.yaml", text)
     stages = load_spec(tmp_path).rest_apis["api"].spec.stages
-    expected = yaml.safe_load(text)["rest_apis"]["api"]["stages"]
-    assert expected["a"] == {"description": "from-x", "deployment": "d-y"}
-    assert expected["b"] == {"description": "from-y", "deployment": "d-y"}
-    assert expected["c"] == {"description": "own", "deployment": "d-y"}
+    # The merge key spec (yaml.org/type/merge): in a sequence of mappings, earlier ones win.
+    # PyYAML's own order for a sequence has changed between releases, so the spec is the reference.
+    expected = {
+        "a": {"description": "from-x", "deployment": "d-y"},
+        "b": {"description": "from-y", "deployment": "d-y"},
+        "c": {"description": "own", "deployment": "d-y"},
+    }
+    assert yaml.safe_load(text)["rest_apis"]["api"]["stages"]["c"] == expected["c"]
     for name in "abc":
         assert stages[name].model_dump(exclude_defaults=True) == expected[name]
 
