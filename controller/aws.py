@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import threading
 import time
 from collections import Counter
@@ -41,6 +42,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 MAX_ATTEMPTS = 10  # AWS_MAX_ATTEMPTS above this is taken as this
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
+DEFAULT_THROTTLE_DEADLINE = 900.0  # seconds a reconcile keeps retrying throttled calls
 RETRY_MODES = ("standard", "adaptive", "legacy")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -136,6 +138,7 @@ class AwsClients:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         timeout_hold: float | None = None,
+        throttle_deadline: float | None = None,
         counter: CallCounter | None = None,
         rate_limiter: RateLimiter | None | bool = True,
     ) -> None:
@@ -162,6 +165,8 @@ class AwsClients:
         if self.retry_mode not in RETRY_MODES:
             raise AwsConfigError(f"AWS_RETRY_MODE must be one of {', '.join(RETRY_MODES)}, not {self.retry_mode!r}")
         self.timeout_hold = timeout_hold
+        self.throttle_deadline = throttle_deadline or _env_seconds("POINTSMAN_THROTTLE_DEADLINE", DEFAULT_THROTTLE_DEADLINE)
+        self._deadline_at = time.monotonic() + self.throttle_deadline
         self._config = botocore.config.Config(
             retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             connect_timeout=self.connect_timeout,
@@ -178,6 +183,22 @@ class AwsClients:
         self._lock = threading.Lock()
         self._calls = _Calls()
         self._timeouts: dict[str, _Timeout] = {}
+
+    def start_deadline(self) -> None:
+        """A reconcile starts: throttled calls are retried for ``throttle_deadline`` seconds from now."""
+        self._deadline_at = time.monotonic() + self.throttle_deadline
+
+    def _throttled_retry(self, response: Any = None, attempts: int = 1, **_: Any) -> float | None:
+        """needs-retry: a throttled answer is retried (after a short backoff; the rate limiter
+        paces the attempt itself) until the deadline, past botocore's attempts and retry quota."""
+        if response is None or response[0].status_code < 400:
+            return None
+        if (response[1] or {}).get("Error", {}).get("Code") not in ratelimit.THROTTLING_CODES:
+            return None
+        left = self._deadline_at - time.monotonic()
+        if left <= 0:
+            return None  # past the deadline: botocore's own retry decision, then the error
+        return min(left, 8.0, 0.25 * 2 ** min(attempts - 1, 5)) * random.uniform(0.5, 1.0)
 
     def _configured(self, name: str) -> Any:
         try:
@@ -252,6 +273,8 @@ class AwsClients:
 
         client.meta.events.register("before-call.*.*", before)
         client.meta.events.register("after-call-error.*.*", after_error)
+        # First, so its answer (retry after this long) wins over botocore's exhausted attempts.
+        client.meta.events.register_first("needs-retry.*.*", self._throttled_retry)
         limiter = self.rate_limiter
         if limiter is not None:
             # Every HTTP attempt (retries included) waits for its quota buckets; each answer
@@ -362,7 +385,7 @@ def describe_error(exc: BaseException) -> str:
         if code in ("AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException"):
             hint = " (check credentials and the IAM policy: `pointsman iam-policy` prints what is needed)"
         elif code in ("Throttling", "ThrottlingException", "TooManyRequestsException"):
-            hint = " (throttled; retries exhausted)"
+            hint = " (still throttled at the reconcile's throttling deadline: see --throttle-deadline and --rate-limits)"
         return _one_line(f"{op}: {code}: {message}{hint}".strip())
     if isinstance(exc, (AwsConfigError, UnexpectedResponse)):
         return _one_line(str(exc))

@@ -64,6 +64,48 @@ def _host_port(text: str) -> str:
     return text
 
 
+def _rate_limits(text: str) -> str:
+    from controller.ratelimit import RateLimitError, parse_limits
+
+    try:
+        parse_limits(text)
+    except RateLimitError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("POINTSMAN_RATE_LIMITS: ")) from None
+    return text
+
+
+# Flags that stand for the AWS environment: given, they win over the variable (set for this process).
+_AWS_FLAGS = {
+    "rate_limits": "POINTSMAN_RATE_LIMITS",
+    "max_attempts": "AWS_MAX_ATTEMPTS",
+    "retry_mode": "AWS_RETRY_MODE",
+    "throttle_deadline": "POINTSMAN_THROTTLE_DEADLINE",
+}
+
+
+def aws_tuning_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rate-limits",
+        type=_rate_limits,
+        metavar="NAME=RATE[:BURST],...|off",
+        help="requests per second per AWS quota bucket, over AWS's published quotas (env POINTSMAN_RATE_LIMITS)",
+    )
+    p.add_argument("--max-attempts", type=_int_between(1, 10), help="attempts per AWS call, default 5 (env AWS_MAX_ATTEMPTS)")
+    p.add_argument("--retry-mode", choices=("standard", "adaptive", "legacy"), help="botocore retry mode, default standard (env AWS_RETRY_MODE)")
+    p.add_argument(
+        "--throttle-deadline",
+        type=_seconds,
+        help="seconds a reconcile keeps retrying throttled calls before it fails, default 900 (env POINTSMAN_THROTTLE_DEADLINE)",
+    )
+
+
+def _apply_aws_flags(args: argparse.Namespace) -> None:
+    for name, variable in _AWS_FLAGS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            os.environ[variable] = f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pointsman", description="GitOps for Lambda aliases, API Gateway stages and domain mappings.")
     parser.add_argument("--version", action="version", version=f"pointsman {__version__}")
@@ -78,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def aws_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-        p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads, 1 to 64 (default 8)")
+        p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
+        aws_tuning_args(p)
 
     p = sub.add_parser("validate", help="check the spec files (all problems, file:line)")
     spec_arg(p)
@@ -150,8 +193,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--state-dir", help="clone, history and exports, default .pointsman " + env.format("STATE_DIR"))
     p.add_argument("--listen", help="HTTP HOST:PORT, default 127.0.0.1:8080 " + env.format("LISTEN"))
-    p.add_argument("--concurrency", type=int, help="parallel AWS reads, default 8 " + env.format("CONCURRENCY"))
+    p.add_argument("--concurrency", type=int, help="parallel AWS reads per quota bucket, default 8 " + env.format("CONCURRENCY"))
     p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
+    aws_tuning_args(p)
 
 
 def _settings(args: argparse.Namespace) -> RunSettings:
@@ -199,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     configure(args.log_level or "warning")
+    _apply_aws_flags(args)
     try:
         return _dispatch(args)
     except SpecInvalid as exc:

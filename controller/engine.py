@@ -116,6 +116,7 @@ def reconcile(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Result:
     started = time.monotonic()
+    clients.start_deadline()
     result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop)
     created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
     if created and not should_stop():
