@@ -34,7 +34,7 @@ import botocore.exceptions
 import structlog
 from botocore.parsers import ResponseParserError
 
-from controller import ratelimit
+from controller import __version__, ratelimit
 from controller.ratelimit import RateLimiter
 
 READ_PREFIXES = ("Get", "List", "Describe")
@@ -42,6 +42,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 MAX_ATTEMPTS = 10  # AWS_MAX_ATTEMPTS above this is taken as this
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
+USER_AGENT = f"pointsman/{__version__}"
 DEFAULT_THROTTLE_DEADLINE = 900.0  # seconds a reconcile keeps retrying throttled calls
 RETRY_MODES = ("standard", "adaptive", "legacy")
 
@@ -172,6 +173,8 @@ class AwsClients:
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             max_pool_connections=16,
+            # CloudTrail records it as the caller's user agent: the events consumer knows its own writes by it.
+            user_agent_extra=USER_AGENT,
         )
         if rate_limiter is True:
             try:

@@ -151,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("apply", "detect"), default="apply")
     sub.add_parser("schema", help="print the spec file JSON Schema")
     sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
+    sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")
     _explain_args(sub.add_parser("explain", help="who serves this request? each step from URL to function version"))
     return parser
 
@@ -172,6 +173,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
 
 _RUN_FLAGS = (
     "repo", "branch", "path", "interval", "jitter", "poll_interval", "mode", "state_dir", "listen", "concurrency", "history_keep", "allow_empty",
+    "events_queue", "events_wait", "events_ignore_principals",
 )
 
 
@@ -195,6 +197,17 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", help="HTTP HOST:PORT, default 127.0.0.1:8080 " + env.format("LISTEN"))
     p.add_argument("--concurrency", type=int, help="parallel AWS reads per quota bucket, default 8 " + env.format("CONCURRENCY"))
     p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
+    p.add_argument(
+        "--events-queue",
+        metavar="URL",
+        help="SQS queue of CloudTrail events (see `pointsman events-rule`): console changes reconciled at once " + env.format("EVENTS_QUEUE"),
+    )
+    p.add_argument("--events-wait", type=float, help="seconds one long poll of the queue waits, 0 to 20, default 20 " + env.format("EVENTS_WAIT"))
+    p.add_argument(
+        "--events-ignore-principals",
+        metavar="ARN,...",
+        help="role or user ARNs whose events are Pointsman's own, besides its user agent " + env.format("EVENTS_IGNORE_PRINCIPALS"),
+    )
     aws_tuning_args(p)
 
 
@@ -288,6 +301,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.iam import policy_document
 
         print(json.dumps(policy_document(), indent=2))
+        return EXIT_OK
+    if args.command == "events-rule":
+        from controller.events import event_pattern
+
+        print(json.dumps(event_pattern(), indent=2))
         return EXIT_OK
     if args.command == "run":
         from controller.runner import Runner

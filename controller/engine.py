@@ -114,10 +114,13 @@ def reconcile(
     dry_run: bool = False,
     concurrency: int = 8,
     should_stop: Callable[[], bool] = lambda: False,
+    scope: Scope | None = None,
 ) -> Result:
+    """One reconcile. ``scope``: reads to reuse (a scope kept from an earlier reconcile, whose
+    changed resources were invalidated); what the plan writes is forgotten from it afterwards."""
     started = time.monotonic()
     clients.start_deadline()
-    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop)
+    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope)
     created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
     if created and not should_stop():
         # APIs were just cloned: plan and apply what they carry (stages, permissions, mappings) now.
@@ -142,9 +145,10 @@ def _pass(
     dry_run: bool,
     concurrency: int,
     should_stop: Callable[[], bool],
+    scope: Scope | None = None,
 ) -> Result:
     result = Result(prune=prune, dry_run=dry_run)
-    scope = Scope(clients, concurrency=concurrency)
+    scope = scope if scope is not None else Scope(clients, concurrency=concurrency)
     observe(spec, scope)
     ctx = PlanContext(spec, scope, prune=prune)
     desired: list[Resource] = [r for kind in KINDS for r in kind.desired(ctx)]
@@ -161,4 +165,5 @@ def _pass(
         if apply and result.plan.actions:
             result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
             result.applied = not dry_run
+            scope.forget_writes((call.service, call.params) for action in result.plan.actions for call in action.calls)
     return result

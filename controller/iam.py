@@ -20,5 +20,12 @@ def policy_document() -> dict[str, Any]:
                 "Action": apigw_actions,
                 "Resource": ["arn:aws:apigateway:*::/restapis", "arn:aws:apigateway:*::/restapis/*", "arn:aws:apigateway:*::/domainnames/*"],
             },
+            {
+                # Only with `pointsman run --events-queue`: narrow Resource to that queue's ARN.
+                "Sid": "PointsmanEventsQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+                "Resource": "arn:aws:sqs:*:*:*",
+            },
         ],
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from controller.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.history import History, RunRecord
 from controller.metrics import Metrics
 from controller.model import OutcomeStatus
+from controller.scope import Scope
 from controller.settings import Mode, RunSettings, StartupError
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
 
@@ -74,16 +76,20 @@ class Controller:
         self._good: tuple[str, Spec] | None = None
         self._invalid: dict[str, list[str]] = {}
         self.git_failures = 0
+        self._scope: Scope | None = None  # the reads of the last full run, kept for events
+        self._scope_commit: str | None = None
 
     # ------------------------------------------------------------------ one run
 
-    def reconcile(self, trigger: str = "schedule") -> RunRecord:
+    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None) -> RunRecord:
+        """One run. ``changed``: the reads an event says changed (``("function", F)``...):
+        only those are read again, against the spec and the reads of the last full run."""
         with self._lock:  # never two reconciles at once, whoever asks
             record = self.history.start(RunRecord(started=time.time(), trigger=trigger, mode=self.settings.mode.value))
             log.info("reconcile started", run=record.id, trigger=trigger)
             started = time.monotonic()
             try:
-                self._run(record)
+                self._run(record, changed)
             except AWS_ERRORS as exc:
                 record.status, record.error = "error", describe_error(exc)
             except Exception as exc:  # never crash the loop; say what happened
@@ -97,8 +103,22 @@ class Controller:
             log.info("reconcile finished", run=record.id, status=record.status, drift=record.drift_count, error=record.error)
             return record
 
-    def _run(self, record: RunRecord) -> None:
+    def has_reads(self) -> bool:
+        """Has a full run read the managed scope (so events can be matched against it)?"""
+        return self._scope is not None
+
+    def managed_reads(self, keys: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """Those of ``keys`` the last full run read: what an event can have changed for Pointsman.
+        An empty answer means the event touched nothing managed (and costs no AWS read)."""
+        scope = self._scope
+        return [key for key in keys if scope is not None and scope.was_read(key)]
+
+    def _run(self, record: RunRecord, changed: Collection[tuple[str, ...]] | None = None) -> None:
         self.clients.counter.reset()
+        if changed is not None and self._scope is not None and self._good is not None and self._good[0] == self._scope_commit:
+            self._scope.invalidate(changed)
+            self._reconcile(record, self._scope)  # the commit the last run used: no fetch, no full scan
+            return
         head = self._fetch()
         record.head_sha = head or self.status.head_commit
         if head is not None:
@@ -109,6 +129,13 @@ class Controller:
             record.status = "invalid" if self.status.spec_errors else "error"
             record.error = self.status.git_error or "; ".join(self.status.spec_errors[:5]) or "no valid commit yet"
             return
+        scope = Scope(self.clients, concurrency=self.settings.concurrency)
+        self._reconcile(record, scope)
+        # Events reuse these reads, for this commit, until the next full run.
+        self._scope, self._scope_commit = scope, self._good[0]
+
+    def _reconcile(self, record: RunRecord, scope: Scope) -> None:
+        assert self._good is not None
         commit, spec = self._good
         record.commit_sha = commit
         head_ok = self.status.head_valid is not False
@@ -120,6 +147,7 @@ class Controller:
             prune=self.settings.prune,
             concurrency=self.settings.concurrency,
             should_stop=self.stop_requested.is_set,
+            scope=scope,
         )
         self._record_result(record, result, head_ok)
         self.metrics.observe_result(result)
@@ -266,6 +294,7 @@ class Runner:
         self._stopped = threading.Event()
         self._last_remote: str | None = None
         self.http: Any = None
+        self.events: Any = None  # the EventsConsumer, with --events-queue
 
     def trigger(self, reason: str) -> None:
         """Reconcile at once (or right after the one in flight)."""
@@ -335,7 +364,17 @@ class Runner:
                     self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True
                 )
             self.scheduler.start()
+            if self.settings.events_queue:
+                from controller.consumer import EventsConsumer
+
+                principals = [p.strip() for p in self.settings.events_ignore_principals.split(",") if p.strip()]
+                self.events = EventsConsumer(
+                    self.settings.events_queue, self.controller, wait=self.settings.events_wait, ignore_principals=principals
+                )
+                self.events.start()
         except BaseException:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
             self.http.shutdown()
             self.http.server_close()
             self.http = None
@@ -349,6 +388,8 @@ class Runner:
             return
         started = self.scheduler.running
         self.controller.stop_requested.set()
+        if self.events is not None:
+            self.events.stop()
         if started:
             self.scheduler.shutdown(wait=True)  # waits for the reconcile in flight to record itself
         if self.http is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -196,6 +196,7 @@ class Scope:
     _cache: dict[tuple[str, ...], Any] = field(default_factory=dict)
     _locks: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    _ever: set[tuple[str, ...]] = field(default_factory=set)  # every key read, forgotten since or not
 
     # ------------------------------------------------------------------ plumbing
 
@@ -211,6 +212,7 @@ class Scope:
             value = load()
             with self._guard:
                 self._cache[key] = value
+                self._ever.add(key)
             return value
 
     def lanes(self) -> Lanes:
@@ -223,6 +225,32 @@ class Scope:
             return buckets[0].name if buckets else operation
 
         return Lanes(self.concurrency, lane_of)
+
+    def was_read(self, key: tuple[str, ...]) -> bool:
+        """Was this read made in this scope (whether remembered still or forgotten since)?"""
+        with self._guard:
+            return tuple(key) in self._ever
+
+    def forget_writes(self, calls: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """After an apply: forget the reads the written resources were seen through, from
+        each ``(service, params)`` call (FunctionName, restApiId, domainName)."""
+        keys: list[tuple[str, ...]] = []
+        for service, params in calls:
+            function = params.get("FunctionName")
+            if service == "lambda" and isinstance(function, str):
+                qualifier = params.get("Qualifier") or params.get("Name")
+                keys += [("function", function), ("versions", function)]
+                if isinstance(qualifier, str):
+                    keys.append(("policy", function, qualifier))
+            api_id = params.get("restApiId")
+            if isinstance(api_id, str):
+                keys += [("stages", api_id), ("resources", api_id), ("routes", api_id), ("deployments", api_id)]
+            domain = params.get("domainName")
+            if isinstance(domain, str):
+                keys.append(("mappings", domain))
+            if service == "apigateway" and params.get("cloneFrom") is not None:
+                keys.append(("rest_apis",))
+        self.invalidate(keys)
 
     def invalidate(self, keys: Iterable[tuple[str, ...]]) -> None:
         """Forget these reads (``("function", F)``, ``("policy", F, A)``, ``("stages", API_ID)``...):

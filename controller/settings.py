@@ -52,6 +52,23 @@ class RunSettings(BaseSettings):
     git_token: SecretStr | None = None
     git_token_file: Path | None = None
     git_ssh_key_file: Path | None = None
+    events_queue: str | None = Field(
+        None, description="SQS queue URL of CloudTrail events forwarded by EventBridge: console changes are reconciled at once"
+    )
+    events_wait: float = Field(20.0, ge=0, le=20, allow_inf_nan=False, description="seconds one SQS long poll waits for events")
+    events_ignore_principals: str = Field(
+        "", description="comma-separated IAM role or user ARNs whose events are Pointsman's own (besides its user agent)"
+    )
+
+    @field_validator("events_queue")
+    @classmethod
+    def _queue_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.path.strip("/"):
+            raise ValueError(f"events queue must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), not {value!r}")
+        return value
 
     @field_validator("repo")
     @classmethod

@@ -1,0 +1,193 @@
+"""Console changes seen in seconds: CloudTrail events on an SQS queue drive targeted reconciles.
+
+moto's server on 127.0.0.1 plays AWS (Lambda, API Gateway and SQS); the real `aws` CLI makes
+the console change; the test puts the CloudTrail event AWS would record for it on the queue,
+in the shape EventBridge delivers ("AWS API Call via CloudTrail"). The controller runs
+in-process, so each run's AWS calls can be read from its history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.aws import USER_AGENT, AwsClients, write_calls
+from controller.engine import reconcile
+from controller.estate import seed
+from controller.runner import Runner
+from controller.settings import RunSettings
+from controller.spec import load_spec
+from tests.e2e_support import make_repo, wait_for
+
+pytestmark = pytest.mark.server
+
+AWS_CLI = Path(sys.executable).parent / "aws"
+ACCOUNT = "123456789012"
+
+
+def cloudtrail_event(source: str, name: str, parameters: dict[str, Any], *, user_agent: str = "aws-cli/1.32.0 Python/3.11 Linux", actor: str = "user/alice") -> str:
+    """An EventBridge "AWS API Call via CloudTrail" event, as AWS delivers it to an SQS target."""
+    service = source.removeprefix("aws.")
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": source,
+            "account": ACCOUNT,
+            "time": "2026-12-02T12:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.08",
+                "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": f"arn:aws:iam::{ACCOUNT}:{actor}", "accountId": ACCOUNT},
+                "eventTime": "2026-12-02T12:00:00Z",
+                "eventSource": f"{service}.amazonaws.com",
+                "eventName": name,
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "203.0.113.5",
+                "userAgent": user_agent,
+                "requestParameters": parameters,
+                "responseElements": None,
+                "requestID": str(uuid.uuid4()),
+                "eventID": str(uuid.uuid4()),
+                "readOnly": False,
+                "eventType": "AwsApiCall",
+                "managementEvent": True,
+                "recipientAccountId": ACCOUNT,
+                "eventCategory": "Management",
+            },
+        }
+    )
+
+
+@pytest.fixture
+def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
+    clients = AwsClients(rate_limiter=False)
+    seed(clients)
+    queue = clients.client("sqs").create_queue(QueueName="pointsman-events")["QueueUrl"]
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    # Converged before the controller starts: its full run writes nothing, so it keeps every read.
+    assert not reconcile(load_spec(repo / "desired_state"), clients, apply=True).failed
+    yield {"clients": clients, "queue": queue, "repo": repo, "endpoint": moto_server, "tmp": tmp_path}
+
+
+def start(world: dict[str, Any], mode: str) -> Runner:
+    settings = RunSettings(
+        repo=str(world["repo"]),
+        state_dir=world["tmp"] / f"state-{mode}",
+        listen="127.0.0.1:0",
+        interval=3600,  # the full scan runs once; only events bring the runs after it
+        jitter=0,
+        poll_interval=0,
+        mode=mode,
+        events_queue=world["queue"],
+        events_wait=1,
+    )
+    runner = Runner(settings)
+    runner.start()
+    wait_for(lambda: runner.controller.has_reads() and runner.events.handled == 0, 60, "the first full run")
+    return runner
+
+
+def aws(world: dict[str, Any], *args: str) -> Any:
+    env = {**os.environ, "AWS_ENDPOINT_URL": world["endpoint"], "AWS_PAGER": ""}
+    proc = subprocess.run([str(AWS_CLI), *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def send(world: dict[str, Any], *bodies: str) -> None:
+    for body in bodies:
+        world["clients"].client("sqs").send_message(QueueUrl=world["queue"], MessageBody=body)
+
+
+def event_runs(runner: Runner) -> list[Any]:
+    return [r for r in runner.controller.history.recent(100) if r.trigger == "event" and r.finished]
+
+
+def queue_is_empty(world: dict[str, Any]) -> bool:
+    attrs = world["clients"].client("sqs").get_queue_attributes(QueueUrl=world["queue"], AttributeNames=["All"])["Attributes"]
+    return attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_console_change_is_healed_from_its_event_with_only_its_own_reads(world: dict[str, Any]) -> None:
+    runner = start(world, "apply")
+    try:
+        aws(world, "lambda", "update-alias", "--function-name", "getProducts", "--name", "prod", "--function-version", "1")
+        send(world, cloudtrail_event("aws.lambda", "UpdateAlias20150331", {"functionName": "getProducts", "name": "prod", "functionVersion": "1"}))
+        (run,) = wait_for(lambda: event_runs(runner), 20, "a run for the event")
+        assert [d["resource"] for d in run.drift] == ["lambda_alias/getProducts/prod"]
+        assert run.status == "applied"
+        # Only the touched alias is read again: its function's aliases, its policy, and (the
+        # alias must move back) the versions it moves to. One write heals it.
+        assert run.api_calls == {"lambda.GetPolicy": 1, "lambda.ListAliases": 1, "lambda.ListVersionsByFunction": 1, "lambda.UpdateAlias": 1}
+        assert aws(world, "lambda", "get-alias", "--function-name", "getProducts", "--name", "prod")["FunctionVersion"] == "3"
+        wait_for(lambda: queue_is_empty(world), 10, "the event deleted")
+
+        # The event of Pointsman's own heal (its user agent) starts nothing.
+        own = cloudtrail_event(
+            "aws.lambda", "UpdateAlias20150331", {"functionName": "getProducts", "name": "prod", "functionVersion": "3"},
+            user_agent=f"Boto3/1.35 md/Botocore#1.35 ua/2.0 os/linux {USER_AGENT}",
+        )
+        handled = runner.events.handled
+        send(world, own)
+        wait_for(lambda: runner.events.handled > handled and queue_is_empty(world), 10, "Pointsman's own event handled")
+        assert len(event_runs(runner)) == 1
+    finally:
+        runner.stop()
+
+
+def test_detect_mode_reports_the_event_drift_and_writes_nothing(world: dict[str, Any]) -> None:
+    runner = start(world, "detect")
+    try:
+        aws(world, "apigateway", "update-stage", "--rest-api-id", api_id(world, "products-v1"), "--stage-name", "prod",
+            "--patch-operations", "op=replace,path=/variables/lambdaAlias,value=dev")
+        send(world, cloudtrail_event("aws.apigateway", "UpdateStage", {"restApiId": api_id(world, "products-v1"), "stageName": "prod",
+                                                                         "patchOperations": [{"op": "replace", "path": "/variables/lambdaAlias", "value": "dev"}]}))
+        (run,) = wait_for(lambda: event_runs(runner), 20, "a run for the event")
+        assert run.status == "drift"
+        assert "rest_stage/products-v1/prod" in [d["resource"] for d in run.drift]
+        assert write_calls(run.api_calls) == {}
+        assert run.api_calls == {"apigateway.GetStages": 1}
+        status = runner.controller.status_document()
+        assert status["in_sync"] is False and any(d["resource"] == "rest_stage/products-v1/prod" for d in status["drift"])
+    finally:
+        runner.stop()
+
+
+def test_malformed_unrelated_and_unmanaged_events_are_deleted_without_a_read(world: dict[str, Any]) -> None:
+    runner = start(world, "apply")
+    try:
+        before = runner.controller.clients.counter.snapshot()
+        send(
+            world,
+            "not json at all",
+            json.dumps({"detail-type": "AWS API Call via CloudTrail", "source": "aws.lambda", "detail": "oops"}),
+            cloudtrail_event("aws.lambda", "GetAlias20150331", {"functionName": "getProducts", "name": "prod"}),  # a read
+            cloudtrail_event("aws.lambda", "UpdateAlias20150331", {"functionName": "someoneElsesFunction", "name": "prod"}),
+            cloudtrail_event("aws.apigateway", "UpdateStage", {"restApiId": "zzzzzzzzzz", "stageName": "prod"}),
+            json.dumps({"version": "0", "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {}}),
+        )
+        wait_for(lambda: runner.events.handled >= 6 and queue_is_empty(world), 20, "every message handled and deleted")
+        assert event_runs(runner) == []
+        assert runner.controller.clients.counter.snapshot() == before  # not one AWS read for them
+        assert runner.events._thread is not None and runner.events._thread.is_alive()
+    finally:
+        runner.stop()
+
+
+def api_id(world: dict[str, Any], name: str) -> str:
+    return next(i["id"] for i in world["clients"].apigateway.get_rest_apis()["items"] if i["name"] == name)
