@@ -131,7 +131,7 @@ def test_access_denied_is_one_line(
     ]
 
 
-def test_throttling_exhausted_is_one_line(
+def test_throttling_past_the_deadline_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, estate: dict[str, Any], spec_dir: Path
 ) -> None:
     def throttled(self: Scope) -> Any:
@@ -141,7 +141,10 @@ def test_throttling_exhausted_is_one_line(
     code, out, err = cli(capsys, "apply", "--spec", str(spec_dir))
     assert code == 1
     assert out == ""
-    assert lines(err) == ["error: GetRestApis: ThrottlingException: Rate exceeded (throttled; retries exhausted); nothing was applied."]
+    assert lines(err) == [
+        "error: GetRestApis: ThrottlingException: Rate exceeded (still throttled at the reconcile's throttling deadline:"
+        " see --throttle-deadline and --rate-limits); nothing was applied."
+    ]
 
 
 def test_plan_problem_exits_1_without_traceback(

@@ -532,7 +532,7 @@ def test_apply_failure_in_a_later_wave_skips_only_what_follows() -> None:
     failed = [o for o in outcomes if o.status is OutcomeStatus.FAILED]
     skipped = [o for o in outcomes if o.status is OutcomeStatus.SKIPPED]
     assert [o.action.resource for o in failed] == ["rest_stage/apiB/prod"]
-    assert failed[0].error == "CreateStage: ThrottlingException: create_stage said no (throttled; retries exhausted)"
+    assert failed[0].error == "CreateStage: ThrottlingException: create_stage said no (still throttled at the reconcile's throttling deadline: see --throttle-deadline and --rate-limits)"
     assert [(o.action.resource, o.error) for o in skipped] == [
         ("base_path_mapping/apiB.example.com/v1", "skipped: rest_stage/apiB/prod did not converge (failed)")
     ]
