@@ -169,13 +169,11 @@ _APIGATEWAY_MAPPING = ("CreateBasePathMapping", "UpdateBasePathMapping", "Delete
 
 
 def handled_event_names() -> dict[str, list[str]]:
-    """The CloudTrail event names each source's changes are recorded under."""
-    lambda_names = sorted(
-        {f"{name}20150331" for name in _LAMBDA} | {f"{name}20150331v2" for name in ("AddPermission", "RemovePermission",
-                                                                                   "UpdateFunctionCode", "UpdateFunctionConfiguration")}
-    )
+    """The operations each source's changes are recorded under. Lambda's event names end in
+    the API version the call was made with (``UpdateAlias20150331``,
+    ``AddPermission20150331v2``), so the rule matches them by prefix."""
     apigateway_names = sorted(set(_APIGATEWAY_API) | set(_APIGATEWAY_LIST) | set(_APIGATEWAY_MAPPING))
-    return {"aws.lambda": lambda_names, "aws.apigateway": apigateway_names}
+    return {"aws.lambda": sorted(_LAMBDA), "aws.apigateway": apigateway_names}
 
 
 def event_pattern() -> dict[str, Any]:
@@ -186,7 +184,7 @@ def event_pattern() -> dict[str, Any]:
         "detail-type": [DETAIL_TYPE],
         "detail": {
             "eventSource": sorted(_SERVICE_OF),
-            "eventName": names["aws.lambda"] + names["aws.apigateway"],
+            "eventName": [{"prefix": name} for name in names["aws.lambda"]] + names["aws.apigateway"],
         },
     }
 
