@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,47 +26,16 @@ from controller.runner import Runner
 from controller.settings import RunSettings
 from controller.spec import load_spec
 from tests.e2e_support import make_repo, wait_for
+from tests.test_events_parse import envelope, record
 
 pytestmark = pytest.mark.server
 
 AWS_CLI = Path(sys.executable).parent / "aws"
-ACCOUNT = "123456789012"
 
 
-def cloudtrail_event(source: str, name: str, parameters: dict[str, Any], *, user_agent: str = "aws-cli/1.32.0 Python/3.11 Linux", actor: str = "user/alice") -> str:
+def cloudtrail_event(source: str, name: str, parameters: dict[str, Any], *, user_agent: str = "aws-cli/1.32.0 Python/3.11 Linux") -> str:
     """An EventBridge "AWS API Call via CloudTrail" event, as AWS delivers it to an SQS target."""
-    service = source.removeprefix("aws.")
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "AWS API Call via CloudTrail",
-            "source": source,
-            "account": ACCOUNT,
-            "time": "2026-12-02T12:00:00Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": {
-                "eventVersion": "1.08",
-                "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": f"arn:aws:iam::{ACCOUNT}:{actor}", "accountId": ACCOUNT},
-                "eventTime": "2026-12-02T12:00:00Z",
-                "eventSource": f"{service}.amazonaws.com",
-                "eventName": name,
-                "awsRegion": "us-east-1",
-                "sourceIPAddress": "203.0.113.5",
-                "userAgent": user_agent,
-                "requestParameters": parameters,
-                "responseElements": None,
-                "requestID": str(uuid.uuid4()),
-                "eventID": str(uuid.uuid4()),
-                "readOnly": False,
-                "eventType": "AwsApiCall",
-                "managementEvent": True,
-                "recipientAccountId": ACCOUNT,
-                "eventCategory": "Management",
-            },
-        }
-    )
+    return envelope(record(source.removeprefix("aws."), name, parameters, userAgent=user_agent), source)
 
 
 @pytest.fixture
