@@ -1,27 +1,62 @@
 """CloudTrail events, as EventBridge delivers them, mapped to the live reads they make stale.
 
 AWS records every Lambda and API Gateway control-plane write in CloudTrail. An EventBridge
-rule matching detail-type "AWS API Call via CloudTrail" forwards them (to an SQS queue, for
-``controller.consumer``). The message body is the EventBridge envelope::
+rule matching detail-type "AWS API Call via CloudTrail" (``event_pattern()``) forwards them
+to an SQS queue, which ``controller.consumer`` long-polls. ``parse_event`` turns one message
+body into a ``Touch`` (the keys of the ``Scope`` reads the change made stale, and what it was
+about), an ``Ignored`` with a one-line reason, or raises ``MalformedEvent``. Nothing else is
+ever raised, whatever the body.
 
-    {"version": "0", "id": "...", "detail-type": "AWS API Call via CloudTrail",
-     "source": "aws.lambda", "account": "123456789012", "region": "us-east-1",
-     "detail": {<the CloudTrail record>}}
+Where the shapes come from
+--------------------------
+- The envelope (``version``, ``id``, ``detail-type``, ``source``, ``account``, ``time``,
+  ``region``, ``resources``, ``detail``) and the pattern fields: "AWS service events
+  delivered via AWS CloudTrail" (docs.aws.amazon.com/eventbridge/latest/userguide/
+  eb-service-event-cloudtrail.html), "AWS Lambda events" and "Amazon API Gateway events" of
+  the EventBridge events reference (.../eventbridge/latest/ref/events-ref-lambda.html,
+  events-ref-apigateway.html): ``source`` aws.lambda / aws.apigateway, ``detail.eventSource``
+  lambda.amazonaws.com / apigateway.amazonaws.com. The same page says a trail that logs
+  management events is required for EventBridge to receive these events; "Receiving read-only
+  management events from AWS services" says a rule in state ENABLED gets no read-only ones.
+- The record (``detail``): "CloudTrail record contents" and "CloudTrail userIdentity element"
+  of the CloudTrail user guide: ``eventSource``, ``eventName``, ``eventID``, ``eventTime``,
+  ``userAgent``, ``errorCode`` (the call failed), ``readOnly``, ``requestParameters``
+  (``null`` when the call had none, or failed early), ``userIdentity.arn`` and, for a role
+  session, ``userIdentity.sessionContext.sessionIssuer.arn`` (the role's ARN, with its path).
+- Lambda: "Logging AWS Lambda API calls using AWS CloudTrail" (Lambda developer guide): the
+  ``eventName`` may carry the API version it was made with (``GetFunction20150331``; in
+  practice ``UpdateAlias20150331``, ``AddPermission20150331v2``, ``UpdateFunctionCode20150331v2``,
+  and unsuffixed ``DeleteFunction`` in older records), so names are matched with and without
+  a suffix. ``requestParameters`` use the API's names in lower camel case: ``functionName``
+  (a name, a name with a qualifier, a partial or a full ARN: the FunctionName "Name formats"
+  of the Lambda API reference), ``name`` (an alias), ``qualifier`` (AddPermission,
+  RemovePermission: the alias whose policy changes).
+- API Gateway: "Logging Amazon API Gateway API calls using AWS CloudTrail" (its example
+  record is a ``GetResource`` with ``requestParameters`` ``restApiId``, ``resourceId``,
+  ``template``); event names carry no suffix. Path parameters are top-level (``restApiId``,
+  ``stageName`` of UpdateStage, ``domainName``, ``basePath``) and a request body is nested
+  under ``<operation>Input``: records of console calls, as CloudTrail's LookupEvents returns
+  them, read ``{"restApiId": ..., "createStageInput": {"stageName": ..., "deploymentId": ...},
+  "template": false}`` and ``{"restApiId": ..., "createDeploymentInput": {"stageName": ""}}``
+  (no AWS page shows these). So a field is looked up at the top, then one level down.
+- API Gateway v2 (HTTP and WebSocket APIs): its records share the event source and some names
+  (``CreateStage``, ``UpdateIntegration``...) but carry ``apiId``, not ``restApiId``: they are
+  ignored, since Pointsman manages REST APIs. Its API mapping calls (``CreateApiMapping``...,
+  with ``domainName``) are followed: a custom domain's mappings to REST APIs can be made with
+  them too.
+- No example record was found for UpdateStage, the base path mapping calls, ImportRestApi,
+  the domain name calls or v2's mapping calls: their fields are taken to be those of the
+  API's path and body, as above (a body field is found one level down either way).
 
-and the CloudTrail record (the "CloudTrail record contents" of the CloudTrail user guide)
-carries ``eventSource`` (``lambda.amazonaws.com``), ``eventName``, ``userIdentity``,
-``userAgent``, ``requestParameters``, ``errorCode`` (a failed call) and ``readOnly``.
-Lambda's event names carry the API version they were made with (``UpdateAlias20150331``,
-``AddPermission20150331v2``: "Logging AWS Lambda API calls using AWS CloudTrail");
-their ``requestParameters`` use the API's field names in lower camel case (``functionName``,
-``name``, ``qualifier``), and ``functionName`` may be a name, a partial or full ARN, or a
-name with a qualifier, as the Lambda API accepts. API Gateway's use ``restApiId``,
-``stageName``, ``domainName`` and ``basePath``.
-
-``parse_event`` turns a message body into a ``Touch``: the keys of the ``Scope`` reads the
-change made stale (``("function", F)`` for ListAliases, ``("policy", F, A)``, ``("stages",
-API_ID)``...), or an ``Ignored`` with its reason, or raises ``MalformedEvent``. Nothing else
-is ever raised, whatever the body.
+Decisions
+---------
+- AddPermission/RemovePermission without a qualifier change the function's own policy, which
+  Pointsman does not manage: ``Ignored``. A missing field that an event of that name always
+  has (``functionName``, ``restApiId``, ``domainName``) makes the event ``MalformedEvent``.
+- Pointsman's own writes are ``Ignored``: its user agent (``pointsman/VERSION``, set with
+  botocore's ``user_agent_extra``) or a principal in ``ignore_principals``. An assumed-role
+  session ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`` is the role
+  ``arn:aws:iam::ACCOUNT:role[/PATH]/ROLE``.
 """
 
 from __future__ import annotations
@@ -32,31 +67,40 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.aws import USER_AGENT
-
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 EVENT_SOURCES = ("aws.lambda", "aws.apigateway")
-_SERVICE_OF = {"lambda.amazonaws.com": "aws.lambda", "apigateway.amazonaws.com": "aws.apigateway"}
-MAX_BODY = 256 * 1024  # SQS's largest message
-_OWN_AGENT = USER_AGENT.split("/", 1)[0] + "/"  # "pointsman/": any release of Pointsman
+_SOURCE_OF = {"lambda.amazonaws.com": "aws.lambda", "apigateway.amazonaws.com": "aws.apigateway"}
+# No event needs more: an EventBridge event is at most 256 KB (an SNS envelope escapes it once
+# more). This bounds what one broken or hostile message costs.
+MAX_BODY = 1024 * 1024
+# controller.aws.USER_AGENT is "pointsman/VERSION"; botocore appends it after a space.
+_OWN_AGENT = re.compile(r"(?:^|[\s(\[,])pointsman/")
 
 Key = tuple[str, ...]
 
-# arn:aws:lambda:us-east-1:123456789012:function:NAME[:QUALIFIER], 123456789012:function:NAME, NAME[:QUALIFIER]
-# (the FunctionName pattern of the Lambda API reference)
+# The FunctionName "Name formats" of the Lambda API reference:
+# arn:aws:lambda:us-east-1:123456789012:function:NAME[:QUALIFIER], 123456789012:function:NAME[:QUALIFIER], NAME[:QUALIFIER]
 _FUNCTION_RE = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:)?(?:[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d:)?(?:\d{12}:)?(?:function:)?"
-    r"(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$"
+    r"(?P<name>[a-zA-Z0-9_-]{1,140})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
 )
-_ASSUMED_ROLE_RE = re.compile(r"^arn:(?P<partition>[^:]+):sts::(?P<account>\d+):assumed-role/(?P<role>[^/]+)/")
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # a REST API id (10 characters in practice)
+_DOMAIN_RE = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9.*-]{0,252}$")  # a custom domain name, wildcard ones too
+_ROLE_RE = re.compile(
+    r"^arn:(?P<partition>[^:]+):(?:sts::(?P<sts_account>\d{12}):assumed-role/(?P<session_role>[^/]+)(?:/.*)?"
+    r"|iam::(?P<iam_account>\d{12}):role/(?:.*/)?(?P<role>[^/]+))$"
+)
+_SUFFIX_RE = re.compile(r"20\d{6}(?:v\d+)?$")  # Lambda's API version in an event name
 
 
 class MalformedEvent(Exception):
-    """A message that is not an event at all; one line."""
+    """A message that is not a usable event; its text is one line."""
 
 
 @dataclass(frozen=True)
 class Ignored:
+    """An event that changed nothing Pointsman reads, or that Pointsman made; ``reason`` is one line."""
+
     reason: str
 
 
@@ -70,121 +114,203 @@ class Touch:
     api_ids: frozenset[str] = frozenset()
     domains: frozenset[str] = frozenset()
     event_id: str = ""
-    event_time: str = ""
+    event_time: str = ""  # ISO 8601, as CloudTrail writes it
     actor: str = ""
+
+
+@dataclass(frozen=True)
+class _Change:
+    keys: tuple[Key, ...]
+    target: str  # "getProducts:prod", "a1b2c3/prod", "myapi.com/v1"
+    functions: frozenset[str] = frozenset()
+    api_ids: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+
+
+_Builder = Callable[[Mapping[str, Any]], _Change | Ignored]
+
+
+# ------------------------------------------------------------------ fields of requestParameters
+
+
+def _clip(value: object, size: int = 80) -> str:
+    """Any value as a short line of text, for a reason or a message."""
+    return " ".join(str(value)[: size * 4].split())[:size]
+
+
+def _find(params: Mapping[str, Any], name: str) -> Any:
+    """A field at the top of requestParameters, or in a request body nested one level down."""
+    if name in params:
+        return params[name]
+    for value in params.values():
+        if isinstance(value, dict) and name in value:
+            return value[name]
+    return None
+
+
+def _text(params: Mapping[str, Any], name: str) -> str:
+    value = _find(params, name)
+    return value if isinstance(value, str) else ""
+
+
+def _function(params: Mapping[str, Any]) -> tuple[str, str]:
+    raw = params.get("functionName")
+    if not isinstance(raw, str) or not raw:
+        raise MalformedEvent("requestParameters.functionName is missing")
+    match = _FUNCTION_RE.match(raw)
+    if not match:
+        raise MalformedEvent(f"requestParameters.functionName {_clip(raw)!r} is not a function name or ARN")
+    return match["name"], match["qualifier"] or ""
+
+
+def _checked(value: str, pattern: re.Pattern[str], field: str) -> str:
+    if not value:
+        raise MalformedEvent(f"requestParameters.{field} is missing")
+    if not pattern.match(value):
+        raise MalformedEvent(f"requestParameters.{field} {_clip(value)!r} is not valid")
+    return value
 
 
 # ------------------------------------------------------------------ what each event changes
 
 
-def _function(params: Mapping[str, Any]) -> tuple[str, str | None]:
-    raw = params.get("functionName")
-    if not isinstance(raw, str):
-        raise MalformedEvent("requestParameters.functionName is missing")
-    match = _FUNCTION_RE.match(raw)
-    if not match:
-        raise MalformedEvent(f"requestParameters.functionName {raw[:100]!r} is not a function name or ARN")
-    return match["name"], match["qualifier"]
-
-
-def _text(params: Mapping[str, Any], name: str) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value:
-        raise MalformedEvent(f"requestParameters.{name} is missing")
-    return value
-
-
-def _alias(params: Mapping[str, Any]) -> tuple[str, list[Key], str]:
+def _alias(params: Mapping[str, Any]) -> _Change:
     function, qualifier = _function(params)
-    alias = params.get("name") if isinstance(params.get("name"), str) else qualifier
+    name = params.get("name")
+    alias = name if isinstance(name, str) and name else qualifier  # "getProducts:prod" alone names it too
     if not alias:
         raise MalformedEvent("requestParameters.name is missing")
-    return function, [("function", function), ("policy", function, alias)], f"{function}:{alias}"
+    return _Change((("function", function), ("policy", function, alias)), f"{function}:{alias}", functions=frozenset({function}))
 
 
-def _permission(params: Mapping[str, Any]) -> tuple[str, list[Key], str]:
+def _permission(params: Mapping[str, Any]) -> _Change | Ignored:
     function, in_name = _function(params)
-    qualifier = params.get("qualifier") if isinstance(params.get("qualifier"), str) else in_name
-    if not qualifier:  # the unqualified function's policy: Pointsman manages alias policies only
-        return function, [], function
-    return function, [("policy", function, qualifier)], f"{function}:{qualifier}"
+    given = params.get("qualifier")
+    qualifier = given if isinstance(given, str) and given else in_name
+    if not qualifier:  # the unqualified function's own policy: Pointsman manages alias policies only
+        return Ignored(f"the policy of {function} itself, not of an alias: not managed by Pointsman")
+    return _Change((("policy", function, qualifier),), f"{function}:{qualifier}", functions=frozenset({function}))
 
 
-def _versions(params: Mapping[str, Any]) -> tuple[str, list[Key], str]:
-    function, _ = _function(params)
-    return function, [("versions", function)], function
+def _versions(params: Mapping[str, Any]) -> _Change:
+    function, _ = _function(params)  # a new version, or $LATEST's code or configuration
+    return _Change((("versions", function),), function, functions=frozenset({function}))
 
 
-def _whole_function(params: Mapping[str, Any]) -> tuple[str, list[Key], str]:
-    function, _ = _function(params)
-    return function, [("function", function), ("versions", function)], function
+def _whole_function(params: Mapping[str, Any]) -> _Change:
+    function, qualifier = _function(params)
+    target = f"{function}:{qualifier}" if qualifier else function
+    return _Change((("function", function), ("versions", function)), target, functions=frozenset({function}))
 
 
-_LAMBDA: dict[str, Callable[[Mapping[str, Any]], tuple[str, list[Key], str]]] = {
-    "CreateAlias": _alias,
-    "UpdateAlias": _alias,
-    "DeleteAlias": _alias,
-    "AddPermission": _permission,
-    "RemovePermission": _permission,
-    "PublishVersion": _versions,
-    "UpdateFunctionCode": _versions,
-    "UpdateFunctionConfiguration": _versions,
-    "CreateFunction": _whole_function,
-    "DeleteFunction": _whole_function,
-}
-
-
-def _api_keys(api_id: str, *what: str) -> list[Key]:
+def _api_keys(api_id: str, what: tuple[str, ...]) -> tuple[Key, ...]:
     keys: list[Key] = [(name, api_id) for name in what]
     if "resources" in what:
         keys.append(("routes", api_id))  # worked out from the resources
-    return keys
+    return tuple(keys)
 
 
-_API_STAGES = ("stages",)
-_API_RESOURCES = ("resources",)
-_API_DEPLOYMENTS = ("deployments", "stages")  # CreateDeployment may create or move a stage
-_API_WHOLE = ("stages", "resources", "deployments")
-_APIGATEWAY_API: dict[str, tuple[str, ...]] = {
-    "CreateStage": _API_STAGES,
-    "UpdateStage": _API_STAGES,
-    "DeleteStage": _API_STAGES,
-    "CreateDeployment": _API_DEPLOYMENTS,
-    "DeleteDeployment": _API_DEPLOYMENTS,
-    "UpdateDeployment": _API_DEPLOYMENTS,
-    **dict.fromkeys(
-        (
-            "PutIntegration", "UpdateIntegration", "DeleteIntegration",
-            "PutIntegrationResponse", "UpdateIntegrationResponse", "DeleteIntegrationResponse",
-            "PutMethod", "UpdateMethod", "DeleteMethod",
-            "PutMethodResponse", "UpdateMethodResponse", "DeleteMethodResponse",
-            "CreateResource", "UpdateResource", "DeleteResource",
-        ),
-        _API_RESOURCES,
-    ),
-    **dict.fromkeys(("PutRestApi", "ImportRestApi", "UpdateRestApi"), _API_WHOLE),
+def _rest_api_id(params: Mapping[str, Any]) -> str | Ignored:
+    api_id = params.get("restApiId")
+    if api_id is None and isinstance(params.get("apiId"), str):
+        return Ignored(f"API Gateway v2 API {_clip(params['apiId'], 40)} (HTTP or WebSocket): Pointsman manages REST APIs")
+    return _checked(api_id if isinstance(api_id, str) else "", _ID_RE, "restApiId")
+
+
+def _rest_api_part(*what: str) -> _Builder:
+    """A change inside one REST API: its stages, deployments, or resources and integrations."""
+
+    def build(params: Mapping[str, Any]) -> _Change | Ignored:
+        api_id = _rest_api_id(params)
+        if isinstance(api_id, Ignored):
+            return api_id
+        stage = _text(params, "stageName")  # UpdateStage's path, createStageInput, createDeploymentInput
+        target = f"{api_id}/{_clip(stage, 128)}" if stage else api_id
+        return _Change(_api_keys(api_id, what), target, api_ids=frozenset({api_id}))
+
+    return build
+
+
+def _new_rest_api(params: Mapping[str, Any]) -> _Change:
+    # CreateRestApi's name is in createRestApiInput; ImportRestApi's comes with its definition.
+    return _Change((("rest_apis",),), _clip(_text(params, "name") or "a new REST API", 128))
+
+
+def _whole_rest_api(params: Mapping[str, Any]) -> _Change | Ignored:
+    api_id = _rest_api_id(params)
+    if isinstance(api_id, Ignored):
+        return api_id
+    keys = (("rest_apis",), *_api_keys(api_id, ("stages", "resources", "deployments")))
+    return _Change(keys, api_id, api_ids=frozenset({api_id}))
+
+
+def _mapping(params: Mapping[str, Any]) -> _Change:
+    domain = _checked(_text(params, "domainName"), _DOMAIN_RE, "domainName")
+    base = _text(params, "basePath") or _text(params, "apiMappingKey")  # v1 base path, v2 mapping key
+    target = f"{domain}/{_clip(base, 128)}" if base else domain
+    return _Change((("mappings", domain),), target, domains=frozenset({domain}))
+
+
+_RESOURCE_CALLS = tuple(
+    f"{verb}{noun}"
+    for noun, verbs in (
+        ("Resource", ("Create", "Update", "Delete")),
+        ("Method", ("Put", "Update", "Delete")),
+        ("MethodResponse", ("Put", "Update", "Delete")),
+        ("Integration", ("Put", "Update", "Delete")),
+        ("IntegrationResponse", ("Put", "Update", "Delete")),
+    )
+    for verb in verbs
+)
+
+# Each source's event names (Lambda's without their API-version suffix) -> what the call changed.
+_EVENTS: dict[str, dict[str, _Builder]] = {
+    "aws.lambda": {
+        "CreateAlias": _alias,
+        "UpdateAlias": _alias,
+        "DeleteAlias": _alias,
+        "AddPermission": _permission,
+        "RemovePermission": _permission,
+        "PublishVersion": _versions,
+        "UpdateFunctionCode": _versions,
+        "UpdateFunctionConfiguration": _versions,  # $LATEST's environment
+        "CreateFunction": _whole_function,
+        "DeleteFunction": _whole_function,
+    },
+    "aws.apigateway": {
+        **dict.fromkeys(("CreateStage", "UpdateStage", "DeleteStage"), _rest_api_part("stages")),
+        "CreateDeployment": _rest_api_part("deployments", "stages"),  # with a stageName it creates or moves a stage
+        **dict.fromkeys(("UpdateDeployment", "DeleteDeployment"), _rest_api_part("deployments")),
+        **dict.fromkeys(_RESOURCE_CALLS, _rest_api_part("resources")),
+        **dict.fromkeys(("CreateRestApi", "ImportRestApi"), _new_rest_api),
+        **dict.fromkeys(("UpdateRestApi", "PutRestApi", "DeleteRestApi"), _whole_rest_api),
+        **dict.fromkeys(("CreateBasePathMapping", "UpdateBasePathMapping", "DeleteBasePathMapping"), _mapping),
+        **dict.fromkeys(("CreateApiMapping", "UpdateApiMapping", "DeleteApiMapping"), _mapping),  # v2's calls on the same mappings
+        **dict.fromkeys(("CreateDomainName", "DeleteDomainName"), _mapping),  # a domain's mappings come and go with it
+    },
 }
-_APIGATEWAY_LIST = ("CreateRestApi", "DeleteRestApi", "ImportRestApi", "UpdateRestApi")  # names and ids of APIs
-_APIGATEWAY_MAPPING = ("CreateBasePathMapping", "UpdateBasePathMapping", "DeleteBasePathMapping")
+EVENT_NAMES: dict[str, tuple[str, ...]] = {source: tuple(sorted(table)) for source, table in _EVENTS.items()}
 
 
 def handled_event_names() -> dict[str, list[str]]:
-    """The operations each source's changes are recorded under. Lambda's event names end in
-    the API version the call was made with (``UpdateAlias20150331``,
-    ``AddPermission20150331v2``), so the rule matches them by prefix."""
-    apigateway_names = sorted(set(_APIGATEWAY_API) | set(_APIGATEWAY_LIST) | set(_APIGATEWAY_MAPPING))
-    return {"aws.lambda": sorted(_LAMBDA), "aws.apigateway": apigateway_names}
+    """The operations each source's followed changes are recorded under (Lambda's without the
+    API-version suffix its event names carry)."""
+    return {source: list(names) for source, names in EVENT_NAMES.items()}
 
 
 def event_pattern() -> dict[str, Any]:
-    """The EventBridge event pattern of the rule that forwards these events to the queue."""
-    names = handled_event_names()
+    """The EventBridge event pattern of the rule that forwards these events to the queue.
+    A Lambda name matches bare and with its API version (``UpdateAlias``, ``UpdateAlias20150331``),
+    and not a longer operation (``DeleteFunctionConcurrency20171031``)."""
+    lambda_names: list[Any] = []
+    for name in EVENT_NAMES["aws.lambda"]:
+        lambda_names += [name, {"prefix": f"{name}20"}]
     return {
         "source": list(EVENT_SOURCES),
         "detail-type": [DETAIL_TYPE],
         "detail": {
-            "eventSource": sorted(_SERVICE_OF),
-            "eventName": [{"prefix": name} for name in names["aws.lambda"]] + names["aws.apigateway"],
+            "eventSource": sorted(_SOURCE_OF),
+            "eventName": lambda_names + list(EVENT_NAMES["aws.apigateway"]),
         },
     }
 
@@ -192,146 +318,118 @@ def event_pattern() -> dict[str, Any]:
 # ------------------------------------------------------------------ reading a message
 
 
-def _record(body: str | bytes) -> dict[str, Any]:
+def _load(text: str | bytes, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MalformedEvent(f"{what} is not JSON ({type(exc).__name__})") from None
+
+
+def _record(body: str | bytes) -> dict[str, Any] | Ignored:
+    """The CloudTrail record a message carries: from an EventBridge event, an SNS notification of
+    one, or bare."""
     if len(body) > MAX_BODY:
         raise MalformedEvent(f"message of {len(body)} bytes is larger than any event ({MAX_BODY} at most)")
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise MalformedEvent(f"message is not JSON ({type(exc).__name__})") from None
+    value = _load(body, "message")
     for _ in range(2):  # an SNS notification may wrap the EventBridge event
         if isinstance(value, dict) and value.get("Type") == "Notification" and isinstance(value.get("Message"), str):
-            try:
-                value = json.loads(value["Message"])
-            except (ValueError, RecursionError):
-                raise MalformedEvent("SNS notification whose Message is not JSON") from None
+            value = _load(value["Message"], "SNS notification's Message")
     if not isinstance(value, dict):
         raise MalformedEvent(f"message is JSON {type(value).__name__}, not an event object")
     if "eventSource" in value and "eventName" in value:
         return value  # a bare CloudTrail record
     if "detail" not in value:
         raise MalformedEvent("message has no 'detail': not an EventBridge event")
+    detail_type = value.get("detail-type")
+    if detail_type is not None and detail_type != DETAIL_TYPE:
+        return Ignored(f"not a CloudTrail API call: detail-type {_clip(detail_type)!r}")
     detail = value["detail"]
     if not isinstance(detail, dict):
         raise MalformedEvent(f"event detail is {type(detail).__name__}, not an object")
-    if value.get("detail-type") not in (DETAIL_TYPE, None):
-        return {"_unrelated": f"detail-type {str(value.get('detail-type'))[:80]!r}"}
     return detail
 
 
 def _actor(record: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """Who made the call: the caller's ARN, and every ARN it may be named by (the role of an assumed-role session)."""
-    identity: dict[str, Any] = record["userIdentity"] if isinstance(record.get("userIdentity"), dict) else {}
-    arn = identity["arn"] if isinstance(identity.get("arn"), str) else ""
-    names = [arn] if arn else []
-    context: dict[str, Any] = identity["sessionContext"] if isinstance(identity.get("sessionContext"), dict) else {}
-    issuer = context.get("sessionIssuer")
+    """Who made the call: the caller's ARN, and every ARN it may be named by (the role of a role session)."""
+    identity = record.get("userIdentity")
+    if not isinstance(identity, dict):
+        return "unknown caller", []
+    names = [identity["arn"]] if isinstance(identity.get("arn"), str) and identity["arn"] else []
+    context = identity.get("sessionContext")
+    issuer = context.get("sessionIssuer") if isinstance(context, dict) else None
     if isinstance(issuer, dict) and isinstance(issuer.get("arn"), str):
         names.append(issuer["arn"])
-    return arn or str(identity.get("type") or "unknown caller"), names
+    shown = names[0] if names else str(identity.get("invokedBy") or identity.get("type") or "unknown caller")
+    return _clip(shown, 200), names
+
+
+def _role(arn: str) -> tuple[str, str, str] | None:
+    """``(partition, account, role name)`` of a role ARN or of a session of that role."""
+    match = _ROLE_RE.match(arn)
+    if not match:
+        return None
+    return match["partition"], match["sts_account"] or match["iam_account"], match["session_role"] or match["role"]
 
 
 def _is_principal(names: list[str], principals: Collection[str]) -> bool:
-    for name in names:
-        for principal in principals:
-            if name == principal:
+    for principal in principals:
+        role = _role(principal)
+        for name in names:
+            if name == principal or (role is not None and _role(name) == role):
                 return True
-            assumed = _ASSUMED_ROLE_RE.match(name)
-            # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION is arn:aws:iam::ACCOUNT:role[/path]/ROLE
-            if assumed and principal.startswith(f"arn:{assumed['partition']}:iam::{assumed['account']}:role/"):
-                if principal.rsplit("/", 1)[-1] == assumed["role"]:
-                    return True
     return False
 
 
 def parse_event(body: str | bytes, *, ignore_principals: Collection[str] = ()) -> Touch | Ignored:
-    """What an SQS message body says changed; ``MalformedEvent`` when it is not an event."""
+    """What an SQS message body says changed; ``MalformedEvent`` when it is not a usable event."""
     try:
         return _parse(body, ignore_principals)
     except MalformedEvent:
         raise
-    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:  # a shape no check foresaw: still one line
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:  # a shape no check foresaw
         raise MalformedEvent(f"unexpected event shape ({type(exc).__name__})") from None
 
 
 def _parse(body: str | bytes, ignore_principals: Collection[str]) -> Touch | Ignored:
     record = _record(body)
-    if "_unrelated" in record:
-        return Ignored(f"not a CloudTrail API call: {record['_unrelated']}")
+    if isinstance(record, Ignored):
+        return record
     event_source, event_name = record.get("eventSource"), record.get("eventName")
     if not isinstance(event_source, str) or not isinstance(event_name, str):
         raise MalformedEvent("CloudTrail record without eventSource and eventName")
-    source = _SERVICE_OF.get(event_source)
+    source = _SOURCE_OF.get(event_source)
     if source is None:
-        return Ignored(f"event from {event_source[:80]}, not Lambda or API Gateway")
-    actor, names = _actor(record)
-    what = f"{source.removeprefix('aws.')} {event_name[:80]}"
+        return Ignored(f"event from {_clip(event_source)}, not Lambda or API Gateway")
+    operation = _SUFFIX_RE.sub("", event_name) if source == "aws.lambda" else event_name
+    what = f"{source.removeprefix('aws.')} {_clip(operation)}"
     if record.get("errorCode"):
-        return Ignored(f"{what} failed ({str(record['errorCode'])[:80]}): nothing changed")
-    user_agent = str(record["userAgent"]) if isinstance(record.get("userAgent"), str) else ""
-    if _OWN_AGENT in user_agent:
+        return Ignored(f"{what} failed ({_clip(record['errorCode'])}): nothing changed")
+    if record.get("readOnly") is True:
+        return Ignored(f"{what} is a read: nothing changed")
+    actor, names = _actor(record)
+    user_agent = record.get("userAgent")
+    if isinstance(user_agent, str) and _OWN_AGENT.search(user_agent):
         return Ignored(f"{what} made by Pointsman itself (user agent)")
     if ignore_principals and _is_principal(names, ignore_principals):
         return Ignored(f"{what} made by Pointsman itself ({actor})")
+    build = _EVENTS[source].get(operation)
+    if build is None:
+        return Ignored(f"{what}: not a change Pointsman follows")
     params = record.get("requestParameters")
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise MalformedEvent(f"requestParameters of {what} is {type(params).__name__}, not an object")
-    touch = _lambda(event_name, params) if source == "aws.lambda" else _apigateway(event_name, params)
-    if touch is None:
-        return Ignored(f"{what}: not a change Pointsman follows")
-    keys, target, functions, api_ids, domains = touch
-    if not keys:
-        return Ignored(f"{what} {target}: changes nothing Pointsman manages")
+    change = build(params)
+    if isinstance(change, Ignored):
+        return Ignored(f"{what}: {change.reason}")
     return Touch(
-        reason=f"{what.split(' ')[0]} {_operation(event_name)} {target} by {actor}",
-        keys=tuple(dict.fromkeys(keys)),
-        functions=frozenset(functions),
-        api_ids=frozenset(api_ids),
-        domains=frozenset(domains),
-        event_id=str(record.get("eventID") or ""),
-        event_time=str(record.get("eventTime") or ""),
+        reason=f"{what} {change.target} by {actor}",
+        keys=tuple(dict.fromkeys(change.keys)),
+        functions=change.functions,
+        api_ids=change.api_ids,
+        domains=change.domains,
+        event_id=_clip(record.get("eventID") or "", 100),
+        event_time=_clip(record.get("eventTime") or "", 40),
         actor=actor,
     )
-
-
-def _operation(event_name: str) -> str:
-    """``UpdateAlias20150331`` -> ``UpdateAlias``; ``AddPermission20150331v2`` -> ``AddPermission``."""
-    return re.sub(r"\d{8}(v\d+)?$", "", event_name)
-
-
-_Found = tuple[list[Key], str, set[str], set[str], set[str]]
-
-
-def _lambda(event_name: str, params: Mapping[str, Any]) -> _Found | None:
-    builder = _LAMBDA.get(_operation(event_name))
-    if builder is None:
-        return None
-    function, keys, target = builder(params)
-    return keys, target, {function}, set(), set()
-
-
-def _apigateway(event_name: str, params: Mapping[str, Any]) -> _Found | None:
-    if event_name in _APIGATEWAY_MAPPING:
-        domain = _text(params, "domainName")
-        base = params.get("basePath") if isinstance(params.get("basePath"), str) else ""
-        return [("mappings", domain)], f"{domain}/{base}".rstrip("/"), set(), set(), {domain}
-    keys: list[Key] = []
-    api_ids: set[str] = set()
-    target = ""
-    if event_name in _APIGATEWAY_LIST:
-        keys.append(("rest_apis",))
-        target = str(params.get("name") or params.get("restApiId") or "")[:100]
-    if event_name in _APIGATEWAY_API:
-        api_id = _text(params, "restApiId")
-        api_ids.add(api_id)
-        keys += _api_keys(api_id, *_APIGATEWAY_API[event_name])
-        stage = params.get("stageName")
-        target = f"{api_id}/{stage}" if isinstance(stage, str) else api_id
-    elif event_name == "DeleteRestApi" and isinstance(params.get("restApiId"), str):
-        api_ids.add(params["restApiId"])
-        keys += _api_keys(params["restApiId"], *_API_WHOLE)
-    if not keys:
-        return None
-    return keys, target, set(), api_ids, set()
