@@ -31,12 +31,11 @@ os.environ.update(
 )
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from controller.logs import configure  # noqa: E402
 from tests.fuzz_cli import run_cli_cases  # noqa: E402
+from tests.fuzz_faults import run_fault_matrix  # noqa: E402
 from tests.fuzz_http import run_http_attacks  # noqa: E402
 from tests.fuzz_spec import run_spec_corpus  # noqa: E402
-
-from controller.logs import configure  # noqa: E402
-from tests.fuzz_faults import run_fault_matrix  # noqa: E402
 
 COLUMNS = ("cases", "tracebacks", "hangs", "harmful", "converged")
 
