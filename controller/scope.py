@@ -259,15 +259,6 @@ class Scope:
             for key in keys:
                 self._cache.pop(tuple(key), None)
 
-    def each(self, work: Iterable[Callable[[], Any]]) -> None:
-        """Run loaders with bounded concurrency; the first error is raised."""
-        jobs = list(work)
-        if not jobs:
-            return
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs)))) as pool:
-            for future in [pool.submit(job) for job in jobs]:
-                future.result()
-
     # ------------------------------------------------------------------ lambda
 
     def function(self, name: str) -> FunctionLive | None:

@@ -14,12 +14,17 @@ from controller.scope import FunctionLive
 from controller.spec import LATEST, FunctionSpec
 
 
-def _known_versions(fn: FunctionLive, alias: str, versions: Iterable[str]) -> bool:
-    """Do these versions exist? ``$LATEST`` always does, and so do the versions the live
-    alias serves now (Lambda keeps a version an alias uses); others need the versions read."""
+def _unproven(fn: FunctionLive, alias: str, versions: Iterable[str]) -> list[str]:
+    """Those of ``versions`` whose existence only the published versions can tell: ``$LATEST``
+    always exists, and so do the versions the live alias serves now (Lambda keeps a version an
+    alias uses)."""
     serving = fn.serving(alias)
-    unproven = [v for v in versions if v != LATEST and v not in serving]
-    return all(v in fn.versions for v in unproven)
+    return [v for v in versions if v != LATEST and v not in serving]
+
+
+def _known_versions(fn: FunctionLive, alias: str, versions: Iterable[str]) -> bool:
+    """Do these versions exist? Reads the versions only for those the live alias does not prove."""
+    return all(v in fn.versions for v in _unproven(fn, alias, versions))
 
 
 def needs_versions(function: FunctionSpec, fn: FunctionLive) -> bool:
@@ -33,8 +38,7 @@ def needs_versions(function: FunctionSpec, fn: FunctionLive) -> bool:
     for name, alias in function.aliases.items():
         if alias.version.startswith("sha256:"):
             return True
-        serving = fn.serving(name)
-        if any(v != LATEST and v not in serving for v in [alias.version, *alias.routing]):
+        if _unproven(fn, name, [alias.version, *alias.routing]):
             return True
     return False
 
