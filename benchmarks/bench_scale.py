@@ -235,26 +235,48 @@ class Run:
         return [line for line in self.stderr.splitlines() if line.startswith("error:")]
 
 
+# Linux carries a parent's peak RSS into a forked child (and across exec), so a child of this
+# process (moto's server and the seeded estate, ~170 MiB) would report at least that much. A
+# small launcher forks pointsman from itself and reports pointsman's own peak (os.wait4).
+_LAUNCHER = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, lambda signum, frame: os.kill(pid, signum))
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def start_pointsman(argv: list[str], env: Mapping[str, str], rss_file: str, **popen: Any) -> subprocess.Popen[str]:
+    """``pointsman ARGV`` under the launcher, which writes its peak RSS (KiB) to ``rss_file`` at exit."""
+    command = [sys.executable, "-c", _LAUNCHER, rss_file, *pointsman_command(), *argv]
+    return subprocess.Popen(command, env=dict(env), cwd=ROOT, text=True, **popen)
+
+
+def read_rss(rss_file: str) -> int:
+    peak = Path(rss_file).read_text().strip()
+    return int(peak) if peak.isdigit() else 0
+
+
 def run_pointsman(argv: list[str], env: Mapping[str, str], timeout: float = 3600.0) -> Run:
-    """``pointsman ARGV`` as a subprocess: exit code, wall time, its peak RSS (os.wait4), output."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    """``pointsman ARGV`` as a subprocess: exit code, wall time, its own peak RSS, output."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, tempfile.NamedTemporaryFile("r") as rss:
         started = time.perf_counter()
-        process = subprocess.Popen([*pointsman_command(), *argv], env=dict(env), stdout=out, stderr=err, cwd=ROOT, text=True)
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                process.kill()
-                pid, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.02)
+        process = start_pointsman(argv, env, rss.name, stdout=out, stderr=err)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(process.returncode, wall, int(usage.ru_maxrss), out.read(), err.read())
+        return Run(process.returncode, wall, read_rss(rss.name), out.read(), err.read())
 
 
 def converge(estate: Estate) -> Run:
@@ -344,6 +366,152 @@ def measure(scenario: Scenario, estate: Estate, proxy: QuotaProxy, scale: float)
     return Figures(scenario.name, estate.shape, run, counts, proxy.bound_seconds(counts["forwarded"]))
 
 
+# ------------------------------------------------------------------ the event-driven heal
+
+
+def cloudtrail_update_alias(function: str, alias: str, version: str) -> str:
+    """The EventBridge "AWS API Call via CloudTrail" event of a console UpdateAlias, as an SQS
+    target receives it (the record's fields as the CloudTrail user guide documents them)."""
+    arn = "arn:aws:iam::123456789012:user/console-user"
+    detail = {
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDABENCH", "arn": arn, "accountId": "123456789012", "userName": "console-user"},
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "UpdateAlias20150331",
+        "awsRegion": REGION,
+        "sourceIPAddress": "203.0.113.5",
+        "userAgent": "console.amazonaws.com",
+        "requestParameters": {"functionName": function, "name": alias, "functionVersion": version},
+        "responseElements": None,
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": "123456789012",
+        "eventCategory": "Management",
+    }
+    return json.dumps(
+        {"version": "0", "id": "bench", "detail-type": "AWS API Call via CloudTrail", "source": "aws.lambda",
+         "account": "123456789012", "time": detail["eventTime"], "region": REGION, "resources": [], "detail": detail}
+    )
+
+
+@dataclass
+class EventFigures:
+    shape: Shape
+    full_run_s: float
+    full_run_status: str
+    reported_s: float | None
+    healed_s: float | None
+    counts: dict[str, dict[str, int]]
+    exit_code: int
+    peak_rss_kib: int
+    errors: list[str]
+
+    def lines(self) -> list[str]:
+        reads = {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and not is_write(op)}
+        writes = {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and is_write(op)}
+        shown = lambda v: f"{v:5.2f}s" if v is not None else "  never"  # noqa: E731
+        out = [
+            f"event heal       functions={self.shape.functions:5} first full run={self.full_run_s:6.1f}s ({self.full_run_status})"
+            f" drift reported={shown(self.reported_s)} healed={shown(self.healed_s)} after the event was queued"
+            f" reads={sum(reads.values()):3}/{len(EVENT_MINIMUM)} writes={sum(writes.values())} throttled={sum(self.counts['throttled'].values())}"
+            f" exit={self.exit_code} rss={self.peak_rss_kib / 1024:6.1f}MiB (whole run)",
+            "    event reads: " + ", ".join(f"{op}={n}" for op, n in sorted(reads.items())),
+        ]
+        if writes:
+            out.append("    event writes: " + ", ".join(f"{op}={n}" for op, n in sorted(writes.items())))
+        return out + [f"    {line}" for line in self.errors[:3]]
+
+
+# What a heal of one alias cannot do without: its aliases, its policy, its versions, one UpdateAlias.
+EVENT_MINIMUM = ("lambda.ListAliases", "lambda.GetPolicy", "lambda.ListVersionsByFunction")
+
+
+def _http_json(url: str, timeout: float = 5.0) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def event_heal(estate: Estate, proxy: QuotaProxy, scale: float) -> EventFigures:
+    """``pointsman run --events-queue`` in apply mode through the proxy: its first full run, then
+    a console change of one prod alias and its CloudTrail event on the queue; the clock runs from
+    the event being queued to the drift in the log and to the alias back on its version."""
+    import threading
+
+    lam = direct_clients(estate.moto_url)[0]
+    session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
+    sqs = session.client("sqs", endpoint_url=estate.moto_url)
+    queue = sqs.create_queue(QueueName=f"pointsman-events-{estate.shape.functions}")["QueueUrl"]
+    work = Path(tempfile.mkdtemp(prefix="pointsman-scale-run-"))
+    repo = work / "repo"
+    shutil.copytree(estate.spec_dir, repo / "desired_state")
+    git_env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+               "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "the estate"]):
+        subprocess.run(["git", *argv], cwd=repo, env=git_env, check=True)
+    port = free_port()
+    env = {**aws_env(proxy.url), "AWS_ENDPOINT_URL_SQS": estate.moto_url}  # the queue is not behind the quotas
+    if scale != 1:
+        env["POINTSMAN_RATE_LIMITS"] = rate_limits_env(proxy.quotas)
+    argv = ["--log-level", "info", "run", "--repo", str(repo), "--mode", "apply", "--interval", "3600", "--jitter", "0",
+            "--poll-interval", "0", "--listen", f"127.0.0.1:{port}", "--state-dir", str(work / "state"),
+            "--events-queue", queue, "--events-wait", "1"]
+    lines: list[tuple[float, str]] = []
+    rss = work / "rss"
+    rss.write_text("")
+    proxy.reset()
+    process = start_pointsman(argv, env, str(rss), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    reader = threading.Thread(target=lambda: [lines.append((time.perf_counter(), line)) for line in process.stderr or ()], daemon=True)
+    reader.start()
+    full_run_s, full_status, reported, healed, counts = 0.0, "never finished", None, None, proxy.snapshot()
+    try:
+        started = time.perf_counter()
+        runs: list[dict[str, Any]] = []
+        while time.perf_counter() - started < 3600 and process.poll() is None:
+            try:
+                runs = [r for r in _http_json(f"http://127.0.0.1:{port}/api/history?limit=5") if r.get("finished")]
+            except OSError:
+                runs = []
+            if runs:
+                break
+            time.sleep(0.5)
+        if runs:
+            full_run_s, full_status = runs[0]["finished"] - runs[0]["started"], runs[0]["status"]
+            time.sleep(1.5)  # the consumer's long poll is running
+            target = estate.functions[len(estate.functions) // 2]
+            lam.update_alias(FunctionName=target, Name="prod", FunctionVersion="1")  # the console change
+            proxy.reset()
+            sqs.send_message(QueueUrl=queue, MessageBody=cloudtrail_update_alias(target, "prod", "1"))
+            queued = time.perf_counter()
+            while time.perf_counter() - queued < 60 and process.poll() is None:
+                if reported is None:
+                    reported = next((at - queued for at, line in list(lines) if at >= queued and "drift found" in line and target in line), None)
+                if lam.get_alias(FunctionName=target, Name="prod")["FunctionVersion"] == ALIASES["prod"]:
+                    healed = time.perf_counter() - queued
+                    break
+                time.sleep(0.01)
+            time.sleep(0.5)  # the event's run records its reads
+            if reported is None:
+                reported = next((at - queued for at, line in list(lines) if at >= queued and "drift found" in line and target in line), None)
+            counts = proxy.snapshot()
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(5)
+        sqs.delete_queue(QueueUrl=queue)
+    errors = [line.strip() for _, line in lines if '"level": "error"' in line or line.startswith("error:")]
+    figures = EventFigures(estate.shape, full_run_s, full_status, reported, healed, counts, process.returncode, read_rss(str(rss)), errors)
+    shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
 # ------------------------------------------------------------------ moto
 
 
@@ -382,7 +550,7 @@ class MotoServer:
             response.read()
 
 
-def bench(functions: int, scale: float, latency_ms: float, scenarios: list[Scenario]) -> list[Figures]:
+def bench(functions: int, scale: float, latency_ms: float, scenarios: list[Scenario], events: bool = True) -> list[Figures]:
     shape = Shape.of(functions)
     spec_dir = Path(tempfile.mkdtemp(prefix=f"pointsman-scale-{functions}-"))
     figures: list[Figures] = []
@@ -407,6 +575,9 @@ def bench(functions: int, scale: float, latency_ms: float, scenarios: list[Scena
                     print(result.line(), flush=True)
                     for line in result.details():
                         print(line, flush=True)
+                if events:
+                    for line in event_heal(estate, proxy, scale).lines():
+                        print(line, flush=True)
             moto.reset()
     finally:
         shutil.rmtree(spec_dir, ignore_errors=True)
@@ -418,13 +589,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--functions", type=int, action="append", help="estate size in functions (repeatable; default 100 and 1000)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every quota's rate (default 1: AWS's)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added round trip per request (default 20)")
+    parser.add_argument("--no-events", action="store_true", help="skip the event-driven heal (a `pointsman run` with its first full scan)")
     args = parser.parse_args(argv)
     sizes = args.functions or [100, 1000]
     if any(n < 1 for n in sizes) or not args.scale > 0 or args.latency_ms < 0:
         parser.error("--functions must be at least 1, --scale positive, --latency-ms not negative")
     print(f"quotas x{args.scale:g}, latency {args.latency_ms:g} ms per request, pacing on (Pointsman's defaults" + (")" if args.scale == 1 else ", scaled)"), flush=True)
     for n in sizes:
-        bench(n, args.scale, args.latency_ms, SCENARIOS)
+        bench(n, args.scale, args.latency_ms, SCENARIOS, events=not args.no_events)
     return 0
 
 

@@ -105,6 +105,10 @@ def observe(spec: Spec, scope: Scope) -> None:
     lanes.wait()
 
 
+# How many drifted resources a log line names (the rest are counted).
+LOGGED_DRIFT = 20
+
+
 def reconcile(
     spec: Spec,
     clients: AwsClients,
@@ -162,6 +166,10 @@ def _pass(
         result.drift = diff(desired, live)
         result.plan = make_plan(result.drift, prune, desired)
         log.info("planned", drift=len(result.drift), actions=len(result.plan.actions))
+        if result.drift:
+            named = [f"{d.resource} ({d.status.value})" for d in result.drift[:LOGGED_DRIFT]]
+            more = len(result.drift) - len(named)
+            log.info("drift found", drift=len(result.drift), resources=named + ([f"and {more} more"] if more else []))
         if apply and result.plan.actions:
             result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
             result.applied = not dry_run

@@ -9,7 +9,9 @@ quota back, up to the quota (AIMD).
 
 Defaults are AWS's published per-account, per-Region quotas (``DEFAULT_QUOTAS`` names the
 source of each); ``POINTSMAN_RATE_LIMITS`` overrides them (``apigateway=5:20,lambda.GetPolicy=10``
-as rate per second, optionally ``:burst``) or turns pacing off (``off``).
+as rate per second, optionally ``:burst``) or turns pacing off (``off``). Pointsman paces at
+``HEADROOM`` of each rate: AWS's buckets then keep a few spare tokens, and a request delayed on
+the way (so that two arrive closer together than they were sent) is not throttled.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ DEFAULT_QUOTAS: dict[str, Quota] = {
 }
 # Services whose per-operation buckets also draw from the service-wide one.
 _SHARED_TOTAL = frozenset({"apigateway"})
+# The share of each quota Pointsman paces itself to.
+HEADROOM = 0.97
 
 
 class RateLimitError(ValueError):
@@ -56,11 +60,11 @@ class RateLimitError(ValueError):
 class Bucket:
     """A token bucket whose rate adapts: halved on throttling, raised slowly on success."""
 
-    def __init__(self, name: str, quota: Quota, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, name: str, quota: Quota, clock: Callable[[], float] = time.monotonic, headroom: float = 1.0) -> None:
         self.name = name
-        self.ceiling = quota.rate
-        self.floor = quota.rate / 16
-        self.rate = quota.rate
+        self.ceiling = quota.rate * headroom
+        self.floor = self.ceiling / 16
+        self.rate = self.ceiling
         self.capacity = max(1.0, quota.burst)
         self.tokens = self.capacity
         self._clock = clock
@@ -98,8 +102,9 @@ class RateLimiter:
         quotas: Mapping[str, Quota] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        headroom: float = HEADROOM,
     ) -> None:
-        self.buckets = {name: Bucket(name, quota, clock) for name, quota in (quotas or DEFAULT_QUOTAS).items()}
+        self.buckets = {name: Bucket(name, quota, clock, headroom) for name, quota in (quotas or DEFAULT_QUOTAS).items()}
         self._sleep = sleep
 
     def buckets_for(self, service: str, operation: str) -> list[Bucket]:

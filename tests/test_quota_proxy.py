@@ -17,7 +17,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.parsers import ResponseParserError
 
-from benchmarks.bench_scale import Shape, aws_env, converge, direct_clients, run_pointsman, seed
+from benchmarks.bench_scale import EVENT_MINIMUM, Shape, aws_env, converge, direct_clients, event_heal, run_pointsman, seed
 from benchmarks.quota_proxy import QuotaProxy, bound_seconds, classify, rate_limits_env, scaled_quotas
 from controller.aws import is_write
 from controller.ratelimit import DEFAULT_QUOTAS, THROTTLING_CODES, Quota
@@ -247,3 +247,31 @@ def test_a_small_converged_estate_planned_through_the_proxy_makes_no_write(moto_
         assert counts["forwarded"].get(operation, 0) >= least, (operation, counts["forwarded"])
     assert counts["errors"] == {}, counts["errors"]  # every alias has its invoke permission: no 404 either
     assert planned.peak_rss_kib > 10_000
+
+
+def test_peak_rss_is_pointsmans_own_not_the_benchmarks(moto_url: str) -> None:
+    # Linux carries a parent's peak into a forked child: measured naively, `pointsman --version`
+    # would report at least this test process's RSS (moto's server is in it).
+    import resource
+
+    own = run_pointsman(["--version"], aws_env(moto_url), timeout=60)
+    assert own.exit_code == 0, own.stderr
+    assert 5_000 < own.peak_rss_kib < resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+@pytest.mark.server
+def test_the_event_driven_heal_through_the_proxy_reads_only_the_touched_function(moto_url: str, tmp_path: Path) -> None:
+    shape = Shape(functions=10, apis=1, domains=1, mappings_per_domain=1)
+    estate = seed(moto_url, shape, tmp_path / "spec")
+    assert converge(estate).exit_code == 0
+    with QuotaProxy(moto_url, scale=10, latency_ms=2) as proxy:
+        figures = event_heal(estate, proxy, scale=10)
+    assert figures.full_run_status == "in_sync", figures.errors
+    assert figures.reported_s is not None and figures.healed_s is not None, figures.lines()
+    assert figures.reported_s <= figures.healed_s
+    lam = direct_clients(moto_url)[0]
+    assert all(lam.get_alias(FunctionName=f, Name="prod")["FunctionVersion"] == "2" for f in estate.functions)
+    forwarded = {op: n for op, n in figures.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway."))}
+    assert forwarded == {**{op: 1 for op in EVENT_MINIMUM}, "lambda.UpdateAlias": 1}
+    assert figures.exit_code == 0 and figures.peak_rss_kib > 10_000
+    assert "event heal" in figures.lines()[0]

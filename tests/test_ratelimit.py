@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from controller.aws import AwsClients, AwsConfigError
-from controller.ratelimit import DEFAULT_QUOTAS, Bucket, Quota, RateLimiter, parse_limits
+from controller.ratelimit import DEFAULT_QUOTAS, HEADROOM, Bucket, Quota, RateLimiter, parse_limits
 
 
 class FakeClock:
@@ -25,7 +25,7 @@ class FakeClock:
 
 def test_a_bucket_lets_the_burst_through_then_paces_at_its_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter({"apigateway.GetResources": Quota(2.5, 5)}, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter({"apigateway.GetResources": Quota(2.5, 5)}, clock=clock, sleep=clock.sleep, headroom=1.0)
     for _ in range(10):
         limiter.before("apigateway", "GetResources")
     # 5 at once, then one every 0.4 s: the quota is 5 per 2 seconds.
@@ -35,7 +35,7 @@ def test_a_bucket_lets_the_burst_through_then_paces_at_its_rate() -> None:
 
 def test_api_gateway_operations_share_the_account_wide_bucket() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(DEFAULT_QUOTAS, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(DEFAULT_QUOTAS, clock=clock, sleep=clock.sleep, headroom=1.0)
     names = [b.name for b in limiter.buckets_for("apigateway", "CreateDeployment")]
     assert names == ["apigateway.CreateDeployment", "apigateway"]
     assert [b.name for b in limiter.buckets_for("lambda", "GetPolicy")] == ["lambda.GetPolicy"]  # its own quota only
@@ -105,3 +105,13 @@ def test_every_call_is_paced_and_a_throttled_answer_slows_its_bucket(estate: dic
     assert len(clock.slept) == 3
     assert all(wait > 0.1 for wait in clock.slept) and clock.slept == sorted(clock.slept, reverse=True)
     assert paced.counter.snapshot()["apigateway.GetRestApis"] == 4  # the retry is inside one call
+
+
+def test_pointsman_paces_a_little_under_each_quota() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter({"lambda": Quota(10, 1)}, clock=clock, sleep=clock.sleep)
+    for _ in range(11):
+        limiter.before("lambda", "ListAliases")
+    # One token at once, then ten at HEADROOM x 10 per second: a little over a second.
+    assert clock.now == pytest.approx(10 / (10 * HEADROOM))
+    assert 0.9 <= HEADROOM < 1
