@@ -18,7 +18,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller import __version__
 from controller.aws import AWS_ERRORS, AwsClients, describe_error
@@ -26,6 +26,7 @@ from controller.history import HistoryError
 from controller.logs import configure
 from controller.settings import StartupError
 from controller.spec import SpecInvalid, json_schema, load_spec
+from controller.specdiff import SpecDiffError
 
 if TYPE_CHECKING:
     from controller.settings import RunSettings
@@ -129,11 +130,22 @@ def _parser() -> argparse.ArgumentParser:
     spec_arg(p)
     aws_args(p)
     p.add_argument("--prune", action="store_true", help="plan deletion of extra resources")
+    base = p.add_mutually_exclusive_group()
+    base.add_argument("--base", metavar="REV", help="also show what the spec changes against this git revision (a PR's base branch)")
+    base.add_argument("--base-spec", metavar="DIR", help="also show what the spec changes against the spec in DIR")
     p = sub.add_parser("apply", help="converge AWS to the spec")
     spec_arg(p)
     aws_args(p)
     p.add_argument("--prune", action="store_true", help="delete extra resources in the managed scope")
     p.add_argument("--dry-run", action="store_true", help="plan and report, call nothing that writes")
+    p = sub.add_parser("routes", help="what clients reach: each domain base path and stage to its function versions, live and in git")
+    spec_arg(p)
+    aws_args(p)
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--live", dest="view", action="store_const", const="live", help="only the live chains")
+    view.add_argument("--desired", dest="view", action="store_const", const="desired", help="only git's chains")
+    p.set_defaults(view="both")
+    p.add_argument("--exit-code", action="store_true", help="exit 2 when a route differs from git (default: 0)")
     p = sub.add_parser("run", help="follow a git branch and reconcile continuously (the controller)")
     _run_args(p)
     p = sub.add_parser("reconcile", help="one fetch + reconcile, then exit (for cron-style scheduling)")
@@ -143,12 +155,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", default=os.environ.get("POINTSMAN_STATE_DIR", ".pointsman"))
     p.add_argument("--limit", type=_int_between(1, 100_000), default=20)
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--resource", metavar="ID", help="only runs whose drift or actions name this resource (its id or key, or a prefix of either up to ':' or '/')")
     p = sub.add_parser("demo", help="run against an embedded AWS emulator and a local git repo (see README)")
     p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state")
     p.add_argument("--aws-port", type=_int_between(1, 65535), default=4599, help="emulator port on 127.0.0.1")
     p.add_argument("--listen", type=_host_port, default="127.0.0.1:8080")
     p.add_argument("--interval", type=_seconds, default=10.0)
     p.add_argument("--mode", choices=("apply", "detect"), default="apply")
+    p = sub.add_parser("status", help="the running controller's state: in sync, drifted, what will be done (exit 0 in sync, 2 drift, 1 error)")
+    p.add_argument("--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--wait", metavar="STATE", choices=("in_sync", "drifted", "error"), help="first wait for a new run to finish with this state")
+    p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
     sub.add_parser("schema", help="print the spec file JSON Schema")
     sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
     sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")
@@ -173,7 +191,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
 
 _RUN_FLAGS = (
     "repo", "branch", "path", "interval", "jitter", "poll_interval", "mode", "state_dir", "listen", "concurrency", "history_keep", "allow_empty",
-    "events_queue", "events_wait", "events_ignore_principals",
+    "events_queue", "events_wait", "events_ignore_principals", "notify_webhook_url", "status_url",
 )
 
 
@@ -208,6 +226,13 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         metavar="ARN,...",
         help="role or user ARNs whose events are Pointsman's own, besides its user agent " + env.format("EVENTS_IGNORE_PRINCIPALS"),
     )
+    p.add_argument(
+        "--notify-webhook-url",
+        metavar="URL",
+        help="POST a JSON message on each state change (drift found, healed, apply failed, invalid commit, back in sync),"
+        " signed with POINTSMAN_NOTIFY_SECRET " + env.format("NOTIFY_WEBHOOK_URL") + "; Slack: env POINTSMAN_NOTIFY_SLACK_URL",
+    )
+    p.add_argument("--status-url", metavar="URL", help="the status page's address, linked from notifications " + env.format("STATUS_URL"))
     aws_tuning_args(p)
 
 
@@ -267,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AWS_ERRORS as exc:
         print(f"error: {describe_error(exc)}; nothing was applied.", file=sys.stderr)
         return EXIT_ERROR
-    except (SettingsError, StartupError, HistoryError) as exc:
+    except (SettingsError, StartupError, HistoryError, SpecDiffError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -317,6 +342,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _reconcile_once(_settings(args))
     if args.command == "history":
         return _history(args)
+    if args.command == "status":
+        return _status(args)
     if args.command == "demo":
         from controller.demo import run_demo
 
@@ -329,12 +356,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         n = len(spec.functions) + len(spec.rest_apis) + len(spec.domains)
         print(f"{args.spec}: valid ({len(spec.files)} files, {n} top-level items)")
         return EXIT_OK
+    if args.command == "routes":
+        from controller.routes import command as routes_command
+
+        return routes_command(spec, args)
 
     from controller.engine import reconcile
     from controller.report import render
+    from controller.scope import Scope
 
+    base_changes = _base_changes(args, spec) if args.command == "plan" else None
     clients = AwsClients()
     mode = args.command
+    scope = Scope(clients, concurrency=args.concurrency)
     result = reconcile(
         spec,
         clients,
@@ -342,13 +376,68 @@ def _dispatch(args: argparse.Namespace) -> int:
         prune=args.prune,
         dry_run=getattr(args, "dry_run", False),
         concurrency=args.concurrency,
+        scope=scope,
     )
-    print(render(result, fmt=args.format, mode=mode))
+    review = None
+    if mode == "plan" and (args.format == "markdown" or base_changes is not None) and not result.problems:
+        review = _review(args, spec, clients, scope, base_changes)
+    print(render(result, fmt=args.format, mode=mode, review=review))
     if result.problems:
         return EXIT_ERROR
     if mode == "plan":
         return EXIT_OK if result.in_sync else EXIT_DRIFT
     return EXIT_ERROR if result.failed else EXIT_OK
+
+
+def _base_changes(args: argparse.Namespace, spec: Any) -> tuple[str, str | None, list[Any]] | None:
+    """(label, base commit, spec changes) for --base / --base-spec, else None."""
+    import tempfile
+    from pathlib import Path
+
+    from controller.specdiff import export_base, spec_changes
+
+    if args.base_spec:
+        return f"--base-spec {args.base_spec}", None, spec_changes(load_spec(args.base_spec, allow_empty=True), spec)
+    if not args.base:
+        return None
+    with tempfile.TemporaryDirectory(prefix="pointsman-base-") as tmp:
+        directory, commit = export_base(Path(args.spec), args.base, Path(tmp))
+        base = load_spec(directory, display_root=f"{args.base}:{args.spec}", allow_empty=True)
+    return args.base, commit, spec_changes(base, spec)
+
+
+def _review(args: argparse.Namespace, spec: Any, clients: AwsClients, scope: Any, base: tuple[str, str | None, list[Any]] | None) -> Any:
+    from pathlib import Path
+
+    from controller.report import Review
+    from controller.routes import route_rows
+    from controller.specdiff import head_commit
+
+    review = Review(commit=head_commit(Path(args.spec)))
+    if base is not None:
+        review.base, review.base_commit, review.spec_changes = base
+    try:
+        review.region = clients.region
+        review.account = str(clients.client("sts").get_caller_identity()["Account"])
+    except AWS_ERRORS:
+        pass  # the summary says "account ?"
+    try:
+        review.routes = route_rows(spec, scope)
+    except AWS_ERRORS as exc:
+        print(f"warning: routing view left out: {describe_error(exc)}", file=sys.stderr)
+    return review
+
+
+def _status(args: argparse.Namespace) -> int:
+    from controller import statuscmd
+
+    try:
+        document = statuscmd.wait(args.url, args.wait, args.timeout) if args.wait else statuscmd.fetch(args.url)
+    except statuscmd.StatusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(document, indent=2) if args.format == "json" else statuscmd.render(document))
+    return statuscmd.exit_code(document)
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -388,10 +477,13 @@ def _reconcile_once(settings: RunSettings) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
+    from collections import Counter
     from datetime import UTC, datetime
     from pathlib import Path
 
     from controller.history import History
+    from controller.model import DriftStatus
+    from controller.report import _SIGN, format_value
 
     state = Path(args.state_dir)
     if state.exists() and not state.is_dir():
@@ -401,25 +493,60 @@ def _history(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"error: no history at {path} (has `pointsman run` used --state-dir {args.state_dir}?)", file=sys.stderr)
         return EXIT_ERROR
+    resource = getattr(args, "resource", None)
+    if resource is not None and not resource.strip():
+        print("error: --resource needs a resource id, e.g. lambda_alias/getProducts/prod", file=sys.stderr)
+        return EXIT_ERROR
     history = History(path)
     try:
-        runs = history.recent(args.limit)
+        runs = history.recent(args.limit, resource=resource)
     finally:
         history.close()
     if args.format == "json":
-        print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
+        print(json.dumps([r.as_json() for r in runs], indent=2, default=str))
         return EXIT_OK
+
+    def clock(ts: float, fmt: str = "%H:%M:%S") -> str:
+        return datetime.fromtimestamp(ts, UTC).strftime(fmt)
+
+    def sign(status: object) -> str:
+        try:
+            return _SIGN.get(DriftStatus(status), "?")
+        except ValueError:
+            return "?"
+
     for r in runs:
-        when = datetime.fromtimestamp(r.started, UTC).strftime("%Y-%m-%d %H:%M:%S")
         took = f"{(r.finished - r.started):.1f}s" if r.finished else "-"
         commit = (r.commit_sha or "-")[:12]
-        print(f"#{r.id} {when}Z {took:>6} {r.mode:6} {r.trigger:12} {commit:12} {r.status:11} drift={r.drift_count} actions={len(r.actions)}")
-        for a in r.actions:
-            print(f"      {a.get('outcome', ''):9} {a['operation']}  {a['resource']}" + (f": {a['error']}" if a.get("error") else ""))
+        head = f"#{r.id} {clock(r.started, '%Y-%m-%d %H:%M:%S')}Z {took:>6} {r.mode:6} {r.trigger:12} {commit:12} {r.status:11} drift={r.drift_count} actions={len(r.actions)}"
+        if r.count > 1:
+            last = r.last_started if r.last_started is not None else r.started
+            fmt = "%H:%M:%S" if clock(r.started, "%Y-%m-%d") == clock(last, "%Y-%m-%d") else "%Y-%m-%d %H:%M:%S"
+            head += f" x{r.count} ({clock(r.started, fmt)}\u2013{clock(last, fmt)}Z)"
+            if len(r.triggers) > 1:
+                head += f" triggers: {', '.join(r.triggers)}"
+        print(head)
+        for d in r.drift:
+            print(f"      {sign(d.get('status'))} {d.get('resource')}  [{d.get('status')}]")
+            if d.get("reason"):
+                print(f"          {d['reason']}")
+            for c in d.get("changes") or []:
+                print(f"          {c.get('field')}: {format_value(c.get('live'))} -> {format_value(c.get('desired'))}")
+        outcomes = Counter(str(a.get("outcome", "")) for a in r.actions)
+        if outcomes.keys() & {"succeeded", "failed"}:
+            for a in r.actions:
+                print(f"      {a.get('outcome', ''):9} {a['operation']}  {a['resource']}" + (f": {a['error']}" if a.get("error") else ""))
+        elif r.actions:
+            n = len(r.actions)
+            if set(outcomes) == {"planned"}:
+                print(f"      {n} action{'s' if n != 1 else ''} planned, not applied")
+            else:
+                detail = ", ".join(f"{k} {v or '?'}" for v, k in sorted(outcomes.items()))
+                print(f"      {n} action{'s' if n != 1 else ''} not applied ({detail})")
         if r.error:
             print(f"      error: {r.error}")
     if not runs:
-        print("no runs recorded yet")
+        print(f"no recorded runs name {resource}" if resource is not None else "no runs recorded yet")
     return EXIT_OK
 
 

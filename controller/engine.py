@@ -119,12 +119,14 @@ def reconcile(
     concurrency: int = 8,
     should_stop: Callable[[], bool] = lambda: False,
     scope: Scope | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> Result:
     """One reconcile. ``scope``: reads to reuse (a scope kept from an earlier reconcile, whose
-    changed resources were invalidated); what the plan writes is forgotten from it afterwards."""
+    changed resources were invalidated); what the plan writes is forgotten from it afterwards.
+    ``on_plan(drift, actions)``: told the counts once planned, before anything is applied."""
     started = time.monotonic()
     clients.start_deadline()
-    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope)
+    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan)
     created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
     if created and not should_stop():
         # APIs were just cloned: plan and apply what they carry (stages, permissions, mappings) now.
@@ -150,6 +152,7 @@ def _pass(
     concurrency: int,
     should_stop: Callable[[], bool],
     scope: Scope | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> Result:
     result = Result(prune=prune, dry_run=dry_run)
     scope = scope if scope is not None else Scope(clients, concurrency=concurrency)
@@ -170,6 +173,8 @@ def _pass(
             named = [f"{d.resource} ({d.status.value})" for d in result.drift[:LOGGED_DRIFT]]
             more = len(result.drift) - len(named)
             log.info("drift found", drift=len(result.drift), resources=named + ([f"and {more} more"] if more else []))
+        if on_plan is not None:
+            on_plan(len(result.drift), len(result.plan.actions))
         if apply and result.plan.actions:
             result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
             result.applied = not dry_run

@@ -17,6 +17,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -154,6 +155,20 @@ class GitSource:
         for child in target_root.iterdir():
             if child.name.split("-", 1)[0] not in keep:
                 shutil.rmtree(child, ignore_errors=True)
+
+    def commit_info(self, commit: str) -> dict[str, Any] | None:
+        """Short sha, subject, author and commit time of a fetched commit (None if unknown)."""
+        try:
+            c = self._repo().commit(commit)
+            return {
+                "sha": c.hexsha,
+                "short": c.hexsha[:7],
+                "subject": str(c.summary)[:200],
+                "author": str(c.author.name or c.author.email or "")[:100],
+                "time": float(c.committed_date),
+            }
+        except (ValueError, git.BadName, git.GitCommandError, OSError):
+            return None
 
     def commit_summary(self, commit: str) -> str:
         try:

@@ -1,4 +1,6 @@
-"""HTTP endpoints: /healthz, /readyz, /metrics, /api/status, /api/history, /webhook, and / (a status page).
+"""HTTP endpoints: /healthz, /readyz, /metrics, /api/status, /api/history, /webhook, / (the
+status page), /runs/ID (a run's page) and POST /reconcile (the page's "Reconcile now", which needs
+``POINTSMAN_UI_TOKEN``).
 
 The server is built to face the internet (a webhook endpoint often does):
 
@@ -16,7 +18,7 @@ The server is built to face the internet (a webhook endpoint often does):
 
 from __future__ import annotations
 
-import html
+import hmac
 import io
 import json
 import re
@@ -35,7 +37,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from controller import webhook
+from controller import pages, webhook
 
 if TYPE_CHECKING:
     from controller.runner import Runner
@@ -54,6 +56,8 @@ LINGER_SECONDS = 1.0  # ... for at most this long, so the client sees the answer
 DELIVERIES_KEPT = 1000  # webhook deliveries remembered to spot a replay
 
 GET_PATHS = ("/", "/healthz", "/readyz", "/metrics", "/api/status", "/api/history")
+RUN_PATH = re.compile(r"/runs/([0-9]{1,12})")
+MAX_FORM = 4096  # bytes of the "Reconcile now" form
 _HEAD_END = re.compile(rb"(?:^|\n)\r?\n")
 _CLIENT_GONE = (ConnectionError, TimeoutError)
 
@@ -242,6 +246,7 @@ def _handler(runner: Runner) -> type[_Handler]:
     controller = runner.controller
     settings = runner.settings
     deliveries = RecentDeliveries()
+    ui_token = settings.ui_token.get_secret_value() if settings.ui_token and settings.ui_token.get_secret_value() else None
 
     class Handler(_Handler):
         timeout = TIMEOUT  # read now, so that tests can shorten it
@@ -270,10 +275,22 @@ def _handler(runner: Runner) -> type[_Handler]:
             elif url.path == "/api/status":
                 self._send(200, controller.status_document())
             elif url.path == "/api/history":
-                limit = history_limit((parse_qs(url.query).get("limit") or ["20"])[0])
-                self._send(200, [r.as_dict() for r in controller.history.recent(limit)])
+                query = parse_qs(url.query)
+                limit = history_limit((query.get("limit") or ["20"])[0])
+                resource = (query.get("resource") or [""])[0] or None
+                self._send(200, [r.as_json() for r in controller.history.recent(limit, resource=resource)])
             elif url.path == "/":
-                self._send(200, _page(controller.status_document()), "text/html; charset=utf-8")
+                runs = [r.as_json() for r in controller.history.recent(15)]
+                page = pages.status_page(controller.status_document(), runs, can_reconcile=ui_token is not None)
+                self._send(200, page, "text/html; charset=utf-8")
+            elif (match := RUN_PATH.fullmatch(url.path)) is not None:
+                run = controller.history.get(int(match.group(1)))
+                if run is None:
+                    self._send(404, pages.not_found_page(f"No run #{match.group(1)} in the history."), "text/html; charset=utf-8")
+                else:
+                    self._send(200, pages.run_page(run.as_json()), "text/html; charset=utf-8")
+            elif url.path == "/reconcile":
+                self._send(405, {"error": "POST with the UI token"}, headers={"Allow": "POST"})
             elif url.path == "/webhook":
                 self._send(405, {"error": "POST the push notification"}, headers={"Allow": "POST"})
             else:
@@ -282,6 +299,9 @@ def _handler(runner: Runner) -> type[_Handler]:
         def _post(self) -> None:
             url = self._url()
             if url is None:
+                return
+            if url.path == "/reconcile":
+                self._reconcile_now()
                 return
             if url.path != "/webhook":
                 if url.path in GET_PATHS:
@@ -325,6 +345,44 @@ def _handler(runner: Runner) -> type[_Handler]:
             log.info("webhook accepted; reconciling now", sender=sender, delivery=(delivery or "")[:100] or None)
             runner.trigger(f"webhook:{sender}")
             self._send(202, {"triggered": True})
+
+        def _reconcile_now(self) -> None:
+            """The status page's button: a token (form field ``token`` or ``Authorization: Bearer``)
+            equal to POINTSMAN_UI_TOKEN, else nothing happens. A form gets a redirect to ``/``."""
+            if ui_token is None:
+                self._reject_unread(403, "reconciling from the page is off: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
+                return
+            if self.headers.get("Transfer-Encoding") is not None:
+                self._reject_unread(411, "send the body with a Content-Length; Transfer-Encoding is not accepted")
+                return
+            length = content_length(self.headers.get_all("Content-Length") or ["0"])
+            if isinstance(length, tuple):
+                self._reject_unread(*length)
+                return
+            if length > MAX_FORM:
+                self._reject_unread(413, f"body larger than {MAX_FORM} bytes")
+                return
+            body = self._read_body(length)
+            if body is None:
+                return
+            auth = self.headers.get("Authorization") or ""
+            given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            form = self.headers.get("Content-Type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+            if not given and form:
+                given = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
+            if not hmac.compare_digest(given.encode(), ui_token.encode()):
+                log.warning("reconcile request rejected: bad or missing UI token", client=self.client_address[0])
+                if form:
+                    self._send(403, pages.not_found_page("Wrong UI token: nothing was started."), "text/html; charset=utf-8")
+                else:
+                    self._send(403, {"error": "bad or missing UI token"})
+                return
+            log.info("reconcile requested from the status page", client=self.client_address[0])
+            runner.trigger("ui")
+            if form:
+                self._send(303, "", "text/plain", headers={"Location": "/"})
+            else:
+                self._send(202, {"triggered": True})
 
         def _read_body(self, length: int) -> bytes | None:
             """Exactly ``length`` bytes within TIMEOUT seconds, else answer 408/400 and None."""
@@ -615,28 +673,3 @@ def serve(runner: Runner) -> BoundedHTTPServer:
     threading.Thread(target=server.serve_forever, name="pointsman-http", daemon=True).start()
     server.running.wait(5)  # so that a shutdown() right away finds the loop running
     return server
-
-
-def _page(status: dict[str, Any]) -> str:
-    esc = html.escape
-    rows = "".join(
-        f"<tr><td><code>{esc(d['resource'])}</code></td><td>{esc(d['status'])}</td><td>"
-        + "<br>".join(esc(f"{c['field']}: {c['live']} -> {c['desired']}") for c in d["changes"])
-        + "</td></tr>"
-        for d in status.get("drift") or []
-    )
-    errors = "".join(f"<li><code>{esc(e)}</code></li>" for e in status.get("spec_errors") or [])
-    last = status.get("last_run") or {}
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Pointsman</title>
-<meta http-equiv="refresh" content="5"></head><body style="font-family:sans-serif;max-width:60em">
-<h1>Pointsman</h1>
-<p>Following <code>{esc(status['repo'])}</code> branch <code>{esc(status['branch'])}</code>, path <code>{esc(status['path'])}</code>,
-mode <b>{esc(status['mode'])}</b>{' with prune' if status['prune'] else ''}.</p>
-<p>Applied commit: <code>{esc(str(status.get('applied_commit') or '-'))}</code>; newest commit: <code>{esc(str(status.get('head_commit') or '-'))}</code>
-{'' if status.get('head_valid') is not False else ' <b>(invalid, not applied)</b>'}</p>
-<p>Last run: {esc(str(last.get('status', '-')))} ({esc(str(last.get('trigger', '')))}); ready: {esc(str(status['ready']))} ({esc(status['ready_reason'])})</p>
-{f'<h2>Spec errors</h2><ul>{errors}</ul>' if errors else ''}
-{f"<p>Last error: <code>{esc(status['last_error'])}</code></p>" if status.get('last_error') else ''}
-<h2>Drift</h2>{f'<table border="1" cellpadding="4"><tr><th>resource</th><th>status</th><th>changes</th></tr>{rows}</table>' if rows else '<p>None: live AWS matches the spec.</p>'}
-<p><a href="/api/status">/api/status</a> · <a href="/api/history">/api/history</a> · <a href="/metrics">/metrics</a></p>
-</body></html>"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from controller.engine import Result
@@ -18,7 +20,7 @@ class Metrics:
             registry=r,
         )
         self.runs = Counter("pointsman_reconciles_total", "Reconciles by final status", ["status"], registry=r)
-        self.drift = Gauge("pointsman_drift_resources", "Drifted resources found by the last reconcile", ["kind", "status"], registry=r)
+        self.drift = Gauge("pointsman_drift_resources", "Resources that differ from git after the last reconcile (found and not healed)", ["kind", "status"], registry=r)
         self.actions = Counter("pointsman_actions_total", "Applied actions by outcome", ["outcome"], registry=r)
         self.aws_calls = Counter("pointsman_aws_calls_total", "AWS API calls by operation", ["operation"], registry=r)
         self.commit = Info("pointsman_applied_commit", "Commit whose spec is the desired state", registry=r)
@@ -26,11 +28,13 @@ class Metrics:
         self.git_up = Gauge("pointsman_git_reachable", "1 if the last git fetch succeeded", registry=r)
         self.spec_valid = Gauge("pointsman_head_commit_valid", "1 if the newest fetched commit's spec is valid", registry=r)
 
-    def observe_result(self, result: Result) -> None:
+    def observe_result(self, result: Result, remaining: list[dict[str, Any]] | None = None) -> None:
+        """``remaining``: the drift left after the run (``result.drift`` less what it healed)."""
         self.drift.clear()
         counts: dict[tuple[str, str], int] = {}
-        for d in result.drift:
-            counts[(d.kind, d.status.value)] = counts.get((d.kind, d.status.value), 0) + 1
+        left = remaining if remaining is not None else [d.as_dict() for d in result.drift]
+        for d in left:
+            counts[(d["kind"], d["status"])] = counts.get((d["kind"], d["status"]), 0) + 1
         for (kind, status), n in counts.items():
             self.drift.labels(kind=kind, status=status).set(n)
         for outcome in result.outcomes:

@@ -83,6 +83,8 @@ class Drift:
         }
         if self.reason:
             out["reason"] = self.reason
+        if self.parent:
+            out["parent"] = self.parent
         return out
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from controller.aws import write_calls
 from controller.engine import Result
 from controller.model import DriftStatus, OutcomeStatus
+from controller.specdiff import SpecChange
 
 _SIGN = {DriftStatus.MISSING: "+", DriftStatus.MODIFIED: "~", DriftStatus.EXTRA: "-"}
 
 
-def _value(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A value as the plan prints it: ``(none)``, JSON for strings and maps, else str()."""
     if value is None:
         return "(none)"
     if isinstance(value, str):
@@ -20,6 +23,9 @@ def _value(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return str(value)
+
+
+_value = format_value
 
 
 def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
@@ -41,12 +47,76 @@ def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
     return out
 
 
-def render(result: Result, *, fmt: str, mode: str) -> str:
+@dataclass
+class Review:
+    """What a PR review needs beside the plan: where it ran, and what the change does to git."""
+
+    account: str | None = None
+    region: str | None = None
+    commit: str | None = None  # the head commit the spec was read at
+    base: str | None = None  # "--base main" / "--base-spec DIR": what spec_changes compare against
+    base_commit: str | None = None
+    spec_changes: list[SpecChange] | None = None
+    routes: list[dict[str, Any]] = field(default_factory=list)  # routing view rows (see controller.routes)
+
+
+MARKER = "<!-- pointsman-plan -->"  # the comment a CI job finds and updates
+
+
+def render(result: Result, *, fmt: str, mode: str, review: Review | None = None) -> str:
     if fmt == "json":
-        return json.dumps(as_dict(result, mode=mode), indent=2, sort_keys=False)
+        out = as_dict(result, mode=mode)
+        if review is not None:
+            out["summary"] = summary_line(result, review)
+            if review.spec_changes is not None:
+                out["spec_changes"] = {"base": review.base, "base_commit": review.base_commit, "changes": [c.as_dict() for c in review.spec_changes]}
+            if review.routes:
+                out["routes"] = review.routes
+        return json.dumps(out, indent=2, sort_keys=False)
     if fmt == "markdown":
-        return _markdown(result, mode=mode)
-    return _text(result, mode=mode)
+        return _markdown(result, mode=mode, review=review)
+    text = _text(result, mode=mode)
+    if review is not None and review.spec_changes is not None:
+        text = _spec_changes_text(review) + "\n\n" + text
+    return text
+
+
+def counts(result: Result) -> tuple[int, int, int, int]:
+    """To change, to add, to delete, and extra resources kept (prune off)."""
+    change = sum(d.status is DriftStatus.MODIFIED for d in result.drift)
+    add = sum(d.status is DriftStatus.MISSING for d in result.drift)
+    kept = len(result.plan.not_pruned)
+    delete = sum(d.status is DriftStatus.EXTRA for d in result.drift) - kept
+    return change, add, delete, kept
+
+
+def summary_line(result: Result, review: Review | None = None) -> str:
+    """``3 to change, 1 to add, 0 to delete against account 1234/eu-west-1 at abc1234``."""
+    change, add, delete, kept = counts(result)
+    line = f"{change} to change, {add} to add, {delete} to delete"
+    if kept:
+        line += f" ({kept} extra kept: prune is off)"
+    if review is not None:
+        line += f" against account {review.account or '?'}/{review.region or '?'}"
+        if review.commit:
+            line += f" at {review.commit[:7]}"
+    return line
+
+
+def _spec_changes_text(review: Review) -> str:
+    changes = review.spec_changes or []
+    head = f"Spec changes against {review.base}" + (f" ({review.base_commit[:7]})" if review.base_commit else "")
+    if not changes:
+        return head + ": none (this change edits nothing Pointsman manages)."
+    lines = [f"{head} ({len(changes)}):"]
+    sign = {"added": "+", "removed": "-", "changed": "~"}
+    for c in changes:
+        where = f"  ({c.source})" if c.source else ""
+        if c.change == "changed":
+            lines.append(f"  ~ {'.'.join(c.path)}: {_value(c.base)} -> {_value(c.head)}{where}")
+        else:
+            lines.append(f"  {sign[c.change]} {'.'.join(c.path)}: {_value(c.head if c.change == 'added' else c.base)}{where}")
+    return "\n".join(lines)
 
 
 def _calls_line(result: Result) -> str:
@@ -112,36 +182,79 @@ def _md_cell(value: Any) -> str:
     return _value(value).replace("|", "\\|")
 
 
-def _markdown(result: Result, *, mode: str) -> str:
+def _details(summary: str, body: list[str], open_: bool = False) -> list[str]:
+    return [f"<details{' open' if open_ else ''}><summary>{summary}</summary>", "", *body, "", "</details>"]
+
+
+def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str:
+    """A ready PR comment: a summary line, the spec changes against the base, the changes to
+    AWS by kind (collapsible), the routing changes, then warnings."""
     lines: list[str] = ["### Pointsman " + ("apply" if mode == "apply" else "plan"), ""]
     if result.problems:
         lines.append("**Cannot plan**; nothing was applied:")
         lines.append("")
         lines.extend(f"- `{p}`" for p in result.problems)
-        return "\n".join(lines)
-    if result.in_sync:
-        lines.append("✅ In sync: live AWS matches the spec.")
-    else:
-        lines += ["| resource | status | field | live | desired |", "|---|---|---|---|---|"]
+        return "\n".join([*lines, "", MARKER])
+    icon = "✅" if result.in_sync else "📝"
+    lines.append(f"{icon} **{summary_line(result, review)}**" + (": live AWS matches the spec." if result.in_sync else ""))
+    if review is not None and review.spec_changes is not None:
+        label = f"`{review.base}`" + (f" ({review.base_commit[:7]})" if review.base_commit else "")
+        lines += ["", f"#### What this change edits in git, against {label}", ""]
+        if not review.spec_changes:
+            lines.append("Nothing Pointsman manages.")
+        else:
+            by_section: dict[str, list[SpecChange]] = {}
+            for c in review.spec_changes:
+                by_section.setdefault(c.section, []).append(c)
+            for section, items in by_section.items():
+                body = ["| | item | field | base | this change | where |", "|---|---|---|---|---|---|"]
+                sign = {"added": "➕", "removed": "➖", "changed": "✏️"}
+                for c in items:
+                    body.append(
+                        f"| {sign[c.change]} | `{c.item}` | {c.field or '(whole item)'} | {_md_cell(c.base) if c.change != 'added' else ''}"
+                        f" | {_md_cell(c.head) if c.change != 'removed' else ''} | {c.source or ''} |"
+                    )
+                lines += _details(f"{section} ({len(items)})", body, open_=True)
+    if not result.in_sync:
+        lines += ["", "#### What apply changes in AWS", ""]
+        by_kind: dict[str, list[Any]] = {}
         for d in result.drift:
-            if not d.changes:
-                lines.append(f"| `{d.resource}` | {d.status.value} | | | |")
-            for c in d.changes:
-                lines.append(f"| `{d.resource}` | {d.status.value} | {c.field} | {_md_cell(c.live)} | {_md_cell(c.desired)} |")
-    if result.plan.actions:
-        lines += ["", "**Actions**", ""]
-        lines += [f"{i}. `{a.operation}` `{a.resource}`: {a.reason}" for i, a in enumerate(result.plan.actions, 1)]
-    if result.plan.held:
-        lines += ["", "**Held back** (deleting would break what still uses them):", ""]
-        lines += [f"- `{h.action.operation}` `{h.action.resource}`: {h.reason}" for h in result.plan.held]
-    if result.warnings:
-        lines += ["", "**Warnings** (not drift; apply does not change them):", ""]
-        lines += [f"- ⚠️ {w}" for w in result.warnings]
+            by_kind.setdefault(d.kind, []).append(d)
+        actions = {a.resource: a for a in result.plan.actions}
+        for kind, drifts in by_kind.items():
+            body = ["| resource | status | field | live | desired | action |", "|---|---|---|---|---|---|"]
+            for d in drifts:
+                action = actions.get(d.resource) or actions.get(d.parent or "")
+                what = f"`{action.operation}`" if action else ("not pruned" if d in result.plan.not_pruned else "")
+                if not d.changes:
+                    body.append(f"| `{d.resource}` | {d.status.value} | | | | {what} |")
+                for c in d.changes:
+                    body.append(f"| `{d.resource}` | {d.status.value} | {c.field} | {_md_cell(c.live)} | {_md_cell(c.desired)} | {what} |")
+            add = sum(d.status is DriftStatus.MISSING for d in drifts)
+            chg = sum(d.status is DriftStatus.MODIFIED for d in drifts)
+            dele = sum(d.status is DriftStatus.EXTRA for d in drifts)
+            lines += _details(f"{kind}: {chg} to change, {add} to add, {dele} extra", body, open_=len(result.drift) <= 20)
+        if result.plan.actions:
+            body = [f"{i}. `{a.operation}` `{a.resource}`: {a.reason}" for i, a in enumerate(result.plan.actions, 1)]
+            lines += [""] + _details(f"Actions, in order ({len(result.plan.actions)})", body)
+    changed_routes = [r for r in (review.routes if review else []) if r.get("differs")]
+    if changed_routes:
+        lines += ["", "#### Routing changes: what clients get", "", "| entry | route | now (live) | after apply (git) |", "|---|---|---|---|"]
+        lines += [f"| `{r['entry']}` | {r['chain']} | {r['live_text']} | {r['desired_text']} |" for r in changed_routes]
+    warnings: list[str] = []
+    deleting = [d for d in result.drift if d.status is DriftStatus.EXTRA and d not in result.plan.not_pruned]
+    warnings += [f"prune deletes `{d.resource}`" for d in deleting]
+    warnings += [f"`{d.resource}`: {d.reason}" for d in result.drift if d.kind == "lambda_permission" and d.status is DriftStatus.MISSING and d.reason]
+    warnings += [f"held back: `{h.action.operation}` `{h.action.resource}`: {h.reason}" for h in result.plan.held]
+    warnings += list(result.warnings)
+    if warnings:
+        lines += ["", "#### Warnings", ""]
+        lines += [f"- ⚠️ {w}" for w in warnings]
     if result.plan.not_pruned:
         lines += ["", f"Not pruned (prune is off): {', '.join(f'`{d.resource}`' for d in result.plan.not_pruned)}"]
     if mode == "apply" and result.outcomes:
         lines += ["", "| action | resource | outcome | error |", "|---|---|---|---|"]
         for o in result.outcomes:
             lines.append(f"| `{o.action.operation}` | `{o.action.resource}` | {o.status.value} | {o.error.replace('|', '/')} |")
-    lines += ["", f"<sub>{_calls_line(result)}</sub>"]
+    lines += ["", f"<sub>{_calls_line(result)}</sub>", "", MARKER]
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,8 +42,31 @@ class Status:
     git_ok_at: float | None = None
     last_error: str | None = None
     last_run: dict[str, Any] | None = None
+    # What differs from git now: the drift the last run found, less what it healed.
     drift: list[dict[str, Any]] = field(default_factory=list)
+    # The drift the last run found when it started (healed since if it was applied).
+    found: list[dict[str, Any]] = field(default_factory=list)
+    healed: list[str] = field(default_factory=list)  # resources the last run healed
+    planned: list[dict[str, Any]] = field(default_factory=list)  # actions not done, with their outcome
+    first_seen: dict[str, float] = field(default_factory=dict)  # drifted resource -> when first found
     last_finished_at: float | None = None
+    running: dict[str, Any] | None = None  # the run in progress: {"id", "trigger", "started"}
+    routes: list[dict[str, Any]] = field(default_factory=list)  # the routing view after the last full run
+
+
+def remaining_drift(drift: list[dict[str, Any]], actions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The drift a run found, split into what still differs after it and what it healed (every
+    action on the resource, or on the resource it belongs to, succeeded)."""
+    succeeded = {a["resource"] for a in actions if a.get("outcome") == OutcomeStatus.SUCCEEDED.value}
+    unfinished = {a["resource"] for a in actions if a.get("outcome") != OutcomeStatus.SUCCEEDED.value}
+    remaining, healed = [], []
+    for d in drift:
+        owners = {d["resource"], d.get("parent") or d["resource"]}
+        if owners & succeeded and not owners & unfinished:
+            healed.append(d["resource"])
+        else:
+            remaining.append(d)
+    return remaining, healed
 
 
 class Controller:
@@ -70,6 +93,7 @@ class Controller:
         )
         self.exports = state / "specs"
         self.metrics = Metrics()
+        self.notifier = _notifier(settings)
         self.status = Status(applied_commit=self.history.last_good_commit())
         self.stop_requested = threading.Event()
         self._lock = threading.Lock()
@@ -78,6 +102,9 @@ class Controller:
         self.git_failures = 0
         self._scope: Scope | None = None  # the reads of the last full run, kept for events
         self._scope_commit: str | None = None
+        self._commits: dict[str, dict[str, Any]] = {}
+        # When the next scheduled reconcile runs (the Runner knows; None without one).
+        self.next_run_at: Callable[[], float | None] = lambda: None
 
     # ------------------------------------------------------------------ one run
 
@@ -86,6 +113,7 @@ class Controller:
         only those are read again, against the spec and the reads of the last full run."""
         with self._lock:  # never two reconciles at once, whoever asks
             record = self.history.start(RunRecord(started=time.time(), trigger=trigger, mode=self.settings.mode.value))
+            self.status.running = {"id": record.id, "trigger": trigger, "started": record.started}
             log.info("reconcile started", run=record.id, trigger=trigger)
             started = time.monotonic()
             try:
@@ -99,7 +127,10 @@ class Controller:
                 record.finished = time.time()
                 record.api_calls = self.clients.counter.snapshot()
                 self.history.finish(record)
+                self.status.running = None
                 self._publish(record, time.monotonic() - started)
+                if self.notifier is not None:
+                    self.notifier.observe(record)
             log.info("reconcile finished", run=record.id, status=record.status, drift=record.drift_count, error=record.error)
             return record
 
@@ -148,12 +179,31 @@ class Controller:
             concurrency=self.settings.concurrency,
             should_stop=self.stop_requested.is_set,
             scope=scope,
+            on_plan=self._planned,
         )
         self._record_result(record, result, head_ok)
-        self.metrics.observe_result(result)
-        self.status.drift = record.drift
+        remaining, healed = remaining_drift(record.drift, record.actions)
+        self.metrics.observe_result(result, remaining)
+        self.status.first_seen = {d["resource"]: self.status.first_seen.get(d["resource"], record.started) for d in remaining}
+        self.status.drift, self.status.found, self.status.healed = remaining, record.drift, healed
+        self.status.planned = [a for a in record.actions if a.get("outcome") != OutcomeStatus.SUCCEEDED.value]
+        self._routes(spec, scope)
         if not result.problems:
             self.status.applied_commit = commit
+
+    def _planned(self, drift: int, actions: int) -> None:
+        running = self.status.running
+        if running is not None:
+            running["drift"], running["actions"] = drift, actions
+
+    def _routes(self, spec: Spec, scope: Scope) -> None:
+        """The routing view of this run's reads (kept in the status; a failed read is logged)."""
+        from controller.routes import routes
+
+        try:
+            self.status.routes = [r.as_dict() for r in routes(spec, scope)]
+        except AWS_ERRORS as exc:
+            log.warning("routing view not updated", error=describe_error(exc))
 
     def _fetch(self) -> str | None:
         try:
@@ -259,27 +309,106 @@ class Controller:
             return False, self.status.git_error
         return True, "ok"
 
+    def commit_info(self, commit: str | None) -> dict[str, Any] | None:
+        """Short sha, subject, author and time of a commit (cached; None when unknown)."""
+        if not commit:
+            return None
+        if commit not in self._commits:
+            info = self.git.commit_info(commit)
+            if info is None:
+                return {"sha": commit, "short": commit[:7], "subject": "", "author": "", "time": None}
+            self._commits[commit] = info
+        return dict(self._commits[commit])
+
+    def state(self) -> tuple[str, str]:
+        """The controller's state in one word and one line: reconciling, healing, in_sync,
+        drifted, error or starting."""
+        s, last = self.status, self.status.last_run
+        if s.running is not None:
+            found = s.running.get("drift")
+            if found and self.settings.mode is Mode.APPLY and s.head_valid is not False:
+                return "healing", f"applying {s.running.get('actions', 0)} actions for {found} drifted resources"
+            return "reconciling", f"a reconcile ({s.running['trigger']}) is running"
+        if last is None:
+            return "starting", "no reconcile has finished yet"
+        if last["status"] in ("error", "failed", "interrupted") or (last["status"] == "invalid" and not s.applied_commit):
+            return "error", s.last_error or last["status"]
+        if s.drift:
+            why = "detect mode: drift is reported, not healed" if self.settings.mode is Mode.DETECT else "not all of it could be healed"
+            if s.head_valid is False:
+                why = "the newest commit is invalid, so nothing is applied"
+            elif all(d["status"] == "extra" for d in s.drift) and not self.settings.prune:
+                why = "extra resources are kept: prune is off"
+            return "drifted", f"{len(s.drift)} resources differ from git ({why})"
+        return "in_sync", "live AWS matches git" + (f" (healed {len(s.healed)} resources in the last run)" if s.healed else "")
+
     def status_document(self) -> dict[str, Any]:
         ready, why = self.ready()
         s = self.status
+        state, state_reason = self.state()
+        now = time.time()
+        planned: dict[str, list[dict[str, Any]]] = {}
+        for action in s.planned:
+            planned.setdefault(action["resource"], []).append(action)
+        drift = []
+        for d in s.drift:
+            entry = dict(d)
+            entry["first_seen"] = _iso(s.first_seen.get(d["resource"]))
+            entry["actions"] = planned.get(d["resource"]) or planned.get(d.get("parent") or "") or []
+            if not entry["actions"] and d["status"] == "extra" and not self.settings.prune:
+                entry["actions"] = [{"operation": "none", "outcome": "not pruned", "reason": "prune is off: extra resources are kept"}]
+            drift.append(entry)
+        last = dict(s.last_run) if s.last_run else None
+        if last is not None:
+            for key in ("started", "finished"):
+                last[key + "_at"] = _iso(last.get(key))
+            last["age_s"] = round(now - last["finished"], 1) if last.get("finished") else None
+        next_at = self.next_run_at()
         return {
             "repo": self.settings.repo_display,
             "branch": self.settings.branch,
             "path": self.settings.path,
             "mode": self.settings.mode.value,
             "prune": self.settings.prune,
+            "state": state,
+            "state_reason": state_reason,
+            "now": _iso(now),
             "applied_commit": s.applied_commit,
             "head_commit": s.head_commit,
             "head_valid": s.head_valid,
+            "commits": {"desired": self.commit_info(s.applied_commit), "head": self.commit_info(s.head_commit)},
             "spec_errors": s.spec_errors,
-            "git": {"reachable": s.git_error is None and s.git_ok_at is not None, "error": s.git_error, "last_ok": s.git_ok_at},
-            "last_run": s.last_run,
-            "drift": s.drift,
+            "git": {"reachable": s.git_error is None and s.git_ok_at is not None, "error": s.git_error, "last_ok": _iso(s.git_ok_at)},
+            "running": {**s.running, "started_at": _iso(s.running["started"])} if s.running else None,
+            "last_run": last,
+            "next_run_at": _iso(next_at),
+            "next_run_in_s": round(max(0.0, next_at - now), 1) if next_at else None,
+            "drift": drift,
+            "drift_found_by_last_run": len(s.found),
+            "healed_by_last_run": s.healed,
             "in_sync": not s.drift if s.last_run else None,
+            "routes": s.routes,
             "last_error": s.last_error,
             "ready": ready,
             "ready_reason": why,
         }
+
+
+def _notifier(settings: RunSettings) -> Any:
+    """The notifier for the configured targets (None without any); a bad URL stops the start."""
+    from controller.notify import Notifier, targets_from
+
+    slack = settings.notify_slack_url.get_secret_value() if settings.notify_slack_url else None
+    secret = settings.notify_secret.get_secret_value() if settings.notify_secret else None
+    try:
+        targets = targets_from(slack or None, settings.notify_webhook_url, secret or None)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    return Notifier(targets, status_url=settings.status_url) if targets else None
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
 
 
 class Runner:
@@ -364,6 +493,7 @@ class Runner:
                     self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True
                 )
             self.scheduler.start()
+            self.controller.next_run_at = self._next_run_at
             if self.settings.events_queue:
                 from controller.consumer import EventsConsumer
 
@@ -382,6 +512,13 @@ class Runner:
         host, port = self.http.server_address[:2]
         log.info("pointsman running", repo=self.settings.repo_display, branch=self.settings.branch, mode=self.settings.mode.value, listen=f"{host}:{port}")
 
+    def _next_run_at(self) -> float | None:
+        try:
+            job = self.scheduler.get_job("reconcile")
+        except Exception:  # noqa: BLE001 - the scheduler is shutting down
+            return None
+        return job.next_run_time.timestamp() if job is not None and job.next_run_time is not None else None
+
     def stop(self) -> None:
         """Finish the action in flight, record the run, stop everything; safe after a failed start."""
         if self._stopped.is_set():
@@ -397,6 +534,8 @@ class Runner:
             self.http.server_close()
             self.http = None
         self.controller.history.close()
+        if self.controller.notifier is not None:
+            self.controller.notifier.close()
         self._stopped.set()
         if started:
             log.info("pointsman stopped")

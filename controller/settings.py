@@ -51,6 +51,12 @@ class RunSettings(BaseSettings):
     webhook_secret_file: Path | None = None
     git_token: SecretStr | None = None
     git_token_file: Path | None = None
+    ui_token: SecretStr | None = None  # the status page's "Reconcile now" (POST /reconcile) needs it
+    ui_token_file: Path | None = None
+    notify_slack_url: SecretStr | None = None  # a Slack-compatible incoming webhook
+    notify_webhook_url: str | None = None  # a generic JSON webhook
+    notify_secret: SecretStr | None = None  # signs the generic webhook's body (X-Pointsman-Signature)
+    status_url: str | None = None  # the status page's public address, linked from notifications
     git_ssh_key_file: Path | None = None
     events_queue: str | None = Field(
         None, description="SQS queue URL of CloudTrail events forwarded by EventBridge: console changes are reconciled at once"
@@ -59,6 +65,13 @@ class RunSettings(BaseSettings):
     events_ignore_principals: str = Field(
         "", description="comma-separated IAM role or user ARNs whose events are Pointsman's own (besides its user agent)"
     )
+
+    @field_validator("notify_webhook_url", "status_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
 
     @field_validator("events_queue")
     @classmethod
@@ -102,7 +115,7 @@ class RunSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> RunSettings:
-        for name in ("webhook_secret", "git_token"):
+        for name in ("webhook_secret", "git_token", "ui_token"):
             file = getattr(self, f"{name}_file")
             if getattr(self, name) is None and file is not None:
                 try:

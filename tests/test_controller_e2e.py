@@ -156,7 +156,9 @@ def test_invalid_commit_applies_nothing_and_shows_errors(aws, gitserver, control
     assert prod_version(aws) == "1"  # nothing from the bad commit
     assert [d["resource"] for d in status["drift"]] == ["lambda_alias/getProducts/prod"]
     assert prod_version(aws, "getProducts") == "1"  # detected, not healed while head is invalid
-    assert c.get("/")[0] == 200 and "Spec errors" in c.get("/")[1]
+    code, page = c.get("/")
+    assert code == 200 and "is invalid: nothing from it is applied" in page
+    assert "desired_state/getreport.yaml:8: functions.getreport.aliases.dev" in page
 
     fixed = gitserver.commit_and_push("Fix spec", replace_in("desired_state/getreport.yaml", "versoin", "version"))
     assert c.post_webhook(body, {"X-Pointsman-Signature-256": github_signature(SECRET, body)}) == 202

@@ -9,6 +9,7 @@ detect mode against a fresh emulator and see drift reported and left alone.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import signal
@@ -206,7 +207,8 @@ def test_demo_walkthrough(demos: list[Demo], tmp_path: Path) -> None:
         raise AssertionError(f"{exc}\n{demo.logs()}") from None
 
     def saw_console_drift(run: dict[str, Any]) -> bool:
-        if not run["finished"] or run["finished"] < clicked_at:
+        finished = run["last_finished"] or run["finished"]  # ISO-8601, whole seconds
+        if not finished or calendar.timegm(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")) < int(clicked_at):
             return False
         for drift in run["drift"]:
             if drift["resource"] == "lambda_alias/getProducts/prod" and drift["status"] == "modified":

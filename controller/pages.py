@@ -1,0 +1,88 @@
+"""The status page and the run pages, rendered on the server from Jinja2 templates.
+
+The page at ``/`` answers, at a glance: is live AWS in sync with git, since when does what
+differ, what would a client notice (the routing view), what will be done, and what ran.
+Values are formatted as the CLI formats them (``(none)``, JSON for strings and maps).
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections import defaultdict
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from controller.report import format_value
+
+# Groups with more rows than this start collapsed unless something in them differs.
+COLLAPSE_ROWS = 20
+
+_env = Environment(loader=PackageLoader("controller", "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def ago(seconds: float | None) -> str:
+    """``12 s``, ``4 min``, ``3 h``, ``2 d`` (for "... ago" and "in ...")."""
+    if seconds is None:
+        return "-"
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def _since(iso_or_ts: Any, now: float) -> float | None:
+    if iso_or_ts is None:
+        return None
+    if isinstance(iso_or_ts, (int, float)):
+        return now - float(iso_or_ts)
+    try:
+        return now - calendar.timegm(time.strptime(str(iso_or_ts), "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return None
+
+
+_env.filters["value"] = format_value
+_env.filters["ago"] = ago
+
+
+def _group(rows: list[dict[str, Any]], key: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[str(row.get(key) or "-")].append(row)
+    return sorted(groups.items())
+
+
+def status_page(status: dict[str, Any], runs: list[dict[str, Any]], *, can_reconcile: bool, now: float | None = None) -> str:
+    """``/``: ``status`` is the controller's status document, ``runs`` recent history entries."""
+    now = time.time() if now is None else now
+    routes = status.get("routes") or []
+    route_groups = [
+        (name, rows, any(r.get("differs") for r in rows)) for name, rows in _group(routes, "api")
+    ]
+    return _env.get_template("status.html").render(
+        s=status,
+        now=now,
+        drift_groups=_group(status.get("drift") or [], "kind"),
+        route_groups=route_groups,
+        routes_changed=sum(1 for r in routes if r.get("differs")),
+        runs=runs,
+        can_reconcile=can_reconcile,
+        collapse_rows=COLLAPSE_ROWS,
+        since=lambda value: _since(value, now),
+    )
+
+
+def run_page(run: dict[str, Any], *, now: float | None = None) -> str:
+    """``/runs/ID``: one run (its trigger, commit, drift, actions and their outcomes, AWS calls)."""
+    now = time.time() if now is None else now
+    return _env.get_template("run.html").render(r=run, now=now, since=lambda value: _since(value, now))
+
+
+def not_found_page(message: str) -> str:
+    return _env.get_template("message.html").render(title="Not found", message=message)

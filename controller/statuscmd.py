@@ -1,0 +1,105 @@
+"""``pointsman status``: the running controller's state, for a terminal (from its /api/status).
+
+``--wait STATE`` polls until a run that started after the command has finished and the state
+is STATE (so a script never reads the state from before the change it made).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from controller.pages import ago
+from controller.report import format_value
+
+EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
+STATES = ("in_sync", "drifted", "healing", "reconciling", "error", "starting")
+
+
+class StatusError(Exception):
+    """The controller cannot be asked (not running, not Pointsman); one line."""
+
+
+def fetch(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    target = url.rstrip("/") + "/api/status"
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as response:
+            document = json.loads(response.read(4 << 20))
+    except urllib.error.HTTPError as exc:
+        raise StatusError(f"{target}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StatusError(f"cannot reach the controller at {url}: {reason} (is `pointsman run` listening there? see --url)") from None
+    except ValueError:
+        raise StatusError(f"{target} did not answer JSON: is this a Pointsman controller?") from None
+    if not isinstance(document, dict) or "state" not in document:
+        raise StatusError(f"{target} is not a Pointsman status document (no 'state'): is the controller older than this command?")
+    return document
+
+
+def render(s: dict[str, Any]) -> str:
+    lines = [f"{s['state'].replace('_', ' ')}: {s.get('state_reason', '')}"]
+    lines.append(f"  following {s['repo']} branch {s['branch']}, path {s['path']}, mode {s['mode']}{' with prune' if s.get('prune') else ''}")
+    commits = s.get("commits") or {}
+    for label, key in (("applied" if s["mode"] == "apply" else "desired", "desired"), ("newest", "head")):
+        c = commits.get(key)
+        if c and (key == "desired" or c["sha"] != (commits.get("desired") or {}).get("sha")):
+            age = f", {ago(time.time() - c['time'])} ago" if c.get("time") else ""
+            bad = " (invalid, not applied)" if key == "head" and s.get("head_valid") is False else ""
+            lines.append(f"  {label} commit {c['short']} {c.get('subject', '')!r} by {c.get('author') or '?'}{age}{bad}")
+    last = s.get("last_run")
+    if last:
+        lines.append(f"  last run #{last['id']} {last['status']} ({last['trigger']}), {ago(last.get('age_s'))} ago")
+    if s.get("running"):
+        lines.append(f"  running now: {s['running']['trigger']}")
+    if s.get("next_run_in_s") is not None:
+        lines.append(f"  next run in {ago(s['next_run_in_s'])}")
+    for e in s.get("spec_errors") or []:
+        lines.append(f"  spec error: {e}")
+    if s.get("last_error") and s["state"] == "error":
+        lines.append(f"  error: {s['last_error']}")
+    drift = s.get("drift") or []
+    if drift:
+        lines.append(f"Drift ({len(drift)}):")
+        for d in drift:
+            actions = ", ".join(f"{a['operation']} ({a['outcome']})" for a in d.get("actions") or [])
+            since = f", since {d['first_seen']}" if d.get("first_seen") else ""
+            lines.append(f"  {d['resource']}  [{d['status']}{since}]" + (f"  -> {actions}" if actions else ""))
+            for c in d.get("changes") or []:
+                lines.append(f"      {c['field']}: {format_value(c['live'])} -> {format_value(c['desired'])}")
+    changed = [r for r in s.get("routes") or [] if r.get("differs")]
+    if changed:
+        lines.append(f"Routing ({len(changed)} differ from git):")
+        lines.extend(f"  {r['text']}" for r in changed)
+    return "\n".join(lines)
+
+
+def exit_code(s: dict[str, Any]) -> int:
+    if s["state"] == "error":
+        return EXIT_ERROR
+    return EXIT_DRIFT if s.get("drift") else EXIT_OK
+
+
+def wait(url: str, state: str, timeout: float, poll: float = 0.5) -> dict[str, Any]:
+    """Until a run started after now has finished with the controller in ``state``."""
+    started = time.time()
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] | None = None
+    while True:
+        try:
+            last = fetch(url)
+        except StatusError:
+            if last is not None or time.monotonic() > deadline:
+                raise
+        if last is not None:
+            run = last.get("last_run") or {}
+            fresh = (run.get("started") or 0) >= started - 0.5 and not last.get("running")
+            if fresh and last["state"] == state:
+                return last
+        if time.monotonic() > deadline:
+            seen = last["state"] if last else "unknown"
+            raise StatusError(f"timed out after {timeout:g}s waiting for {state} after a new run (the state is {seen})")
+        time.sleep(poll)

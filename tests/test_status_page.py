@@ -1,0 +1,214 @@
+"""The status page in a real browser: headless Chromium (Debian's chromium, driven by Playwright)
+loads the page of a running controller in sync, with drift, mid-reconcile and with an invalid
+head commit, and the tests check what a person looks for. Screenshots go to test-artifacts/.
+
+The controller runs in-process against moto's server on 127.0.0.1, following a local git repo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.aws import AwsClients
+from controller.engine import reconcile
+from controller.estate import seed
+from controller.runner import Runner
+from controller.settings import RunSettings
+from controller.spec import load_spec
+from tests.e2e_support import git, make_repo, wait_for
+
+pytestmark = pytest.mark.server
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TOKEN = "ui-token-for-tests"
+# As the machine's closed network needs: no background connections, no sandbox as root.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
+    clients = AwsClients(rate_limiter=False)
+    seed(clients)
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    assert not reconcile(load_spec(repo / "desired_state"), clients, apply=True).failed
+    yield {"clients": clients, "repo": repo, "tmp": tmp_path}
+
+
+def start(world: dict[str, Any], mode: str = "detect", **more: Any) -> Runner:
+    given: dict[str, Any] = {"ui_token": TOKEN, **more}
+    settings = RunSettings(
+        repo=str(world["repo"]), state_dir=world["tmp"] / f"state-{mode}", listen="127.0.0.1:0", interval=3600, jitter=0,
+        poll_interval=0, mode=mode, **given,
+    )
+    runner = Runner(settings)
+    runner.start()
+    wait_for(lambda: runner.controller.status.last_run is not None, 60, "the first run")
+    return runner
+
+
+def url(runner: Runner, path: str = "/") -> str:
+    host, port = runner.http.server_address[:2]
+    return f"http://{host}:{port}{path}"
+
+
+def status(runner: Runner) -> dict[str, Any]:
+    with urllib.request.urlopen(url(runner, "/api/status"), timeout=5) as response:
+        return dict(json.loads(response.read()))
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"status-{name}.png"), full_page=True)
+
+
+def test_in_sync_the_page_says_so_with_the_commit_and_the_routes(world: dict[str, Any], browser: Any) -> None:
+    runner = start(world, "apply")
+    try:
+        page = browser.new_page()
+        page.goto(url(runner))
+        shot(page, "in-sync")
+        assert page.locator("#state").inner_text() == "in sync"
+        assert "live AWS matches git" in page.locator("#state-reason").inner_text()
+        desired = page.locator("#desired-commit").inner_text()
+        assert "Example estate" in desired and "by t" in desired and "ago" in desired
+        assert page.locator("#last-run").inner_text().startswith("#1 in_sync")
+        assert "in " in page.locator("#next-run").inner_text()
+        assert "none, live AWS matches git" in page.locator("h2#drift").inner_text()
+        routes = page.locator("table.routes").all_inner_texts()
+        assert any("myapi.com/v1" in t and "getProducts:prod" in t for t in routes), routes
+        assert page.locator("tr.differs").count() == 0
+        page.click("a[href='/runs/1']")
+        assert page.locator("h1").inner_text().startswith("Run #1: in_sync")
+        assert "lambda.ListAliases" in page.content()
+    finally:
+        runner.stop()
+
+
+def test_drift_is_shown_with_live_and_git_side_by_side_and_the_button_reconciles(world: dict[str, Any], browser: Any) -> None:
+    runner = start(world, "detect")
+    try:
+        world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
+        page = browser.new_page()
+        page.goto(url(runner))
+        page.fill("input[name=token]", "wrong")
+        page.click("#reconcile-now")
+        assert "Wrong UI token: nothing was started." in page.content()
+        assert runner.controller.status.last_run["id"] == 1
+        page.goto(url(runner))
+        page.fill("input[name=token]", TOKEN)
+        page.click("#reconcile-now")
+        wait_for(lambda: status(runner)["state"] == "drifted", 30, "the drift found")
+        page.goto(url(runner))
+        shot(page, "drifted")
+        assert page.locator("#state").inner_text() == "drifted"
+        assert "detect mode" in page.locator("#state-reason").inner_text()
+        assert page.locator("#summary").inner_text().count("Desired commit (reconciled, not applied)") == 1
+        row = page.locator("tr[data-resource='lambda_alias/getProducts/prod']")
+        text = row.inner_text()
+        assert 'version: "1" → "3"' in text, text
+        assert "UpdateAlias" in text and "planned" in text and "ago" in text
+        routes = page.locator("table.routes tr.differs").all_inner_texts()
+        assert routes and all("getProducts:prod" in t for t in routes), routes
+        assert any("myapi.com/v1" in t for t in routes), routes
+        # The filter box hides what does not match.
+        page.fill("#filter", "getreport")
+        assert not row.is_visible()
+        page.fill("#filter", "getProducts")
+        assert row.is_visible()
+        assert status(runner)["drift"][0]["first_seen"].endswith("Z")
+    finally:
+        runner.stop()
+
+
+def test_an_unauthenticated_post_starts_nothing(world: dict[str, Any]) -> None:
+    runner = start(world, "detect", ui_token=None)
+    try:
+        request = urllib.request.Request(url(runner, "/reconcile"), data=b"token=x", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=5)
+        assert err.value.code == 403
+        assert runner.controller.status.last_run["id"] == 1
+    finally:
+        runner.stop()
+
+
+def test_mid_reconcile_the_page_says_healing_and_answers(world: dict[str, Any], browser: Any) -> None:
+    runner = start(world, "apply")
+    release, planned = threading.Event(), threading.Event()
+    original = runner.controller._planned
+
+    def slow(drift: int, actions: int) -> None:
+        original(drift, actions)
+        planned.set()
+        release.wait(30)
+
+    runner.controller._planned = slow  # type: ignore[method-assign]
+    try:
+        world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
+        runner.trigger("test")
+        assert planned.wait(30)
+        page = browser.new_page()
+        page.goto(url(runner))
+        shot(page, "healing")
+        assert page.locator("#state").inner_text() == "healing"
+        assert "applying 1 actions for 1 drifted resources" in page.locator("#state-reason").inner_text()
+        assert "running now" in page.locator("#last-run").inner_text()
+        release.set()
+        wait_for(lambda: status(runner)["state"] == "in_sync" and status(runner)["last_run"]["id"] == 2, 30, "healed")
+        page.goto(url(runner))
+        assert page.locator("#state").inner_text() == "in sync"
+        assert "lambda_alias/getProducts/prod" in page.locator("#healed").inner_text()
+        assert status(runner)["drift"] == [] and status(runner)["in_sync"] is True
+    finally:
+        release.set()
+        runner.stop()
+
+
+def test_an_invalid_head_commit_is_explained_on_the_page(world: dict[str, Any], browser: Any) -> None:
+    runner = start(world, "apply")
+    try:
+        spec = world["repo"] / "desired_state" / "getreport.yaml"
+        spec.write_text(spec.read_text().replace("version: $LATEST", "version: latest-please"))
+        git("commit", "-am", "Break the dev alias", cwd=world["repo"])
+        runner.trigger("test")
+        wait_for(lambda: status(runner)["head_valid"] is False and not status(runner)["running"], 30, "the invalid commit seen")
+        page = browser.new_page()
+        page.goto(url(runner))
+        shot(page, "invalid-commit")
+        banner = page.locator("#invalid-commit").inner_text()
+        assert "is invalid: nothing from it is applied" in banner
+        assert "desired_state/getreport.yaml" in banner
+        assert "Break the dev alias" in page.locator("#head-commit").inner_text()
+        assert "invalid" in page.locator("#head-commit").inner_text()
+    finally:
+        runner.stop()
