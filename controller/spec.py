@@ -7,6 +7,7 @@ field, so ``pointsman validate`` can list them all at once.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import re
 import stat
@@ -39,6 +40,77 @@ _VAR_VALUE_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]{1,512}$")
 _BASE_PATH_RE = re.compile(r"^(\(none\)|[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*)$")
 _FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
+# --------------------------------------------------------------------------- the JSON Schema's patterns
+# JSON Schema patterns are ECMA-262 regexes, searched (not matched) in the text; jsonschema (Python)
+# searches them with `re`. The patterns below mean the same in both, and each accepts exactly the
+# strings the check it mirrors accepts.
+_END = r"(?![\s\S])"  # the end of the text, in ECMA-262 and Python alike (ECMA has no \Z)
+
+
+def _ecma(pattern: re.Pattern[str]) -> str:
+    r"""The JSON Schema pattern for ``pattern.match``: each ``$`` becomes what Python's ``$`` means.
+
+    Python's ``$`` also matches before a newline that ends the text, so validate accepts
+    ``"live\n"`` as an alias name; ECMA's ``$`` does not. The schema mirrors validate: ``\n?``
+    then the end. (Once the checks use ``\Z`` or ``fullmatch``, this becomes ``_END`` alone.)
+    """
+    out: list[str] = []
+    source = pattern.pattern
+    i, in_class = 0, False
+    while i < len(source):
+        ch = source[i]
+        if ch == "\\":
+            out.append(source[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            ch = r"\n?" + _END
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _whole(pattern: str) -> str:
+    """The JSON Schema pattern for ``re.fullmatch(pattern, ...)``."""
+    return f"^(?:{pattern}){_END}"
+
+
+@functools.cache
+def _upper_is(words: tuple[str, ...]) -> str:
+    """The JSON Schema pattern for the strings whose ``str.upper()`` is one of ``words``.
+
+    Not only ``get`` and ``Get``: ``str.upper`` also turns ``ſ`` into ``S``, ``ı`` into ``I`` and
+    ``ﬆ`` into ``ST`` (no character outside the BMP upper-cases to ASCII).
+    """
+    letters = set("".join(words))
+    spelled: dict[str, list[str]] = {}  # upper-case text -> the characters whose upper() it is
+    for point in range(0x10000):
+        char = chr(point)
+        upper = char.upper()
+        if upper and set(upper) <= letters:
+            spelled.setdefault(upper, []).append(char)
+
+    def rest(word: str) -> str:
+        if not word:
+            return ""
+        options = [
+            (f"[{''.join(chars)}]" if len(chars) > 1 else chars[0]) + rest(word[len(upper) :])
+            for upper, chars in sorted(spelled.items())
+            if word.startswith(upper)
+        ]
+        return options[0] if len(options) == 1 else f"(?:{'|'.join(options)})"
+
+    return f"^(?:{'|'.join(rest(word) for word in words)}){_END}"
+
+
+def _keys(pattern: re.Pattern[str]) -> dict[str, Any]:
+    """Schema of a mapping whose keys ``pattern`` checks (function, alias, stage names...)."""
+    return {"propertyNames": {"pattern": _ecma(pattern)}}
+
 
 def _short(text: str, limit: int = 40) -> str:
     """``repr`` of ``text``, cut to ``limit`` characters (messages stay one readable line)."""
@@ -62,8 +134,18 @@ VariableName = Annotated[str, _named(_VAR_NAME_RE, "stage variable name", "lette
 BasePath = Annotated[str, _named(_BASE_PATH_RE, "base path", "'(none)' or a path like 'v1'")]
 FunctionName = Annotated[str, _named(_FUNCTION_NAME_RE, "function name", "1-64 letters, digits, - or _")]
 # YAML reads `version: 7` and `lambdaAlias: 2` as numbers; the schema says so too.
-VersionText = Annotated[str, WithJsonSchema({"type": ["string", "integer"], "description": 'Published version ("1" or 1), "$LATEST", or "sha256:<CodeSha256>".'})]
-VariableValue = Annotated[str, WithJsonSchema({"type": ["string", "number"]})]
+VersionText = Annotated[
+    str,
+    WithJsonSchema({
+        "type": ["string", "integer"],
+        # As text, _VERSION_RE; as a number, str(n) must match [1-9][0-9]* (pattern and minimum each apply to one type).
+        "pattern": _ecma(_VERSION_RE),
+        "minimum": 1,
+        "description": 'Published version ("1" or 1), "$LATEST", or "sha256:<CodeSha256>".',
+    }),
+]
+# A number is its str(), which always fits _VAR_VALUE_RE but for a float of 1e16 or more ("1e+16").
+VariableValue = Annotated[str, WithJsonSchema({"type": ["string", "number"], "pattern": _ecma(_VAR_VALUE_RE)})]
 
 
 class _Strict(BaseModel):
@@ -80,11 +162,24 @@ def _as_version(value: Any) -> Any:
 
 
 class AliasSpec(_Strict):
+    # _routing_rules: routing (when not empty) needs a version other than $LATEST.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["routing"], "properties": {"routing": {"minProperties": 1}}},
+            "then": {"properties": {"version": {"not": {"const": LATEST}}}},
+        }
+    )
+
     version: VersionText
     description: str = Field("", max_length=256)
     routing: dict[str, float] = Field(
         default_factory=dict,
         description="At most one additional published version and its weight in [0, 1).",
+        json_schema_extra={  # _routing_rules
+            "maxProperties": 1,
+            "propertyNames": {"pattern": _whole("[1-9][0-9]*")},
+            "additionalProperties": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+        },
     )
 
     @field_validator("version", mode="before")
@@ -156,14 +251,28 @@ def _env_text(value: Any) -> Any:
 
 
 EnvironmentName = Annotated[str, AfterValidator(_env_name)]
-EnvironmentValue = Annotated[str, WithJsonSchema({"type": ["string", "number", "boolean"]})]
+# The 4 KiB of _environment_size bound one value (a name takes at least a byte), not the sum.
+EnvironmentValue = Annotated[str, WithJsonSchema({"type": ["string", "number", "boolean"], "maxLength": MAX_ENVIRONMENT_BYTES - 1})]
+
+
+def _environment_names() -> dict[str, Any]:
+    """_env_name: not reserved (AWS_LAMBDA_* but the settable ones), a letter then letters, digits or _."""
+    prefix = "AWS_LAMBDA_"
+    settable = "|".join(sorted(name[len(prefix) :] for name in _ENV_SETTABLE if name.startswith(prefix)))
+    reserved = sorted(_ENV_RESERVED - _ENV_SETTABLE)
+    return {
+        "pattern": _ecma(_ENV_NAME_RE),
+        "maxLength": MAX_ENVIRONMENT_BYTES,
+        "not": {"anyOf": [{"enum": reserved}, {"type": "string", "pattern": f"^{prefix}(?!(?:{settable}){_END})"}]},
+    }
 
 
 class FunctionSpec(_Strict):
-    aliases: dict[AliasName, AliasSpec] = Field(default_factory=dict)
+    aliases: dict[AliasName, AliasSpec] = Field(default_factory=dict, json_schema_extra=_keys(_ALIAS_NAME_RE))
     environment: dict[EnvironmentName, EnvironmentValue] | None = Field(
         None,
         description="Environment variables of $LATEST (published versions keep theirs). Omitted: not managed; {}: none.",
+        json_schema_extra={"propertyNames": _environment_names(), "maxProperties": MAX_ENVIRONMENT_BYTES},
     )
 
     @field_validator("environment", mode="before")
@@ -183,7 +292,7 @@ class FunctionSpec(_Strict):
 
 
 class StageSpec(_Strict):
-    variables: dict[VariableName, VariableValue] = Field(default_factory=dict)
+    variables: dict[VariableName, VariableValue] = Field(default_factory=dict, json_schema_extra=_keys(_VAR_NAME_RE))
     description: str = ""
     deployment: str | None = Field(
         None, description="Deployment id; when omitted the stage keeps its deployment (new stages get the newest)."
@@ -210,6 +319,15 @@ _RESOURCE_PATH_RE = re.compile(r"^/([A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\})*(/([
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _MEDIA_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 VersionName = Annotated[str, _named(_ALIAS_NAME_RE, "version name", "1-128 letters, digits, - or _, and not all digits (it names the alias)")]
+# _RESOURCE_PATH_RE without its nested repetition, which backtracks exponentially on a long path that
+# does not match (an editor would hang): ([c]+|{p})* reads the same strings as ([c]|{p})*.
+_RESOURCE_PATH_SCHEMA = (
+    r"^/(?:[A-Za-z0-9._~-]|\{[A-Za-z0-9_]+\+?\})*(?:/(?:[A-Za-z0-9._~-]+|\{[A-Za-z0-9_]+\+?\}))*\n?" + _END
+)
+
+
+def _method_schema(schema: dict[str, Any]) -> None:
+    schema["pattern"] = _upper_is(HTTP_METHODS)  # _method: any letter case, as str.upper() has it
 
 
 def _as_text(value: Any) -> Any:
@@ -220,9 +338,12 @@ def _as_text(value: Any) -> Any:
 class VersionRoute(_Strict):
     """A method whose backend function is chosen by the requested version."""
 
-    method: str = Field(description="HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY.")
-    path: str = Field(description="Resource path, as in API Gateway: /users/{id}.")
-    function: FunctionName
+    method: str = Field(description="HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY.", json_schema_extra=_method_schema)
+    path: str = Field(
+        description="Resource path, as in API Gateway: /users/{id}.",
+        json_schema_extra={"pattern": _RESOURCE_PATH_SCHEMA, "not": {"type": "string", "pattern": "//"}},
+    )
+    function: FunctionName = Field(json_schema_extra={"pattern": _ecma(_FUNCTION_NAME_RE)})
 
     @field_validator("method")
     @classmethod
@@ -242,8 +363,15 @@ class VersionRoute(_Strict):
 class CatalogueEntry(_Strict):
     """One API version: which published version of each route's function serves it, and where."""
 
-    functions: dict[FunctionName, VersionText] = Field(description="For each route function: a version as in aliases.")
-    stages: list[StageName] | None = Field(None, description="Stages exposing this version (default: every stage).")
+    functions: dict[FunctionName, VersionText] = Field(
+        description="For each route function: a version as in aliases.", json_schema_extra=_keys(_FUNCTION_NAME_RE)
+    )
+    stages: list[StageName] | None = Field(
+        None,
+        description="Stages exposing this version (default: every stage).",
+        # VersionsSpec._consistent refuses an empty list.
+        json_schema_extra={"items": {"type": "string", "pattern": _ecma(_STAGE_NAME_RE)}, "minItems": 1},
+    )
 
     @field_validator("functions", mode="before")
     @classmethod
@@ -262,18 +390,37 @@ class CatalogueEntry(_Strict):
 class VersionsSpec(_Strict):
     """API versions chosen per request by a header (Stripe-style dated versions) or by media type."""
 
-    header: str | None = Field(None, description="Request header naming the version, e.g. Version (any letter case).")
-    media_type: str | None = Field(
-        None, description="Vendor media type prefix, e.g. application/vnd.acme: Accept application/vnd.acme.v2+json selects v2."
+    # _consistent: exactly one of header and media_type (null is none); with media_type, lower-case version names.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["header"], "properties": {"header": {"type": "string"}}},
+                {"required": ["media_type"], "properties": {"media_type": {"type": "string"}}},
+            ],
+            "if": {"required": ["media_type"], "properties": {"media_type": {"type": "string"}}},
+            "then": {"properties": {"catalogue": {"propertyNames": {"not": {"type": "string", "pattern": "[A-Z]"}}}}},
+        }
     )
-    default: VersionName = Field(description="Served when the request names no version.")
+
+    header: str | None = Field(
+        None,
+        description="Request header naming the version, e.g. Version (any letter case).",
+        json_schema_extra={"pattern": _ecma(_HEADER_NAME_RE)},
+    )
+    media_type: str | None = Field(
+        None,
+        description="Vendor media type prefix, e.g. application/vnd.acme: Accept application/vnd.acme.v2+json selects v2.",
+        json_schema_extra={"pattern": _ecma(_MEDIA_TYPE_RE)},
+    )
+    default: VersionName = Field(description="Served when the request names no version.", json_schema_extra={"pattern": _ecma(_ALIAS_NAME_RE)})
     strategy: Literal["lambda", "http-proxy"] = Field(
         "lambda",
         description="lambda: an AWS Lambda integration whose alias is chosen per request (one API Gateway call); "
         "http-proxy: an HTTP proxy route in front of path-versioned routes {path}/{version} (two calls).",
     )
-    routes: list[VersionRoute] = Field(min_length=1)
-    catalogue: dict[VersionName, CatalogueEntry] = Field(min_length=1)
+    # uniqueItems: _consistent refuses a route listed twice (the schema sees only identical ones).
+    routes: list[VersionRoute] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
+    catalogue: dict[VersionName, CatalogueEntry] = Field(min_length=1, json_schema_extra=_keys(_ALIAS_NAME_RE))
 
     @field_validator("default", mode="before")
     @classmethod
@@ -322,12 +469,31 @@ class VersionsSpec(_Strict):
 
 
 class RestApiSpec(_Strict):
+    # _expand_versions: with versions, Pointsman sets the stages' version variables and deploys them.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["versions"], "properties": {"versions": {"type": "object"}}},
+            "then": {
+                "properties": {
+                    "stages": {
+                        "additionalProperties": {
+                            "properties": {
+                                "variables": {"propertyNames": {"not": {"enum": [STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR]}}},
+                                "deployment": {"maxLength": 0},  # null or "": `if stage.deployment`
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    )
+
     clone_from: str | None = Field(
         None,
         description="When this API does not exist, apply creates it as a clone of that REST API (a new major version); "
         "an API that exists is never cloned again.",
     )
-    stages: dict[StageName, StageSpec] = Field(default_factory=dict)
+    stages: dict[StageName, StageSpec] = Field(default_factory=dict, json_schema_extra=_keys(_STAGE_NAME_RE))
     versions: VersionsSpec | None = Field(None, description="Versions chosen per request by header or media type.")
 
 
@@ -337,15 +503,18 @@ class MappingSpec(_Strict):
 
 
 class DomainSpec(_Strict):
-    mappings: dict[BasePath, MappingSpec] = Field(default_factory=dict)
+    mappings: dict[BasePath, MappingSpec] = Field(default_factory=dict, json_schema_extra=_keys(_BASE_PATH_RE))
 
 
 class SpecFile(_Strict):
     """One spec file. Any number of files under the spec directory are merged."""
 
-    functions: dict[FunctionName, FunctionSpec] = Field(default_factory=dict)
-    rest_apis: dict[str, RestApiSpec] = Field(default_factory=dict)
-    domains: dict[str, DomainSpec] = Field(default_factory=dict)
+    # _null_is_empty: `functions:` with nothing under it is none. REST API and domain names have no rule.
+    functions: dict[FunctionName, FunctionSpec] = Field(
+        default_factory=dict, json_schema_extra={**_keys(_FUNCTION_NAME_RE), "type": ["object", "null"]}
+    )
+    rest_apis: dict[str, RestApiSpec] = Field(default_factory=dict, json_schema_extra={"type": ["object", "null"]})
+    domains: dict[str, DomainSpec] = Field(default_factory=dict, json_schema_extra={"type": ["object", "null"]})
 
     @field_validator("functions", "rest_apis", "domains", mode="before")
     @classmethod
@@ -353,10 +522,40 @@ class SpecFile(_Strict):
         return {} if value is None else value
 
 
+# json_schema() carries every rule validate checks on one file that JSON Schema can state: the
+# patterns of names and values (see _ecma), bounds, lengths, enums, unknown keys, required and
+# required-together fields (VersionsSpec), and the rules tied to another field (AliasSpec,
+# VersionsSpec, RestApiSpec). tests/test_schema_rules.py holds both to the same answers.
+#
+# Not in the schema:
+# - Rules across files: a function, REST API or domain declared twice; a mapping's api naming a REST
+#   API declared under rest_apis and its stage a stage of that API; MAX_RESOURCES over the whole spec;
+#   an alias both declared under functions and generated by an API version, or generated twice with
+#   different pins.
+# - Rules comparing a value with another key or value (JSON Schema has no $data): a routing version
+#   other than the alias's version; versions.default among the catalogue's names; every catalogue
+#   entry naming a version of each route function; a route (method in any case, path) listed twice
+#   (only identical routes: uniqueItems); catalogue stages declared under the API's stages; every
+#   stage exposing the default version.
+# - Sums: the 4 KiB of an environment (names and values in UTF-8); the schema bounds one entry only.
+# - What JSON cannot tell apart: 1.0 from 1 (validate refuses `version: 1.0`, a YAML float; the
+#   schema takes it for 1), a stage variable float of 1e16 or more (str() gives "1e+16") from an
+#   integer, NaN (`.nan` as a weight; JSON has none).
+# - The loader's rules, before any model: YAML syntax, duplicate keys, merge keys, keys YAML 1.1
+#   reads as non-strings (`on:`, `~:`, `1.5:`), YAML 1.1 typing (`yes` is a boolean; an unquoted date
+#   is text only where validate reads it so: keys, versions.default, environment values), sizes, file
+#   counts, nesting, node counts, numbers over MAX_NUMBER_CHARS; a file with no document is valid.
+# - Stricter than validate: pydantic's lax numbers and text; a weight written "0.5" (quoted) or
+#   false, or text given as bytes (!!binary), validate reads; the schema asks for a number or text.
 def json_schema() -> dict[str, Any]:
     schema = SpecFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Pointsman spec file"
+    schema["$comment"] = (
+        "Patterns mean what validate's checks mean: (?![\\s\\S]) is the end of the text, and \\n? before it "
+        "admits the newline Python's $ lets end a name. Rules across files and between fields' values are "
+        "checked by `pointsman validate` only."
+    )
     return schema
 
 
