@@ -315,12 +315,12 @@ class StageSpec(_Strict):
 
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
-_RESOURCE_PATH_RE = re.compile(r"^/([A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\})*(/([A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\}))*$")
+# No nested repetition: ([c]+|{p})* would backtrack exponentially on a long path that does not match.
+_RESOURCE_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9._~\-]|\{[A-Za-z0-9_]+\+?\})*(?:/(?:[A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\}))*$")
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _MEDIA_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 VersionName = Annotated[str, _named(_ALIAS_NAME_RE, "version name", "1-128 letters, digits, - or _, and not all digits (it names the alias)")]
-# _RESOURCE_PATH_RE without its nested repetition, which backtracks exponentially on a long path that
-# does not match (an editor would hang): ([c]+|{p})* reads the same strings as ([c]|{p})*.
+# _RESOURCE_PATH_RE for editors (ECMA's end of text).
 _RESOURCE_PATH_SCHEMA = (
     r"^/(?:[A-Za-z0-9._~-]|\{[A-Za-z0-9_]+\+?\})*(?:/(?:[A-Za-z0-9._~-]+|\{[A-Za-z0-9_]+\+?\}))*\n?" + _END
 )

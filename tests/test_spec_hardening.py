@@ -787,3 +787,20 @@ def test_corpus_slice() -> None:
     assert figures["tracebacks"] == 0 and figures["hangs"] == 0, figures
     assert figures["accepted"] + figures["rejected"] == 200
     assert figures["accepted"] > 0 and figures["rejected"] > 0
+
+
+def test_a_long_route_path_that_does_not_match_is_refused_at_once(tmp_path: Path) -> None:
+    # A pattern with nested repetition would take longer than the universe on this path; in a
+    # subprocess, so that a regression fails on its timeout instead of hanging the suite.
+    import subprocess
+    import sys
+
+    path = "/" + "a" * 60 + "!"
+    (tmp_path / "api.yaml").write_text(
+        "rest_apis:\n  a:\n    stages: {prod: {}}\n    versions:\n      header: Version\n      default: v1\n"
+        f"      routes: [{{method: GET, path: '{path}', function: f}}]\n      catalogue: {{v1: {{functions: {{f: 1}}}}}}\n"
+    )
+    code = "import sys; from controller.cli import main; sys.exit(main(['validate', '--spec', sys.argv[1]]))"
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert f"is not a resource path like /users/{{id}}" in proc.stderr, proc.stderr
