@@ -166,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--wait", metavar="STATE", choices=("in_sync", "drifted", "error"), help="first wait for a new run to finish with this state")
+    p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
     sub.add_parser("schema", help="print the spec file JSON Schema")
     sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
@@ -432,7 +433,9 @@ def _status(args: argparse.Namespace) -> int:
     from controller import statuscmd
 
     try:
-        document = statuscmd.wait(args.url, args.wait, args.timeout) if args.wait else statuscmd.fetch(args.url)
+        if args.commit and not args.wait:
+            raise statuscmd.StatusError("--commit needs --wait STATE")
+        document = statuscmd.wait(args.url, args.wait, args.timeout, commit=args.commit) if args.wait else statuscmd.fetch(args.url)
     except statuscmd.StatusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

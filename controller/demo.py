@@ -100,7 +100,10 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         _banner(endpoint, repo_dir, settings, created)
         first = reconcile(load_spec(repo_dir / "desired_state"), AwsClients())
-        print("First plan (the controller applies it now):\n")
+        if settings.mode.value == "apply":
+            print("First plan (the controller applies it now):\n")
+        else:
+            print("First plan (detect mode: the controller reports it and applies nothing):\n")
         print(render(first, fmt="text", mode="plan"))
         print(flush=True)
         return Runner(settings).run_forever()
@@ -124,8 +127,10 @@ Try it from another terminal (see README, "Demo walkthrough"):
   # 1. promote: point prod of getreport at version 2 and commit
   sed -i 's/prod: {{version: "1"/prod: {{version: "2"/' {repo_dir}/desired_state/getreport.yaml
   git -C {repo_dir} commit -am "Promote getreport 2 to prod"
-  # 2. a console click: the controller reports it and heals it
+  {Path(sys.executable).parent / "pointsman"} status --url http://{host}:{port} --wait {'in_sync' if settings.mode.value == 'apply' else 'drifted'} --commit $(git -C {repo_dir} rev-parse HEAD)
+  # 2. a console click: the controller reports it and {'heals it' if settings.mode.value == 'apply' else 'leaves it (detect mode)'}
   {aws} lambda update-alias --function-name getProducts --name prod --function-version 1
+  {Path(sys.executable).parent / "pointsman"} status --url http://{host}:{port} --wait {'in_sync' if settings.mode.value == 'apply' else 'drifted'}
   # 3. stop this demo (Ctrl-C) and rerun it with --mode detect: drift is reported, left alone
 """,
         flush=True,

@@ -136,9 +136,12 @@ class Notifier:
 
     # ------------------------------------------------------------------ state changes
 
-    def observe(self, record: RunRecord) -> list[str]:
-        """Queue the event this finished run is a change to, if any; returns the event names. Never blocks."""
+    def observe(self, record: RunRecord, head_invalid: bool = False) -> list[str]:
+        """Queue the event this finished run is a change to, if any; returns the event names. Never blocks.
+        ``head_invalid``: the newest commit is invalid (the run reconciled an older good one)."""
         event = _EVENT_OF_STATUS.get(record.status)
+        if head_invalid and record.status not in ("error", "failed", "running", "interrupted"):
+            event = "invalid_commit"
         if event is None and record.status != "in_sync":
             return []  # running / interrupted (or unknown): not a state
         ids = tuple(sorted({str(d.get("resource")) for d in record.drift}))

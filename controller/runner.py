@@ -130,7 +130,7 @@ class Controller:
                 self.status.running = None
                 self._publish(record, time.monotonic() - started)
                 if self.notifier is not None:
-                    self.notifier.observe(record)
+                    self.notifier.observe(record, head_invalid=self.status.head_valid is False)
             log.info("reconcile finished", run=record.id, status=record.status, drift=record.drift_count, error=record.error)
             return record
 

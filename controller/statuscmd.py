@@ -83,8 +83,9 @@ def exit_code(s: dict[str, Any]) -> int:
     return EXIT_DRIFT if s.get("drift") else EXIT_OK
 
 
-def wait(url: str, state: str, timeout: float, poll: float = 0.5) -> dict[str, Any]:
-    """Until a run started after now has finished with the controller in ``state``."""
+def wait(url: str, state: str, timeout: float, poll: float = 0.5, commit: str | None = None) -> dict[str, Any]:
+    """Until a run started after now has finished with the controller in ``state`` (and, with
+    ``commit``, reconciling that commit: a sha or a prefix of one)."""
     started = time.time()
     deadline = time.monotonic() + timeout
     last: dict[str, Any] | None = None
@@ -97,9 +98,12 @@ def wait(url: str, state: str, timeout: float, poll: float = 0.5) -> dict[str, A
         if last is not None:
             run = last.get("last_run") or {}
             fresh = (run.get("started") or 0) >= started - 0.5 and not last.get("running")
-            if fresh and last["state"] == state:
+            desired = ((last.get("commits") or {}).get("desired") or {}).get("sha") or ""
+            if fresh and last["state"] == state and (not commit or desired.startswith(commit.lower())):
                 return last
         if time.monotonic() > deadline:
             seen = last["state"] if last else "unknown"
-            raise StatusError(f"timed out after {timeout:g}s waiting for {state} after a new run (the state is {seen})")
+            want = f"{state} at commit {commit[:12]}" if commit else state
+            at = ((last or {}).get("commits") or {}).get("desired") or {}
+            raise StatusError(f"timed out after {timeout:g}s waiting for {want} after a new run (the state is {seen}, at {at.get('short') or 'no commit'})")
         time.sleep(poll)
