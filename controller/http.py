@@ -135,6 +135,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.head_only:
             self.wfile.write(data)
 
+    def _declared_length(self, default: str | None = None) -> int | None:
+        """The body's Content-Length (``default`` when there is none), or None once the request
+        is refused: chunked, malformed, conflicting or too large."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self._reject_unread(411, "send the body with a Content-Length; Transfer-Encoding is not accepted")
+            return None
+        length = content_length(self.headers.get_all("Content-Length") or ([default] if default is not None else []))
+        if isinstance(length, tuple):
+            self._reject_unread(*length)
+            return None
+        return length
+
     def _reject_unread(self, code: int, message: str) -> None:
         """Answer without reading the request body; the connection closes after."""
         self.close_connection = True
@@ -313,12 +325,8 @@ def _handler(runner: Runner) -> type[_Handler]:
             if not secret:
                 self._reject_unread(404, "webhook disabled: set POINTSMAN_WEBHOOK_SECRET or POINTSMAN_WEBHOOK_SECRET_FILE")
                 return
-            if self.headers.get("Transfer-Encoding") is not None:
-                self._reject_unread(411, "send the body with a Content-Length; Transfer-Encoding is not accepted")
-                return
-            length = content_length(self.headers.get_all("Content-Length") or [])
-            if isinstance(length, tuple):
-                self._reject_unread(*length)
+            length = self._declared_length()
+            if length is None:
                 return
             headers = dict(self.headers.items())
             if not webhook.has_signature(headers):
@@ -352,12 +360,8 @@ def _handler(runner: Runner) -> type[_Handler]:
             if ui_token is None:
                 self._reject_unread(403, "reconciling from the page is off: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
                 return
-            if self.headers.get("Transfer-Encoding") is not None:
-                self._reject_unread(411, "send the body with a Content-Length; Transfer-Encoding is not accepted")
-                return
-            length = content_length(self.headers.get_all("Content-Length") or ["0"])
-            if isinstance(length, tuple):
-                self._reject_unread(*length)
+            length = self._declared_length(default="0")
+            if length is None:
                 return
             if length > MAX_FORM:
                 self._reject_unread(413, f"body larger than {MAX_FORM} bytes")

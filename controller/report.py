@@ -25,8 +25,6 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-_value = format_value
-
 
 def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
     out: dict[str, Any] = {
@@ -113,9 +111,9 @@ def _spec_changes_text(review: Review) -> str:
     for c in changes:
         where = f"  ({c.source})" if c.source else ""
         if c.change == "changed":
-            lines.append(f"  ~ {'.'.join(c.path)}: {_value(c.base)} -> {_value(c.head)}{where}")
+            lines.append(f"  ~ {'.'.join(c.path)}: {format_value(c.base)} -> {format_value(c.head)}{where}")
         else:
-            lines.append(f"  {sign[c.change]} {'.'.join(c.path)}: {_value(c.head if c.change == 'added' else c.base)}{where}")
+            lines.append(f"  {sign[c.change]} {'.'.join(c.path)}: {format_value(c.head if c.change == 'added' else c.base)}{where}")
     return "\n".join(lines)
 
 
@@ -145,7 +143,7 @@ def _text(result: Result, *, mode: str) -> str:
             if d.reason:
                 lines.append(f"      {d.reason}")
             for c in d.changes:
-                lines.append(f"      {c.field}: {_value(c.live)} -> {_value(c.desired)}")
+                lines.append(f"      {c.field}: {format_value(c.live)} -> {format_value(c.desired)}")
     if result.plan.actions:
         lines.append("")
         lines.append(f"Plan ({len(result.plan.actions)} actions, in order):")
@@ -179,7 +177,7 @@ def _text(result: Result, *, mode: str) -> str:
 
 
 def _md_cell(value: Any) -> str:
-    return _value(value).replace("|", "\\|")
+    return format_value(value).replace("|", "\\|")
 
 
 def _details(summary: str, body: list[str], open_: bool = False) -> list[str]:

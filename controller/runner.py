@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from controller.aws import AWS_ERRORS, AwsClients, describe_error
 from controller.engine import Result, reconcile
 from controller.gitsource import GitSource, GitSourceError, UnsafeSpecTree
-from controller.history import History, RunRecord
+from controller.history import History, RunRecord, iso
 from controller.metrics import Metrics
 from controller.model import OutcomeStatus
 from controller.scope import Scope
@@ -353,7 +353,7 @@ class Controller:
         drift = []
         for d in s.drift:
             entry = dict(d)
-            entry["first_seen"] = _iso(s.first_seen.get(d["resource"]))
+            entry["first_seen"] = iso(s.first_seen.get(d["resource"]))
             entry["actions"] = planned.get(d["resource"]) or planned.get(d.get("parent") or "") or []
             if not entry["actions"] and d["status"] == "extra" and not self.settings.prune:
                 entry["actions"] = [{"operation": "none", "outcome": "not pruned", "reason": "prune is off: extra resources are kept"}]
@@ -361,7 +361,7 @@ class Controller:
         last = dict(s.last_run) if s.last_run else None
         if last is not None:
             for key in ("started", "finished"):
-                last[key + "_at"] = _iso(last.get(key))
+                last[key + "_at"] = iso(last.get(key))
             last["age_s"] = round(now - last["finished"], 1) if last.get("finished") else None
         next_at = self.next_run_at()
         return {
@@ -372,16 +372,16 @@ class Controller:
             "prune": self.settings.prune,
             "state": state,
             "state_reason": state_reason,
-            "now": _iso(now),
+            "now": iso(now),
             "applied_commit": s.applied_commit,
             "head_commit": s.head_commit,
             "head_valid": s.head_valid,
             "commits": {"desired": self.commit_info(s.applied_commit), "head": self.commit_info(s.head_commit)},
             "spec_errors": s.spec_errors,
-            "git": {"reachable": s.git_error is None and s.git_ok_at is not None, "error": s.git_error, "last_ok": _iso(s.git_ok_at)},
-            "running": {**s.running, "started_at": _iso(s.running["started"])} if s.running else None,
+            "git": {"reachable": s.git_error is None and s.git_ok_at is not None, "error": s.git_error, "last_ok": iso(s.git_ok_at)},
+            "running": {**s.running, "started_at": iso(s.running["started"])} if s.running else None,
             "last_run": last,
-            "next_run_at": _iso(next_at),
+            "next_run_at": iso(next_at),
             "next_run_in_s": round(max(0.0, next_at - now), 1) if next_at else None,
             "drift": drift,
             "drift_found_by_last_run": len(s.found),
@@ -405,10 +405,6 @@ def _notifier(settings: RunSettings) -> Any:
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     return Notifier(targets, status_url=settings.status_url) if targets else None
-
-
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
 
 
 class Runner:
