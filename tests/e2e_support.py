@@ -208,3 +208,20 @@ def start_controller(
 
 def github_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def converged_estate(moto_server: str, repo: Path) -> tuple[Any, str]:
+    """moto's server reset and seeded with the example estate, a local repository at ``repo``
+    holding desired_state/, and AWS converged to it (so a first full run writes nothing).
+    Returns the clients and the repository's commit; AWS_ENDPOINT_URL must name ``moto_server``."""
+    from controller.aws import AwsClients
+    from controller.engine import reconcile
+    from controller.estate import seed
+    from controller.spec import load_spec
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
+    clients = AwsClients(rate_limiter=False)
+    seed(clients)
+    commit = make_repo(repo)
+    assert not reconcile(load_spec(repo / "desired_state"), clients, apply=True).failed
+    return clients, commit

@@ -12,20 +12,16 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controller.aws import USER_AGENT, AwsClients, write_calls
-from controller.engine import reconcile
-from controller.estate import seed
+from controller.aws import USER_AGENT, write_calls
 from controller.runner import Runner
 from controller.settings import RunSettings
-from controller.spec import load_spec
-from tests.e2e_support import make_repo, wait_for
+from tests.e2e_support import converged_estate, wait_for
 from tests.test_events_parse import envelope, record
 
 pytestmark = pytest.mark.server
@@ -41,14 +37,10 @@ def cloudtrail_event(source: str, name: str, parameters: dict[str, Any], *, user
 @pytest.fixture
 def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
-    clients = AwsClients(rate_limiter=False)
-    seed(clients)
-    queue = clients.client("sqs").create_queue(QueueName="pointsman-events")["QueueUrl"]
     repo = tmp_path / "repo"
-    make_repo(repo)
     # Converged before the controller starts: its full run writes nothing, so it keeps every read.
-    assert not reconcile(load_spec(repo / "desired_state"), clients, apply=True).failed
+    clients, _ = converged_estate(moto_server, repo)
+    queue = clients.client("sqs").create_queue(QueueName="pointsman-events")["QueueUrl"]
     yield {"clients": clients, "queue": queue, "repo": repo, "endpoint": moto_server, "tmp": tmp_path}
 
 

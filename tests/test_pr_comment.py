@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.aws import AwsClients
 from controller.cli import main
-from controller.engine import reconcile
-from controller.estate import seed
-from controller.spec import load_spec
-from tests.e2e_support import ROOT, git, make_repo
+from tests.e2e_support import ROOT, converged_estate, git
 
 pytestmark = pytest.mark.server
 WORKFLOW = ROOT / "examples" / "pr-plan-comment.yaml"
@@ -30,12 +25,8 @@ WORKFLOW = ROOT / "examples" / "pr-plan-comment.yaml"
 def pr(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """main: the example estate, converged in AWS; branch promote: getProducts prod 3 -> 2."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
-    clients = AwsClients(rate_limiter=False)
-    seed(clients)
     repo = tmp_path / "repo"
-    base = make_repo(repo)
-    assert not reconcile(load_spec(repo / "desired_state"), clients, apply=True).failed
+    clients, base = converged_estate(moto_server, repo)
     git("checkout", "-q", "-b", "promote", cwd=repo)
     spec = repo / "desired_state" / "products.yaml"
     spec.write_text(spec.read_text().replace('prod: {version: 3, description: "v1 production"}', 'prod: {version: 2, description: "v1 production"}'))

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import threading
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,14 +14,10 @@ from typing import Any
 
 import pytest
 
-from controller.aws import AwsClients
 from controller.cli import main
-from controller.engine import reconcile
-from controller.estate import seed
 from controller.runner import Runner
 from controller.settings import RunSettings
-from controller.spec import load_spec
-from tests.e2e_support import free_port, git, make_repo, wait_for
+from tests.e2e_support import converged_estate, free_port, git, wait_for
 
 pytestmark = pytest.mark.server
 SECRET = "notify-secret-for-tests"
@@ -54,12 +49,8 @@ class Receiver:
 @pytest.fixture
 def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
-    clients = AwsClients(rate_limiter=False)
-    seed(clients)
     repo = tmp_path / "repo"
-    make_repo(repo)
-    assert not reconcile(load_spec(repo / "desired_state"), clients, apply=True).failed
+    clients, _ = converged_estate(moto_server, repo)
     receiver = Receiver()
     port = free_port()
     settings = RunSettings(

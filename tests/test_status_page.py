@@ -19,13 +19,9 @@ from typing import Any
 
 import pytest
 
-from controller.aws import AwsClients
-from controller.engine import reconcile
-from controller.estate import seed
 from controller.runner import Runner
 from controller.settings import RunSettings
-from controller.spec import load_spec
-from tests.e2e_support import git, make_repo, wait_for
+from tests.e2e_support import converged_estate, git, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -55,12 +51,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
-    clients = AwsClients(rate_limiter=False)
-    seed(clients)
     repo = tmp_path / "repo"
-    make_repo(repo)
-    assert not reconcile(load_spec(repo / "desired_state"), clients, apply=True).failed
+    clients, _ = converged_estate(moto_server, repo)
     yield {"clients": clients, "repo": repo, "tmp": tmp_path}
 
 
