@@ -22,11 +22,14 @@ aliases, generated templates; what the spec does not describe, such as the integ
 stage-variable routes, is read live and labelled so).
 
 Outcomes, as the client would see them: a function serves it (exit 0); the version template
-chose the unknown-version alias (400 from the method's "400" integration response); no
-mapping, stage, resource or method (403 "Missing Authentication Token"); the alias does not
-exist, a stage variable is missing or API Gateway may not invoke the alias (500). A
-non-Lambda integration (MOCK, HTTP to elsewhere) is reported and not followed further; an HTTP
-integration calling the same API (versions, strategy http-proxy) is followed to the route it calls.
+made the call a DryRun of the stage's default alias because the stage does not serve the
+requested version (no function runs; the default integration response answers 400 with the
+versions the stage serves); no mapping, stage, resource or method (403 "Missing
+Authentication Token"); the alias does not exist, a stage variable is missing or API Gateway
+may not invoke the alias (500: Lambda rejects the invoke, and API Gateway answers 500 before
+any integration response runs). A non-Lambda integration (MOCK, HTTP to elsewhere) is
+reported and not followed further; an HTTP integration calling the same API (versions,
+strategy http-proxy) is followed to the route it calls.
 """
 
 from __future__ import annotations
@@ -712,7 +715,7 @@ def _serve(
     alias = estate.alias(function, qualifier)
     if alias is None:
         unknown = qualifier == versioning.UNKNOWN_ALIAS
-        why = "the stage does not serve the requested version, so " if unknown else ""
+        why = "the stage serves no version, so " if unknown else ""
         trace.add("lambda", f"{why}{function}:{qualifier} does not exist: Lambda answers 404")
         raise _lambda_not_found(request, entry, route, variables, selection, f"{function}:{qualifier} does not exist", trace)
     note = f"; {alias.note}" if alias.note else ""
@@ -721,28 +724,53 @@ def _serve(
     trace.add("permission", permission.detail)
     if not permission.allowed:
         raise _internal(f"API Gateway may not invoke {function}:{qualifier}")
+    dry_run = _dry_run(request, entry, route, variables, selection, trace)
+    if dry_run is not None:
+        raise dry_run
     return ServedBy(function, qualifier, alias.versions)
 
 
 def _lambda_not_found(
     request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, reason: str, trace: _Trace
 ) -> _Answer:
-    """Lambda answers 404: a proxy integration makes it a 500; an AWS one maps it with its integration responses."""
+    """Lambda rejects the invoke with 404: API Gateway answers 500 before any integration response runs.
+
+    "Execution failed due to configuration error" (Lambda developer guide, "Handle Lambda errors
+    with an API Gateway API"): an integration response's selection pattern never sees the 404.
+    """
+    trace.add("response", "Lambda rejected the invoke: API Gateway answers 500 (no integration response runs)")
+    return _internal(reason)
+
+
+def _dry_run(
+    request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, trace: _Trace
+) -> _Answer | None:
+    """A call the request template made a DryRun (a version the stage does not serve): what the client gets.
+
+    Lambda validates the call and the permission, runs nothing and answers 204 with no payload;
+    with no function error the default integration response answers (for a Lambda backend, a
+    selection pattern sees only a function's error message). None when the call is not a DryRun.
+    """
+    if selection.rendered is None or selection.rendered.invocation_type != versioning.DRY_RUN:
+        return None
+    qualified = f"{selection.function}:{selection.qualifier}"
+    trace.add("lambda", f"{versioning.INVOCATION_TYPE_HEADER}: {versioning.DRY_RUN} on {qualified}: Lambda checks the call, runs no function, answers 204")
     integration = route.integration
-    response = _integration_response(integration.responses, "404") if integration.type == "AWS" else None
-    if response is None:
-        return _internal(reason)
-    pattern = f"selection pattern {response.pattern}" if response.pattern else "the default"
-    trace.add("response", f"the 404 selects integration response {response.status} ({pattern}) [{integration.origin}]")
-    payload = {"Message": f"Function not found: {selection.function_arn}:{selection.qualifier}", "Type": "User"}
-    status, body = int(response.status), payload
-    if response.template is not None:
+    default = next((response for response in integration.responses if not response.pattern), None)
+    if default is None:
+        return _Answer(200, None, f"a DryRun of {qualified}: no function runs, and no default integration response answers")
+    trace.add("response", f"no function error: the default integration response {default.status} answers [{integration.origin}]")
+    status, body = int(default.status), None
+    if default.template is not None:
         try:
-            rendered = _render_response(response.template, payload, request, entry, route, variables)
+            answered = _render_response(default.template, "", request, entry, route, variables)
         except versioning.TemplateRenderError as exc:
-            return _internal(f"{reason}, and the integration response template fails: {exc}")
-        status, body = rendered.status or status, _json_or_text(rendered.output)
-    if 400 <= status < 500 and isinstance(body, dict) and isinstance(body.get("message"), str):
+            return _internal(f"the integration response template fails: {exc}")
+        status, body = answered.status or status, _json_or_text(answered.output)
+    reason = f"no function runs; {status}"
+    if isinstance(body, dict) and isinstance(body.get("supported"), list):
+        reason += " listing " + ", ".join(str(version) for version in body["supported"])
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
         reason = f"{body['message']} ({reason})"
     return _Answer(status, body, reason)
 

@@ -4,10 +4,40 @@ A versioned method is an AWS (non-proxy) Lambda integration whose URI names the 
 path parameter (``...function:NAME:{alias}/invocations``). Its request mapping template reads
 the requested version from a header (``Version: 2022-05-03``) or from the Accept media type
 (``Accept: application/vnd.acme.v2+json``), falls back to the stage's default version, and
-overrides the ``alias`` path parameter with it when the stage exposes that version, or with
-:data:`UNKNOWN_ALIAS` (an alias that never exists, so Lambda answers 404) when it does not.
-Its integration responses turn the function's proxy-shaped answer back into an HTTP response,
-and "no such alias" into a 400 that lists the versions the stage supports.
+overrides the ``alias`` path parameter with it when the stage exposes that version. Its one
+integration response (the default) turns the function's proxy-shaped answer back into an HTTP
+response.
+
+A version the stage does not serve is answered without running any user code, by a call that
+succeeds: the request template sends it to the stage's default alias (which exists, and which
+API Gateway may invoke) with ``X-Amz-Invocation-Type: DryRun``, so Lambda only validates the
+call and answers 204 with no payload; the default response template selects the version again
+from the request, sees that the stage does not serve it, and answers 400 with the versions the
+stage supports. The design relies only on what AWS documents:
+
+- the invocation type of a Lambda non-proxy (custom) integration is the integration request's
+  ``X-Amz-Invocation-Type`` header (API Gateway developer guide, "Set up asynchronous invocation
+  of the backend Lambda function"), and a request template may set integration request headers
+  through ``$context.requestOverride.header`` ("Override your API's request and response
+  parameters and status codes for REST APIs"; each override once, else 5XX);
+- ``DryRun`` validates the parameters and that the caller may invoke the function, runs nothing,
+  and answers 204 (Lambda API reference, Invoke: ``InvocationType``, ``StatusCode``);
+- for a Lambda backend an integration response's ``selectionPattern`` is matched against the
+  function's ``errorMessage``, never against an HTTP status (API Gateway API reference,
+  IntegrationResponse ``selectionPattern``; OpenAPI extension
+  ``x-amazon-apigateway-integration.responses``), and a call without a function error takes the
+  default response: so nothing here depends on a status code reaching a selection pattern;
+- an invoke Lambda rejects (alias not found 404, no permission 403, throttled 429) is a 500
+  "Internal server error" before any integration response runs (Lambda developer guide,
+  "Handle Lambda errors with an API Gateway API"): a served version's missing alias or
+  permission is a 500, which is why the unserved path must call an alias that exists;
+- ``$context.responseOverride.status`` sets the method's status from a response template
+  (same override page, example 1: a 400 set in the default response's template).
+
+A function error (Lambda's ``{"errorMessage", "errorType"}``) is a 500 ``{"message":
+"Internal server error"}``, unless its message starts with a status and a colon
+(``"404: no such user"``): that is how a function written for this integration signals an HTTP
+error, answered as ``404 {"message": "no such user"}``.
 
 Which versions a stage exposes, and its default, are two stage variables
 (:data:`STAGE_VERSIONS_VAR`, :data:`STAGE_DEFAULT_VAR`), so one deployment serves every stage
@@ -18,7 +48,8 @@ This module has three parts, all pure:
 - the generators (:func:`lambda_uri`, :func:`request_parameters`, :func:`request_template`,
   :func:`integration_responses`, :func:`method_responses`): deterministic strings, byte for
   byte, so drift detection against the live templates is stable;
-- :func:`select`: a pure-Python reference of what the request template chooses;
+- :func:`select` and :func:`call_for`: a pure-Python reference of what the request template
+  chooses;
 - :func:`render_request` / :func:`render_response`: a renderer that evaluates API Gateway
   mapping templates with airspeed-ext (a Velocity engine), emulating API Gateway's ``$input``,
   ``$util``, ``$context`` and ``$stageVariables``. Where the emulation differs from API
@@ -41,7 +72,9 @@ Selection rules (the template and :func:`select` implement the same ones):
   (``$stageVariables.pointsmanDefaultVersion``, trimmed);
 - the version is served when it equals one of the stage's versions
   (``$stageVariables.pointsmanVersions`` split on ``,``, each trimmed, empty entries ignored);
-  otherwise the request goes to :data:`UNKNOWN_ALIAS`.
+  otherwise the call is a DryRun of the stage's default alias (the first listed version when
+  the default is not listed; :data:`UNKNOWN_ALIAS` when the stage lists none, which Lambda
+  rejects: a 500, as for any stage with nothing to serve).
 """
 
 from __future__ import annotations
@@ -61,6 +94,9 @@ ALIAS_PARAM = "alias"
 VERSION_PARAM = "version"  # http-proxy: the path parameter of the versioned route the proxy calls
 STAGE_NAME_VAR = "pointsmanStage"  # http-proxy: the stage's own name, so the proxy calls its own stage
 UNKNOWN_ALIAS = "pointsman-unknown-version"
+INVOCATION_TYPE_HEADER = "X-Amz-Invocation-Type"  # the integration request header Lambda reads the invocation type from
+DRY_RUN = "DryRun"  # Lambda validates the call (and the caller's permission), runs nothing, answers 204
+STATUS_PREFIX = re.compile(r"(?s)([1-5][0-9][0-9]):.*")  # a function error message that names its status: "404: no such user"
 
 CONTENT_TYPE = "application/json"
 """The content-type key of every generated template (requestTemplates / responseTemplates).
@@ -256,11 +292,39 @@ def _json_map(label: str, map_expression: str, *, last: bool = False) -> list[st
     ]
 
 
+def _call_fragment() -> list[str]:
+    """After the selection fragment: ``$pmCall``, the alias the integration calls.
+
+    The requested version when the stage serves it; otherwise the stage's default when the stage
+    lists it, else the first version it lists (an alias that exists and that API Gateway may
+    invoke, called as a DryRun); :data:`UNKNOWN_ALIAS` when the stage lists none.
+    """
+    return [
+        "## ---- Pointsman: the alias to call. An unserved version is a DryRun of the stage's default alias ----",
+        '#set($pmCall = "")##',
+        '#foreach($pmCandidate in $pmList.split(","))##',
+        "#set($pmVersion = $pmCandidate.trim())##",
+        '#if($pmVersion != "" && ($pmCall == "" || $pmVersion == $pmDefault))##',
+        "#set($pmCall = $pmVersion)##",
+        "#end##",
+        "#end##",
+        "#if($pmFound)##",
+        "#set($pmCall = $pmRequested)##",
+        '#elseif($pmCall == "")##',
+        f"#set($pmCall = {_vtl_literal(UNKNOWN_ALIAS)})##",
+        "#end##",
+    ]
+
+
 def request_template(selector: Selector) -> str:
     """The integration request template (content type :data:`CONTENT_TYPE`) of a versioned method.
 
-    It selects the version (module docstring), sets ``$context.requestOverride.path.alias``
-    once, to the version or to :data:`UNKNOWN_ALIAS`, and renders a Lambda-proxy-shaped event::
+    It selects the version (module docstring) and sets ``$context.requestOverride.path.alias``
+    once: to the version when the stage serves it. When it does not, the alias is the stage's
+    default and ``$context.requestOverride.header.X-Amz-Invocation-Type`` is ``DryRun``: Lambda
+    checks the call and the permission, runs no code and answers 204, and the default response
+    template answers 400 (module docstring for the AWS documentation this relies on). It renders
+    a Lambda-proxy-shaped event::
 
         {"resource", "path", "httpMethod", "headers", "queryStringParameters", "pathParameters",
          "stageVariables", "requestContext": {"stage", "requestId", "apiVersion"}, "body",
@@ -277,7 +341,12 @@ def request_template(selector: Selector) -> str:
         f"## Pointsman: version-selected Lambda integration request, generated for {selector.describe()}; do not edit.",
         "## It chooses the Lambda alias from the requested version and passes a Lambda-proxy-shaped event.",
         *_selection_fragment(selector),
-        f"#set($context.requestOverride.path.{ALIAS_PARAM} = $pmAlias)##",
+        *_call_fragment(),
+        f"#set($context.requestOverride.path.{ALIAS_PARAM} = $pmCall)##",
+        "#if($pmFound == false)##",
+        "## Not served here: Lambda only validates the call (no function runs); the response template answers 400.",
+        f'#set($context.requestOverride.header.{INVOCATION_TYPE_HEADER} = "{DRY_RUN}")##',
+        "#end##",
         "{",
         f'  "resource": "{_json_string("$context.resourcePath")}",',
         f'  "path": "{_json_string("$context.path")}",',
@@ -301,11 +370,20 @@ def request_template(selector: Selector) -> str:
 _INTERNAL_ERROR = '{"message": "Internal server error"}'
 
 
-def _success_template() -> str:
+def _success_template(selector: Selector) -> str:
+    """The default (and only) integration response template of a versioned method."""
     return "\n".join(
         [
-            "## Pointsman: the function's Lambda-proxy-shaped answer {statusCode, headers, body} becomes the response; do not edit.",
+            f"## Pointsman: the response of a version-selected Lambda integration ({selector.describe()}); do not edit.",
+            "## A version the stage does not serve was a DryRun (no function ran): answer 400 with the stage's versions.",
+            "## Otherwise the function's Lambda-proxy-shaped answer {statusCode, headers, body} becomes the response.",
+            *_selection_fragment(selector),
+            "#if($pmFound == false)##",
+            "#set($context.responseOverride.status = 400)##",
+            *_version_error_body(),
+            "#else##",
             "#set($pmStatus = \"$!input.path('$.statusCode')\")##",
+            "#set($pmError = \"$!input.path('$.errorMessage')\")##",
             '#if($pmStatus.matches("[1-5][0-9][0-9]"))##',
             "#set($context.responseOverride.status = $input.path('$.statusCode'))##",
             "## Each of the answer's headers, once.",
@@ -320,24 +398,18 @@ def _success_template() -> str:
             '#elseif($pmBody != "" && $pmBody != "null")##',
             "$pmBody##",
             "#end##",
+            f'#elseif($pmError.matches("{STATUS_PREFIX.pattern.replace(chr(92), chr(92) * 2)}"))##',
+            "## A function error whose message starts with a status (\"404: no such user\"): that status and the rest as the message.",
+            "#set($context.responseOverride.status = $pmError.substring(0, 3))##",
+            "#set($pmMessage = $pmError.substring(4).trim())##",
+            f'{{"message": "{_json_string("$pmMessage")}"}}##',
             "#else##",
-            "## Not a proxy-shaped answer (an unhandled error, a function written for another integration): a plain 500.",
+            "## Any other function error, or an answer that is not proxy-shaped: a plain 500.",
             "#set($context.responseOverride.status = 500)##",
             f"{_INTERNAL_ERROR}##",
+            "#end##",
             "#end",
         ]
-    )
-
-
-def _version_error_template(selector: Selector) -> str:
-    return _client_error_template(
-        selector,
-        [
-            f"## Pointsman: a 4XX from Lambda for a version-selected method ({selector.describe()}); do not edit.",
-            "## When the requested version is not served here, the call went to the alias that does not exist:",
-            "## answer which versions the stage serves. Otherwise the 4XX has another cause: a plain 500.",
-        ],
-        ["#set($context.responseOverride.status = 500)##", f"{_INTERNAL_ERROR}##"],
     )
 
 
@@ -371,23 +443,25 @@ def _version_error_body() -> list[str]:
 def integration_responses(selector: Selector) -> dict[str, dict[str, object]]:
     """The integration responses, keyed by method status code: selection pattern and template.
 
-    - ``"200"`` (default, no pattern): the function's proxy-shaped answer. Status from
-      ``statusCode`` (100-599), headers from ``headers``, the body rendered as it is when it
-      is a string and as JSON otherwise, so the response is valid JSON whenever the function's
-      body is. An answer without a valid ``statusCode`` (say, an unhandled error's
-      ``{errorMessage, errorType}``) becomes 500 ``{"message": "Internal server error"}``.
-    - ``"400"`` (``4\\d{2}``): when the requested version is not served on the stage,
-      ``{"message": "API version '<requested>' is not supported on this stage", "requested",
-      "supported": [...], "default"}``, selected again from the request with the same VTL
-      fragment as the request template. When it is served, the 4XX had another cause and the
-      answer is 500 ``{"message": "Internal server error"}``.
-    - ``"500"`` (``5\\d{2}``): ``{"message": "Internal server error"}``.
+    One, the default (``"200"``, no pattern), for every answer: a Lambda backend's selection
+    patterns see only a function's error message (module docstring), so no path depends on one.
+    Its template:
+
+    - when the requested version is not served on the stage (the call was a DryRun, Lambda
+      answered 204 with no payload): 400 ``{"message": "API version '<requested>' is not
+      supported on this stage", "requested", "supported": [...], "default"}``, selected again
+      from the request with the same VTL fragment as the request template;
+    - the function's proxy-shaped answer: status from ``statusCode`` (100-599), headers from
+      ``headers``, the body rendered as it is when it is a string and as JSON otherwise, so the
+      response is valid JSON whenever the function's body is;
+    - a function error whose ``errorMessage`` starts with a status and a colon (``"404: no such
+      user"``): that status, ``{"message": "no such user"}``;
+    - anything else (another function error's ``{errorMessage, errorType}``, an answer without a
+      valid ``statusCode``): 500 ``{"message": "Internal server error"}``.
+
+    The 400 and 500 method responses stay declared: they document the statuses the template sets.
     """
-    return {
-        "200": {"selectionPattern": None, "template": _success_template()},
-        "400": {"selectionPattern": "4\\d{2}", "template": _version_error_template(selector)},
-        "500": {"selectionPattern": "5\\d{2}", "template": _INTERNAL_ERROR},
-    }
+    return {"200": {"selectionPattern": None, "template": _success_template(selector)}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,18 +579,33 @@ def select(selector: Selector, headers: Mapping[str, str], stage_variables: Mapp
     """What :func:`request_template` chooses: ``(version, requested)``.
 
     ``requested`` is the version the request names, or the stage default when it names none;
-    ``version`` is ``requested`` when the stage serves it, else ``None`` (the request goes to
-    :data:`UNKNOWN_ALIAS` and is answered by the 400 template).
+    ``version`` is ``requested`` when the stage serves it, else ``None`` (the call is a DryRun,
+    :func:`call_for`, and the response template answers 400).
     """
     requested = requested_version(selector, headers) or stage_default(stage_variables)
     served = requested != "" and requested in stage_versions(stage_variables)
     return (requested if served else None), requested
 
 
-def alias_for(selector: Selector, headers: Mapping[str, str], stage_variables: Mapping[str, str]) -> str:
-    """The alias the integration calls: the selected version, or :data:`UNKNOWN_ALIAS`."""
+def call_for(selector: Selector, headers: Mapping[str, str], stage_variables: Mapping[str, str]) -> tuple[str, str | None]:
+    """What :func:`request_template` makes the integration call: ``(alias, invocation type)``.
+
+    ``(version, None)`` when the stage serves the requested version (Lambda's default,
+    RequestResponse); otherwise ``(alias, "DryRun")`` with the stage's default alias, the first
+    listed version when the default is not listed, or :data:`UNKNOWN_ALIAS` when none is.
+    """
     version, _ = select(selector, headers, stage_variables)
-    return UNKNOWN_ALIAS if version is None else version
+    if version is not None:
+        return version, None
+    listed = stage_versions(stage_variables)
+    default = stage_default(stage_variables)
+    fallback = default if default in listed else (listed[0] if listed else UNKNOWN_ALIAS)
+    return fallback, DRY_RUN
+
+
+def alias_for(selector: Selector, headers: Mapping[str, str], stage_variables: Mapping[str, str]) -> str:
+    """The alias the integration calls (see :func:`call_for`)."""
+    return call_for(selector, headers, stage_variables)[0]
 
 
 def version_problems(selector: Selector, versions: Iterable[str], default: str | None = None) -> list[str]:
@@ -826,6 +915,14 @@ class Rendered:
     def effective_alias(self) -> str:
         """The alias the integration calls: the override, else the static default of :func:`request_parameters`."""
         return self.alias if self.alias is not None else UNKNOWN_ALIAS
+
+    @property
+    def invocation_type(self) -> str | None:
+        """The ``X-Amz-Invocation-Type`` header the template set (``DryRun``), or None: Lambda's default."""
+        for name, value in self.context["requestOverride"]["header"].items():
+            if str(name).lower() == INVOCATION_TYPE_HEADER.lower():
+                return _java_str(value)
+        return None
 
     @property
     def status(self) -> int | None:

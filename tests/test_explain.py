@@ -96,8 +96,10 @@ def test_header_version_unknown_or_not_exposed_gets_400_listing_the_stage_versio
         "supported": ["2022-01-01", "2022-05-03"],
         "default": "2022-01-01",
     }
-    assert "pointsman-unknown-version does not exist" in _steps(unknown)["lambda"]
-    assert _steps(unknown)["response"].startswith("the 404 selects integration response 400")
+    # No function runs: a DryRun of the stage's default alias, answered by the default response.
+    assert _steps(unknown)["lambda"] == "X-Amz-Invocation-Type: DryRun on postUser:2022-01-01: Lambda checks the call, runs no function, answers 204"
+    assert _steps(unknown)["response"].startswith("no function error: the default integration response 200 answers")
+    assert unknown.reason == "API version '2099-01-01' is not supported on this stage (no function runs; 400 listing 2022-01-01, 2022-05-03)"
     # 2022-11-01 is exposed on dev only.
     on_prod = _live(clients, "POST", _url(converged, "users-api", "prod", "/users"), "Version: 2022-11-01")
     assert on_prod.status == 400 and on_prod.body["requested"] == "2022-11-01"

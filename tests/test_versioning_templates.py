@@ -1,8 +1,8 @@
 """The generated version-selection templates, rendered with airspeed-ext as API Gateway would.
 
-Every case is checked twice: the rendered request template's alias override (and the event it
-builds, and the 400 template's answer) against the expected version, and controller.versioning's
-pure-Python select() against the same expectation.
+Every case is checked twice: the rendered request template's call (alias override and invocation
+type), the event it builds and the response template's answer against the expected version, and
+controller.versioning's pure-Python select() / call_for() against the same expectation.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Case:
     selector: Selector
     headers: dict[str, str]
     stage: dict[str, str]
-    version: str | None  # what the stage serves; None: UNKNOWN_ALIAS and the 400 answer
+    version: str | None  # what the stage serves; None: a DryRun of the stage's default alias and the 400 answer
     requested: str  # the requested version after defaulting
 
 
@@ -127,8 +127,14 @@ CASES = _header_cases() + _media_cases()
 UNKNOWN_CASES = [case for case in CASES if case.version is None]
 
 
-def _expected_alias(case: Case) -> str:
-    return UNKNOWN_ALIAS if case.version is None else case.version
+def _expected_call(case: Case) -> tuple[str, dict[str, str]]:
+    """The alias the integration calls and the integration request headers the template sets."""
+    if case.version is not None:
+        return case.version, {}
+    listed = versioning.stage_versions(case.stage)
+    default = versioning.stage_default(case.stage)
+    fallback = default if default in listed else (listed[0] if listed else UNKNOWN_ALIAS)
+    return fallback, {"X-Amz-Invocation-Type": "DryRun"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,37 +145,40 @@ def _expected_alias(case: Case) -> str:
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{'header' if case.selector.header else 'media'}-{case.id}")
 def test_request_template_and_select_agree_on_the_version(case: Case) -> None:
     output, context = render(request_template(case.selector), headers=case.headers, body='{"name": "x"}', stage_variables=case.stage)
-    assert context["requestOverride"]["path"] == {ALIAS_PARAM: _expected_alias(case)}
-    assert context["requestOverride"]["header"] == {} and context["requestOverride"]["querystring"] == {}
+    alias, headers = _expected_call(case)
+    assert context["requestOverride"]["path"] == {ALIAS_PARAM: alias}
+    assert context["requestOverride"]["header"] == headers and context["requestOverride"]["querystring"] == {}
     event = json.loads(output)
     assert event["requestContext"]["apiVersion"] == case.requested
     assert event["headers"] == case.headers
     assert select(case.selector, case.headers, case.stage) == (case.version, case.requested)
-    assert versioning.alias_for(case.selector, case.headers, case.stage) == _expected_alias(case)
+    assert versioning.alias_for(case.selector, case.headers, case.stage) == alias
+    assert versioning.call_for(case.selector, case.headers, case.stage) == (alias, headers.get("X-Amz-Invocation-Type"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{'header' if case.selector.header else 'media'}-{case.id}")
-def test_version_error_template_answers_for_the_same_request(case: Case) -> None:
-    """The 400 template selects again: the version error when not served, else a plain 500."""
-    template = integration_responses(case.selector)["400"]["template"]
+def test_the_response_template_answers_for_the_same_request(case: Case) -> None:
+    """The default response template selects again: the 400 when not served (the call was a
+    DryRun: Lambda answered 204 with no payload), else the function's answer."""
+    template = integration_responses(case.selector)["200"]["template"]
     assert isinstance(template, str)
-    lambda_404 = {"Message": "Function not found: arn:aws:lambda:us-east-1:123456789012:function:f:pointsman-unknown-version", "Type": "User"}
-    rendered = render_full(template, headers=case.headers, stage_variables=case.stage, payload=lambda_404)
     if case.version is None:
+        rendered = render_full(template, headers=case.headers, stage_variables=case.stage, payload="")
         assert rendered.json() == {
             "message": f"API version '{case.requested}' is not supported on this stage",
             "requested": case.requested,
             "supported": versioning.stage_versions(case.stage),
             "default": versioning.stage_default(case.stage),
         }
-        assert rendered.status is None  # the method response's own 400
+        assert rendered.status == 400
     else:
-        assert rendered.json() == INTERNAL_ERROR
-        assert rendered.status == 500
+        answer = {"statusCode": 201, "body": '{"served": true}'}
+        rendered = render_full(template, headers=case.headers, stage_variables=case.stage, payload=answer)
+        assert (rendered.status, rendered.json()) == (201, {"served": True})
 
 
 def test_the_version_error_lists_exactly_the_stage_versions() -> None:
-    template = str(integration_responses(HEADER)["400"]["template"])
+    template = str(integration_responses(HEADER)["200"]["template"])
     for stage, supported in ((PROD, ["2022-01-01", "2022-05-03"]), (DEV, ["2022-01-01", "2022-05-03", "2022-11-01"])):
         body = render_full(template, headers={"Version": "1999-01-01"}, stage_variables=stage, payload="{}").json()
         assert body["supported"] == supported
@@ -181,8 +190,10 @@ def test_the_version_error_lists_exactly_the_stage_versions() -> None:
 def test_the_same_request_on_two_stages() -> None:
     template = request_template(HEADER)
     headers = {"version": "2022-11-01"}
-    assert render_full(template, headers=headers, stage_variables=PROD).alias == UNKNOWN_ALIAS
-    assert render_full(template, headers=headers, stage_variables=DEV).alias == "2022-11-01"
+    on_prod = render_full(template, headers=headers, stage_variables=PROD)
+    assert (on_prod.alias, on_prod.invocation_type) == ("2022-01-01", "DryRun")  # prod's default, and no function runs
+    on_dev = render_full(template, headers=headers, stage_variables=DEV)
+    assert (on_dev.alias, on_dev.invocation_type) == ("2022-11-01", None)
     assert render_full(template, stage_variables=PROD).alias == "2022-01-01"
     assert render_full(template, stage_variables=DEV).alias == "2022-05-03"
 
@@ -269,7 +280,7 @@ def _success() -> str:
     return template
 
 
-def test_the_success_template_sets_the_status_and_renders_a_string_body() -> None:
+def test_the_success_template_sets_the_status_and_renders_a_string_body() -> None:  # served requests from here on
     rendered = render_full(_success(), headers={"Version": "2022-05-03"}, stage_variables=PROD, payload={"statusCode": 201, "body": '{"id": 1}'})
     assert rendered.status == 201
     assert rendered.output == '{"id": 1}'
@@ -299,7 +310,7 @@ def test_the_success_template_sets_each_header_once_and_renders_an_object_body_a
     ],
 )
 def test_the_success_template_passes_the_body_through(payload: dict[str, Any], status: int, output: str) -> None:
-    rendered = render_full(_success(), payload=payload)
+    rendered = render_full(_success(), payload=payload, stage_variables=PROD)
     assert (rendered.status, rendered.output) == (status, output)
 
 
@@ -307,6 +318,11 @@ def test_the_success_template_passes_the_body_through(payload: dict[str, Any], s
     "payload",
     [
         {"errorMessage": "KeyError: 'id'", "errorType": "KeyError", "stackTrace": []},
+        {"errorMessage": "404 no colon", "errorType": "Error"},
+        {"errorMessage": "4040: too long", "errorType": "Error"},
+        {"errorMessage": " 404: leading space", "errorType": "Error"},
+        {"errorMessage": "600: not a status", "errorType": "Error"},
+        {"errorType": "Error"},
         {"statusCode": "abc"},
         {"statusCode": 42},
         {"statusCode": 200.5},
@@ -317,28 +333,42 @@ def test_the_success_template_passes_the_body_through(payload: dict[str, Any], s
     ],
 )
 def test_the_success_template_hides_answers_that_are_not_proxy_shaped(payload: Any) -> None:
-    rendered = render_full(_success(), payload=payload)
+    rendered = render_full(_success(), payload=payload, stage_variables=PROD)
     assert rendered.status == 500
     assert rendered.json() == INTERNAL_ERROR
 
 
+@pytest.mark.parametrize(
+    ("message", "status", "body"),
+    [
+        ("404: no such user", 404, {"message": "no such user"}),
+        ("409:conflict", 409, {"message": "conflict"}),
+        ("400:  padded  ", 400, {"message": "padded"}),
+        ("503: line one\nline two", 503, {"message": "line one\nline two"}),
+        ('422: a "quoted" \\ value', 422, {"message": 'a "quoted" \\ value'}),
+        ("418:", 418, {"message": ""}),
+    ],
+)
+def test_a_function_error_that_names_its_status_is_answered_with_it(message: str, status: int, body: dict[str, str]) -> None:
+    """The way a function written for this integration signals an HTTP error: its message starts with the status."""
+    error = {"errorMessage": message, "errorType": "Error", "stackTrace": ["at handler"]}
+    rendered = render_full(_success(), headers={"Version": "2022-05-03"}, payload=error, stage_variables=PROD)
+    assert (rendered.status, rendered.json()) == (status, body)
+
+
 @pytest.mark.parametrize("selector", [HEADER, MEDIA], ids=["header", "media"])
-def test_the_integration_responses_and_the_server_error(selector: Selector) -> None:
+def test_one_integration_response_and_no_selection_pattern(selector: Selector) -> None:
+    """A Lambda backend's selection patterns see only a function's error message: none is relied on."""
     responses = integration_responses(selector)
-    assert sorted(responses) == versioning.method_responses() == ["200", "400", "500"]
-    assert [responses[code]["selectionPattern"] for code in ("200", "400", "500")] == [None, "4\\d{2}", "5\\d{2}"]
-    assert re.fullmatch(str(responses["400"]["selectionPattern"]), "404") and not re.fullmatch(str(responses["400"]["selectionPattern"]), "500")
-    assert re.fullmatch(str(responses["500"]["selectionPattern"]), "502")
-    assert responses["500"]["template"] == '{"message": "Internal server error"}'
-    rendered = render_full(str(responses["500"]["template"]), headers={"Version": "x"}, stage_variables=PROD, payload={"Message": "boom"})
-    assert rendered.json() == INTERNAL_ERROR and rendered.status is None
+    assert list(responses) == ["200"] and responses["200"]["selectionPattern"] is None
+    assert versioning.method_responses() == ["200", "400", "500"]
 
 
-def test_the_selection_fragment_is_shared_by_the_request_and_the_error_template() -> None:
+def test_the_selection_fragment_is_shared_by_the_request_and_the_response_template() -> None:
     for selector in (HEADER, MEDIA):
         fragment = "\n".join(versioning._selection_fragment(selector))
         assert fragment in request_template(selector)
-        assert fragment in str(integration_responses(selector)["400"]["template"])
+        assert fragment in str(integration_responses(selector)["200"]["template"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,11 +611,13 @@ def test_property_media_type_selection_matches_select(drawn: tuple[dict[str, str
 def _check_agreement(selector: Selector, headers: dict[str, str], stage: dict[str, str]) -> None:
     version, requested = select(selector, headers, stage)
     rendered = render_full(request_template(selector), headers=headers, body="{}", stage_variables=stage)
-    assert rendered.alias == (UNKNOWN_ALIAS if version is None else version)
+    assert (rendered.alias, rendered.invocation_type) == versioning.call_for(selector, headers, stage)
+    assert rendered.invocation_type == (None if version is not None else "DryRun")
     assert rendered.json()["requestContext"]["apiVersion"] == requested
-    error = render_full(str(integration_responses(selector)["400"]["template"]), headers=headers, stage_variables=stage, payload="{}")
+    response = render_full(str(integration_responses(selector)["200"]["template"]), headers=headers, stage_variables=stage, payload="")
     if version is None:
-        assert error.json()["requested"] == requested
-        assert error.json()["supported"] == versioning.stage_versions(stage)
-    else:
-        assert error.status == 500
+        assert response.status == 400
+        assert response.json()["requested"] == requested
+        assert response.json()["supported"] == versioning.stage_versions(stage)
+    else:  # served: an empty answer is not proxy-shaped
+        assert response.status == 500

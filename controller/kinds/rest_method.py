@@ -38,6 +38,9 @@ def method_attributes(selector: versioning.Selector, region: str, function_arn: 
 
 
 def _with_responses(attrs: dict[str, Any], responses: dict[str, dict[str, object]]) -> dict[str, Any]:
+    # The set of integration responses is compared too: one the generator no longer writes (the
+    # 4XX and 5XX responses of the lambda strategy's earlier templates) is drift, and goes.
+    attrs["integration_responses"] = sorted(responses)
     for code, response in sorted(responses.items()):
         attrs[f"response.{code}.selection_pattern"] = response["selectionPattern"]
         attrs[f"response.{code}.template"] = response["template"]
@@ -78,6 +81,7 @@ def live_attributes(method: dict[str, Any], wanted_codes: list[str]) -> dict[str
         "integration.passthrough": integration.get("passthroughBehavior"),
         # Other status codes someone added are theirs: only the generated ones are compared.
         "method_responses": sorted(set(method.get("methodResponses") or {}) & set(wanted_codes)),
+        "integration_responses": sorted(integration.get("integrationResponses") or {}),
     }
     for code, response in (integration.get("integrationResponses") or {}).items():
         attrs[f"response.{code}.selection_pattern"] = response.get("selectionPattern")
@@ -90,7 +94,7 @@ class RestMethod(Kind):
     wave = 4
     summary = "a REST API method whose Lambda alias a version header or media type chooses (generated templates)"
     read_actions = ("apigateway:GET",)
-    write_actions = ("apigateway:PUT",)
+    write_actions = ("apigateway:PUT", "apigateway:DELETE")
 
     def desired(self, ctx: PlanContext) -> list[Resource]:
         out: list[Resource] = []
@@ -182,12 +186,16 @@ class RestMethod(Kind):
         for code in attrs.get("method_responses", []):
             if code not in have:
                 calls.append(Call("apigateway", "put_method_response", {**where, "statusCode": code}))
-        for code in attrs.get("method_responses", []):
+        for code in attrs.get("integration_responses", []):
             if integration or {f"response.{code}.selection_pattern", f"response.{code}.template"} & changed:
                 response: dict[str, Any] = {**where, "statusCode": code, "responseTemplates": {CONTENT_TYPE: attrs[f"response.{code}.template"]}}
                 if attrs[f"response.{code}.selection_pattern"] is not None:
                     response["selectionPattern"] = attrs[f"response.{code}.selection_pattern"]
                 calls.append(Call("apigateway", "put_integration_response", response))
+        if not integration and live is not None:
+            # PutIntegration drops the integration's responses; without it, the ones no longer generated are deleted.
+            for code in sorted(set(live.attributes.get("integration_responses") or ()) - set(attrs.get("integration_responses") or ())):
+                calls.append(Call("apigateway", "delete_integration_response", {**where, "statusCode": code}))
         if live is None:
             reason = "method missing; create it with the generated integration"
         else:
