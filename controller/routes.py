@@ -367,7 +367,9 @@ class _Resolver:
 
     # ---------------------------------------------------------------- live
 
-    def _live_alias(self, function: str, alias: str | None, *, unset: str = "", unknown: int = 500) -> dict[str, Any]:
+    def _live_alias(self, function: str, alias: str | None, *, unset: str = "") -> dict[str, Any]:
+        """The versions an alias serves, or the problem a client meets: Lambda rejects an invoke of a
+        missing function or alias, and API Gateway answers 500 (for an exposed version too)."""
         fn = self.scope.function(function)
         if fn is None:
             return {"problem": "no such function: clients get 500"}
@@ -377,7 +379,7 @@ class _Resolver:
             return {"versions": ((alias, 1.0),)}
         item = fn.aliases.get(alias)
         if item is None:
-            return {"problem": f"no such alias: clients get {unknown}"}
+            return {"problem": "no such alias: clients get 500"}
         additional = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         return {"versions": tuple(weighted(str(item.get("FunctionVersion")), additional).items())}
 
@@ -394,7 +396,7 @@ class _Resolver:
         for route in self._alias_routes(api_id):
             if route.variable == VERSION_SELECTED:
                 for version in exposed:
-                    found = self._live_alias(route.function, version, unknown=400)
+                    found = self._live_alias(route.function, version)
                     keyed[(route.path, route.method, version)] = Chain(
                         api, stage, route.function, selector=self._selector(versions, version, default), alias=version, **found
                     )
@@ -407,7 +409,7 @@ class _Resolver:
             if (method, path) in behind:
                 route_path, version = behind[(method, path)]
                 if version in exposed:
-                    found = self._live_alias(function, qualifier, unset="alias", unknown=400)
+                    found = self._live_alias(function, qualifier, unset="alias")
                     selector = self._selector(versions, version, default)
                     keyed[(route_path, method, version)] = Chain(api, stage, function, selector=selector, alias=qualifier, **found)
                 continue
