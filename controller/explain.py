@@ -650,7 +650,8 @@ def _render_request(request: Request, entry: Entry, route: Route, variables: dic
     requested = _requested_version(rendered)
     default = " (the stage's default)" if requested is not None and requested == variables.get(versioning.STAGE_DEFAULT_VAR) else ""
     asked = f"requested version {requested!r}{default}, " if requested is not None else ""
-    trace.add("template", f"the request template ({origin}) renders: {asked}alias path parameter {rendered.alias or '(not set)'}")
+    invocation = f", {versioning.INVOCATION_TYPE_HEADER} {rendered.invocation_type}" if rendered.invocation_type else ""
+    trace.add("template", f"the request template ({origin}) renders: {asked}alias path parameter {rendered.alias or '(not set)'}{invocation}")
     return rendered
 
 
