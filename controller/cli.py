@@ -382,6 +382,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     review = None
     if mode == "plan" and (args.format == "markdown" or base_changes is not None) and not result.problems:
         review = _review(args, spec, clients, scope, base_changes)
+    elif mode == "plan" and args.format == "text" and not result.in_sync:
+        from controller.report import Review
+
+        review = Review(routes=_route_rows(spec, scope))  # the routing changes: in sync, none differ
     print(render(result, fmt=args.format, mode=mode, review=review))
     if result.problems:
         return EXIT_ERROR
@@ -411,7 +415,6 @@ def _review(args: argparse.Namespace, spec: Any, clients: AwsClients, scope: Any
     from pathlib import Path
 
     from controller.report import Review
-    from controller.routes import route_rows
     from controller.specdiff import head_commit
 
     review = Review(commit=head_commit(Path(args.spec)))
@@ -422,11 +425,19 @@ def _review(args: argparse.Namespace, spec: Any, clients: AwsClients, scope: Any
         review.account = str(clients.client("sts").get_caller_identity()["Account"])
     except AWS_ERRORS:
         pass  # the summary says "account ?"
+    review.routes = _route_rows(spec, scope)
+    return review
+
+
+def _route_rows(spec: Any, scope: Any) -> list[dict[str, Any]]:
+    """The routing view of the plan's reads; a failed read leaves it out, with a warning."""
+    from controller.routes import route_rows
+
     try:
-        review.routes = route_rows(spec, scope)
+        return route_rows(spec, scope)
     except AWS_ERRORS as exc:
         print(f"warning: routing view left out: {describe_error(exc)}", file=sys.stderr)
-    return review
+        return []
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -157,7 +157,7 @@ def _function(params: Mapping[str, Any]) -> tuple[str, str]:
     raw = params.get("functionName")
     if not isinstance(raw, str) or not raw:
         raise MalformedEvent("requestParameters.functionName is missing")
-    match = _FUNCTION_RE.match(raw)
+    match = _FUNCTION_RE.fullmatch(raw)
     if not match:
         raise MalformedEvent(f"requestParameters.functionName {_clip(raw)!r} is not a function name or ARN")
     return match["name"], match["qualifier"] or ""
@@ -166,7 +166,7 @@ def _function(params: Mapping[str, Any]) -> tuple[str, str]:
 def _checked(value: str, pattern: re.Pattern[str], field: str) -> str:
     if not value:
         raise MalformedEvent(f"requestParameters.{field} is missing")
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise MalformedEvent(f"requestParameters.{field} {_clip(value)!r} is not valid")
     return value
 
@@ -365,7 +365,7 @@ def _actor(record: Mapping[str, Any]) -> tuple[str, list[str]]:
 
 def _role(arn: str) -> tuple[str, str, str] | None:
     """``(partition, account, role name)`` of a role ARN or of a session of that role."""
-    match = _ROLE_RE.match(arn)
+    match = _ROLE_RE.fullmatch(arn)
     if not match:
         return None
     return match["partition"], match["sts_account"] or match["iam_account"], match["session_role"] or match["role"]

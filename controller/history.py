@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     count INTEGER NOT NULL DEFAULT 1,
     last_started REAL,
     last_finished REAL,
-    triggers TEXT
+    triggers TEXT,
+    warnings TEXT NOT NULL DEFAULT '[]'
 );
 """
 
@@ -44,6 +45,7 @@ ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("last_started", "REAL"),
     ("last_finished", "REAL"),
     ("triggers", "TEXT"),
+    ("warnings", "TEXT NOT NULL DEFAULT '[]'"),
 )
 
 # Action outcomes that mean the run changed (or tried to change) AWS: such a run is never folded.
@@ -70,6 +72,8 @@ class RunRecord:
     actions: list[dict[str, Any]] = field(default_factory=list)  # each with its outcome
     api_calls: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    # What the plan cannot fix but someone should know (not drift): kept with the run, not only printed.
+    warnings: list[str] = field(default_factory=list)
     id: int | None = None
     # Folding: identical consecutive runs are one entry. ``started``/``finished`` are the first
     # run's, ``last_started``/``last_finished`` the newest one's (None while the entry is one run).
@@ -101,7 +105,7 @@ COLUMNS = ("id", "started", "finished", "trigger", "mode", "commit_sha", "head_s
 
 _SELECT = (
     "SELECT id, started, finished, trigger, mode, commit_sha, head_sha, status, drift, actions, api_calls, error,"
-    " count, last_started, last_finished, triggers FROM runs"
+    " count, last_started, last_finished, triggers, warnings FROM runs"
 )
 
 
@@ -127,10 +131,13 @@ def _record(row: Sequence[Any]) -> RunRecord:
         last_started=row[13],
         last_finished=row[14],
         triggers=json.loads(row[15]) if row[15] else [row[3]],
+        warnings=json.loads(row[16]) if row[16] else [],
     )
 
 
-def _fold_key(mode: str, commit_sha: str | None, status: str, drift: list[dict[str, Any]], actions: list[dict[str, Any]], error: str | None) -> str | None:
+def _fold_key(
+    mode: str, commit_sha: str | None, status: str, drift: list[dict[str, Any]], actions: list[dict[str, Any]], error: str | None, warnings: list[str]
+) -> str | None:
     """What two runs must share to be folded; None for a run that is never folded."""
     if status == "running" or any(a.get("outcome") in APPLIED_OUTCOMES for a in actions):
         return None
@@ -138,7 +145,7 @@ def _fold_key(mode: str, commit_sha: str | None, status: str, drift: list[dict[s
         json.dumps([d.get("resource"), d.get("kind"), d.get("status"), d.get("changes") or []], sort_keys=True) for d in drift
     )
     planned = sorted(json.dumps([a.get("resource"), a.get("operation"), a.get("outcome")]) for a in actions)
-    return json.dumps([mode, commit_sha, status, error, drifts, planned])
+    return json.dumps([mode, commit_sha, status, error, drifts, planned, sorted(warnings)])
 
 
 def _names(resource_id: str, query: str) -> bool:
@@ -219,12 +226,12 @@ class History:
 
     def finish(self, record: RunRecord) -> None:
         """Store the finished run. When the newest earlier entry is an identical run (same mode,
-        commit, status, drift and error, nothing applied by either), the run is folded into it:
+        commit, status, drift, error and warnings, nothing applied by either), the run is folded into it:
         that entry's count and time range grow, this run's row goes, and ``record.id`` /
         ``record.count`` / ``record.last_*`` / ``record.triggers`` then describe the folded entry."""
         drift = json.dumps(record.drift)
         actions = json.dumps(record.actions)
-        key = _fold_key(record.mode, record.commit_sha, record.status, json.loads(drift), json.loads(actions), record.error)
+        key = _fold_key(record.mode, record.commit_sha, record.status, json.loads(drift), json.loads(actions), record.error, record.warnings)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -232,7 +239,7 @@ class History:
                 if not folded:
                     self._db.execute(
                         "UPDATE runs SET finished=?, commit_sha=?, head_sha=?, status=?, drift_count=?, drift=?, actions=?,"
-                        " api_calls=?, error=?, count=1, last_started=NULL, last_finished=NULL, triggers=? WHERE id=?",
+                        " api_calls=?, error=?, count=1, last_started=NULL, last_finished=NULL, triggers=?, warnings=? WHERE id=?",
                         (
                             record.finished,
                             record.commit_sha,
@@ -244,6 +251,7 @@ class History:
                             json.dumps(record.api_calls),
                             record.error,
                             json.dumps([record.trigger]),
+                            json.dumps(record.warnings),
                             record.id,
                         ),
                     )
@@ -263,7 +271,7 @@ class History:
         if row is None:
             return False
         prev = _record(row)
-        if prev.finished is None or _fold_key(prev.mode, prev.commit_sha, prev.status, prev.drift, prev.actions, prev.error) != key:
+        if prev.finished is None or _fold_key(prev.mode, prev.commit_sha, prev.status, prev.drift, prev.actions, prev.error, prev.warnings) != key:
             return False
         triggers = list(dict.fromkeys([*prev.triggers, record.trigger]))
         self._db.execute(

@@ -26,6 +26,7 @@ class Metrics:
         self.commit = Info("pointsman_applied_commit", "Commit whose spec is the desired state", registry=r)
         self.last_success = Gauge("pointsman_last_reconcile_success_timestamp_seconds", "End of the last reconcile that ran to completion", registry=r)
         self.git_up = Gauge("pointsman_git_reachable", "1 if the last git fetch succeeded", registry=r)
+        self.warnings = Gauge("pointsman_warnings", "Warnings of the last reconcile: what apply cannot fix (not drift), shown in the plan and the status", registry=r)
         self.spec_valid = Gauge("pointsman_head_commit_valid", "1 if the newest fetched commit's spec is valid", registry=r)
 
     def observe_result(self, result: Result, remaining: list[dict[str, Any]] | None = None) -> None:
@@ -37,6 +38,7 @@ class Metrics:
             counts[(d["kind"], d["status"])] = counts.get((d["kind"], d["status"]), 0) + 1
         for (kind, status), n in counts.items():
             self.drift.labels(kind=kind, status=status).set(n)
+        self.warnings.set(len(result.warnings))
         for outcome in result.outcomes:
             self.actions.labels(outcome=outcome.status.value).inc()
         for operation, n in result.api_calls.items():

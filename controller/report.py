@@ -73,7 +73,7 @@ def render(result: Result, *, fmt: str, mode: str, review: Review | None = None)
         return json.dumps(out, indent=2, sort_keys=False)
     if fmt == "markdown":
         return _markdown(result, mode=mode, review=review)
-    text = _text(result, mode=mode)
+    text = _text(result, mode=mode, routes=review.routes if review is not None else [])
     if review is not None and review.spec_changes is not None:
         text = _spec_changes_text(review) + "\n\n" + text
     return text
@@ -124,7 +124,8 @@ def _calls_line(result: Result) -> str:
     return f"AWS calls: {total} ({writes} writes): {detail}" if detail else "AWS calls: 0"
 
 
-def _text(result: Result, *, mode: str) -> str:
+def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = None) -> str:
+    """``routes``: routing view rows; those that differ are the routing changes (as in the markdown)."""
     lines: list[str] = []
     if result.problems:
         lines.append(f"Cannot plan: {len(result.problems)} problem(s); nothing was applied.")
@@ -158,6 +159,14 @@ def _text(result: Result, *, mode: str) -> str:
         lines.append(f"Held back ({len(result.plan.held)}; deleting would break what still uses them):")
         for h in result.plan.held:
             lines.append(f"  - {h.action.operation}  {h.action.resource}: {h.reason}")
+    changed_routes = [r for r in routes or [] if r.get("differs")]
+    if changed_routes:
+        lines.append("")
+        lines.append(f"Routing changes ({len(changed_routes)}; what clients get):")
+        for r in changed_routes:
+            lines.append(f"  ~ {r['entry']}" + (f": {r['chain']}" if r["chain"].strip() else ""))
+            lines.append(f"      now (live): {r['live_text'].strip() or '-'}")
+            lines.append(f"      after apply (git): {r['desired_text'].strip() or '-'}")
     if result.warnings:
         lines.append("")
         lines.append(f"Warnings ({len(result.warnings)}; not drift, apply does not change them):")

@@ -52,6 +52,7 @@ class Status:
     last_finished_at: float | None = None
     running: dict[str, Any] | None = None  # the run in progress: {"id", "trigger", "started"}
     routes: list[dict[str, Any]] = field(default_factory=list)  # the routing view after the last full run
+    warnings: list[str] = field(default_factory=list)  # what the last reconcile warned of (not drift)
 
 
 def remaining_drift(drift: list[dict[str, Any]], actions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -187,6 +188,7 @@ class Controller:
         self.status.first_seen = {d["resource"]: self.status.first_seen.get(d["resource"], record.started) for d in remaining}
         self.status.drift, self.status.found, self.status.healed = remaining, record.drift, healed
         self.status.planned = [a for a in record.actions if a.get("outcome") != OutcomeStatus.SUCCEEDED.value]
+        self.status.warnings = list(record.warnings)
         self._routes(spec, scope)
         if not result.problems:
             self.status.applied_commit = commit
@@ -252,6 +254,7 @@ class Controller:
 
     def _record_result(self, record: RunRecord, result: Result, head_ok: bool) -> None:
         record.drift = [d.as_dict() for d in result.drift]
+        record.warnings = list(result.warnings)
         outcomes = {o.action.resource + o.action.operation: o for o in result.outcomes}
         record.actions = []
         for action in result.plan.actions:
@@ -292,7 +295,7 @@ class Controller:
         if self.status.applied_commit:
             self.metrics.commit.info({"commit": self.status.applied_commit, "branch": self.settings.branch})
         self.status.last_error = record.error
-        self.status.last_run = {k: v for k, v in record.as_dict().items() if k not in ("drift", "api_calls")}
+        self.status.last_run = {k: v for k, v in record.as_dict().items() if k not in ("drift", "api_calls", "warnings")}
         if record.status not in ("error", "invalid"):
             self.status.last_finished_at = record.finished
             self.metrics.last_success.set(record.finished or time.time())
@@ -388,6 +391,7 @@ class Controller:
             "healed_by_last_run": s.healed,
             "in_sync": not s.drift if s.last_run else None,
             "routes": s.routes,
+            "warnings": s.warnings,
             "last_error": s.last_error,
             "ready": ready,
             "ready_reason": why,

@@ -32,13 +32,15 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from controller.versioning import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 LATEST = "$LATEST"
-_VERSION_RE = re.compile(r"^(\$LATEST|[1-9][0-9]*|sha256:[A-Za-z0-9+/]{43}=)$")
-_ALIAS_NAME_RE = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
-_STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_VAR_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-_VAR_VALUE_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]{1,512}$")
-_BASE_PATH_RE = re.compile(r"^(\(none\)|[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*)$")
-_FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Each name rule is anchored with \Z, the end of the text (Python's $ also matches before a newline
+# that ends it, so `^live$` would take "live\n"), and checked with fullmatch.
+_VERSION_RE = re.compile(r"^(\$LATEST|[1-9][0-9]*|sha256:[A-Za-z0-9+/]{43}=)\Z")
+_ALIAS_NAME_RE = re.compile(r"^(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}\Z")
+_STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
+_VAR_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}\Z")
+_VAR_VALUE_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]{1,512}\Z")
+_BASE_PATH_RE = re.compile(r"^(\(none\)|[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*)\Z")
+_FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 # --------------------------------------------------------------------------- the JSON Schema's patterns
 # JSON Schema patterns are ECMA-262 regexes, searched (not matched) in the text; jsonschema (Python)
@@ -48,11 +50,10 @@ _END = r"(?![\s\S])"  # the end of the text, in ECMA-262 and Python alike (ECMA 
 
 
 def _ecma(pattern: re.Pattern[str]) -> str:
-    r"""The JSON Schema pattern for ``pattern.match``: each ``$`` becomes what Python's ``$`` means.
+    r"""The JSON Schema pattern for ``pattern.fullmatch``: each ``\Z`` becomes ``_END``.
 
-    Python's ``$`` also matches before a newline that ends the text, so validate accepts
-    ``"live\n"`` as an alias name; ECMA's ``$`` does not. The schema mirrors validate: ``\n?``
-    then the end. (Once the checks use ``\Z`` or ``fullmatch``, this becomes ``_END`` alone.)
+    ECMA-262 has no ``\Z``. The name rules never end with ``$``: Python's ``$`` also matches
+    before a newline that ends the text, and ``"live\n"`` is no alias name, in validate or here.
     """
     out: list[str] = []
     source = pattern.pattern
@@ -60,7 +61,7 @@ def _ecma(pattern: re.Pattern[str]) -> str:
     while i < len(source):
         ch = source[i]
         if ch == "\\":
-            out.append(source[i : i + 2])
+            out.append(_END if source[i : i + 2] == r"\Z" and not in_class else source[i : i + 2])
             i += 2
             continue
         if in_class:
@@ -68,7 +69,7 @@ def _ecma(pattern: re.Pattern[str]) -> str:
         elif ch == "[":
             in_class = True
         elif ch == "$":
-            ch = r"\n?" + _END
+            raise ValueError(f"{source!r}: end a name rule with \\Z, not $ (which takes a trailing newline)")
         out.append(ch)
         i += 1
     return "".join(out)
@@ -121,7 +122,7 @@ def _short(text: str, limit: int = 40) -> str:
 
 def _named(pattern: re.Pattern[str], what: str, rule: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"{what} {_short(value)} is not allowed: {rule}")
         return value
 
@@ -190,7 +191,7 @@ class AliasSpec(_Strict):
     @field_validator("version")
     @classmethod
     def _version_shape(cls, value: str) -> str:
-        if not _VERSION_RE.match(value):
+        if not _VERSION_RE.fullmatch(value):
             raise ValueError(
                 f'version {_short(value)} is not a published version number, "$LATEST" or "sha256:<CodeSha256>"'
             )
@@ -221,7 +222,7 @@ class AliasSpec(_Strict):
         return self
 
 
-_ENV_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+_ENV_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*\Z")
 # Set by the Lambda runtime; UpdateFunctionConfiguration refuses them. (TZ, LANG, PATH and
 # AWS_LAMBDA_EXEC_WRAPPER are documented as settable.)
 _ENV_RESERVED = frozenset({
@@ -236,7 +237,7 @@ MAX_ENVIRONMENT_BYTES = 4 * 1024  # Lambda: all names and values of a function t
 def _env_name(name: str) -> str:
     if name not in _ENV_SETTABLE and (name in _ENV_RESERVED or name.startswith("AWS_LAMBDA_")):
         raise ValueError(f"environment variable {_short(name)} is reserved by Lambda")
-    if not _ENV_NAME_RE.match(name):
+    if not _ENV_NAME_RE.fullmatch(name):
         raise ValueError(f"environment variable name {_short(name)} is not allowed: a letter, then letters, digits or _")
     return name
 
@@ -309,21 +310,17 @@ class StageSpec(_Strict):
     @classmethod
     def _variable_shape(cls, value: dict[str, str]) -> dict[str, str]:
         for name, val in value.items():
-            if not _VAR_VALUE_RE.match(val):
+            if not _VAR_VALUE_RE.fullmatch(val):
                 raise ValueError(f"stage variable {name}={_short(val)} has characters API Gateway does not allow")
         return value
 
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 # No nested repetition: ([c]+|{p})* would backtrack exponentially on a long path that does not match.
-_RESOURCE_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9._~\-]|\{[A-Za-z0-9_]+\+?\})*(?:/(?:[A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\}))*$")
-_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_MEDIA_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_RESOURCE_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9._~\-]|\{[A-Za-z0-9_]+\+?\})*(?:/(?:[A-Za-z0-9._~\-]+|\{[A-Za-z0-9_]+\+?\}))*\Z")
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")
+_MEDIA_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
 VersionName = Annotated[str, _named(_ALIAS_NAME_RE, "version name", "1-128 letters, digits, - or _, and not all digits (it names the alias)")]
-# _RESOURCE_PATH_RE for editors (ECMA's end of text).
-_RESOURCE_PATH_SCHEMA = (
-    r"^/(?:[A-Za-z0-9._~-]|\{[A-Za-z0-9_]+\+?\})*(?:/(?:[A-Za-z0-9._~-]+|\{[A-Za-z0-9_]+\+?\}))*\n?" + _END
-)
 
 
 def _method_schema(schema: dict[str, Any]) -> None:
@@ -341,7 +338,7 @@ class VersionRoute(_Strict):
     method: str = Field(description="HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY.", json_schema_extra=_method_schema)
     path: str = Field(
         description="Resource path, as in API Gateway: /users/{id}.",
-        json_schema_extra={"pattern": _RESOURCE_PATH_SCHEMA, "not": {"type": "string", "pattern": "//"}},
+        json_schema_extra={"pattern": _ecma(_RESOURCE_PATH_RE), "not": {"type": "string", "pattern": "//"}},
     )
     function: FunctionName = Field(json_schema_extra={"pattern": _ecma(_FUNCTION_NAME_RE)})
 
@@ -355,7 +352,7 @@ class VersionRoute(_Strict):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not _RESOURCE_PATH_RE.match(value) or "//" in value:
+        if not _RESOURCE_PATH_RE.fullmatch(value) or "//" in value:
             raise ValueError(f"path {_short(value)} is not a resource path like /users/{{id}}")
         return value
 
@@ -382,7 +379,7 @@ class CatalogueEntry(_Strict):
     @classmethod
     def _versions_shape(cls, value: dict[str, str]) -> dict[str, str]:
         for name, version in value.items():
-            if not _VERSION_RE.match(version):
+            if not _VERSION_RE.fullmatch(version):
                 raise ValueError(f'{name}: version {_short(version)} is not a published version number, "$LATEST" or "sha256:<CodeSha256>"')
         return value
 
@@ -430,14 +427,14 @@ class VersionsSpec(_Strict):
     @field_validator("header")
     @classmethod
     def _header_name(cls, value: str | None) -> str | None:
-        if value is not None and not _HEADER_NAME_RE.match(value):
+        if value is not None and not _HEADER_NAME_RE.fullmatch(value):
             raise ValueError(f"header name {_short(value)} is not allowed: letters, digits and -")
         return value
 
     @field_validator("media_type")
     @classmethod
     def _media_type(cls, value: str | None) -> str | None:
-        if value is not None and not _MEDIA_TYPE_RE.match(value):
+        if value is not None and not _MEDIA_TYPE_RE.fullmatch(value):
             raise ValueError(f"media type {_short(value)} is not a lower-case type/subtype like application/vnd.acme")
         return value
 
@@ -552,9 +549,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Pointsman spec file"
     schema["$comment"] = (
-        "Patterns mean what validate's checks mean: (?![\\s\\S]) is the end of the text, and \\n? before it "
-        "admits the newline Python's $ lets end a name. Rules across files and between fields' values are "
-        "checked by `pointsman validate` only."
+        "Patterns mean what validate's checks mean: (?![\\s\\S]) is the end of the text (a name never ends "
+        "with a newline). Rules across files and between fields' values are checked by `pointsman validate` only."
     )
     return schema
 

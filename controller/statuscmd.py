@@ -74,6 +74,10 @@ def render(s: dict[str, Any]) -> str:
     if changed:
         lines.append(f"Routing ({len(changed)} differ from git):")
         lines.extend(f"  {r['text']}" for r in changed)
+    warnings = s.get("warnings") or []
+    if warnings:
+        lines.append(f"Warnings ({len(warnings)}; not drift, apply does not change them):")
+        lines.extend(f"  ! {w}" for w in warnings)
     return "\n".join(lines)
 
 

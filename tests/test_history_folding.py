@@ -60,6 +60,7 @@ def run(
     error: str | None = None,
     trigger: str = "schedule",
     took: float = 0.4,
+    warnings: list[str] | None = None,
 ) -> RunRecord:
     """One run as the runner records it: start, then finish with its results."""
     record = history.start(RunRecord(started=started, trigger=trigger, mode=mode))
@@ -70,6 +71,7 @@ def run(
     record.actions = actions() if acts is None else acts
     record.api_calls = {"lambda.GetAlias": 3}
     record.error = error
+    record.warnings = list(warnings or [])
     history.finish(record)
     return record
 
@@ -159,8 +161,9 @@ def test_range_over_midnight_shows_dates(history: History, tmp_path: Path, capsy
         {"error": "newest commit bbbb is invalid"},
         {"mode": "apply"},
         {"acts": actions()[:3]},
+        {"warnings": ["getProductsV2: alias prod serves version 2, whose environment differs from the declared one"]},
     ],
-    ids=["field-change", "fewer-resources", "drift-status", "kind", "commit", "status", "error", "mode", "actions"],
+    ids=["field-change", "fewer-resources", "drift-status", "kind", "commit", "status", "error", "mode", "actions", "warnings"],
 )
 def test_a_difference_breaks_the_fold(history: History, change: dict[str, Any]) -> None:
     run(history, T0)
@@ -418,7 +421,7 @@ def test_migration_of_an_old_database(tmp_path: Path, capsys: pytest.CaptureFixt
     try:
         [old] = history.recent()
         assert (old.id, old.count, old.last_started, old.last_finished) == (1, 1, None, None)
-        assert old.triggers == ["webhook:github"] and old.drift == DRIFT
+        assert old.triggers == ["webhook:github"] and old.drift == DRIFT and old.warnings == []
         # a new identical run folds into the old row
         new = run(history, T0 + 60)
         assert (new.id, new.count) == (1, 2)
@@ -429,7 +432,7 @@ def test_migration_of_an_old_database(tmp_path: Path, capsys: pytest.CaptureFixt
     finally:
         history.close()
     columns = {row[1] for row in sqlite3.connect(str(path)).execute("PRAGMA table_info(runs)")}
-    assert {"count", "last_started", "last_finished", "triggers"} <= columns
+    assert {"count", "last_started", "last_finished", "triggers", "warnings"} <= columns
     History(path).close()  # opening a migrated database again changes nothing
     code, lines, _ = cli(capsys, tmp_path / "state")
     assert code == 0 and "x2 (18:40:12\u201318:41:12Z)" in "\n".join(lines)

@@ -71,6 +71,49 @@ def test_base_spec_and_text_output_show_the_spec_changes(pr: dict[str, Any], cap
     assert out.startswith(f"Spec changes against --base-spec {base / 'desired_state'} (1):\n  ~ functions.getProducts.aliases.prod.version: \"3\" -> \"2\"  ({pr['repo'] / 'desired_state'}/products.yaml:7)\n")
 
 
+def test_the_text_plan_shows_the_routing_changes_as_the_markdown_does(pr: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    spec = str(pr["repo"] / "desired_state")
+    assert main(["plan", "--spec", spec]) == 2
+    out = capsys.readouterr().out
+    routing = out[out.index("\nRouting changes"):out.index("\nAWS calls:")].strip("\n").splitlines()
+    assert routing == [
+        "Routing changes (2; what clients get):",
+        "  ~ myapi.com/v1: products-v1/prod -> getProducts:prod",
+        "      now (live): version 3",
+        "      after apply (git): version 2",
+        "  ~ products-v1/prod: lambdaAlias=prod -> getProducts:prod",
+        "      now (live): version 3",
+        "      after apply (git): version 2",
+    ]
+    assert out.index("Plan (1 actions, in order):") < out.index("Routing changes")
+    # The same routes, and the same values, as the markdown plan's table.
+    assert main(["plan", "--spec", spec, "--format", "markdown"]) == 2
+    markdown = capsys.readouterr().out
+    table = markdown[markdown.index("#### Routing changes"):].split("\n\n")[1].splitlines()[2:]
+    assert table == [
+        "| `myapi.com/v1` | products-v1/prod -> getProducts:prod | version 3 | version 2 |",
+        "| `products-v1/prod` | lambdaAlias=prod -> getProducts:prod | version 3 | version 2 |",
+    ]
+
+
+def test_an_in_sync_text_plan_has_no_routing_section(pr: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    git("checkout", "-q", "main", cwd=pr["repo"])
+    assert main(["plan", "--spec", str(pr["repo"] / "desired_state")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("In sync: live AWS matches the spec.\n\nAWS calls: ") and len(out.strip().splitlines()) == 3
+    assert "Routing" not in out
+
+
+def test_a_change_no_client_notices_adds_no_routing_section(pr: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    git("checkout", "-q", "main", cwd=pr["repo"])
+    spec = pr["repo"] / "desired_state" / "products.yaml"
+    spec.write_text(spec.read_text().replace('description: "v1 production"', 'description: "v1, production"'))
+    assert main(["plan", "--spec", str(spec.parent)]) == 2
+    out = capsys.readouterr().out
+    assert 'description: "v1 production" -> "v1, production"' in out
+    assert "Routing" not in out
+
+
 def test_an_unknown_base_is_one_line(pr: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["plan", "--spec", str(pr["repo"] / "desired_state"), "--base", "no-such-branch"])
     err = capsys.readouterr().err

@@ -174,7 +174,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("function name 64 characters", function(name="f" * 64), True),
     ("function name 65 characters", function(name="f" * 65), False),
     ("function name with a dot", function(name="f.x"), False),
-    ("function name with a newline last", function(name='"f\\n"'), True),
+    ("function name with a newline last", function(name='"f\\n"'), False),
     ("function name with two newlines last", function(name='"f\\n\\n"'), False),
     ("function unknown key", "functions:\n  f: {alias: {}}\n", False),
     ("function null aliases", "functions:\n  f: {aliases: null}\n", False),
@@ -183,7 +183,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("alias name all digits", function('"123": {version: 1}'), False),
     ("alias name an unquoted number", function("123: {version: 1}"), False),
     ("alias name all digits then a newline", function('"123\\n": {version: 1}'), False),
-    ("alias name then a newline", function('"live\\n": {version: 1}'), True),
+    ("alias name then a newline", function('"live\\n": {version: 1}'), False),
     ("alias name 128 characters", function("a" * 128 + ": {version: 1}"), True),
     ("alias name 129 characters", function("a" * 129 + ": {version: 1}"), False),
     ("alias name with a dot", function("a.b: {version: 1}"), False),
@@ -207,7 +207,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("version null", function("live: {version: null}"), False),
     ("version sha256 too short", function('live: {version: "' + SHA[:-2] + '"}'), False),
     ("version sha256 without =", function('live: {version: "' + SHA[:-1] + '"}'), False),
-    ("version then a newline", function('live: {version: "3\\n"}'), True),
+    ("version then a newline", function('live: {version: "3\\n"}'), False),
     ("version then a space", function('live: {version: "3 "}'), False),
     # ---- descriptions
     ("description 256 characters", function("live: {version: 1, description: %s}" % ("d" * 256)), True),
@@ -231,7 +231,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("routing to sha256", function('live: {version: 1, routing: {"' + SHA + '": 0.1}}'), False),
     ("routing version then a newline", function('live: {version: 1, routing: {"2\\n": 0.1}}'), False),
     ("routing from $LATEST", function('live: {version: $LATEST, routing: {"2": 0.1}}'), False),
-    ("routing from $LATEST then a newline", function('live: {version: "$LATEST\\n", routing: {"2": 0.1}}'), True),
+    ("routing from $LATEST then a newline", function('live: {version: "$LATEST\\n", routing: {"2": 0.1}}'), False),
     ("routing null", function("live: {version: 1, routing: null}"), False),
     # ---- environment
     ("environment empty", function(environment="{}"), True),
@@ -242,7 +242,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("environment reserved _HANDLER", function(environment="_HANDLER: x"), False),
     ("environment reserved AWS_LAMBDA_*", function(environment="AWS_LAMBDA_FUNCTION_NAME: x"), False),
     ("environment reserved AWS_LAMBDA_EXEC_WRAPPER2", function(environment="AWS_LAMBDA_EXEC_WRAPPER2: x"), False),
-    ("environment reserved name then a newline", function(environment='"AWS_REGION\\n": x'), True),
+    ("environment reserved name then a newline", function(environment='"AWS_REGION\\n": x'), False),
     ("environment AWS_LAMBDA_* then a newline", function(environment='"AWS_LAMBDA_EXEC_WRAPPER\\n": x'), False),
     ("environment name starts with a digit", function(environment="1X: x"), False),
     ("environment name with -", function(environment="A-B: x"), False),
@@ -255,7 +255,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("environment of 4097 variables", function(environment="\n".join(f"A{i}: ''" for i in range(4097))), False),
     # ---- stages
     ("stage name with a dot", api("a.b: {}"), False),
-    ("stage name then a newline", api('"dev\\n": {}'), True),
+    ("stage name then a newline", api('"dev\\n": {}'), False),
     ("stage name 129 characters", api("s" * 129 + ": {}"), False),
     ("stages null", "rest_apis:\n  api: {stages: null}\n", False),
     ("stage unknown field", api("dev: {variable: {}}"), False),
@@ -268,7 +268,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("stage variable value empty", api("dev: {variables: {a: ''}}"), False),
     ("stage variable value 512 characters", api("dev: {variables: {a: %s}}" % ("v" * 512)), True),
     ("stage variable value 513 characters", api("dev: {variables: {a: %s}}" % ("v" * 513)), False),
-    ("stage variable value then a newline", api('dev: {variables: {a: "x\\n"}}'), True),
+    ("stage variable value then a newline", api('dev: {variables: {a: "x\\n"}}'), False),
     ("stage variable value a boolean", api("dev: {variables: {a: true}}"), False),
     ("stage variable value null", api("dev: {variables: {a: null}}"), False),
     ("stage variable value .inf", api("dev: {variables: {a: .inf}}"), True),
@@ -329,7 +329,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("route path //", api(versions=versions(routes="[{method: GET, path: //, function: f}]")), False),
     ("route path /users/", api(versions=versions(routes="[{method: GET, path: /users/, function: f}]")), False),
     ("route path /{id", api(versions=versions(routes="[{method: GET, path: '/{id', function: f}]")), False),
-    ("route path then a newline", api(versions=versions(routes='[{method: GET, path: "/users\\n", function: f}]')), True),
+    ("route path then a newline", api(versions=versions(routes='[{method: GET, path: "/users\\n", function: f}]')), False),
     ("route function name with a dot", api(versions=versions(routes="[{method: GET, path: /u, function: f.x}]")), False),
     ("route unknown field", api(versions=versions(routes="[{method: GET, path: /u, function: f, stage: dev}]")), False),
     ("route without a function", api(versions=versions(routes="[{method: GET, path: /u}]")), False),
@@ -400,6 +400,54 @@ def test_rules_the_schema_cannot_state(name: str, text: str, valid: bool) -> Non
     problems = validate_problems(text)
     assert (problems == []) is valid, f"validate: {[str(p) for p in problems] or 'valid'}\n{text}"
     assert (schema_errors(text) == []) is not valid, "the schema now agrees: move this case to CASES and the rule out of 'Not in the schema'"
+
+
+# Every name and value rule, written with a newline last (YAML "live\\n"): Python's `$` would take it.
+# (kind, spec file); each also holds without the newline.
+NEWLINE_CASES: list[tuple[str, str]] = [
+    ("function name", function(name='"f\\n"')),
+    ("alias name", function('"live\\n": {version: 1}')),
+    ("alias version", function('live: {version: "3\\n"}')),
+    ("routing version", function('live: {version: 1, routing: {"2\\n": 0.1}}')),
+    ("environment variable name", function(environment='"TZ\\n": UTC')),
+    ("stage name", api('"dev\\n": {}')),
+    ("stage variable name", api('dev: {variables: {"lambdaAlias\\n": live}}')),
+    ("stage variable value", api('dev: {variables: {lambdaAlias: "live\\n"}}')),
+    ("base path", domain('"v1\\n": {api: api, stage: dev}')),
+    ("versions header", api(versions=versions(header='"Version\\n"'))),
+    ("versions media type", api(versions=versions(drop="header", media_type='"application/vnd.acme\\n"'))),
+    ("versions default", api(versions=versions(default='"v1\\n"', catalogue='{"v1\\n": {functions: {f: 1}}}'))),
+    ("version name", api(versions=versions(catalogue='{v1: {functions: {f: 1}}, "v2\\n": {functions: {f: 1}}}'))),
+    ("catalogue version", api(versions=versions(catalogue='{v1: {functions: {f: "2\\n"}}}'))),
+    ("catalogue stage", api(versions=versions(catalogue='{v1: {functions: {f: 1}, stages: ["dev\\n"]}}'))),
+    ("route path", api(versions=versions(routes='[{method: GET, path: "/users\\n", function: f}]'))),
+    ("route function", api(versions=versions(routes='[{method: GET, path: /users, function: "f\\n"}]', catalogue='{v1: {functions: {"f\\n": 1}}}'))),
+    ("route method", api(versions=versions(routes='[{method: "GET\\n", path: /users, function: f}]'))),
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), NEWLINE_CASES, ids=[kind for kind, _ in NEWLINE_CASES])
+def test_a_name_ending_with_a_newline_is_refused(kind: str, text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert validate_problems(text.replace("\\n", "")) == [] and schema_errors(text.replace("\\n", "")) == [], kind
+    problems = validate_problems(text)
+    assert problems, f"validate accepts a {kind} ending with a newline"
+    for problem in problems:
+        assert problem.line > 1 and "\\n" in problem.message, str(problem)  # the value shown as repr: '...\\n'
+    assert schema_errors(text), f"the schema accepts a {kind} ending with a newline"
+    # `pointsman validate`: exit 1, one line per problem, file:line first.
+    (tmp_path / "spec.yaml").write_text(text, encoding="utf-8")
+    assert main(["validate", "--spec", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "spec.yaml:" in line]
+    assert [line[line.index("spec.yaml:"):] for line in lines] == [str(p)[str(p).index("spec.yaml:"):] for p in problems], err
+
+
+def test_ecma_refuses_a_dollar_anchor() -> None:
+    from controller.spec import _ecma
+
+    assert _ecma(re.compile(r"^[a$]+\Z")) == "^[a$]+(?![\\s\\S])"  # $ in a class is a character
+    with pytest.raises(ValueError, match="trailing newline"):
+        _ecma(re.compile(r"^[a-z]+$"))
 
 
 def test_the_cli_agrees_on_weight_and_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -533,7 +581,7 @@ _TEXT = st.text(alphabet="aZ09_-./(none)$LATEST{}+~:?#&=, \n\té", max_size=12)
 @settings(max_examples=300, deadline=None)
 @given(text=_TEXT | st.sampled_from(PROBES))
 def test_patterns_accept_what_the_checks_accept(regex: re.Pattern[str], schema: dict[str, Any], text: str) -> None:
-    assert (regex.match(text) is not None) is _check(schema, text), repr(text)
+    assert (regex.fullmatch(text) is not None) is _check(schema, text), repr(text)
 
 
 def test_route_paths_as_validate_reads_them() -> None:
@@ -542,7 +590,7 @@ def test_route_paths_as_validate_reads_them() -> None:
     for n in range(7):
         for chars in itertools.product("/a{}+_\n", repeat=n):
             path = "".join(chars)
-            expected = _RESOURCE_PATH_RE.match(path) is not None and "//" not in path
+            expected = _RESOURCE_PATH_RE.fullmatch(path) is not None and "//" not in path
             assert _check(schema, path) is expected, repr(path)
 
 

@@ -365,6 +365,7 @@ def test_history_round_trip(tmp_path: Path) -> None:
         record.actions = [{"resource": "lambda_alias/getreport/prod", "operation": "update", "reason": "version 2 -> 1", "outcome": "planned"}]
         record.api_calls = {"lambda.GetAlias": 3, "apigateway.GetStages": 2}
         record.error = "something to say"
+        record.warnings = ["getreport: alias prod serves version 2, whose environment differs from the declared one (TABLE: (none) -> t)"]
         history.finish(record)
         [back] = history.recent()
         assert back == record
@@ -372,6 +373,7 @@ def test_history_round_trip(tmp_path: Path) -> None:
         assert back.drift_count == 1
         assert back.drift[0]["changes"][0]["live"] == "2"
         assert back.api_calls == {"lambda.GetAlias": 3, "apigateway.GetStages": 2}
+        assert back.warnings == record.warnings and back.as_json()["warnings"] == record.warnings
     finally:
         history.close()
 
