@@ -7,7 +7,10 @@ with the stage's default, and the integration and method responses that turn "no
 into a 400 listing the versions the stage supports. Strategy ``http-proxy``: the route is an
 HTTP proxy whose template calls ``{path}/{version}`` on its own stage, and each version has
 that route behind it, a Lambda proxy integration of the version's alias (created, resource
-included, when missing). The route's resource must exist; a missing method is created.
+included, when missing). The route's resource must exist; a missing method is created. The
+proxy method declares the ``method.request.path.*`` parameters its integration maps. A route
+behind the proxy whose version left the catalogue (and that is shaped as Pointsman makes them)
+is extra: pruned once no stage lists its version, never otherwise.
 """
 
 from __future__ import annotations
