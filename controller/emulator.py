@@ -21,6 +21,9 @@ def fix_moto_gaps() -> None:
       list; moto 5.2 raises KeyError (an internal error in server mode).
     - CreateRestApi with cloneFrom: AWS copies the source API's resources, methods and
       integrations; moto 5.2 ignores cloneFrom and makes an empty API.
+    - UpdateMethod: moto 5.2 does not implement it (PutMethod on an existing method is a
+      ConflictException on AWS, so it is no substitute). The patch operations on
+      ``/requestParameters/<method.request.*>`` (add, replace, remove) are emulated.
     """
     global _FIXED
     if _FIXED:
@@ -51,4 +54,22 @@ def fix_moto_gaps() -> None:
         return status, headers, body
 
     responses.APIGatewayResponse.create_rest_api = create_rest_api_with_clone  # type: ignore[method-assign]
+
+    def update_method(self: Any) -> Any:
+        parts = self.path.split("/")
+        method = self.backend.get_method(parts[2], parts[4], parts[6])
+        for op in self._get_param("patchOperations") or []:
+            path = str(op.get("path", ""))
+            if not path.startswith("/requestParameters/"):
+                continue  # only the request parameters are emulated
+            name = path.removeprefix("/requestParameters/").replace("~1", "/").replace("~0", "~")
+            params = dict(method.request_parameters or {})
+            if op.get("op") == "remove":
+                params.pop(name, None)
+            else:
+                params[name] = str(op.get("value", "false")).lower() == "true"
+            method.request_parameters = params
+        return json.dumps(method.to_json())
+
+    responses.APIGatewayResponse.update_method = update_method  # type: ignore[attr-defined]
     _FIXED = True

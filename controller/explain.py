@@ -582,7 +582,13 @@ _SAME_API_URI_RE = re.compile(r"^https://(?P<api>[a-z0-9]+)\.execute-api\.(?P<re
 
 def _proxy_hop(request: Request, entry: Entry, route: Route, variables: dict[str, str], trace: _Trace) -> Request | None:
     """An HTTP integration calling a route of the same API (versions, strategy http-proxy): the
-    request the proxy sends, after its template chose the version. None for anything else."""
+    request the proxy sends, after its template chose the version. None for anything else.
+
+    What reaches the route behind it: an ``HTTP_PROXY`` integration passes the client's headers
+    and query string as they are; an ``HTTP`` one only what its request parameters map
+    (``integration.request.header.X`` / ``.querystring.X``) and its template overrides
+    (``$context.requestOverride.header`` / ``.querystring``, applied after the mappings). Path
+    parameters fill the URI from the override, else from the request parameters."""
     integration = route.integration
     match = _SAME_API_URI_RE.match(integration.uri) if integration.type in ("HTTP", "HTTP_PROXY") else None
     if match is None or match["api"] != entry.api_id:
@@ -590,9 +596,39 @@ def _proxy_hop(request: Request, entry: Entry, route: Route, variables: dict[str
     rendered = _render_request(request, entry, route, variables, trace)
     path = _path_parameters(_stage_variables(match["path"], entry, variables, trace), request, route, variables, rendered)
     stage, _, rest = path.lstrip("/").partition("/")
-    trace.add("proxy", f"the proxy calls {request.method} /{rest} on stage {stage} of {entry.api} (a second API Gateway call)")
+    headers, query = _forwarded(request, route, variables, rendered)
+    forwarded = [f"headers {', '.join(headers)}" if headers else "no headers"]
+    if query:
+        forwarded.append("query " + "&".join(f"{k}={v}" for k, v in query.items()))
+    if route.parameters:
+        forwarded.append("path " + ", ".join(f"{k}={v}" for k, v in route.parameters.items()))
+    trace.add(
+        "proxy",
+        f"the proxy calls {request.method} /{rest} on stage {stage} of {entry.api} (a second API Gateway call), "
+        f"forwarding {'; '.join(forwarded)}",
+    )
     body = rendered.output if rendered is not None else request.body
-    return Request(request.method, f"/{rest}", headers=request.headers, body=body, api=entry.api, stage=stage)
+    return Request(request.method, f"/{rest}", query=query, headers=headers, body=body, api=entry.api, stage=stage)
+
+
+def _forwarded(
+    request: Request, route: Route, variables: Mapping[str, str], rendered: versioning.Rendered | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers and query string an HTTP integration sends (see :func:`_proxy_hop`)."""
+    if route.integration.type == "HTTP_PROXY":
+        return dict(request.headers), dict(request.query)
+    headers: dict[str, str] = {}
+    query: dict[str, str] = {}
+    for target, source in route.integration.request_parameters.items():
+        where, _, name = target.removeprefix("integration.request.").partition(".")
+        value = _parameter_source(source, request, route, variables)
+        if value is not None and where in ("header", "querystring"):
+            (headers if where == "header" else query)[name] = value
+    if rendered is not None:
+        override = rendered.request_override
+        headers.update({str(k): str(v) for k, v in override["header"].items()})
+        query.update({str(k): str(v) for k, v in override["querystring"].items()})
+    return headers, query
 
 
 def _proxy_client_error(request: Request, entry: Entry, route: Route, variables: dict[str, str], inner: Explanation, trace: _Trace) -> _Answer:

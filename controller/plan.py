@@ -5,7 +5,8 @@ resource id. Every change is make-before-break: what a resource needs is created
 repointed) before the resource is, and a deletion waits for every live user of what it
 deletes (the stage routing to an alias, the mapping pointing at a stage) to stop using it.
 A deletion whose user stays as it is, or which something declared still needs, is held
-back and reported, never run. Extra resources are deleted only with prune; statements
+back and reported, never run; so is one whose user this plan deletes when that deletion reaches
+clients only at the API's next deployment (a route behind an http-proxy and the alias it names). Extra resources are deleted only with prune; statements
 Pointsman replaced by wider ones are removed without it.
 """
 
@@ -91,6 +92,7 @@ def _deletions_wait_for_users(actions: list[Action], desired: list[Resource]) ->
         for need in resource.context.get("requires", ()):
             needed_by.setdefault(need, resource.id)
     acting = Counter(a.resource for a in actions)  # resources with an action that will run
+    deleting = {a.resource for a in actions if a.deletes}
     kept: list[Action] = []
     held: list[Held] = []
     for action in actions:
@@ -102,7 +104,11 @@ def _deletions_wait_for_users(actions: list[Action], desired: list[Resource]) ->
             reason = f"{needed_by[action.resource]}, which the spec declares, still uses it"
         requires = list(action.requires)
         for user in action.users:
-            if acting[user]:
+            user_kind = BY_NAME.get(user.split("/", 1)[0])
+            if acting[user] and user in deleting and user_kind is not None and user_kind.deletion_reaches_clients_at_next_deployment:
+                if not reason:
+                    reason = f"{user} still uses it: this plan deletes it, but stages serve it until the API's next deployment"
+            elif acting[user]:
                 requires.append(user)
             elif not reason:
                 reason = f"{user} still uses it and is not changed by this plan"

@@ -197,6 +197,7 @@ class Scope:
     _locks: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _ever: set[tuple[str, ...]] = field(default_factory=set)  # every key read, forgotten since or not
+    _rest_api_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> GetRestApis item
 
     # ------------------------------------------------------------------ plumbing
 
@@ -340,10 +341,20 @@ class Scope:
     @expects_shapes
     def _load_rest_apis(self) -> dict[str, list[str]]:
         by_name: dict[str, list[str]] = {}
+        items: dict[str, dict[str, Any]] = {}
         for page in self.clients.apigateway.get_paginator("get_rest_apis").paginate(PaginationConfig={"PageSize": 500}):
             for item in page.get("items", []):
                 by_name.setdefault(item["name"], []).append(item["id"])
+                items[item["id"]] = item
+        with self._guard:
+            self._rest_api_items = items
         return by_name
+
+    def rest_api(self, api_id: str) -> dict[str, Any] | None:
+        """The GetRestApis item of an API (``disableExecuteApiEndpoint``, ``endpointConfiguration``...)."""
+        self.rest_api_ids()
+        with self._guard:
+            return self._rest_api_items.get(api_id)
 
     def unique_api_ids(self, names: Iterable[str]) -> dict[str, str]:
         """name -> id of each named REST API that exists exactly once (others are plan problems)."""

@@ -481,21 +481,89 @@ def proxy_uri(api_id: str, region: str, path: str) -> str:
     return f"https://{api_id}.execute-api.{region}.amazonaws.com/${{stageVariables.{STAGE_NAME_VAR}}}{path.rstrip('/')}/{{{VERSION_PARAM}}}"
 
 
+# Headers a proxy must not pass on: the hop-by-hop ones (RFC 9110 section 7.6.1, with the
+# "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization" and "Trailers" names older proxies
+# use), Host (the versioned route is on the execute-api host, not the client's) and
+# Content-Length (API Gateway computes it for the body it sends). Lower case: compared so.
+PROXY_DROPPED_HEADERS = (
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+)
+
+
+def proxy_path_parameters(path: str) -> list[str]:
+    """The route's own path parameters (``/users/{id}`` -> ``["id"]``), which the proxy forwards."""
+    return _PATH_PARAM.findall(path)
+
+
 def proxy_request_parameters(path: str) -> dict[str, str]:
-    """The version parameter's static default (the template overrides it) and the route's own path parameters."""
+    """The version parameter's static default (the template overrides it) and the route's own path parameters.
+
+    Each ``{name}`` of the route's path reaches the versioned route's URI through the mapping
+    ``integration.request.path.NAME = method.request.path.NAME``. API Gateway requires a
+    mapped method request parameter to be declared on the method first (see
+    :func:`proxy_method_parameters`): "The method request parameters must be defined before
+    being referenced" (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-integration-requestParameters.html).
+    """
     params = {f"integration.request.path.{VERSION_PARAM}": f"'{UNKNOWN_ALIAS}'"}
-    for name in _PATH_PARAM.findall(path):
+    for name in proxy_path_parameters(path):
         params[f"integration.request.path.{name}"] = f"method.request.path.{name}"
     return params
 
 
+def proxy_method_parameters(path: str) -> list[str]:
+    """The method request parameters the proxy method declares: ``method.request.path.NAME`` for
+    each path parameter the integration maps (PutMethod ``requestParameters``, each required)."""
+    return [f"method.request.path.{name}" for name in proxy_path_parameters(path)]
+
+
 def proxy_request_template(selector: Selector) -> str:
-    """The proxy route's request template: select the version, send the body to ``{path}/{version}``."""
+    """The proxy route's request template: select the version, call ``{path}/{version}`` with
+    what the client sent.
+
+    An HTTP (non-proxy) integration passes on only what its mapping names, so the template
+    forwards, with ``$context.requestOverride`` (set once per parameter; a second override is a
+    5XX, https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-override-request-response-parameters.html):
+
+    - ``path.version``: the selected version, or :data:`UNKNOWN_ALIAS` (a route that does not
+      exist: API Gateway answers 403, which the 4XX integration response turns into the 400);
+    - ``header[NAME]`` for every header of the method request (``Authorization`` and
+      ``x-api-key`` included, so the versioned route authorises the same caller), except
+      :data:`PROXY_DROPPED_HEADERS`; the map's names are unique, so each is set once;
+    - ``querystring[NAME]`` for every query string parameter.
+
+    The route's path parameters reach the URI through the integration's request parameters
+    (:func:`proxy_request_parameters`), and the body is passed as it came. Multi-value headers
+    and query strings carry one value each (``$input.params()`` holds one).
+    """
     lines = [
         f"## Pointsman: version-selecting HTTP proxy request, generated for {selector.describe()}; do not edit.",
-        "## It calls the versioned route of the requested version on the same stage, with the body as it came.",
+        "## It calls the versioned route of the requested version on the same stage, with the headers,",
+        "## query string and body as they came.",
         *_selection_fragment(selector),
         f"#set($context.requestOverride.path.{VERSION_PARAM} = $pmAlias)##",
+        "## Every header once, except the hop-by-hop ones, Host and Content-Length.",
+        "#set($pmDropped = [" + ", ".join(_vtl_literal(name) for name in PROXY_DROPPED_HEADERS) + "])##",
+        '#set($pmLower = "")##',
+        "#foreach($pmName in $input.params().header.keySet())##",
+        "#set($pmLower = $pmName.toLowerCase())##",
+        "#if($pmDropped.contains($pmLower) == false)##",
+        '#set($context.requestOverride.header[$pmName] = "$!input.params().header.get($pmName)")##',
+        "#end##",
+        "#end##",
+        "## Every query string parameter once.",
+        "#foreach($pmName in $input.params().querystring.keySet())##",
+        '#set($context.requestOverride.querystring[$pmName] = "$!input.params().querystring.get($pmName)")##',
+        "#end##",
         "$input.body",
     ]
     return "\n".join(lines)

@@ -84,6 +84,9 @@ class Kind:
     # attribute name -> kind name of its entries, for map attributes whose undeclared
     # entries are reported as `extra` on their own (e.g. stage variables).
     entry_kinds: ClassVar[dict[str, str]] = {}
+    # Does deleting an instance reach clients only when the API is next deployed (a method or
+    # resource: stages serve their deployment's snapshot)? Then what it uses waits a reconcile longer.
+    deletion_reaches_clients_at_next_deployment: ClassVar[bool] = False
 
     def desired(self, ctx: PlanContext) -> list[Resource]:
         raise NotImplementedError

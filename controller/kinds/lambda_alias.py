@@ -7,8 +7,9 @@ from typing import Any
 
 from controller.kinds.base import Kind, PlanContext, describe_changes
 from controller.kinds.lambda_function_config import environment_changes
-from controller.kinds.lambda_permission import apis_named_by, stage_users
+from controller.kinds.lambda_permission import apis_named_by, route_users, stage_users
 from controller.kinds.lambda_version import resolve_sha
+from controller.kinds.rest_deployment import deployment_for
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 from controller.scope import FunctionLive
 from controller.spec import LATEST, FunctionSpec
@@ -41,6 +42,22 @@ def needs_versions(function: FunctionSpec, fn: FunctionLive) -> bool:
         if _unproven(fn, name, [alias.version, *alias.routing]):
             return True
     return False
+
+
+def _proxy_snapshot_users(ctx: PlanContext, function: str) -> tuple[str, ...]:
+    """The live stages of the http-proxy APIs routing to ``function`` that do not serve the
+    deployment the plan wants: an older snapshot may still hold a route behind the proxy that
+    names the alias (a deleted route leaves a stage only when it moves to a newer deployment)."""
+    users: list[str] = []
+    for api, api_id in sorted(ctx.scope.unique_api_ids(ctx.spec.rest_apis).items()):
+        versions = ctx.spec.rest_apis[api].spec.versions
+        if versions is None or versions.strategy != "http-proxy" or all(r.function != function for r in versions.routes):
+            continue
+        wanted = deployment_for(ctx, api)
+        for stage, item in sorted(ctx.scope.stages(api_id).items()):
+            if wanted is None or wanted[1] is None or item.get("deploymentId") != wanted[1]:
+                users.append(f"rest_stage/{api}/{stage}")
+    return tuple(users)
 
 
 class LambdaAlias(Kind):
@@ -140,8 +157,12 @@ class LambdaAlias(Kind):
                 if ctx.prune and f"{fn_name}/{alias_name}" not in wanted:
                     # A prune would delete it: every stage that routes here must move first, in
                     # the managed APIs and in any API its resource policy lets invoke it.
-                    apis = managed + apis_named_by(ctx.scope.policy_statements(fn_name, alias_name))
-                    context["users"] = stage_users(ctx, fn_name, alias_name, dict.fromkeys(apis))
+                    apis = list(dict.fromkeys(managed + apis_named_by(ctx.scope.policy_statements(fn_name, alias_name))))
+                    context["users"] = (
+                        stage_users(ctx, fn_name, alias_name, apis)
+                        + route_users(ctx, fn_name, alias_name, apis)
+                        + _proxy_snapshot_users(ctx, fn_name)
+                    )
                 out.append(
                     Resource(
                         kind=self.name,

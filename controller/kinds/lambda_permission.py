@@ -158,6 +158,27 @@ def stage_users(
     return tuple(dict.fromkeys(users))
 
 
+def route_users(ctx: PlanContext, function: str, alias: str, api_ids: Iterable[str]) -> tuple[str, ...]:
+    """``rest_method/API/METHOD/PATH`` ids of the live methods of ``api_ids`` whose integration
+    URI names ``function:alias`` literally (``...function:NAME:2022-01-01/invocations``: the
+    routes behind an http-proxy, and anyone else's); an API that is gone has none."""
+    suffix = f":function:{function}:{alias}/invocations"
+    users: list[str] = []
+    for api_id in api_ids:
+        try:
+            resources = ctx.scope.resources(api_id)
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "NotFoundException":
+                raise
+            continue
+        for path, resource in sorted(resources.items()):
+            for method, body in sorted((resource.get("resourceMethods") or {}).items()):
+                uri = str(((body or {}).get("methodIntegration") or {}).get("uri") or "")
+                if uri.endswith(suffix):
+                    users.append(f"rest_method/{ctx.scope.api_name(api_id)}/{method}{path}")
+    return tuple(dict.fromkeys(users))
+
+
 def apis_named_by(statements: Iterable[dict[str, Any]]) -> list[str]:
     """API ids an alias's policy lets invoke it (from SourceArn conditions and Pointsman's ids)."""
     ids: list[str] = []

@@ -2,7 +2,8 @@
 
 A deployment is a snapshot of the API; stages serve the snapshot they point at. Pointsman
 names its deployments ``pointsman <digest>``, the digest of the generated method
-configuration, so it knows whether a snapshot with the current configuration exists: when
+configuration (and of the retired http-proxy routes still in the API, which a deployment made
+now holds), so it knows whether a snapshot with the current configuration exists: when
 one does, stages are moved to it (no new deployment); when the configuration changed, one
 CreateDeployment per API, after the methods are written and before the stages move.
 Exposing another version on a stage changes only stage variables and needs no deployment.
@@ -40,7 +41,12 @@ class RestDeployment(Kind):
         found: dict[str, tuple[str, str | None]] = {}
         for api, methods in sorted(by_api.items()):
             api_id = methods[0].context["api_id"]
-            snapshot = [(m.key, sorted(m.attributes.items())) for m in sorted(methods, key=lambda m: m.key)]
+            snapshot: list[object] = [(m.key, sorted(m.attributes.items())) for m in sorted(methods, key=lambda m: m.key)]
+            retired = sorted(r.key for r in ctx.derived.get("retired_routes", {}).get(api, []))
+            if retired:
+                # Routes behind an http-proxy whose version left the catalogue are in the working copy
+                # until pruned: a deployment made now holds them, and the one after their deletion differs.
+                snapshot.append(("retired routes", retired))
             digest = hashlib.sha256(json.dumps(snapshot, default=str).encode()).hexdigest()[:16]
             description = f"{DESCRIPTION_PREFIX}{digest}"
             existing = [d for d in ctx.scope.deployments(api_id) if d.get("description") == description]

@@ -7,11 +7,15 @@ with the stage's default, and the integration and method responses that turn "no
 into a 400 listing the versions the stage supports. Strategy ``http-proxy``: the route is an
 HTTP proxy whose template calls ``{path}/{version}`` on its own stage, and each version has
 that route behind it, a Lambda proxy integration of the version's alias (created, resource
-included, when missing). The route's resource must exist; a missing method is created.
+included, when missing). The route's resource must exist; a missing method is created. The
+proxy method declares the ``method.request.path.*`` parameters its integration maps. A route
+behind the proxy whose version left the catalogue (and that is shaped as Pointsman makes them)
+is extra: pruned once no stage lists its version, never otherwise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controller import versioning
@@ -21,6 +25,7 @@ from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 CONTENT_TYPE = versioning.CONTENT_TYPE
 PASSTHROUGH = versioning.PASSTHROUGH_BEHAVIOR  # a body of another content type gets 415, never an unversioned call
 _INTEGRATION = "integration."
+_METHOD_PARAMETERS = "method.request_parameters"
 
 
 def method_attributes(selector: versioning.Selector, region: str, function_arn: str) -> dict[str, Any]:
@@ -57,6 +62,8 @@ def proxy_attributes(selector: versioning.Selector, api_id: str, region: str, ro
         "integration.request_template": versioning.proxy_request_template(selector),
         "integration.passthrough": PASSTHROUGH,
         "method_responses": sorted(versioning.method_responses()),
+        # The path parameters the integration maps must be declared on the method (PutMethod).
+        _METHOD_PARAMETERS: sorted(versioning.proxy_method_parameters(path)),
     }
     return _with_responses(attrs, versioning.proxy_integration_responses(selector))
 
@@ -70,7 +77,9 @@ def versioned_route_attributes(region: str, function_arn: str, version: str) -> 
     }
 
 
-def live_attributes(method: dict[str, Any], wanted_codes: list[str]) -> dict[str, Any]:
+def live_attributes(method: dict[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The live method as the attributes ``wanted`` has (generated ones only, see below)."""
+    wanted_codes = wanted.get("method_responses", [])
     integration = method.get("methodIntegration") or {}
     attrs: dict[str, Any] = {
         "integration.type": integration.get("type"),
@@ -86,6 +95,9 @@ def live_attributes(method: dict[str, Any], wanted_codes: list[str]) -> dict[str
     for code, response in (integration.get("integrationResponses") or {}).items():
         attrs[f"response.{code}.selection_pattern"] = response.get("selectionPattern")
         attrs[f"response.{code}.template"] = (response.get("responseTemplates") or {}).get(CONTENT_TYPE)
+    if _METHOD_PARAMETERS in wanted:
+        # Parameters someone else declared (a required header, say) are theirs: only the generated ones count.
+        attrs[_METHOD_PARAMETERS] = sorted(set(method.get("requestParameters") or {}) & set(wanted[_METHOD_PARAMETERS]))
     return attrs
 
 
@@ -94,7 +106,10 @@ class RestMethod(Kind):
     wave = 4
     summary = "a REST API method whose Lambda alias a version header or media type chooses (generated templates)"
     read_actions = ("apigateway:GET",)
-    write_actions = ("apigateway:PUT", "apigateway:DELETE")
+    write_actions = ("apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE")
+    # A deleted method or resource leaves the API's working copy only: stages serve their
+    # deployment's snapshot, which still holds it until the API's next deployment.
+    deletion_reaches_clients_at_next_deployment = True
 
     def desired(self, ctx: PlanContext) -> list[Resource]:
         out: list[Resource] = []
@@ -106,6 +121,15 @@ class RestMethod(Kind):
             if api_id is None:
                 continue
             source = ctx.spec.source_of("rest_apis", api_name, "versions") or decl.source
+            if versions.strategy == "http-proxy" and (ctx.scope.rest_api(api_id) or {}).get("disableExecuteApiEndpoint"):
+                # https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-disable-default-endpoint.html:
+                # with the default endpoint disabled, execute-api answers 403 Forbidden to every call.
+                ctx.problem(
+                    source,
+                    f"REST API {api_name} has disableExecuteApiEndpoint set: strategy http-proxy calls the API's own "
+                    "execute-api URL, which then answers 403 to every request (use strategy lambda, or enable the default endpoint)",
+                )
+                continue
             selector = versioning.Selector(header=versions.header, media_type=versions.media_type)
             resources = ctx.scope.resources(api_id)
             for route in versions.routes:
@@ -117,6 +141,9 @@ class RestMethod(Kind):
                 if fn is None:
                     continue
                 context = {"api": api_name, "api_id": api_id, "resource_id": resource["id"], "method": route.method, "path": route.path}
+                if versions.strategy == "http-proxy" and versioning.VERSION_PARAM in versioning.proxy_path_parameters(route.path):
+                    ctx.problem(source, f"route {route.method} {route.path}: strategy http-proxy needs the path parameter name {{{versioning.VERSION_PARAM}}} itself")
+                    continue
                 if versions.strategy == "http-proxy":
                     attrs = proxy_attributes(selector, api_id, fn.region, route.method, route.path)
                 else:
@@ -135,9 +162,13 @@ class RestMethod(Kind):
                         "path_part": version,
                         "method": route.method,
                         "path": path,
+                        # Make before break: the alias exists before a route names it, and is not pruned while one does.
+                        "requires": (f"lambda_alias/{route.function}/{version}",),
                     }
                     attrs = versioned_route_attributes(fn.region, fn.arn, version)
                     out.append(Resource(self.name, f"{api_name}/{route.method}{path}", attrs, context, source))
+                retired = _retired_routes(api_name, api_id, route.method, route.path, fn.region, fn.arn, versions.catalogue, resources)
+                ctx.derived.setdefault("retired_routes", {}).setdefault(api_name, []).extend(retired)
         ctx.derived["rest_methods"] = out
         return out
 
@@ -147,8 +178,15 @@ class RestMethod(Kind):
             resource = ctx.scope.resources(want.context["api_id"]).get(want.context["path"]) or {}
             method = (resource.get("resourceMethods") or {}).get(want.context["method"])
             if method is not None:
-                attrs = live_attributes(method, want.attributes.get("method_responses", []))
+                attrs = live_attributes(method, want.attributes)
                 out.append(Resource(self.name, want.key, attrs, dict(want.context)))
+        for api_name, retired in sorted(ctx.derived.get("retired_routes", {}).items()):
+            for route in retired:
+                context = dict(route.context)
+                if ctx.prune:
+                    # The stages that still list its version call it through the proxy: they change first.
+                    context["users"] = _stages_exposing(ctx, api_name, context["api_id"], context["version"])
+                out.append(Resource(self.name, route.key, dict(route.attributes), context))
         return out
 
     def converge(
@@ -165,8 +203,20 @@ class RestMethod(Kind):
             resource_id = Ref(desired.id, "id")
         where = {"restApiId": ctx["api_id"], "resourceId": resource_id, "httpMethod": ctx["method"]}
         changed = {c.field for c in changes}
+        declared = attrs.get(_METHOD_PARAMETERS, [])
         if live is None:
-            calls.append(Call("apigateway", "put_method", {**where, "authorizationType": "NONE"}))
+            method: dict[str, Any] = {**where, "authorizationType": "NONE"}
+            if declared:
+                method["requestParameters"] = {name: True for name in declared}
+            calls.append(Call("apigateway", "put_method", method))
+        else:
+            missing = [name for name in declared if name not in (live.attributes.get(_METHOD_PARAMETERS) or [])]
+            if missing:
+                # Before PutIntegration, which maps them. UpdateMethod's patch path for a method
+                # request parameter is /requestParameters/method.request.path.NAME, value "true"
+                # for required (https://docs.aws.amazon.com/apigateway/latest/api/patch-operations.html).
+                ops = [{"op": "add", "path": f"/requestParameters/{name}", "value": "true"} for name in missing]
+                calls.append(Call("apigateway", "update_method", {**where, "patchOperations": ops}))
         # PutIntegration replaces the integration and its responses: they are put again after it.
         integration = live is None or any(f.startswith(_INTEGRATION) for f in changed)
         if integration:
@@ -192,7 +242,7 @@ class RestMethod(Kind):
                 if attrs[f"response.{code}.selection_pattern"] is not None:
                     response["selectionPattern"] = attrs[f"response.{code}.selection_pattern"]
                 calls.append(Call("apigateway", "put_integration_response", response))
-        if not integration and live is not None:
+        if not integration and live is not None and "integration_responses" in attrs:
             # PutIntegration drops the integration's responses; without it, the ones no longer generated are deleted.
             for code in sorted(set(live.attributes.get("integration_responses") or ()) - set(attrs.get("integration_responses") or ())):
                 calls.append(Call("apigateway", "delete_integration_response", {**where, "statusCode": code}))
@@ -207,4 +257,66 @@ class RestMethod(Kind):
         return [self.action(desired, verb, calls, reason, self.requires(desired))]
 
     def delete(self, live: Resource) -> list[Action]:
-        return []  # methods belong to the API's own tooling; Pointsman only writes their integration
+        ctx = live.context
+        if not ctx.get("retired"):
+            return []  # methods belong to the API's own tooling; Pointsman only writes their integration
+        where = {"restApiId": ctx["api_id"], "resourceId": ctx["resource_id"]}
+        calls = [Call("apigateway", "delete_method", {**where, "httpMethod": ctx["method"]})]
+        if ctx["delete_resource"]:
+            calls.append(Call("apigateway", "delete_resource", where))
+        reason = (
+            f"version {ctx['version']} left the catalogue: its route behind the proxy goes (prune); "
+            "clients stop reaching it at the API's next deployment"
+        )
+        return [self.action(live, "delete", calls, reason, users=tuple(ctx.get("users", ())))]
+
+
+def _retired_routes(
+    api: str, api_id: str, method: str, path: str, region: str, function_arn: str, catalogue: Iterable[str], resources: dict[str, Any]
+) -> list[Resource]:
+    """The routes behind an http-proxy route whose version left the catalogue, as Pointsman made
+    them: resource ``{path}/{version}`` with a Lambda proxy integration of that function's alias
+    ``version`` on ``method``. A route built any other way is someone else's and never listed."""
+    prefix = path.rstrip("/") + "/"
+    out: list[Resource] = []
+    for candidate, resource in sorted(resources.items()):
+        version = candidate[len(prefix) :]
+        if not candidate.startswith(prefix) or not version or "/" in version or version in catalogue:
+            continue
+        body = (resource.get("resourceMethods") or {}).get(method)
+        integration = (body or {}).get("methodIntegration") or {}
+        try:
+            generated = versioned_route_attributes(region, function_arn, version)
+        except ValueError:
+            continue
+        if integration.get("type") != generated["integration.type"] or integration.get("uri") != generated["integration.uri"]:
+            continue
+        others = set(resource.get("resourceMethods") or {}) - {method}
+        children = any(other.startswith(candidate + "/") for other in resources)
+        context = {
+            "api": api,
+            "api_id": api_id,
+            "resource_id": resource["id"],
+            "method": method,
+            "path": candidate,
+            "version": version,
+            "retired": True,
+            "delete_resource": not others and not children,  # a resource with other methods or children stays
+            "extra_reason": f"version {version} is not in the catalogue any more (a route Pointsman generated behind the proxy)",
+        }
+        attrs = {
+            "integration.type": integration.get("type"),
+            "integration.http_method": integration.get("httpMethod"),
+            "integration.uri": integration.get("uri"),
+        }
+        out.append(Resource("rest_method", f"{api}/{method}{candidate}", attrs, context))
+    return out
+
+
+def _stages_exposing(ctx: PlanContext, api: str, api_id: str, version: str) -> tuple[str, ...]:
+    """``rest_stage`` ids of the API's live stages whose version list names ``version``."""
+    users = []
+    for stage, item in sorted(ctx.scope.stages(api_id).items()):
+        if version in versioning.stage_versions(item.get("variables") or {}):
+            users.append(f"rest_stage/{api}/{stage}")
+    return tuple(users)
