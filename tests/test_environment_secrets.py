@@ -103,12 +103,19 @@ def test_no_output_holds_a_value_and_apply_sets_the_decrypted_one(
     monkeypatch.chdir(repo)
     seen: list[str] = []  # everything a person, a CI log, a PR or a webhook could see
 
+    def pointsman(*argv: str) -> tuple[int, str, str]:
+        seen.extend(capsys.readouterr())  # first what was written since (the controller's logs)
+        code, out, err = cli(capsys, "--log-level", "debug", *argv)
+        seen.extend((out, err))
+        return code, out, err
+
     # plan: text, JSON, the PR comment (with the spec changes against the commit before)
+    plans = []
     for fmt in ("text", "json", "markdown"):
-        code, out, err = cli(capsys, "--log-level", "debug", "plan", "--spec", "desired_state", "--base", "HEAD~1", "--format", fmt)
+        code, out, err = pointsman("plan", "--spec", "desired_state", "--base", "HEAD~1", "--format", fmt)
         assert code == 2, out + err
-        seen += [out, err]
-    text, as_json, markdown = seen[0], json.loads(seen[2]), seen[4]
+        plans.append(out)
+    text, as_json, markdown = plans[0], json.loads(plans[1]), plans[2]
     # What a reviewer sees: the names, the removal of the variable set by hand, digests.
     assert "environment.DB_PASSWORD: sha256:" in text
     assert "environment.DEBUG: sha256:" in text and "-> (none)" in text
@@ -144,9 +151,8 @@ def test_no_output_holds_a_value_and_apply_sets_the_decrypted_one(
         assert "environment.DB_PASSWORD" in seen[-4]
 
         # apply (the CLI), then the controller sees it healed
-        code, out, err = cli(capsys, "--log-level", "debug", "apply", "--spec", "desired_state")
+        code, out, err = pointsman("apply", "--spec", "desired_state")
         assert code == 0, out + err
-        seen += [out, err]
         assert live_environment(clients) == {"DB_PASSWORD": FROM_SSM, "TABLE": "products-v2"}  # resolved, decrypted, set
 
         runner.controller.reconcile("test")
@@ -158,12 +164,14 @@ def test_no_output_holds_a_value_and_apply_sets_the_decrypted_one(
     seen += [body.decode() for body in receiver.bodies]
 
     for fmt in ("text", "json"):
-        code, out, err = cli(capsys, "history", "--state-dir", str(world["tmp"] / "state"), "--format", fmt)
+        code, out, err = pointsman("history", "--state-dir", str(world["tmp"] / "state"), "--format", fmt)
         assert code == 0, out + err
-        seen += [out, err]
-    assert "environment.DEBUG" in seen[-2]  # the history has the drift, by name
+    assert "environment.DEBUG" in out  # the history has the drift, by name
     seen += [path.read_bytes().decode("utf-8", "replace") for path in (world["tmp"] / "state").rglob("*") if path.is_file()]
-    seen.append(capsys.readouterr().err)  # the controller's own logs
+    seen.extend(capsys.readouterr())  # the controller's own logs, since the last command
+    everything = "\n".join(seen)
+    # The logs were seen: the plan's, apply's and the controller's.
+    assert "drift found" in everything and "action succeeded" in everything and "reconcile finished" in everything
 
     assert not [leaks(text) for text in seen if leaks(text)]
     # The check can fail: the secrets are where they should be.

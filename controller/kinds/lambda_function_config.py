@@ -2,7 +2,8 @@
 
 Only functions whose spec sets ``environment`` are managed ({} means: none). Published
 versions keep the environment they were published with; they are never changed here (see
-``lambda_version`` and the warnings of ``lambda_alias``).
+``lambda_version`` and the warnings of ``lambda_alias``). A value is text from git or the
+value of an SSM parameter (``{ssm: NAME}``, read by ``PlanContext.environment``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from controller.kinds.base import Kind, PlanContext
 from controller.model import Action, Call, Drift, FieldChange, Resource
 from controller.sensitive import Sensitive, environment_changes
-
-__all__ = ["LambdaFunctionConfig", "config_id", "environment_changes"]
 
 
 def config_id(function: str) -> str:
