@@ -11,6 +11,7 @@ from botocore.exceptions import WaiterError
 
 from controller.aws import AWS_ERRORS, AwsClients, describe_error
 from controller.model import Action, Call, Outcome, OutcomeStatus, Ref
+from controller.sensitive import Sensitive, scrub, secrets_in
 
 log = structlog.get_logger("pointsman.apply")
 
@@ -33,6 +34,8 @@ _ERRORS: tuple[type[BaseException], ...] = (*AWS_ERRORS, WaitFailed)
 def _resolve(value: Any, results: Mapping[str, Mapping[str, Any]]) -> Any:
     if isinstance(value, Ref):
         return results[value.resource][value.field]
+    if isinstance(value, Sensitive):
+        return value.reveal()  # only here, in the call to AWS
     if isinstance(value, dict):
         return {k: _resolve(v, results) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -81,6 +84,8 @@ def apply_actions(
             log.info("action succeeded", resource=action.resource, operation=action.operation)
         except _ERRORS as exc:
             error = str(exc) if isinstance(exc, WaitFailed) else describe_error(exc)
+            # An AWS error may quote what it was sent (Lambda's "String measured: {...}").
+            error = scrub(error, (secret for call in action.calls for secret in secrets_in(call.params)))
             if done:
                 error += f" (after {', '.join(done)} succeeded)"
             failed[action.resource] = "failed"

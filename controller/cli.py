@@ -130,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     spec_arg(p)
     aws_args(p)
     p.add_argument("--prune", action="store_true", help="plan deletion of extra resources")
+    p.add_argument(
+        "--show-values",
+        action="store_true",
+        help="print environment values (default: names and digests only); text format, for a person at a terminal",
+    )
     base = p.add_mutually_exclusive_group()
     base.add_argument("--base", metavar="REV", help="also show what the spec changes against this git revision (a PR's base branch)")
     base.add_argument("--base-spec", metavar="DIR", help="also show what the spec changes against the spec in DIR")
@@ -169,7 +174,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
     sub.add_parser("schema", help="print the spec file JSON Schema")
-    sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
+    p = sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
+    p.add_argument(
+        "--spec",
+        default=os.environ.get("POINTSMAN_SPEC"),
+        help="spec directory: the SSM parameters its environments name are added (default desired_state/ when it exists)",
+    )
     sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")
     _explain_args(sub.add_parser("explain", help="who serves this request? each step from URL to function version"))
     return parser
@@ -324,9 +334,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
     if args.command == "iam-policy":
+        from pathlib import Path
+
         from controller.iam import policy_document
 
-        print(json.dumps(policy_document(), indent=2))
+        spec_dir = args.spec or ("desired_state" if Path("desired_state").is_dir() else None)
+        print(json.dumps(policy_document(load_spec(spec_dir, allow_empty=True) if spec_dir else None), indent=2))
         return EXIT_OK
     if args.command == "events-rule":
         from controller.events import event_pattern
@@ -366,6 +379,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     from controller.report import render
     from controller.scope import Scope
 
+    show_values = args.command == "plan" and args.show_values
+    if show_values and args.format != "text":
+        print(f"error: --show-values is for the text plan a person reads, not --format {args.format}", file=sys.stderr)
+        return EXIT_ERROR
     base_changes = _base_changes(args, spec) if args.command == "plan" else None
     clients = AwsClients()
     mode = args.command
@@ -386,7 +403,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.report import Review
 
         review = Review(routes=_route_rows(spec, scope))  # the routing changes: in sync, none differ
-    print(render(result, fmt=args.format, mode=mode, review=review))
+    print(render(result, fmt=args.format, mode=mode, review=review, show_values=show_values))
     if result.problems:
         return EXIT_ERROR
     if mode == "plan":

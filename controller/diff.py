@@ -3,7 +3,8 @@
 Only attributes present in the desired resource are compared (an attribute the spec does
 not set is not managed). Map attributes named in a kind's ``entry_kinds`` are compared
 entry by entry, and live entries the spec does not declare are reported as ``extra``
-drift of their own (``stage_variable/API/STAGE/NAME``).
+drift of their own (``stage_variable/API/STAGE/NAME``); those in ``entry_fields`` entry by
+entry within the resource (``environment.DEBUG``: a live entry the spec leaves out is removed).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def diff(desired: Iterable[Resource], live: Iterable[Resource]) -> list[Drift]:
 
 def _compare(desired: Resource, live: Resource) -> tuple[list[FieldChange], list[Drift]]:
     entry_kinds = BY_NAME[desired.kind].entry_kinds if desired.kind in BY_NAME else {}
+    entry_fields = BY_NAME[desired.kind].entry_fields if desired.kind in BY_NAME else frozenset()
     changes: list[FieldChange] = []
     extras: list[Drift] = []
     for name in sorted(desired.attributes):
@@ -61,6 +63,11 @@ def _compare(desired: Resource, live: Resource) -> tuple[list[FieldChange], list
                         live=live,
                     )
                 )
+        elif name in entry_fields:
+            want, have = dict(want or {}), dict(have or {})
+            for entry in sorted(want.keys() | have.keys()):
+                if want.get(entry) != have.get(entry):
+                    changes.append(FieldChange(f"{name}.{entry}", have.get(entry), want.get(entry)))
         elif freeze(want) != freeze(have):
             changes.append(FieldChange(name, have, want))
     return changes, extras

@@ -17,7 +17,7 @@ from controller.kinds import KINDS, PlanContext, PlanProblem
 from controller.kinds.lambda_alias import needs_versions
 from controller.model import Drift, Outcome, OutcomeStatus, Resource
 from controller.plan import Plan, make_plan
-from controller.scope import AliasRoute, FunctionLive, Scope
+from controller.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
 from controller.spec import Spec
 
 log = structlog.get_logger("pointsman.engine")
@@ -54,7 +54,8 @@ def observe(spec: Spec, scope: Scope) -> None:
     alias at once (a missing alias is a 404), the policies of undeclared live aliases when
     their function's ListAliases answers, the functions and aliases that integrations route
     to when their API's resources are read. Published versions are read only for functions
-    whose plan needs them (``lambda_alias.needs_versions``).
+    whose plan needs them (``lambda_alias.needs_versions``); the SSM parameters the spec's
+    environments name, ten a call.
     """
     lanes = scope.lanes()
     asked: set[tuple[str, ...]] = set()
@@ -102,6 +103,9 @@ def observe(spec: Spec, scope: Scope) -> None:
             policy(name, alias)
     for domain in spec.domains:
         lanes.submit("apigateway.GetBasePathMappings", partial(scope.mappings, domain))
+    parameters = sorted({name for decl in spec.functions.values() for name in decl.spec.ssm_parameters().values()})
+    for start in range(0, len(parameters), SSM_BATCH):
+        lanes.submit("ssm.GetParameters", partial(scope.parameters, parameters[start : start + SSM_BATCH]))
     lanes.wait()
 
 

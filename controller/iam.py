@@ -1,16 +1,28 @@
-"""Least-privilege IAM policy, assembled from what each kind declares it calls."""
+"""Least-privilege IAM policy, assembled from what each kind declares it calls.
+
+Given a spec whose environments take values from SSM Parameter Store, the policy also
+allows ``ssm:GetParameters`` on exactly those parameters, and ``kms:Decrypt`` through SSM
+only (a SecureString encrypted with a customer managed key; the AWS managed key aws/ssm
+needs no statement): narrow its Resource to those keys' ARNs.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from controller.kinds import KINDS
+from controller.spec import Spec
 
 
-def policy_document() -> dict[str, Any]:
+def ssm_parameters(spec: Spec) -> list[str]:
+    """The SSM parameter names the spec's environments name."""
+    return sorted({name for decl in spec.functions.values() for name in decl.spec.ssm_parameters().values()})
+
+
+def policy_document(spec: Spec | None = None) -> dict[str, Any]:
     lambda_actions = sorted({a for k in KINDS for a in k.read_actions + k.write_actions if a.startswith("lambda:")})
     apigw_actions = sorted({a for k in KINDS for a in k.read_actions + k.write_actions if a.startswith("apigateway:")})
-    return {
+    document: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "PointsmanLambda", "Effect": "Allow", "Action": lambda_actions, "Resource": "arn:aws:lambda:*:*:function:*"},
@@ -29,3 +41,21 @@ def policy_document() -> dict[str, Any]:
             },
         ],
     }
+    parameters = ssm_parameters(spec) if spec is not None else []
+    if parameters:
+        statements: list[dict[str, Any]] = document["Statement"]
+        statements.append({
+            "Sid": "PointsmanSsmParameters",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameters"],
+            # A name with a leading / (a hierarchy) is parameter/NAME in the ARN, with one slash.
+            "Resource": [f"arn:aws:ssm:*:*:parameter/{name.lstrip('/')}" for name in parameters],
+        })
+        statements.append({
+            "Sid": "PointsmanSsmSecureStringDecrypt",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": "arn:aws:kms:*:*:key/*",
+            "Condition": {"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}},
+        })
+    return document

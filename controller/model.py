@@ -60,7 +60,8 @@ class FieldChange:
     desired: Any
 
     def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "live": self.live, "desired": self.desired}
+        # _jsonable: a Sensitive value (an environment variable) is its digest, never its value.
+        return {"field": self.field, "live": _jsonable(self.live), "desired": _jsonable(self.desired)}
 
 
 @dataclass(frozen=True)

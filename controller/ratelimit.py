@@ -46,6 +46,10 @@ DEFAULT_QUOTAS: dict[str, Quota] = {
     "apigateway.CreateRestApi": Quota(1 / 3, 1, "API Gateway: CreateRestApi (regional), 1 per 3 seconds"),
     "apigateway.CreateResource": Quota(5, 5, "API Gateway: CreateResource, 5 per second"),
     "apigateway.DeleteResource": Quota(5, 5, "API Gateway: DeleteResource, 5 per second"),
+    # Systems Manager endpoints and quotas: Parameter Store's default throughput is 40 per second,
+    # shared by GetParameter, GetParameters and GetParametersByPath (applications read the same
+    # parameters at run time: Pointsman takes a quarter of it).
+    "ssm.GetParameters": Quota(10, 10, "Systems Manager: Parameter Store default throughput, 40 per second (a quarter)"),
 }
 # Services whose per-operation buckets also draw from the service-wide one.
 _SHARED_TOTAL = frozenset({"apigateway"})

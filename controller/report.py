@@ -9,19 +9,25 @@ from typing import Any
 from controller.aws import write_calls
 from controller.engine import Result
 from controller.model import DriftStatus, OutcomeStatus
+from controller.sensitive import reveal
 from controller.specdiff import SpecChange
 
 _SIGN = {DriftStatus.MISSING: "+", DriftStatus.MODIFIED: "~", DriftStatus.EXTRA: "-"}
 
 
-def format_value(value: Any) -> str:
-    """A value as the plan prints it: ``(none)``, JSON for strings and maps, else str()."""
+def format_value(value: Any, *, show_values: bool = False) -> str:
+    """A value as the plan prints it: ``(none)``, JSON for strings and maps, else str().
+
+    An environment value (``Sensitive``) is its digest, ``sha256:1a2b3c4d``; its text only
+    with ``show_values`` (``pointsman plan --show-values``, never for what is stored or sent)."""
+    if show_values:
+        value = reveal(value)
     if value is None:
         return "(none)"
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)
 
 
@@ -61,7 +67,11 @@ class Review:
 MARKER = "<!-- pointsman-plan -->"  # the comment a CI job finds and updates
 
 
-def render(result: Result, *, fmt: str, mode: str, review: Review | None = None) -> str:
+def render(result: Result, *, fmt: str, mode: str, review: Review | None = None, show_values: bool = False) -> str:
+    """``show_values``: the text format shows environment values, not their digests (only for a
+    person at a terminal who asked: ``pointsman plan --show-values``)."""
+    if show_values and fmt != "text":
+        raise ValueError("show_values is for the text format only")
     if fmt == "json":
         out = as_dict(result, mode=mode)
         if review is not None:
@@ -73,9 +83,9 @@ def render(result: Result, *, fmt: str, mode: str, review: Review | None = None)
         return json.dumps(out, indent=2, sort_keys=False)
     if fmt == "markdown":
         return _markdown(result, mode=mode, review=review)
-    text = _text(result, mode=mode, routes=review.routes if review is not None else [])
+    text = _text(result, mode=mode, routes=review.routes if review is not None else [], show_values=show_values)
     if review is not None and review.spec_changes is not None:
-        text = _spec_changes_text(review) + "\n\n" + text
+        text = _spec_changes_text(review, show_values) + "\n\n" + text
     return text
 
 
@@ -101,7 +111,7 @@ def summary_line(result: Result, review: Review | None = None) -> str:
     return line
 
 
-def _spec_changes_text(review: Review) -> str:
+def _spec_changes_text(review: Review, show_values: bool = False) -> str:
     changes = review.spec_changes or []
     head = f"Spec changes against {review.base}" + (f" ({review.base_commit[:7]})" if review.base_commit else "")
     if not changes:
@@ -111,9 +121,10 @@ def _spec_changes_text(review: Review) -> str:
     for c in changes:
         where = f"  ({c.source})" if c.source else ""
         if c.change == "changed":
-            lines.append(f"  ~ {'.'.join(c.path)}: {format_value(c.base)} -> {format_value(c.head)}{where}")
+            lines.append(f"  ~ {'.'.join(c.path)}: {format_value(c.base, show_values=show_values)} -> {format_value(c.head, show_values=show_values)}{where}")
         else:
-            lines.append(f"  {sign[c.change]} {'.'.join(c.path)}: {format_value(c.head if c.change == 'added' else c.base)}{where}")
+            shown = format_value(c.head if c.change == "added" else c.base, show_values=show_values)
+            lines.append(f"  {sign[c.change]} {'.'.join(c.path)}: {shown}{where}")
     return "\n".join(lines)
 
 
@@ -124,7 +135,7 @@ def _calls_line(result: Result) -> str:
     return f"AWS calls: {total} ({writes} writes): {detail}" if detail else "AWS calls: 0"
 
 
-def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = None) -> str:
+def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = None, show_values: bool = False) -> str:
     """``routes``: routing view rows; those that differ are the routing changes (as in the markdown)."""
     lines: list[str] = []
     if result.problems:
@@ -144,7 +155,7 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
             if d.reason:
                 lines.append(f"      {d.reason}")
             for c in d.changes:
-                lines.append(f"      {c.field}: {format_value(c.live)} -> {format_value(c.desired)}")
+                lines.append(f"      {c.field}: {format_value(c.live, show_values=show_values)} -> {format_value(c.desired, show_values=show_values)}")
     if result.plan.actions:
         lines.append("")
         lines.append(f"Plan ({len(result.plan.actions)} actions, in order):")

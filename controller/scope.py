@@ -13,11 +13,14 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from controller.aws import AwsClients, error_code, expects_shapes
+from controller.sensitive import Sensitive, seal
 
 T = TypeVar("T")
+SSM_BATCH = 10  # names per GetParameters call, the most it takes
 
 # ...functions/arn:aws:lambda:REGION:ACCOUNT:function:NAME:${stageVariables.X}/invocations
 _ALIAS_URI_RE = re.compile(r"function:([A-Za-z0-9_-]+):\$\{stageVariables\.([A-Za-z0-9_]+)\}")
@@ -34,8 +37,9 @@ class FunctionVersions:
     arn: str  # unqualified
     latest_sha: str
     versions: dict[str, str]  # published version -> CodeSha256
-    latest_environment: dict[str, str] = field(default_factory=dict)  # Environment.Variables of $LATEST
-    version_environments: dict[str, dict[str, str]] = field(default_factory=dict)  # published version -> its variables
+    # Environment.Variables of $LATEST, and of each published version: values never held as text.
+    latest_environment: dict[str, Sensitive] = field(default_factory=dict)
+    version_environments: dict[str, dict[str, Sensitive]] = field(default_factory=dict)
 
 
 class FunctionLive:
@@ -87,11 +91,11 @@ class FunctionLive:
         return self._details().versions
 
     @property
-    def latest_environment(self) -> dict[str, str]:
+    def latest_environment(self) -> dict[str, Sensitive]:
         return self._details().latest_environment
 
     @property
-    def version_environments(self) -> dict[str, dict[str, str]]:
+    def version_environments(self) -> dict[str, dict[str, Sensitive]]:
         return self._details().version_environments
 
     def alias_arn(self, alias: str) -> str:
@@ -110,7 +114,7 @@ class FunctionLive:
         matches = [v for v, s in self.versions.items() if s == sha]
         return max(matches, key=int) if matches else None
 
-    def published_with(self, sha: str, environment: dict[str, str] | None) -> str | None:
+    def published_with(self, sha: str, environment: Mapping[str, Sensitive] | None) -> str | None:
         """The newest published version with this code and, unless ``environment`` is None
         (not managed), exactly these environment variables."""
         if environment is None:
@@ -286,13 +290,13 @@ class Scope:
     @expects_shapes
     def _load_versions(self, name: str) -> FunctionVersions:
         versions: dict[str, str] = {}
-        environments: dict[str, dict[str, str]] = {}  # $LATEST and each published version
+        environments: dict[str, dict[str, Sensitive]] = {}  # $LATEST and each published version
         latest_sha = ""
         arn = ""
         pages = self.clients.lambda_.get_paginator("list_versions_by_function").paginate(FunctionName=name, PaginationConfig={"PageSize": 10000})
         for page in pages:
             for item in page.get("Versions", []):
-                environments[item["Version"]] = dict((item.get("Environment") or {}).get("Variables") or {})
+                environments[item["Version"]] = seal((item.get("Environment") or {}).get("Variables") or {})
                 if item["Version"] == "$LATEST":
                     latest_sha = item.get("CodeSha256", "")
                     arn = item["FunctionArn"]
@@ -308,6 +312,31 @@ class Scope:
             latest_environment=environments.pop("$LATEST", {}),
             version_environments=environments,
         )
+
+    # ------------------------------------------------------------------ ssm
+
+    def parameters(self, names: Iterable[str]) -> dict[str, Sensitive | None]:
+        """Values of SSM parameters (SecureString decrypted), None for one that does not exist.
+
+        GetParameters takes up to ``SSM_BATCH`` names a call; each batch is read once (the
+        sorted names cut the same way every time, so ``observe`` and the plan share them).
+        A value never leaves as text: it is a ``Sensitive``, which prints as its digest."""
+        wanted = sorted(set(names))
+        out: dict[str, Sensitive | None] = {}
+        for start in range(0, len(wanted), SSM_BATCH):
+            batch = tuple(wanted[start : start + SSM_BATCH])
+            out.update(self._memo(("parameters", *batch), partial(self._load_parameters, batch)))
+        return out
+
+    @expects_shapes
+    def _load_parameters(self, names: tuple[str, ...]) -> dict[str, Sensitive | None]:
+        answer = self.clients.client("ssm").get_parameters(Names=list(names), WithDecryption=True)
+        found: dict[str, Sensitive | None] = dict.fromkeys(names)
+        for item in answer.get("Parameters", []):
+            # Asked by name, answered by name (an ARN would be answered by its ARN).
+            name = item["Name"] if item["Name"] in found else item.get("ARN", item["Name"])
+            found[name] = Sensitive(str(item["Value"]))
+        return {name: found.get(name) for name in names}
 
     def policy_statements(self, function: str, alias: str) -> list[dict[str, Any]]:
         """Statements of the alias's resource policy (matched on Resource, which the alias ARN names)."""

@@ -21,7 +21,9 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -255,6 +257,44 @@ EnvironmentName = Annotated[str, AfterValidator(_env_name)]
 # The 4 KiB of _environment_size bound one value (a name takes at least a byte), not the sum.
 EnvironmentValue = Annotated[str, WithJsonSchema({"type": ["string", "number", "boolean"], "maxLength": MAX_ENVIRONMENT_BYTES - 1})]
 
+# SSM parameter names: letters, digits and . - _ in /-separated parts, a leading / for a
+# hierarchy, 2,048 characters at most (2,011 for the name itself plus the ARN prefix AWS counts).
+_SSM_NAME = r"/?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*"
+MAX_SSM_NAME = 2011
+
+
+class SsmReference(_Strict):
+    """An environment value kept in SSM Parameter Store: git holds the name, never the value."""
+
+    ssm: str = Field(
+        description="Name of an SSM parameter (String, StringList or SecureString, decrypted), read at plan time.",
+        json_schema_extra={"pattern": _whole(_SSM_NAME), "maxLength": MAX_SSM_NAME},
+    )
+
+    @field_validator("ssm")
+    @classmethod
+    def _parameter_name(cls, value: str) -> str:
+        if len(value) > MAX_SSM_NAME or not re.fullmatch(_SSM_NAME, value):
+            raise ValueError(
+                f"SSM parameter name {_short(value)} is not allowed: letters, digits, . - _ in /-separated parts "
+                f"(at most {MAX_SSM_NAME:,} characters)"
+            )
+        return value
+
+
+# The tags of an environment value's two forms; they are left out of a problem's field path.
+_ENV_TEXT_TAG, _ENV_SSM_TAG = "<text>", "<ssm>"
+
+
+def _env_value_form(value: Any) -> str:
+    return _ENV_SSM_TAG if isinstance(value, (dict, SsmReference)) else _ENV_TEXT_TAG
+
+
+EnvironmentEntry = Annotated[
+    Annotated[EnvironmentValue, Tag(_ENV_TEXT_TAG)] | Annotated[SsmReference, Tag(_ENV_SSM_TAG)],
+    Discriminator(_env_value_form),
+]
+
 
 def _environment_names() -> dict[str, Any]:
     """_env_name: not reserved (AWS_LAMBDA_* but the settable ones), a letter then letters, digits or _."""
@@ -270,9 +310,10 @@ def _environment_names() -> dict[str, Any]:
 
 class FunctionSpec(_Strict):
     aliases: dict[AliasName, AliasSpec] = Field(default_factory=dict, json_schema_extra=_keys(_ALIAS_NAME_RE))
-    environment: dict[EnvironmentName, EnvironmentValue] | None = Field(
+    environment: dict[EnvironmentName, EnvironmentEntry] | None = Field(
         None,
-        description="Environment variables of $LATEST (published versions keep theirs). Omitted: not managed; {}: none.",
+        description="Environment variables of $LATEST (published versions keep theirs). Omitted: not managed; {}: none. "
+        "A value is text, or {ssm: NAME}: read from SSM Parameter Store at plan time.",
         json_schema_extra={"propertyNames": _environment_names(), "maxProperties": MAX_ENVIRONMENT_BYTES},
     )
 
@@ -280,16 +321,21 @@ class FunctionSpec(_Strict):
     @classmethod
     def _environment_text(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {_env_text(k): _env_text(v) for k, v in value.items()}
+            return {_env_text(k): v if isinstance(v, dict) else _env_text(v) for k, v in value.items()}
         return value
 
     @field_validator("environment")
     @classmethod
-    def _environment_size(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in (value or {}).items())
+    def _environment_size(cls, value: dict[str, str | SsmReference] | None) -> dict[str, str | SsmReference] | None:
+        # Values from SSM are counted once read (at plan time).
+        size = sum(len(k.encode()) + (len(v.encode()) if isinstance(v, str) else 0) for k, v in (value or {}).items())
         if size > MAX_ENVIRONMENT_BYTES:
             raise ValueError(f"environment variables total {size:,} bytes (names and values); Lambda allows {MAX_ENVIRONMENT_BYTES:,}")
         return value
+
+    def ssm_parameters(self) -> dict[str, str]:
+        """Variable name -> SSM parameter name, for the values kept in Parameter Store."""
+        return {k: v.ssm for k, v in (self.environment or {}).items() if isinstance(v, SsmReference)}
 
 
 class StageSpec(_Strict):
@@ -1074,7 +1120,7 @@ def _parse_and_validate(found: _Found, shown: str, problems: list[SpecProblem], 
         return SpecFile.model_validate(data), lines, data
     except ValidationError as exc:
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if p != "[key]")
+            loc = tuple(p for i, p in enumerate(err["loc"]) if p != "[key]" and not _union_tag(err["loc"], i))
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = f"unknown field {_short(str(loc[-1]))}"
@@ -1082,6 +1128,11 @@ def _parse_and_validate(found: _Found, shown: str, problems: list[SpecProblem], 
                 message = f"required field {_short(str(loc[-1]))} is missing"
             problems.append(SpecProblem(shown, _line_for(loc, lines), _dotted(loc), message))
         return None, lines, data
+
+
+def _union_tag(loc: tuple[Any, ...], index: int) -> bool:
+    """Is ``loc[index]`` the tag pydantic puts after an environment variable's name (its value's form)?"""
+    return index >= 2 and loc[index - 2] == "environment" and loc[index] in (_ENV_TEXT_TAG, _ENV_SSM_TAG)
 
 
 def _resources(parsed: SpecFile) -> int:

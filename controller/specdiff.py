@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.sensitive import Sensitive
 from controller.spec import Spec
 
 
@@ -41,7 +42,11 @@ class SpecChange:
         return ".".join(self.path[2:])
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": ".".join(self.path), "change": self.change, "base": self.base, "head": self.head, "source": self.source}
+        return {"path": ".".join(self.path), "change": self.change, "base": _shown(self.base), "head": _shown(self.head), "source": self.source}
+
+
+def _shown(value: Any) -> Any:
+    return str(value) if isinstance(value, Sensitive) else value
 
 
 def _flat(value: Any, prefix: tuple[str, ...], out: dict[tuple[str, ...], Any]) -> None:
@@ -53,7 +58,8 @@ def _flat(value: Any, prefix: tuple[str, ...], out: dict[tuple[str, ...], Any]) 
 
 
 def flatten(spec: Spec) -> dict[tuple[str, ...], Any]:
-    """Every value the spec sets, by path (what was written: defaults left out)."""
+    """Every value the spec sets, by path (what was written: defaults left out). An environment
+    value written in git is a ``Sensitive`` (shown as its digest); an SSM reference is its name."""
     out: dict[tuple[str, ...], Any] = {}
     for section in ("functions", "rest_apis", "domains"):
         for name, declared in getattr(spec, section).items():
@@ -61,7 +67,16 @@ def flatten(spec: Spec) -> dict[tuple[str, ...], Any]:
             _flat(body if body else {}, (section, name), out)
             if not body:
                 out[(section, name)] = {}
+    for path, value in out.items():
+        if len(path) == 4 and path[0] == "functions" and path[2] == "environment" and isinstance(value, str):
+            out[path] = Sensitive(value)
     return out
+
+
+def _differ(old: Any, new: Any) -> bool:
+    if isinstance(old, Sensitive) or isinstance(new, Sensitive):
+        return bool(old != new)
+    return json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True)
 
 
 def _source(spec: Spec, path: tuple[str, ...]) -> str | None:
@@ -80,7 +95,7 @@ def spec_changes(base: Spec, head: Spec) -> list[SpecChange]:
             changes.append(SpecChange(path, "added", None, new[path], _source(head, path)))
         elif path not in new:
             changes.append(SpecChange(path, "removed", old[path], None, _source(base, path)))
-        elif json.dumps(old[path], sort_keys=True) != json.dumps(new[path], sort_keys=True):
+        elif _differ(old[path], new[path]):
             changes.append(SpecChange(path, "changed", old[path], new[path], _source(head, path)))
     return changes
 

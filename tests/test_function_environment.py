@@ -24,6 +24,7 @@ from controller.kinds.lambda_function_config import LambdaFunctionConfig
 from controller.kinds.lambda_version import LambdaVersion
 from controller.model import Call, DriftStatus, FieldChange, OutcomeStatus, Resource
 from controller.report import as_dict, render
+from controller.sensitive import Sensitive, reveal
 from controller.spec import SpecInvalid, load_spec
 from tests.conftest import run
 
@@ -71,12 +72,14 @@ def test_declared_environment_is_drift_then_one_update_then_in_sync(converged, c
 
     plan = run(spec_dir, clients)
     assert [(d.resource, d.status, d.changes) for d in plan.drift] == [
-        (CONFIG, DriftStatus.MODIFIED, (FieldChange("environment", {}, {"TABLE": "products-v2"}),))
+        (CONFIG, DriftStatus.MODIFIED, (FieldChange("environment.TABLE", None, Sensitive("products-v2")),))
     ]
     (action,) = plan.plan.actions
     assert action.operation == "lambda.UpdateFunctionConfiguration + lambda.Wait:FunctionUpdated"
-    assert action.calls[0].params == {"FunctionName": FN, "Environment": {"Variables": {"TABLE": "products-v2"}}}
-    assert action.reason == "environment of $LATEST: TABLE: (none) -> products-v2"
+    # The value is in the call, as a Sensitive: apply reveals it to AWS, everything else shows its digest.
+    assert reveal(action.calls[0].params) == {"FunctionName": FN, "Environment": {"Variables": {"TABLE": "products-v2"}}}
+    assert action.as_dict()["calls"][0]["params"]["Environment"] == {"Variables": {"TABLE": Sensitive("products-v2").digest}}
+    assert action.reason == "environment of $LATEST: TABLE: (added)"
     # A declared environment is compared with $LATEST's: one ListVersionsByFunction, nothing more.
     with_environment = {**baseline.api_calls, "lambda.ListVersionsByFunction": baseline.api_calls.get("lambda.ListVersionsByFunction", 0) + 1}
     assert plan.api_calls == with_environment
@@ -104,9 +107,12 @@ def test_console_change_of_a_variable_is_drift_and_healed(converged, clients, sp
     drift = drift_of(plan, CONFIG)
     assert drift.status is DriftStatus.MODIFIED
     assert drift.changes == (
-        FieldChange("environment", {"TABLE": "products-v1", "PAGE_SIZE": "50", "DEBUG": "1"}, {"TABLE": "products-v2", "PAGE_SIZE": "50"}),
+        FieldChange("environment.DEBUG", Sensitive("1"), None),
+        FieldChange("environment.TABLE", Sensitive("products-v1"), Sensitive("products-v2")),
     )
-    assert plan.plan.actions[0].reason == "environment of $LATEST: DEBUG: 1 -> (none), TABLE: products-v1 -> products-v2"
+    assert plan.plan.actions[0].reason == (
+        "environment of $LATEST: DEBUG: (removed), TABLE: (changed); removes DEBUG, set in AWS but not in git"
+    )
 
     applied = run(spec_dir, clients, apply=True)
     assert not applied.failed
@@ -119,7 +125,8 @@ def test_empty_environment_is_managed_and_clears_variables(converged, clients, s
     clients.lambda_.update_function_configuration(FunctionName=FN, Environment={"Variables": {"LEFTOVER": "x"}})
     declare(spec_dir, "{}")
     plan = run(spec_dir, clients)
-    assert drift_of(plan, CONFIG).changes == (FieldChange("environment", {"LEFTOVER": "x"}, {}),)
+    assert drift_of(plan, CONFIG).changes == (FieldChange("environment.LEFTOVER", Sensitive("x"), None),)
+    assert plan.plan.actions[0].reason == "environment of $LATEST: LEFTOVER: (removed); removes LEFTOVER, set in AWS but not in git"
     applied = run(spec_dir, clients, apply=True)
     assert write_calls(applied.api_calls) == {"lambda.UpdateFunctionConfiguration": 1}
     assert live_environment(clients) == {}
@@ -154,7 +161,7 @@ def test_iam_policy_names_the_configuration_calls():
 
 WARNING = (
     "getProductsV2: alias prod serves version 2, whose environment differs from the declared one "
-    "(TABLE: (none) -> products-v2)"
+    "(TABLE: (added))"
 )
 
 
@@ -193,8 +200,8 @@ def test_aliases_sharing_a_version_are_named_in_one_warning(converged, clients, 
     ))
     result = run(spec_dir, clients)
     assert result.warnings == [
-        "getProductsV2: alias canary serves version 1, whose environment differs from the declared one (TABLE: (none) -> products-v2)",
-        "getProductsV2: aliases prod, canary serve version 2, whose environment differs from the declared one (TABLE: (none) -> products-v2)",
+        "getProductsV2: alias canary serves version 1, whose environment differs from the declared one (TABLE: (added))",
+        "getProductsV2: aliases prod, canary serve version 2, whose environment differs from the declared one (TABLE: (added))",
     ]
 
 
@@ -276,7 +283,7 @@ def test_sha256_pin_of_old_code_with_another_environment_serves_it_with_a_warnin
     assert [d.resource for d in result.drift] == [CONFIG]  # prod already serves version 2
     assert result.warnings == [
         f"getProductsV2: alias prod asks for sha256:{sha2}, which only version 2 has, and its environment differs "
-        "from the declared one (TABLE: (none) -> products-v2); $LATEST has other code, so no version with both can be published"
+        "from the declared one (TABLE: (added)); $LATEST has other code, so no version with both can be published"
     ]
 
 
@@ -330,9 +337,9 @@ def test_settable_names_and_exactly_4_kb_are_accepted(spec_dir):
 
 def _config_action(function: str = FN) -> Any:
     kind = LambdaFunctionConfig()
-    desired = Resource(kind.name, function, {"environment": {"TABLE": "products-v2"}}, context={"function": function})
+    desired = Resource(kind.name, function, {"environment": {"TABLE": Sensitive("products-v2")}}, context={"function": function})
     live = Resource(kind.name, function, {"environment": {}}, context={"function": function})
-    (action,) = kind.converge(desired, live, (FieldChange("environment", {}, {"TABLE": "products-v2"}),), [])
+    (action,) = kind.converge(desired, live, (FieldChange("environment.TABLE", None, Sensitive("products-v2")),), [])
     return action
 
 

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from controller.model import Action, Call, Drift, FieldChange, Resource
 from controller.scope import FunctionLive, Scope
-from controller.spec import Spec
+from controller.sensitive import Sensitive
+from controller.spec import MAX_ENVIRONMENT_BYTES, Spec, SsmReference
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,48 @@ class PlanContext:
             self.problem(where, f"function {name!r} does not exist")
         return fn
 
+    def environment(self, function: str) -> dict[str, Sensitive] | None:
+        """The environment the spec declares for ``function``, values from SSM read, each value
+        a ``Sensitive`` (never printed). None when not managed, or when a value cannot be had
+        (a plan problem then names the spec line and the parameter)."""
+        key = f"environment/{function}"
+        if key not in self.derived:
+            self.derived[key] = self._environment(function)
+        return self.derived[key]
+
+    def _environment(self, function: str) -> dict[str, Sensitive] | None:
+        decl = self.spec.functions[function]
+        declared = decl.spec.environment
+        if declared is None:
+            return None
+        if "parameters" not in self.derived:  # every parameter of the spec at once: the batches observe read
+            names = [name for d in self.spec.functions.values() for name in d.spec.ssm_parameters().values()]
+            self.derived["parameters"] = self.scope.parameters(names)
+        parameters: dict[str, Sensitive | None] = self.derived["parameters"]
+        out: dict[str, Sensitive] = {}
+        complete = True
+        for name, value in declared.items():
+            if isinstance(value, SsmReference):
+                found = parameters.get(value.ssm)
+                if found is None:
+                    where = self.spec.source_of("functions", function, "environment", name) or decl.source
+                    self.problem(where, f"functions.{function}.environment.{name}: SSM parameter {value.ssm} does not exist")
+                    complete = False
+                    continue
+                out[name] = found
+            else:
+                out[name] = Sensitive(value)
+        size = sum(len(k.encode()) + len(v.reveal().encode()) for k, v in out.items())
+        if complete and size > MAX_ENVIRONMENT_BYTES:
+            where = self.spec.source_of("functions", function, "environment") or decl.source
+            self.problem(
+                where,
+                f"functions.{function}.environment: with the values from SSM, the variables total {size:,} bytes; "
+                f"Lambda allows {MAX_ENVIRONMENT_BYTES:,}",
+            )
+            complete = False
+        return out if complete else None
+
     def declared_aliases(self, function: str) -> dict[str, Any]:
         decl = self.spec.functions.get(function)
         return dict(decl.spec.aliases) if decl else {}
@@ -87,6 +130,9 @@ class Kind:
     # Does deleting an instance reach clients only when the API is next deployed (a method or
     # resource: stages serve their deployment's snapshot)? Then what it uses waits a reconcile longer.
     deletion_reaches_clients_at_next_deployment: ClassVar[bool] = False
+    # Map attributes compared entry by entry within the resource: a changed entry is a field
+    # change ``NAME.ENTRY``, and so is a live entry the spec leaves out (its removal).
+    entry_fields: ClassVar[frozenset[str]] = frozenset()
 
     def desired(self, ctx: PlanContext) -> list[Resource]:
         raise NotImplementedError

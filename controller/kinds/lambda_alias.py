@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from controller.kinds.base import Kind, PlanContext, describe_changes
-from controller.kinds.lambda_function_config import environment_changes
 from controller.kinds.lambda_permission import apis_named_by, route_users, stage_users
 from controller.kinds.lambda_version import resolve_sha
 from controller.kinds.rest_deployment import deployment_for
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 from controller.scope import FunctionLive
+from controller.sensitive import Sensitive, environment_changes
 from controller.spec import LATEST, FunctionSpec
 
 
@@ -73,7 +73,7 @@ class LambdaAlias(Kind):
             fn = ctx.function(fn_name)
             if fn is None:
                 continue
-            environment = decl.spec.environment
+            environment = ctx.environment(fn_name)
             served: dict[str, list[str]] = {}  # published version pinned by number -> aliases serving it
             for alias_name, alias in decl.spec.aliases.items():
                 source = ctx.spec.source_of("functions", fn_name, "aliases", alias_name)
@@ -127,7 +127,7 @@ class LambdaAlias(Kind):
 
     @staticmethod
     def _warn_published_environments(
-        ctx: PlanContext, fn_name: str, environment: dict[str, str], served: dict[str, list[str]]
+        ctx: PlanContext, fn_name: str, environment: dict[str, Sensitive], served: dict[str, list[str]]
     ) -> None:
         """Published versions are immutable: apply cannot give them the declared environment."""
         fn = ctx.scope.function(fn_name)

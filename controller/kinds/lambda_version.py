@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ from controller.kinds.base import Kind, PlanContext
 from controller.kinds.lambda_function_config import config_id
 from controller.model import Action, Call, Drift, FieldChange, Resource
 from controller.scope import FunctionLive
+from controller.sensitive import Sensitive
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class Pin:
     stale: bool = False  # ``version`` has the code but another environment, and $LATEST has other code
 
 
-def resolve_sha(fn: FunctionLive, sha: str, environment: dict[str, str] | None) -> Pin:
+def resolve_sha(fn: FunctionLive, sha: str, environment: Mapping[str, Sensitive] | None) -> Pin:
     """A pin names code; when the function's environment is managed, it names that code with
     that environment: only a published version with both will do (versions are immutable)."""
     published = fn.published_with(sha, environment)
@@ -46,7 +48,7 @@ class LambdaVersion(Kind):
             if fn is None:
                 continue
             seen: set[str] = set()
-            environment = decl.spec.environment
+            environment = ctx.environment(fn_name)
             for alias_name, alias in decl.spec.aliases.items():
                 if not alias.version.startswith("sha256:"):
                     continue
@@ -57,7 +59,7 @@ class LambdaVersion(Kind):
                 attributes: dict[str, Any] = {"code_sha256": sha}
                 context: dict[str, Any] = {"function": fn_name}
                 if environment is not None:
-                    attributes["environment"] = dict(environment)
+                    attributes["environment"] = dict(environment)  # Sensitive values: digests when shown
                     context["why"] = (
                         f"$LATEST of {fn_name} has {sha}; no published version has it with the declared environment"
                     )
