@@ -26,7 +26,7 @@ pytestmark = pytest.mark.server
 
 WARNING = (
     "getProductsV2: alias prod serves version 2, whose environment differs from the declared one "
-    "(TABLE: (none) -> products-v2)"
+    "(TABLE: (added))"
 )
 ANCHOR = "  getProductsV2:          # backs products-v2: prod is version 2.2\n"
 WITH_ENVIRONMENT = "  getProductsV2:\n    environment: {TABLE: products-v2}\n"
