@@ -21,12 +21,12 @@ for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
 
 from moto import mock_aws  # noqa: E402
 
-from controller.aws import AwsClients, write_calls  # noqa: E402
-from controller.emulator import fix_moto_gaps  # noqa: E402
-from controller.engine import reconcile  # noqa: E402
-from controller.estate import alias_uri, handler_zip  # noqa: E402
+from controller.aws.clients import AwsClients, write_calls  # noqa: E402
+from controller.demo.emulator import fix_moto_gaps  # noqa: E402
+from controller.demo.estate import alias_uri, handler_zip  # noqa: E402
+from controller.engine.pipeline import reconcile  # noqa: E402
 from controller.logs import configure  # noqa: E402
-from controller.spec import load_spec  # noqa: E402
+from controller.spec.load import load_spec  # noqa: E402
 
 
 def build(clients: AwsClients, n_apis: int) -> str:

@@ -46,8 +46,8 @@ import botocore.config  # noqa: E402
 import yaml  # noqa: E402
 
 from benchmarks.quota_proxy import QuotaProxy, rate_limits_env  # noqa: E402
-from controller.aws import is_write  # noqa: E402
-from controller.estate import alias_uri, handler_zip  # noqa: E402
+from controller.aws.clients import is_write  # noqa: E402
+from controller.demo.estate import alias_uri, handler_zip  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/bench"
@@ -219,7 +219,7 @@ def write_spec(shape: Shape, spec_dir: Path) -> None:
 
 def pointsman_command() -> list[str]:
     script = Path(sys.executable).parent / "pointsman"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "controller.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "controller.cli.main"]
 
 
 @dataclass
@@ -527,7 +527,7 @@ class MotoServer:
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        from controller.emulator import fix_moto_gaps
+        from controller.demo.emulator import fix_moto_gaps
 
         fix_moto_gaps()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on stderr

@@ -9,7 +9,7 @@ like AWS past a quota:
   own service model: HTTP method and request URI for the REST protocols, ``X-Amz-Target`` or
   ``Action=`` for the JSON and query ones);
 - each Lambda and API Gateway operation takes a token from the buckets of its quota, with
-  the numbers of ``controller.ratelimit.DEFAULT_QUOTAS`` (one source for both sides) and the
+  the numbers of ``controller.aws.ratelimit.DEFAULT_QUOTAS`` (one source for both sides) and the
   same bucket membership (``RateLimiter.buckets_for``: an API Gateway operation with a quota
   of its own also draws from the account-wide API Gateway bucket);
 - a request past its bucket is not queued: it is answered at once, as AWS does, with HTTP
@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from controller.ratelimit import DEFAULT_QUOTAS, Quota, RateLimiter
+from controller.aws.ratelimit import DEFAULT_QUOTAS, Quota, RateLimiter
 
 # Services whose operations are resolved from botocore's model by method and request URI.
 REST_SERVICES = ("lambda", "apigateway")

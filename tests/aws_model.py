@@ -2,7 +2,7 @@
 
 moto stores API Gateway integrations but never runs them, so what a client gets from a generated
 method on AWS is modelled here, one documented step at a time, and the tests run the generated
-templates through it (rendered by :mod:`controller.versioning`'s Velocity emulation):
+templates through it (rendered by :mod:`controller.versions.templates`'s Velocity emulation):
 
 1. **Request template.** API Gateway renders the integration request template for the request
    (content type ``application/json``). ``$context.requestOverride.path.<name>`` sets a path
@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller import versioning
+from controller.versions import templates as versioning
 
 INTERNAL_ERROR = {"message": "Internal server error"}
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import structlog
 
-from controller.aws import AwsClients
-from controller.cli import main
-from controller.emulator import fix_moto_gaps
-from controller.engine import Result, reconcile
-from controller.estate import seed
-from controller.spec import load_spec
+from controller.aws.clients import AwsClients
+from controller.cli.main import main
+from controller.demo.emulator import fix_moto_gaps
+from controller.demo.estate import seed
+from controller.engine.pipeline import Result, reconcile
+from controller.spec.load import load_spec
 from tests.e2e_support import free_port  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent

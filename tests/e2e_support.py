@@ -194,7 +194,7 @@ def start_controller(
         "POINTSMAN_JITTER": "0",
         **(env or {}),
     }
-    cmd = command or [sys.executable, "-m", "controller.cli", "run"]
+    cmd = command or [sys.executable, "-m", "controller.cli.main", "run"]
     log = open(log_path, "w")
     process = subprocess.Popen([*cmd, *extra], env=full_env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     controller = ControllerProcess(process, f"http://127.0.0.1:{port}", state_dir, log_path)
@@ -214,10 +214,10 @@ def converged_estate(moto_server: str, repo: Path) -> tuple[Any, str]:
     """moto's server reset and seeded with the example estate, a local repository at ``repo``
     holding desired_state/, and AWS converged to it (so a first full run writes nothing).
     Returns the clients and the repository's commit; AWS_ENDPOINT_URL must name ``moto_server``."""
-    from controller.aws import AwsClients
-    from controller.engine import reconcile
-    from controller.estate import seed
-    from controller.spec import load_spec
+    from controller.aws.clients import AwsClients
+    from controller.demo.estate import seed
+    from controller.engine.pipeline import reconcile
+    from controller.spec.load import load_spec
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
     clients = AwsClients(rate_limiter=False)

@@ -1,4 +1,4 @@
-"""Bad command lines, environments and AWS endpoints, run in-process through ``controller.cli.main``.
+"""Bad command lines, environments and AWS endpoints, run in-process through ``controller.cli.main.main``.
 
 Each case patches the environment (restored afterwards), captures stdout and stderr, and
 expects exit 1 (a one-line ``error: ...``) or argparse's 2. ``run_cli_cases()`` returns the
@@ -34,7 +34,7 @@ from typing import Any
 
 import structlog
 
-from controller.cli import main
+from controller.cli.main import main
 from tests.e2e_support import Overran, deadline, free_port, git
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,12 +32,12 @@ from typing import Any
 import botocore.exceptions
 import yaml
 
-from controller.aws import AwsClients, is_write
-from controller.emulator import fix_moto_gaps
-from controller.engine import Result, reconcile
-from controller.estate import seed
+from controller.aws.clients import AwsClients, is_write
+from controller.demo.emulator import fix_moto_gaps
+from controller.demo.estate import seed
+from controller.engine.pipeline import Result, reconcile
 from controller.kinds.lambda_permission import covers
-from controller.spec import load_spec
+from controller.spec.load import load_spec
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "desired_state"
 _ROUTE_RE = re.compile(r"function:([A-Za-z0-9_-]+):\$\{stageVariables\.([A-Za-z0-9_]+)\}")

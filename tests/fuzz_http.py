@@ -1,7 +1,7 @@
 """HTTP attacks on a real controller HTTP server on 127.0.0.1 (not collected by pytest).
 
 ``run_http_attacks()`` builds a Controller on a local git repository (git CLI) and moto in
-process, reconciles once, serves HTTP with ``controller.http.serve`` (webhook secret set) and
+process, reconciles once, serves HTTP with ``controller.web.server.serve`` (webhook secret set) and
 runs the attacks below with raw sockets. It returns::
 
     cases                    attacks run
@@ -230,12 +230,12 @@ def controller_server(base: Path) -> Iterator[Target]:
     """A Controller on a local git repository and moto in process, one reconcile done, HTTP served."""
     from moto import mock_aws
 
-    from controller.aws import AwsClients
-    from controller.emulator import fix_moto_gaps
-    from controller.estate import seed
-    from controller.http import serve
-    from controller.runner import Controller, Runner
-    from controller.settings import RunSettings
+    from controller.aws.clients import AwsClients
+    from controller.demo.emulator import fix_moto_gaps
+    from controller.demo.estate import seed
+    from controller.loop.runner import Controller, Runner
+    from controller.loop.settings import RunSettings
+    from controller.web.server import serve
     from tests.e2e_support import git
 
     repo = base / "repo"
@@ -499,7 +499,7 @@ def run_http_attacks(details: list[dict[str, Any]] | None = None) -> dict[str, i
     import structlog
     import structlog.testing
 
-    from controller import http
+    from controller.web import server as http
 
     capture = _Capture()
     saved_stderr = sys.stderr

@@ -28,8 +28,8 @@ from typing import Any
 import structlog
 import yaml
 
-from controller.cli import main
-from controller.spec import SpecInvalid, load_spec
+from controller.cli.main import main
+from controller.spec.load import SpecInvalid, load_spec
 from tests.e2e_support import Overran, deadline
 
 HANG_SECONDS = 10.0

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from controller import runner as runner_module
-from controller.runner import Runner
-from controller.settings import RunSettings
+from controller.loop import runner as runner_module
+from controller.loop.runner import Runner
+from controller.loop.settings import RunSettings
 from tests.e2e_support import make_repo, wait_for
 
 

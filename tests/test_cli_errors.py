@@ -14,7 +14,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from controller.scope import Scope
+from controller.live.scope import Scope
 from tests.conftest import EXAMPLE_SPEC, cli, free_port
 
 
@@ -162,16 +162,16 @@ def test_plan_problem_exits_1_without_traceback(
 def test_apply_with_a_denied_write_reports_failed_and_skipped(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, estate: dict[str, Any], spec_dir: Path
 ) -> None:
-    import controller.apply
+    import controller.engine.apply
 
-    real_call = controller.apply._call
+    real_call = controller.engine.apply._call
 
     def call(clients: Any, c: Any, results: Any) -> Any:
         if c.method == "create_alias" and c.params["FunctionName"] == "getreport" and c.params["Name"] == "prod":
             raise client_error("AccessDeniedException", "no", "CreateAlias")
         return real_call(clients, c, results)
 
-    monkeypatch.setattr(controller.apply, "_call", call)
+    monkeypatch.setattr(controller.engine.apply, "_call", call)
     code, out, err = cli(capsys, "apply", "--spec", str(spec_dir), "--format", "json")
     assert code == 1
     report = json.loads(out)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from controller.aws import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT, AwsClients
-from controller.runner import Runner
-from controller.settings import RunSettings, StartupError
+from controller.aws.clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT, AwsClients
+from controller.loop.runner import Runner
+from controller.loop.settings import RunSettings, StartupError
 from tests.conftest import EXAMPLE_SPEC, cli
 from tests.e2e_support import git
 from tests.fuzz_cli import CASES, Case, FakeAws, HungServer, Workspace, run_case, run_cli_cases, workspace
@@ -195,7 +195,7 @@ def test_malformed_policy_names_get_policy(capsys: pytest.CaptureFixture[str], m
 
 def test_scope_loaders_still_return_what_they_did(estate: dict[str, Any], clients: AwsClients) -> None:
     """The error wrapping changes nothing for a well-formed answer."""
-    from controller.scope import Scope
+    from controller.live.scope import Scope
 
     scope = Scope(clients)
     fn = scope.function("getreport")
@@ -548,14 +548,14 @@ def test_broken_pipe_is_quiet(capsys: pytest.CaptureFixture[str], monkeypatch: p
             raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(sys, "stdout", Gone())
-    from controller.cli import main
+    from controller.cli.main import main
 
     assert main(["schema"]) == 1
     assert capsys.readouterr().err == ""
 
 
 def test_a_bug_is_still_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from controller import cli as cli_module
+    from controller.cli import main as cli_module
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("something nobody foresaw\nover two lines")

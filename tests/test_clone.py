@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 from botocore.stub import Stubber
 
-from controller.apply import apply_actions
-from controller.aws import AwsClients, write_calls
+from controller.aws.clients import AwsClients, write_calls
+from controller.engine.apply import apply_actions
 from controller.kinds.rest_api import RestApi
 from controller.model import OutcomeStatus, Resource
 from tests.conftest import run

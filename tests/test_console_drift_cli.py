@@ -15,16 +15,15 @@ import subprocess
 import sys
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
-from controller.aws import AwsClients
-from controller.aws import write_calls
-from controller.estate import seed
-
+from controller.aws.clients import AwsClients, write_calls
+from controller.demo.estate import seed
 from tests.conftest import EXAMPLE_SPEC, REGION, ROOT
 
 pytestmark = pytest.mark.server
@@ -97,7 +96,7 @@ class Estate:
 
     def pointsman(self, *args: str, fmt_json: bool = True) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
         command, *rest = args
-        argv = [sys.executable, "-m", "controller.cli", command, "--spec", str(self.spec_dir), *rest]
+        argv = [sys.executable, "-m", "controller.cli.main", command, "--spec", str(self.spec_dir), *rest]
         if fmt_json:
             argv += ["--format", "json"]
         proc = subprocess.run(argv, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)

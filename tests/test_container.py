@@ -17,14 +17,14 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from controller.aws import AwsClients
-from controller.estate import seed
-
+from controller.aws.clients import AwsClients
+from controller.demo.estate import seed
 from tests.e2e_support import ROOT, free_port, git, wait_for
 
 pytestmark = pytest.mark.server

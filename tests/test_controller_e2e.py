@@ -6,14 +6,14 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from controller.aws import AwsClients, is_write
-from controller.estate import seed
-
+from controller.aws.clients import AwsClients, is_write
+from controller.demo.estate import seed
 from tests.e2e_support import (
     ROOT,
     GitServer,
@@ -210,4 +210,4 @@ def test_readyz_and_git_unreachable_keeps_last_good(aws, gitserver, controllers,
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    return subprocess.run([sys.executable, "-m", "controller.cli.main", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)

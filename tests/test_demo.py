@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -114,7 +115,7 @@ def start_demo(demos: list[Demo], workdir: Path, logs: Path, *extra: str) -> Dem
     logs.mkdir(parents=True, exist_ok=True)
     out_path, err_path = logs / f"demo-{listen_port}.out", logs / f"demo-{listen_port}.err"
     cmd = [
-        sys.executable, "-m", "controller.cli", "demo",
+        sys.executable, "-m", "controller.cli.main", "demo",
         "--workdir", str(workdir),
         "--aws-port", str(aws_port),
         "--listen", f"127.0.0.1:{listen_port}",

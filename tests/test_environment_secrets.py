@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from controller.aws import AwsClients, write_calls
-from controller.engine import reconcile
-from controller.runner import Runner
-from controller.settings import RunSettings
-from controller.spec import load_spec
+from controller.aws.clients import AwsClients, write_calls
+from controller.engine.pipeline import reconcile
+from controller.loop.runner import Runner
+from controller.loop.settings import RunSettings
+from controller.spec.load import load_spec
 from tests.conftest import cli
 from tests.e2e_support import converged_estate, git, wait_for
 

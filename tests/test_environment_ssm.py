@@ -16,13 +16,13 @@ import jsonschema
 import pytest
 from botocore.stub import Stubber
 
-from controller.apply import apply_actions
-from controller.aws import AwsClients, write_calls
-from controller.iam import policy_document
+from controller.aws.clients import AwsClients, write_calls
+from controller.engine.apply import apply_actions
+from controller.engine.iam import policy_document
 from controller.kinds.lambda_function_config import LambdaFunctionConfig
 from controller.model import FieldChange, OutcomeStatus, Resource
 from controller.sensitive import Sensitive
-from controller.spec import SpecInvalid, json_schema, load_spec
+from controller.spec.load import SpecInvalid, json_schema, load_spec
 from tests.conftest import cli, run
 
 FN = "getProductsV2"

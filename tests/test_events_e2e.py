@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from controller.aws import USER_AGENT, write_calls
-from controller.runner import Runner
-from controller.settings import RunSettings
+from controller.aws.clients import USER_AGENT, write_calls
+from controller.loop.runner import Runner
+from controller.loop.settings import RunSettings
 from tests.e2e_support import converged_estate, wait_for
 from tests.test_events_parse import envelope, record
 

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
-from controller.aws import USER_AGENT
-from controller.events import (
+from controller.aws.clients import USER_AGENT
+from controller.loop.events import (
     DETAIL_TYPE,
     EVENT_NAMES,
     EVENT_SOURCES,

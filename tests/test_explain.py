@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.aws import AwsClients, write_calls
-from controller.explain import (
+from controller.aws.clients import AwsClients, write_calls
+from controller.live.scope import Scope
+from controller.spec.load import load_spec
+from controller.views.explain import (
     DesiredEstate,
     Explanation,
     LiveEstate,
@@ -19,8 +21,6 @@ from controller.explain import (
     match_resource,
     parse_request,
 )
-from controller.scope import Scope
-from controller.spec import load_spec
 from tests.conftest import REGION, cli
 
 
@@ -409,8 +409,8 @@ def test_walkthrough_against_the_emulator_server(moto_server, monkeypatch, capsy
     """As in the README: `pointsman explain --api users-api --stage prod POST /users` with and without the header."""
     import urllib.request
 
-    from controller.engine import reconcile
-    from controller.estate import seed
+    from controller.demo.estate import seed
+    from controller.engine.pipeline import reconcile
 
     with urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", data=b"", method="POST"), timeout=30):
         pass

@@ -23,11 +23,11 @@ def _quiet() -> None:
 def test_checker_sees_a_stage_routed_to_nothing_and_a_mapping_to_nothing(tmp_path) -> None:
     from moto import mock_aws
 
-    from controller.aws import AwsClients
-    from controller.emulator import fix_moto_gaps
-    from controller.engine import reconcile
-    from controller.estate import seed
-    from controller.spec import load_spec
+    from controller.aws.clients import AwsClients
+    from controller.demo.emulator import fix_moto_gaps
+    from controller.demo.estate import seed
+    from controller.engine.pipeline import reconcile
+    from controller.spec.load import load_spec
     from tests.conftest import EXAMPLE_SPEC
 
     fix_moto_gaps()

@@ -16,16 +16,16 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-import controller.apply as apply_module
-from controller.apply import apply_actions
-from controller.aws import AwsClients, is_write, write_calls
-from controller.engine import Result
+import controller.engine.apply as apply_module
+from controller.aws.clients import AwsClients, is_write, write_calls
+from controller.engine.apply import apply_actions
+from controller.engine.pipeline import Result
 from controller.kinds.lambda_function_config import LambdaFunctionConfig
 from controller.kinds.lambda_version import LambdaVersion
 from controller.model import Call, DriftStatus, FieldChange, OutcomeStatus, Resource
-from controller.report import as_dict, render
 from controller.sensitive import Sensitive, reveal
-from controller.spec import SpecInvalid, load_spec
+from controller.spec.load import SpecInvalid, load_spec
+from controller.views.report import as_dict, render
 from tests.conftest import run
 
 FN = "getProductsV2"
@@ -150,7 +150,7 @@ def test_numbers_and_booleans_are_sent_as_text(converged, clients, spec_dir):
 
 
 def test_iam_policy_names_the_configuration_calls():
-    from controller.iam import policy_document
+    from controller.engine.iam import policy_document
 
     actions = policy_document()["Statement"][0]["Action"]
     assert {"lambda:UpdateFunctionConfiguration", "lambda:GetFunctionConfiguration"} <= set(actions)

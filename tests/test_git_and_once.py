@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from controller.aws import AwsClients, write_calls
-from controller.gitsource import GitSource, GitSourceError
-from controller.history import History
+from controller.aws.clients import AwsClients, write_calls
+from controller.loop.gitsource import GitSource, GitSourceError
+from controller.loop.history import History
 from tests.conftest import EXAMPLE_SPEC, cli, free_port
 from tests.e2e_support import git, make_repo
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import base64
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
-from controller.gitsource import GitSource, GitSourceError
-
+from controller.loop.gitsource import GitSource, GitSourceError
 from tests.e2e_support import git
 
 TOKEN = "tok-3f9a-never-logged"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from controller.cli import main
-from controller.history import History, HistoryError, RunRecord, iso
+from controller.cli.main import main
+from controller.loop.history import History, HistoryError, RunRecord, iso
 
 T0 = datetime(2026, 12, 2, 18, 40, 12, tzinfo=UTC).timestamp()
 SHA = "a" * 40

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 import structlog.testing
 
-from controller import http, webhook
-from controller.aws import AwsClients, write_calls
-from controller.gitsource import GitSource, UnsafeSpecTree
-from controller.runner import Controller, Runner
-from controller.settings import RunSettings
+from controller.aws.clients import AwsClients, write_calls
+from controller.loop.gitsource import GitSource, UnsafeSpecTree
+from controller.loop.runner import Controller, Runner
+from controller.loop.settings import RunSettings
+from controller.web import server as http
+from controller.web import webhook
 from tests.e2e_support import git, make_repo
 from tests.fuzz_http import SECRET, Reply, busy, exchange, request, run_http_attacks, signature
 

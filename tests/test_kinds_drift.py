@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-from controller.aws import AwsClients, write_calls
+from controller.aws.clients import AwsClients, write_calls
 from controller.model import DriftStatus
-
 from tests.conftest import run
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import structlog
 
-from controller.history import RunRecord
-from controller.notify import Notifier, Target, targets_from
+from controller.loop.history import RunRecord
+from controller.loop.notify import Notifier, Target, targets_from
 
 SHA = "abc1234def5678abc1234def5678abc1234def56"
 T0 = 1700000000.5  # 2023-11-14T22:13:20.500Z

@@ -9,17 +9,18 @@ base_path, api_id.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import botocore.exceptions
 import pytest
 import structlog
 
-from controller.apply import apply_actions
-from controller.diff import diff
+from controller.engine.apply import apply_actions
+from controller.engine.diff import diff
+from controller.engine.plan import make_plan
 from controller.logs import configure
 from controller.model import Action, Call, DriftStatus, FieldChange, OutcomeStatus, Ref, Resource
-from controller.plan import make_plan
 
 API_ID = "a1b2c3"
 ARN = f"arn:aws:execute-api:us-east-1:123456789012:{API_ID}/prod/*/*"
@@ -426,7 +427,7 @@ Failure = Callable[[str, str, dict[str, Any]], "str | None"]
 
 
 class FakeService:
-    def __init__(self, name: str, clients: "FakeClients") -> None:
+    def __init__(self, name: str, clients: FakeClients) -> None:
         self._name = name
         self._clients = clients
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.cli import main
+from controller.cli.main import main
 from tests.e2e_support import ROOT, converged_estate, git
 
 pytestmark = pytest.mark.server

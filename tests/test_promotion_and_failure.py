@@ -7,10 +7,9 @@ from typing import Any
 
 import botocore.exceptions
 
-from controller.aws import write_calls
-from controller.cli import main
+from controller.aws.clients import write_calls
+from controller.cli.main import main
 from controller.model import OutcomeStatus
-
 from tests.conftest import run
 
 

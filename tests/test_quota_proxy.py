@@ -19,8 +19,8 @@ from botocore.parsers import ResponseParserError
 
 from benchmarks.bench_scale import EVENT_MINIMUM, Shape, aws_env, converge, direct_clients, event_heal, run_pointsman, seed
 from benchmarks.quota_proxy import QuotaProxy, bound_seconds, classify, rate_limits_env, scaled_quotas
-from controller.aws import is_write
-from controller.ratelimit import DEFAULT_QUOTAS, THROTTLING_CODES, Quota
+from controller.aws.clients import is_write
+from controller.aws.ratelimit import DEFAULT_QUOTAS, THROTTLING_CODES, Quota
 
 REGION = "us-east-1"
 
@@ -126,7 +126,7 @@ def test_scaled_quotas_and_the_matching_pointsman_setting() -> None:
     assert set(quotas) == set(DEFAULT_QUOTAS)
     assert quotas["apigateway"].rate == 40 and quotas["apigateway"].burst == 40
     assert quotas["apigateway.CreateDeployment"].rate == pytest.approx(0.8)
-    from controller.ratelimit import parse_limits
+    from controller.aws.ratelimit import parse_limits
 
     parsed = parse_limits(rate_limits_env(quotas))
     assert parsed is not None

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from controller.aws import AwsClients, AwsConfigError
-from controller.ratelimit import DEFAULT_QUOTAS, HEADROOM, Bucket, Quota, RateLimiter, parse_limits
+from controller.aws.clients import AwsClients, AwsConfigError
+from controller.aws.ratelimit import DEFAULT_QUOTAS, HEADROOM, Bucket, Quota, RateLimiter, parse_limits
 
 
 class FakeClock:

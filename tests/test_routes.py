@@ -9,10 +9,10 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from controller.aws import AwsClients
-from controller.routes import Chain, Route, describe_versions, render_markdown, render_text, route_rows, routes
-from controller.scope import Scope
-from controller.spec import load_spec
+from controller.aws.clients import AwsClients
+from controller.live.scope import Scope
+from controller.spec.load import load_spec
+from controller.views.routes import Chain, Route, describe_versions, render_markdown, render_text, route_rows, routes
 from tests.conftest import cli, run
 
 # desired_state/ after a first apply: every route, domains first, then stages in spec order.

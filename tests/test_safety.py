@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from controller.aws import write_calls
+from controller.aws.clients import write_calls
 from controller.model import DriftStatus
 from tests.conftest import run
 
@@ -57,7 +57,7 @@ def test_an_undeclared_alias_a_declared_stage_routes_to_is_never_pruned(converge
 
 def test_an_alias_another_api_routes_to_is_held_until_that_api_moves(converged, clients, spec_dir):
     # A second API, not managed by this spec, routes to getProducts:legacy with its own permission.
-    from controller.estate import alias_uri
+    from controller.demo.estate import alias_uri
 
     apigw, lam = clients.apigateway, clients.lambda_
     lam.create_alias(FunctionName="getProducts", Name="legacy", FunctionVersion="1")

@@ -28,8 +28,8 @@ import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from controller.cli import main
-from controller.spec import (
+from controller.cli.main import main
+from controller.spec.load import (
     _ALIAS_NAME_RE,
     _BASE_PATH_RE,
     _ENV_RESERVED,
@@ -48,7 +48,7 @@ from controller.spec import (
     json_schema,
     load_spec,
 )
-from controller.versioning import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
+from controller.versions.templates import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -452,7 +452,7 @@ def test_a_name_ending_with_a_newline_is_refused(kind: str, text: str, tmp_path:
 
 
 def test_ecma_refuses_a_dollar_anchor() -> None:
-    from controller.spec import _ecma
+    from controller.spec.load import _ecma
 
     assert _ecma(re.compile(r"^[a$]+\Z")) == "^[a$]+(?![\\s\\S])"  # $ in a class is a character
     with pytest.raises(ValueError, match="trailing newline"):

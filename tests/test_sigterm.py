@@ -9,11 +9,10 @@ import signal
 import time
 from pathlib import Path
 
-from controller.aws import AwsClients, is_write
-from controller.history import History
-from controller.runner import Controller, Runner
-from controller.settings import RunSettings
-
+from controller.aws.clients import AwsClients, is_write
+from controller.loop.history import History
+from controller.loop.runner import Controller, Runner
+from controller.loop.settings import RunSettings
 from tests.conftest import EXAMPLE_SPEC
 from tests.e2e_support import free_port, git
 
@@ -75,7 +74,7 @@ def test_restart_after_interruption_converges(estate, clients: AwsClients, tmp_p
         listen=f"127.0.0.1:{free_port()}",
         poll_interval=0,
     )
-    from controller.history import RunRecord
+    from controller.loop.history import RunRecord
 
     stale = History(settings.state_dir / "history.sqlite3")
     stale.start(RunRecord(started=time.time(), trigger="schedule", mode="apply"))

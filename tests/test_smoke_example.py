@@ -1,8 +1,7 @@
 """The example estate: first apply creates everything; the next plan is in sync with zero writes."""
 
-from controller.aws import is_write
+from controller.aws.clients import is_write
 from controller.model import DriftStatus
-
 from tests.conftest import run
 
 

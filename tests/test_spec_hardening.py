@@ -1,4 +1,4 @@
-"""controller.spec.load_spec on hostile or broken input: a problem per issue, never a traceback,
+"""controller.spec.load.load_spec on hostile or broken input: a problem per issue, never a traceback,
 a hang or a memory blow-up.
 
 Each case asserts the exact problem (file, line, field, message) and a time bound generous
@@ -21,8 +21,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import spec as spec_module
-from controller.spec import (
+from controller.spec import load as spec_module
+from controller.spec.load import (
     MAX_DEPTH,
     MAX_FILE_NODES,
     MAX_FILES,
@@ -237,7 +237,7 @@ def test_bomb_memory_in_rss(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", laughs(12) + merge_doubling().replace("m", "n"))
     code = (
         "import resource, sys\n"
-        "from controller.spec import SpecInvalid, load_spec\n"
+        "from controller.spec.load import SpecInvalid, load_spec\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n    load_spec(sys.argv[1])\nexcept SpecInvalid:\n    pass\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
@@ -800,7 +800,7 @@ def test_a_long_route_path_that_does_not_match_is_refused_at_once(tmp_path: Path
         "rest_apis:\n  a:\n    stages: {prod: {}}\n    versions:\n      header: Version\n      default: v1\n"
         f"      routes: [{{method: GET, path: '{path}', function: f}}]\n      catalogue: {{v1: {{functions: {{f: 1}}}}}}\n"
     )
-    code = "import sys; from controller.cli import main; sys.exit(main(['validate', '--spec', sys.argv[1]]))"
+    code = "import sys; from controller.cli.main import main; sys.exit(main(['validate', '--spec', sys.argv[1]]))"
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
-    assert f"is not a resource path like /users/{{id}}" in proc.stderr, proc.stderr
+    assert "is not a resource path like /users/{id}" in proc.stderr, proc.stderr

@@ -1,4 +1,4 @@
-"""controller.spec.load_spec: every validation problem names file, line and field.
+"""controller.spec.load.load_spec: every validation problem names file, line and field.
 
 Each spec is written into pytest's tmp_path; line numbers in the assertions are the
 1-based lines of the YAML text written (the first line of each text is line 1).
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.spec import SpecInvalid, SpecProblem, json_schema, load_spec
+from controller.spec.load import SpecInvalid, SpecProblem, json_schema, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = ROOT / "desired_state"

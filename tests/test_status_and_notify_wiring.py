@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from controller.cli import main
-from controller.runner import Runner
-from controller.settings import RunSettings
+from controller.cli.main import main
+from controller.loop.runner import Runner
+from controller.loop.settings import RunSettings
 from tests.e2e_support import converged_estate, free_port, git, wait_for
 
 pytestmark = pytest.mark.server

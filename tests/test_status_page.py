@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from controller.runner import Runner
-from controller.settings import RunSettings
+from controller.loop.runner import Runner
+from controller.loop.settings import RunSettings
 from tests.e2e_support import converged_estate, git, wait_for
 
 pytestmark = pytest.mark.server

@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from controller.pages import ago, run_page, status_page
+from controller.web.pages import ago, run_page, status_page
 
 
 def document(drift: list[dict[str, Any]], routes: list[dict[str, Any]], state: str = "drifted") -> dict[str, Any]:

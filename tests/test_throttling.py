@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from controller.aws import AwsClients, is_write, write_calls
-from controller.cli import main
-from controller.ratelimit import HEADROOM, Quota, RateLimiter
+from controller.aws.clients import AwsClients, is_write, write_calls
+from controller.aws.ratelimit import HEADROOM, Quota, RateLimiter
+from controller.cli.main import main
 from tests.conftest import cli, run
 
 
@@ -131,7 +131,7 @@ def test_flags_stand_for_the_aws_environment(monkeypatch: pytest.MonkeyPatch, ca
         main(["plan", "--rate-limits", "lambda=fast"])
     assert "--rate-limits: 'lambda=fast' is not NAME=RATE[:BURST]" in capsys.readouterr().err
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "4")
-    from controller import cli as cli_module
+    from controller.cli import main as cli_module
 
     args = cli_module._parser().parse_args(["plan", "--max-attempts", "3", "--retry-mode", "adaptive", "--throttle-deadline", "60", "--rate-limits", "off"])
     cli_module._apply_aws_flags(args)
@@ -197,7 +197,7 @@ def test_an_alias_that_moves_has_its_versions_read(converged: dict[str, Any], cl
 
 
 def load_functions(spec_dir: Path) -> dict[str, Any]:
-    from controller.spec import load_spec
+    from controller.spec.load import load_spec
 
     return load_spec(spec_dir).functions
 

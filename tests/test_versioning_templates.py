@@ -2,7 +2,7 @@
 
 Every case is checked twice: the rendered request template's call (alias override and invocation
 type), the event it builds and the response template's answer against the expected version, and
-controller.versioning's pure-Python select() / call_for() against the same expectation.
+controller.versions.templates's pure-Python select() / call_for() against the same expectation.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import versioning
-from controller.versioning import (
+from controller.versions import templates as versioning
+from controller.versions.templates import (
     ALIAS_PARAM,
     STAGE_DEFAULT_VAR,
     STAGE_VERSIONS_VAR,

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.aws import write_calls
+from controller.aws.clients import write_calls
 from controller.model import DriftStatus
-from controller.spec import SpecInvalid, load_spec
-from controller.versioning import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR, UNKNOWN_ALIAS
+from controller.spec.load import SpecInvalid, load_spec
+from controller.versions.templates import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR, UNKNOWN_ALIAS
 from tests.conftest import run
 
 

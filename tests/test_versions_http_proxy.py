@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from controller import versioning
-from controller.aws import write_calls
-from controller.estate import alias_uri
+from controller.aws.clients import write_calls
+from controller.demo.estate import alias_uri
+from controller.versions import templates as versioning
 from tests.conftest import run
 
 STAGES = {versioning.STAGE_VERSIONS_VAR: "2022-01-01,2022-05-03", versioning.STAGE_DEFAULT_VAR: "2022-01-01", versioning.STAGE_NAME_VAR: "prod"}
@@ -315,9 +315,9 @@ def test_a_route_naming_an_alias_holds_it_and_someone_elses_route_is_never_prune
 
 def test_a_stage_that_still_exposes_a_retired_version_holds_its_routes_deletion() -> None:
     """A live stage listing the version that this plan does not change (say, its own deletion is held)."""
+    from controller.engine.plan import make_plan
     from controller.kinds.rest_method import RestMethod
     from controller.model import Drift, DriftStatus, Resource
-    from controller.plan import make_plan
 
     context = {
         "api": "users-proxy", "api_id": "a1", "resource_id": "r1", "method": "POST", "path": "/users/2022-01-01",

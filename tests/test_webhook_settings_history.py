@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from controller import webhook
-from controller.cli import main
-from controller.history import History, RunRecord
-from controller.settings import Mode, RunSettings, redact_url
+from controller.cli.main import main
+from controller.loop.history import History, RunRecord
+from controller.loop.settings import Mode, RunSettings, redact_url
+from controller.web import webhook
 
 SECRET = "s3cr3t-hook"
 BODY = b'{"ref": "refs/heads/main", "after": "abc"}'

@@ -1,11 +1,11 @@
-"""Render API Gateway mapping templates in tests: a thin front to controller.versioning's renderer.
+"""Render API Gateway mapping templates in tests: a thin front to controller.versions.templates's renderer.
 
 ``render(template, headers=..., body=..., stage_variables=...)`` renders an integration request
 template; with ``payload=...`` (not None) it renders an integration response template for that
 integration answer instead (pass the string ``"null"`` for a JSON null answer). It returns ``(output, context)``, ``context`` being ``$context`` after rendering
 (``context["requestOverride"]["path"]["alias"]``, ``context["responseOverride"]["status"]``, ...).
 The emulation and its differences from API Gateway are documented in
-:func:`controller.versioning.render_request`.
+:func:`controller.versions.templates.render_request`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.versioning import Rendered, render_request, render_response
+from controller.versions.templates import Rendered, render_request, render_response
 
 
 def render_full(
@@ -27,7 +27,7 @@ def render_full(
     path_parameters: Mapping[str, str] | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Rendered:
-    """Like :func:`render`, returning the :class:`~controller.versioning.Rendered` result."""
+    """Like :func:`render`, returning the :class:`~controller.versions.templates.Rendered` result."""
     params: dict[str, Any] = {
         "headers": headers,
         "stage_variables": stage_variables,

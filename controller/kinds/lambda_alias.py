@@ -9,10 +9,10 @@ from controller.kinds.base import Kind, PlanContext, describe_changes
 from controller.kinds.lambda_permission import apis_named_by, route_users, stage_users
 from controller.kinds.lambda_version import resolve_sha
 from controller.kinds.rest_deployment import deployment_for
+from controller.live.scope import FunctionLive
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
-from controller.scope import FunctionLive
 from controller.sensitive import Sensitive, environment_changes
-from controller.spec import LATEST, FunctionSpec
+from controller.spec.load import LATEST, FunctionSpec
 
 
 def _unproven(fn: FunctionLive, alias: str, versions: Iterable[str]) -> list[str]:

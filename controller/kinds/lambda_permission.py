@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.aws import AWS_ERRORS, error_code
+from controller.aws.clients import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
+from controller.live.scope import VERSION_SELECTED
 from controller.model import Action, Call, Drift, FieldChange, Resource
-from controller.scope import VERSION_SELECTED
-from controller.versioning import STAGE_VERSIONS_VAR
+from controller.versions.templates import STAGE_VERSIONS_VAR
 
 PRINCIPAL = "apigateway.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"

@@ -8,8 +8,8 @@ from typing import Any
 
 from controller.kinds.base import Kind, PlanContext
 from controller.kinds.lambda_function_config import config_id
+from controller.live.scope import FunctionLive
 from controller.model import Action, Call, Drift, FieldChange, Resource
-from controller.scope import FunctionLive
 from controller.sensitive import Sensitive
 
 

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.aws import write_calls
-from controller.engine import Result
+from controller.aws.clients import write_calls
+from controller.engine.pipeline import Result
 from controller.model import DriftStatus, OutcomeStatus
 from controller.sensitive import reveal
-from controller.specdiff import SpecChange
+from controller.spec.changes import SpecChange
 
 _SIGN = {DriftStatus.MISSING: "+", DriftStatus.MODIFIED: "~", DriftStatus.EXTRA: "-"}
 
@@ -61,7 +61,7 @@ class Review:
     base: str | None = None  # "--base main" / "--base-spec DIR": what spec_changes compare against
     base_commit: str | None = None
     spec_changes: list[SpecChange] | None = None
-    routes: list[dict[str, Any]] = field(default_factory=list)  # routing view rows (see controller.routes)
+    routes: list[dict[str, Any]] = field(default_factory=list)  # routing view rows (see controller.views.routes)
 
 
 MARKER = "<!-- pointsman-plan -->"  # the comment a CI job finds and updates

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.sensitive import Sensitive
-from controller.spec import Spec
+from controller.spec.load import Spec
 
 
 class SpecDiffError(Exception):

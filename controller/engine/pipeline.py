@@ -10,15 +10,15 @@ from functools import partial
 
 import structlog
 
-from controller.apply import apply_actions
-from controller.aws import AwsClients
-from controller.diff import diff
+from controller.aws.clients import AwsClients
+from controller.engine.apply import apply_actions
+from controller.engine.diff import diff
+from controller.engine.plan import Plan, make_plan
 from controller.kinds import KINDS, PlanContext, PlanProblem
 from controller.kinds.lambda_alias import needs_versions
+from controller.live.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
 from controller.model import Drift, Outcome, OutcomeStatus, Resource
-from controller.plan import Plan, make_plan
-from controller.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
-from controller.spec import Spec
+from controller.spec.load import Spec
 
 log = structlog.get_logger("pointsman.engine")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import git
 
-from controller.aws import AwsClients
-from controller.engine import reconcile
-from controller.report import render
-from controller.settings import RunSettings
-from controller.spec import load_spec
+from controller.aws.clients import AwsClients
+from controller.engine.pipeline import reconcile
+from controller.loop.settings import RunSettings
+from controller.spec.load import load_spec
+from controller.views.report import render
 
 DEMO_ENV = {
     "AWS_ACCESS_KEY_ID": "demo",
@@ -61,9 +61,9 @@ def make_repo(repo_dir: Path, example: Path) -> tuple[git.Repo, bool]:
 def run_demo(args: argparse.Namespace) -> int:
     from moto.server import ThreadedMotoServer
 
-    from controller.emulator import fix_moto_gaps
-    from controller.estate import seed
-    from controller.runner import Runner
+    from controller.demo.emulator import fix_moto_gaps
+    from controller.demo.estate import seed
+    from controller.loop.runner import Runner
 
     workdir = Path(args.workdir).resolve()
     if not _port_free(args.aws_port):

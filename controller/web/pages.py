@@ -14,12 +14,12 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from controller.report import format_value
+from controller.views.report import format_value
 
 # Groups with more rows than this start collapsed unless something in them differs.
 COLLAPSE_ROWS = 20
 
-_env = Environment(loader=PackageLoader("controller", "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+_env = Environment(loader=PackageLoader("controller.web", "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
 def ago(seconds: float | None) -> str:

@@ -2,7 +2,7 @@
 
 AWS records every Lambda and API Gateway control-plane write in CloudTrail. An EventBridge
 rule matching detail-type "AWS API Call via CloudTrail" (``event_pattern()``) forwards them
-to an SQS queue, which ``controller.consumer`` long-polls. ``parse_event`` turns one message
+to an SQS queue, which ``controller.loop.consumer`` long-polls. ``parse_event`` turns one message
 body into a ``Touch`` (the keys of the ``Scope`` reads the change made stale, and what it was
 about), an ``Ignored`` with a one-line reason, or raises ``MalformedEvent``. Nothing else is
 ever raised, whatever the body.
@@ -73,7 +73,7 @@ _SOURCE_OF = {"lambda.amazonaws.com": "aws.lambda", "apigateway.amazonaws.com": 
 # No event needs more: an EventBridge event is at most 256 KB (an SNS envelope escapes it once
 # more). This bounds what one broken or hostile message costs.
 MAX_BODY = 1024 * 1024
-# controller.aws.USER_AGENT is "pointsman/VERSION"; botocore appends it after a space.
+# controller.aws.clients.USER_AGENT is "pointsman/VERSION"; botocore appends it after a space.
 _OWN_AGENT = re.compile(r"(?:^|[\s(\[,])pointsman/")
 
 Key = tuple[str, ...]

@@ -11,12 +11,12 @@ A request (method, URL, headers, body) is resolved the way API Gateway would res
 4. the integration: a Lambda URI's qualifier names the alias directly, through a stage
    variable (``function:NAME:${stageVariables.X}``), or through the ``{alias}`` path parameter
    that the request mapping template sets (API versions): the template is rendered with
-   :func:`controller.versioning.render_request` for this request;
+   :func:`controller.versions.templates.render_request` for this request;
 5. the alias and the published version(s) it serves, with their weights;
 6. whether the alias's resource policy lets API Gateway invoke it from that API and stage.
 
 The core (:func:`explain`) is pure: it reads through an :class:`Estate`, which is either
-:class:`LiveEstate` (live reads through :class:`controller.scope.Scope`, read-only) or
+:class:`LiveEstate` (live reads through :class:`controller.live.scope.Scope`, read-only) or
 :class:`DesiredEstate` (the spec: mappings, stage variables after the versions expansion,
 aliases, generated templates; what the spec does not describe, such as the integrations of
 stage-variable routes, is read live and labelled so).
@@ -41,11 +41,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from controller import versioning
-from controller.aws import AWS_ERRORS, error_code
+from controller.aws.clients import AWS_ERRORS, error_code
 from controller.kinds.lambda_permission import covers
-from controller.scope import FunctionLive, Scope
-from controller.spec import Spec, VersionsSpec
+from controller.live.scope import FunctionLive, Scope
+from controller.spec.load import Spec, VersionsSpec
+from controller.versions import templates as versioning
 
 EXIT_SERVED, EXIT_CLIENT = 0, 3
 MISSING_TOKEN: dict[str, str] = {"message": "Missing Authentication Token"}

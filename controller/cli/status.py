@@ -12,8 +12,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from controller.pages import ago
-from controller.report import format_value
+from controller.views.report import format_value
+from controller.web.pages import ago
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 STATES = ("in_sync", "drifted", "healing", "reconciling", "error", "starting")

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from controller.history import RunRecord
+from controller.loop.history import RunRecord
 
 log = structlog.get_logger("pointsman.notify")
 

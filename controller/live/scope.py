@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from controller.aws import AwsClients, error_code, expects_shapes
+from controller.aws.clients import AwsClients, error_code, expects_shapes
 from controller.sensitive import Sensitive, seal
 
 T = TypeVar("T")
@@ -136,7 +136,7 @@ class AliasRoute:
 class Lanes:
     """Reads grouped by the quota bucket they draw from, each lane with its own workers.
 
-    A lane's workers wait for their bucket's tokens (see ``controller.ratelimit``), so a
+    A lane's workers wait for their bucket's tokens (see ``controller.aws.ratelimit``), so a
     slow bucket (GetPolicy at 15/s) never holds up the reads of another (GetResources,
     ListAliases): every bucket is kept busy from the start, and a scan takes as long as its
     busiest bucket, not the sum of them. A job may submit follow-up jobs (the policies of

@@ -34,8 +34,9 @@ import botocore.exceptions
 import structlog
 from botocore.parsers import ResponseParserError
 
-from controller import __version__, ratelimit
-from controller.ratelimit import RateLimiter
+from controller import __version__
+from controller.aws import ratelimit
+from controller.aws.ratelimit import RateLimiter
 
 READ_PREFIXES = ("Get", "List", "Describe")
 DEFAULT_MAX_ATTEMPTS = 5

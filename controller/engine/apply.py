@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from botocore.exceptions import WaiterError
 
-from controller.aws import AWS_ERRORS, AwsClients, describe_error
+from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
 from controller.model import Action, Call, Outcome, OutcomeStatus, Ref
 from controller.sensitive import Sensitive, scrub, secrets_in
 

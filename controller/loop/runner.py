@@ -19,15 +19,15 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from controller.aws import AWS_ERRORS, AwsClients, describe_error
-from controller.engine import Result, reconcile
-from controller.gitsource import GitSource, GitSourceError, UnsafeSpecTree
-from controller.history import History, RunRecord, iso
-from controller.metrics import Metrics
+from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
+from controller.engine.pipeline import Result, reconcile
+from controller.live.scope import Scope
+from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
+from controller.loop.history import History, RunRecord, iso
+from controller.loop.metrics import Metrics
+from controller.loop.settings import Mode, RunSettings, StartupError
 from controller.model import OutcomeStatus
-from controller.scope import Scope
-from controller.settings import Mode, RunSettings, StartupError
-from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
+from controller.spec.load import Spec, SpecInvalid, SpecProblem, load_spec
 
 log = structlog.get_logger("pointsman.controller")
 
@@ -200,7 +200,7 @@ class Controller:
 
     def _routes(self, spec: Spec, scope: Scope) -> None:
         """The routing view of this run's reads (kept in the status; a failed read is logged)."""
-        from controller.routes import routes
+        from controller.views.routes import routes
 
         try:
             self.status.routes = [r.as_dict() for r in routes(spec, scope)]
@@ -400,7 +400,7 @@ class Controller:
 
 def _notifier(settings: RunSettings) -> Any:
     """The notifier for the configured targets (None without any); a bad URL stops the start."""
-    from controller.notify import Notifier, targets_from
+    from controller.loop.notify import Notifier, targets_from
 
     slack = settings.notify_slack_url.get_secret_value() if settings.notify_slack_url else None
     secret = settings.notify_secret.get_secret_value() if settings.notify_secret else None
@@ -470,7 +470,7 @@ class Runner:
 
     def start(self) -> None:
         """Serve HTTP and start the schedule; on failure nothing is left running (``StartupError``)."""
-        from controller.http import serve
+        from controller.web.server import serve
 
         try:
             self.http = serve(self)
@@ -495,7 +495,7 @@ class Runner:
             self.scheduler.start()
             self.controller.next_run_at = self._next_run_at
             if self.settings.events_queue:
-                from controller.consumer import EventsConsumer
+                from controller.loop.consumer import EventsConsumer
 
                 principals = [p.strip() for p in self.settings.events_ignore_principals.split(",") if p.strip()]
                 self.events = EventsConsumer(

@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from controller.aws import AwsClients
+from controller.aws.clients import AwsClients
 
 ROLE_NAME = "pointsman-example-lambda-role"
 

@@ -21,15 +21,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from controller import __version__
-from controller.aws import AWS_ERRORS, AwsClients, describe_error
-from controller.history import HistoryError
+from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
 from controller.logs import configure
-from controller.settings import StartupError
-from controller.spec import SpecInvalid, json_schema, load_spec
-from controller.specdiff import SpecDiffError
+from controller.loop.history import HistoryError
+from controller.loop.settings import StartupError
+from controller.spec.changes import SpecDiffError
+from controller.spec.load import SpecInvalid, json_schema, load_spec
 
 if TYPE_CHECKING:
-    from controller.settings import RunSettings
+    from controller.loop.settings import RunSettings
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -66,7 +66,7 @@ def _host_port(text: str) -> str:
 
 
 def _rate_limits(text: str) -> str:
-    from controller.ratelimit import RateLimitError, parse_limits
+    from controller.aws.ratelimit import RateLimitError, parse_limits
 
     try:
         parse_limits(text)
@@ -250,7 +250,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> RunSettings:
     from pydantic import ValidationError
 
-    from controller.settings import RunSettings
+    from controller.loop.settings import RunSettings
 
     given = {name: getattr(args, name) for name in (*_RUN_FLAGS, "prune") if getattr(args, name, None) is not None}
     try:
@@ -336,18 +336,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "iam-policy":
         from pathlib import Path
 
-        from controller.iam import policy_document
+        from controller.engine.iam import policy_document
 
         spec_dir = args.spec or ("desired_state" if Path("desired_state").is_dir() else None)
         print(json.dumps(policy_document(load_spec(spec_dir, allow_empty=True) if spec_dir else None), indent=2))
         return EXIT_OK
     if args.command == "events-rule":
-        from controller.events import event_pattern
+        from controller.loop.events import event_pattern
 
         print(json.dumps(event_pattern(), indent=2))
         return EXIT_OK
     if args.command == "run":
-        from controller.runner import Runner
+        from controller.loop.runner import Runner
 
         if args.log_level is None:
             configure("info")
@@ -359,7 +359,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "status":
         return _status(args)
     if args.command == "demo":
-        from controller.demo import run_demo
+        from controller.demo.run import run_demo
 
         configure(args.log_level or "info")
         return run_demo(args)
@@ -371,13 +371,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{args.spec}: valid ({len(spec.files)} files, {n} top-level items)")
         return EXIT_OK
     if args.command == "routes":
-        from controller.routes import command as routes_command
+        from controller.views.routes import command as routes_command
 
         return routes_command(spec, args)
 
-    from controller.engine import reconcile
-    from controller.report import render
-    from controller.scope import Scope
+    from controller.engine.pipeline import reconcile
+    from controller.live.scope import Scope
+    from controller.views.report import render
 
     show_values = args.command == "plan" and args.show_values
     if show_values and args.format != "text":
@@ -400,7 +400,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if mode == "plan" and (args.format == "markdown" or base_changes is not None) and not result.problems:
         review = _review(args, spec, clients, scope, base_changes)
     elif mode == "plan" and args.format == "text" and not result.in_sync:
-        from controller.report import Review
+        from controller.views.report import Review
 
         review = Review(routes=_route_rows(spec, scope))  # the routing changes: in sync, none differ
     print(render(result, fmt=args.format, mode=mode, review=review, show_values=show_values))
@@ -416,7 +416,7 @@ def _base_changes(args: argparse.Namespace, spec: Any) -> tuple[str, str | None,
     import tempfile
     from pathlib import Path
 
-    from controller.specdiff import export_base, spec_changes
+    from controller.spec.changes import export_base, spec_changes
 
     if args.base_spec:
         return f"--base-spec {args.base_spec}", None, spec_changes(load_spec(args.base_spec, allow_empty=True), spec)
@@ -431,8 +431,8 @@ def _base_changes(args: argparse.Namespace, spec: Any) -> tuple[str, str | None,
 def _review(args: argparse.Namespace, spec: Any, clients: AwsClients, scope: Any, base: tuple[str, str | None, list[Any]] | None) -> Any:
     from pathlib import Path
 
-    from controller.report import Review
-    from controller.specdiff import head_commit
+    from controller.spec.changes import head_commit
+    from controller.views.report import Review
 
     review = Review(commit=head_commit(Path(args.spec)))
     if base is not None:
@@ -448,7 +448,7 @@ def _review(args: argparse.Namespace, spec: Any, clients: AwsClients, scope: Any
 
 def _route_rows(spec: Any, scope: Any) -> list[dict[str, Any]]:
     """The routing view of the plan's reads; a failed read leaves it out, with a warning."""
-    from controller.routes import route_rows
+    from controller.views.routes import route_rows
 
     try:
         return route_rows(spec, scope)
@@ -458,7 +458,7 @@ def _route_rows(spec: Any, scope: Any) -> list[dict[str, Any]]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from controller import statuscmd
+    from controller.cli import status as statuscmd
 
     try:
         if args.commit and not args.wait:
@@ -473,8 +473,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     """Exit 0 a function serves it, 3 the client gets an error status, 1 the question is bad."""
-    from controller.explain import DesiredEstate, Estate, ExplainError, LiveEstate, explain, parse_request, render
-    from controller.scope import Scope
+    from controller.live.scope import Scope
+    from controller.views.explain import DesiredEstate, Estate, ExplainError, LiveEstate, explain, parse_request, render
 
     try:
         request = parse_request(args.method, args.url, args.header, args.body, api=args.api, stage=args.stage)
@@ -493,7 +493,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _reconcile_once(settings: RunSettings) -> int:
     """Exit 0 nothing to do, 2 drift found (healed in apply mode), 1 error."""
-    from controller.runner import Controller
+    from controller.loop.runner import Controller
 
     controller = Controller(settings)
     try:
@@ -512,9 +512,9 @@ def _history(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from controller.history import History
+    from controller.loop.history import History
     from controller.model import DriftStatus
-    from controller.report import _SIGN, format_value
+    from controller.views.report import _SIGN, format_value
 
     state = Path(args.state_dir)
     if state.exists() and not state.is_dir():

@@ -21,7 +21,7 @@ from typing import Any
 
 import git
 
-from controller.settings import redact_url
+from controller.loop.settings import redact_url
 
 
 class GitSourceError(Exception):

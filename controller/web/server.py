@@ -37,10 +37,10 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from controller import pages, webhook
+from controller.web import pages, webhook
 
 if TYPE_CHECKING:
-    from controller.runner import Runner
+    from controller.loop.runner import Runner
 
 log = structlog.get_logger("pointsman.http")
 

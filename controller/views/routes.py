@@ -23,7 +23,7 @@ shows git's chain from the first hop that differs, ``(missing live)`` a route on
 ``(git: not routed)`` a route git sends nowhere. A hop that fails names what clients get:
 ``getProducts:gone (no such alias: clients get 500)``.
 
-Read-only: the reads go through a :class:`~controller.scope.Scope` (each made once; no
+Read-only: the reads go through a :class:`~controller.live.scope.Scope` (each made once; no
 GetPolicy, no ListVersionsByFunction unless a ``sha256:`` pin needs resolving).
 """
 
@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from controller import versioning
-from controller.aws import AWS_ERRORS, AwsClients, error_code
-from controller.explain import pinned_versions, weighted
-from controller.scope import VERSION_SELECTED, AliasRoute, Scope
-from controller.spec import LATEST, Spec, VersionsSpec
+from controller.aws.clients import AWS_ERRORS, AwsClients, error_code
+from controller.live.scope import VERSION_SELECTED, AliasRoute, Scope
+from controller.spec.load import LATEST, Spec, VersionsSpec
+from controller.versions import templates as versioning
+from controller.views.explain import pinned_versions, weighted
 
 Versions = tuple[tuple[str, float], ...]  # (version, weight), the primary first
 Which = Literal["both", "live", "desired"]

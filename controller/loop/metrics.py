@@ -6,7 +6,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
-from controller.engine import Result
+from controller.engine.pipeline import Result
 
 
 class Metrics:

@@ -3,7 +3,7 @@
 AWS records every control-plane write in CloudTrail; an EventBridge rule (``pointsman
 events-rule`` prints its pattern, ``examples/events-queue.yaml`` deploys it with the queue)
 forwards those of Lambda and API Gateway to an SQS queue. ``pointsman run --events-queue URL``
-long-polls the queue. Each event names what it changed (``controller.events``); when that is
+long-polls the queue. Each event names what it changed (``controller.loop.events``); when that is
 something the last full run read (a managed alias, stage, mapping...), the controller
 forgets just those reads and reconciles at once, reading only them again. Everything else
 is logged and deleted: a malformed or unrelated event, Pointsman's own writes (its user agent
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from controller.aws import AWS_ERRORS, AwsClients, describe_error
-from controller.events import Ignored, MalformedEvent, parse_event
+from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
+from controller.loop.events import Ignored, MalformedEvent, parse_event
 
 if TYPE_CHECKING:
-    from controller.runner import Controller
+    from controller.loop.runner import Controller
 
 log = structlog.get_logger("pointsman.events")
 
