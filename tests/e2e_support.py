@@ -202,7 +202,7 @@ def start_controller(
         wait_for(lambda: controller.get("/healthz")[0] == 200, 30, "controller /healthz")
     except AssertionError:
         controller.stop()
-        raise AssertionError("controller did not start:\n" + controller.logs())
+        raise AssertionError("controller did not start:\n" + controller.logs()) from None
     return controller
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from controller.app import build_runner
 from controller.loop import runner as runner_module
-from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from tests.e2e_support import make_repo, wait_for
 
@@ -32,7 +32,7 @@ def test_healthz_and_status_answer_during_a_long_reconcile(tmp_path: Path, monke
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached while the test asks
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     settings = RunSettings(repo=str(repo), state_dir=tmp_path / "state", listen="127.0.0.1:0", interval=3600, poll_interval=0)
-    runner = Runner(settings)
+    runner = build_runner(settings)
     runner.start()
     try:
         assert entered.wait(30), "the reconcile did not start"

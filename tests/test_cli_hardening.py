@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from controller.app import build_runner
 from controller.aws.clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT, AwsClients
-from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings, StartupError
 from tests.conftest import EXAMPLE_SPEC, cli
 from tests.e2e_support import git
@@ -404,7 +404,7 @@ def test_run_cannot_listen(capsys: pytest.CaptureFixture[str], busy_port: int, r
 
 def test_runner_stop_is_safe_after_a_failed_start(busy_port: int, repo: Path, tmp_path: Path) -> None:
     settings = RunSettings(repo=str(repo), state_dir=tmp_path / "state", listen=f"127.0.0.1:{busy_port}")
-    runner = Runner(settings)
+    runner = build_runner(settings)
     with pytest.raises(StartupError, match=f"cannot listen on 127.0.0.1:{busy_port}: Address already in use"):
         runner.start()
     assert runner.http is None and not runner.scheduler.running

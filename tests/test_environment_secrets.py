@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from controller.app import build_runner
 from controller.aws.clients import AwsClients, write_calls
 from controller.engine.pipeline import reconcile
-from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from controller.spec.load import load_spec
 from tests.conftest import cli
@@ -132,7 +132,7 @@ def test_no_output_holds_a_value_and_apply_sets_the_decrypted_one(
         repo=str(repo), state_dir=world["tmp"] / "state", listen="127.0.0.1:0", interval=3600, jitter=0, poll_interval=0,
         mode="detect", ui_token=TOKEN, notify_webhook_url=receiver.url,
     )
-    runner = Runner(settings)
+    runner = build_runner(settings)
     runner.start()
     try:
         wait_for(lambda: runner.controller.status.last_run is not None, 60, "the first run")

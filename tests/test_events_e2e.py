@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from controller.app import build_runner
 from controller.aws.clients import USER_AGENT, write_calls
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
@@ -56,7 +57,7 @@ def start(world: dict[str, Any], mode: str) -> Runner:
         events_queue=world["queue"],
         events_wait=1,
     )
-    runner = Runner(settings)
+    runner = build_runner(settings)
     runner.start()
     wait_for(lambda: runner.controller.has_reads() and runner.events.handled == 0, 60, "the first full run")
     return runner

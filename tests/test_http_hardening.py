@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import structlog.testing
 
+from controller.app import build_runner
 from controller.aws.clients import AwsClients, write_calls
 from controller.loop.gitsource import GitSource, UnsafeSpecTree
 from controller.loop.runner import Controller, Runner
@@ -294,7 +295,7 @@ def test_ipv6_listen_address(tmp_path: Path, clients: AwsClients) -> None:
         pytest.skip("no IPv6 loopback here")
     settings = RunSettings(repo="x", state_dir=tmp_path / "s", listen="[::1]:0", webhook_secret=SECRET)
     controller = Controller(settings, clients)
-    server = http.serve(Runner(settings, controller))
+    server = http.serve(build_runner(settings, controller))
     try:
         with socket.create_connection(("::1", server.server_address[1]), timeout=5) as sock:
             sock.sendall(request("GET", "/healthz"))

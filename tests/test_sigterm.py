@@ -9,9 +9,10 @@ import signal
 import time
 from pathlib import Path
 
+from controller.app import build_runner
 from controller.aws.clients import AwsClients, is_write
 from controller.loop.history import History
-from controller.loop.runner import Controller, Runner
+from controller.loop.runner import Controller
 from controller.loop.settings import RunSettings
 from tests.conftest import EXAMPLE_SPEC
 from tests.e2e_support import free_port, git
@@ -48,7 +49,7 @@ def test_sigterm_mid_reconcile_finishes_publish_and_alias_then_records(estate, c
 
     clients.lambda_.meta.events.register("before-call.lambda.PublishVersion", terminate_during_publish)
     clients.counter.reset()
-    runner = Runner(settings, Controller(settings, clients=clients))
+    runner = build_runner(settings, Controller(settings, clients=clients))
 
     assert runner.run_forever() == 0
     assert sent, "PublishVersion never ran"

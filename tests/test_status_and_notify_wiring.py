@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from controller.app import build_runner
 from controller.cli.main import main
-from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from tests.e2e_support import converged_estate, free_port, git, wait_for
 
@@ -57,7 +57,7 @@ def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         repo=str(repo), state_dir=tmp_path / "state", listen=f"127.0.0.1:{port}", interval=3600, jitter=0, poll_interval=0,
         mode="detect", notify_webhook_url=receiver.url, notify_secret=SECRET,
     )
-    runner = Runner(settings)
+    runner = build_runner(settings)
     runner.start()
     wait_for(lambda: runner.controller.status.last_run is not None, 60, "the first run")
     yield {"clients": clients, "repo": repo, "runner": runner, "url": f"http://127.0.0.1:{port}", "receiver": receiver}

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from controller.app import build_runner
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from tests.e2e_support import converged_estate, git, wait_for
@@ -62,7 +63,7 @@ def start(world: dict[str, Any], mode: str = "detect", **more: Any) -> Runner:
         repo=str(world["repo"]), state_dir=world["tmp"] / f"state-{mode}", listen="127.0.0.1:0", interval=3600, jitter=0,
         poll_interval=0, mode=mode, **given,
     )
-    runner = Runner(settings)
+    runner = build_runner(settings)
     runner.start()
     wait_for(lambda: runner.controller.status.last_run is not None, 60, "the first run")
     return runner

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.app import build_runner
 from controller.cli.main import main
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
@@ -50,7 +51,7 @@ def runner(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     settings = RunSettings(
         repo=str(repo), state_dir=tmp_path / "state", listen="127.0.0.1:0", interval=3600, jitter=0, poll_interval=0, mode="detect",
     )
-    r = Runner(settings)
+    r = build_runner(settings)
     r.start()
     wait_for(lambda: r.controller.status.last_run is not None, 60, "the first run")
     yield r

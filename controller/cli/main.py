@@ -347,11 +347,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(event_pattern(), indent=2))
         return EXIT_OK
     if args.command == "run":
-        from controller.loop.runner import Runner
+        from controller.app import build_runner
 
         if args.log_level is None:
             configure("info")
-        return Runner(_settings(args)).run_forever()
+        return build_runner(_settings(args)).run_forever()
     if args.command == "reconcile":
         return _reconcile_once(_settings(args))
     if args.command == "history":

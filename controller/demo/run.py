@@ -61,9 +61,9 @@ def make_repo(repo_dir: Path, example: Path) -> tuple[git.Repo, bool]:
 def run_demo(args: argparse.Namespace) -> int:
     from moto.server import ThreadedMotoServer
 
+    from controller.app import build_runner
     from controller.demo.emulator import fix_moto_gaps
     from controller.demo.estate import seed
-    from controller.loop.runner import Runner
 
     workdir = Path(args.workdir).resolve()
     if not _port_free(args.aws_port):
@@ -106,7 +106,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print("First plan (detect mode: the controller reports it and applies nothing):\n")
         print(render(first, fmt="text", mode="plan"))
         print(flush=True)
-        return Runner(settings).run_forever()
+        return build_runner(settings).run_forever()
     finally:
         server.stop()
 

@@ -17,27 +17,41 @@ are handled again, which is harmless (a reconcile is idempotent).
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Iterable
+from typing import Any, Protocol
 
 import structlog
 
 from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
 from controller.loop.events import Ignored, MalformedEvent, parse_event
-
-if TYPE_CHECKING:
-    from controller.loop.runner import Controller
+from controller.loop.history import RunRecord
 
 log = structlog.get_logger("pointsman.events")
 
 BATCH = 10  # the most SQS hands out per ReceiveMessage
 
 
+class EventTarget(Protocol):
+    """What the consumer needs of the controller (``controller.loop.runner.Controller`` is one)."""
+
+    def has_reads(self) -> bool:
+        """Whether a full run has read the managed scope (before it, events wait)."""
+        ...
+
+    def managed_reads(self, keys: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """Those of ``keys`` the last full run read (empty: the event touched nothing managed)."""
+        ...
+
+    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None) -> RunRecord:
+        """One run; with ``changed``, only those reads are made again."""
+        ...
+
+
 class EventsConsumer:
     def __init__(
         self,
         queue_url: str,
-        controller: Controller,
+        controller: EventTarget,
         *,
         wait: float = 20.0,
         ignore_principals: Collection[str] = (),

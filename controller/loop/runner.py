@@ -26,6 +26,7 @@ from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.loop.history import History, RunRecord, iso
 from controller.loop.metrics import Metrics
 from controller.loop.settings import Mode, RunSettings, StartupError
+from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
 from controller.spec.load import Spec, SpecInvalid, SpecProblem, load_spec
 
@@ -412,18 +413,44 @@ def _notifier(settings: RunSettings) -> Any:
 
 
 class Runner:
-    """Scheduling, polling, HTTP and signals around a Controller."""
+    """Scheduling, polling, HTTP and signals around a Controller.
 
-    def __init__(self, settings: RunSettings, controller: Controller | None = None) -> None:
-        self.settings = settings
+    It provides :class:`~controller.loop.view.LoopView`; ``serve`` makes the HTTP server it
+    starts first and stops last (``controller.web.server.serve``; none when not given).
+    """
+
+    def __init__(
+        self, settings: RunSettings, controller: Controller | None = None, *, serve: Callable[[LoopView], HttpServer] | None = None
+    ) -> None:
+        self._settings = settings
+        self._serve = serve
         self.controller = controller or Controller(settings)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
         self._stopped = threading.Event()
         self._last_remote: str | None = None
-        self.http: Any = None
+        self.http: HttpServer | None = None
         self.events: Any = None  # the EventsConsumer, with --events-queue
+
+    @property
+    def settings(self) -> RunSettings:
+        return self._settings
+
+    def ready(self) -> tuple[bool, str]:
+        return self.controller.ready()
+
+    def status_document(self) -> dict[str, Any]:
+        return self.controller.status_document()
+
+    def recent_runs(self, limit: int, resource: str | None = None) -> list[RunRecord]:
+        return self.controller.history.recent(limit, resource=resource)
+
+    def run_record(self, run_id: int) -> RunRecord | None:
+        return self.controller.history.get(run_id)
+
+    def metrics_text(self) -> bytes:
+        return self.controller.metrics.render()
 
     def trigger(self, reason: str) -> None:
         """Reconcile at once (or right after the one in flight)."""
@@ -470,10 +497,8 @@ class Runner:
 
     def start(self) -> None:
         """Serve HTTP and start the schedule; on failure nothing is left running (``StartupError``)."""
-        from controller.web.server import serve
-
         try:
-            self.http = serve(self)
+            self.http = self._serve(self) if self._serve is not None else None
         except (OSError, OverflowError, UnicodeError) as exc:  # in use, no such address, a bad host name
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             raise StartupError(f"cannot listen on {self.settings.listen}: {reason}") from None
@@ -505,12 +530,13 @@ class Runner:
         except BaseException:
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
-            self.http.shutdown()
-            self.http.server_close()
-            self.http = None
+            if self.http is not None:
+                self.http.shutdown()
+                self.http.server_close()
+                self.http = None
             raise
-        host, port = self.http.server_address[:2]
-        log.info("pointsman running", repo=self.settings.repo_display, branch=self.settings.branch, mode=self.settings.mode.value, listen=f"{host}:{port}")
+        listen = "{}:{}".format(*self.http.server_address[:2]) if self.http is not None else "(no HTTP server)"
+        log.info("pointsman running", repo=self.settings.repo_display, branch=self.settings.branch, mode=self.settings.mode.value, listen=listen)
 
     def _next_run_at(self) -> float | None:
         try:

@@ -31,16 +31,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from controller.loop.view import LoopView
 from controller.web import pages, webhook
-
-if TYPE_CHECKING:
-    from controller.loop.runner import Runner
 
 log = structlog.get_logger("pointsman.http")
 
@@ -254,9 +252,8 @@ class RecentDeliveries:
             return False
 
 
-def _handler(runner: Runner) -> type[_Handler]:
-    controller = runner.controller
-    settings = runner.settings
+def _handler(loop: LoopView) -> type[_Handler]:
+    settings = loop.settings
     deliveries = RecentDeliveries()
     ui_token = settings.ui_token.get_secret_value() if settings.ui_token and settings.ui_token.get_secret_value() else None
 
@@ -280,23 +277,23 @@ def _handler(runner: Runner) -> type[_Handler]:
             if url.path == "/healthz":
                 self._send(200, "ok\n", "text/plain")
             elif url.path == "/readyz":
-                ready, why = controller.ready()
+                ready, why = loop.ready()
                 self._send(200 if ready else 503, why + "\n", "text/plain")
             elif url.path == "/metrics":
-                self._send(200, controller.metrics.render(), CONTENT_TYPE_LATEST)
+                self._send(200, loop.metrics_text(), CONTENT_TYPE_LATEST)
             elif url.path == "/api/status":
-                self._send(200, controller.status_document())
+                self._send(200, loop.status_document())
             elif url.path == "/api/history":
                 query = parse_qs(url.query)
                 limit = history_limit((query.get("limit") or ["20"])[0])
                 resource = (query.get("resource") or [""])[0] or None
-                self._send(200, [r.as_json() for r in controller.history.recent(limit, resource=resource)])
+                self._send(200, [r.as_json() for r in loop.recent_runs(limit, resource=resource)])
             elif url.path == "/":
-                runs = [r.as_json() for r in controller.history.recent(15)]
-                page = pages.status_page(controller.status_document(), runs, can_reconcile=ui_token is not None)
+                runs = [r.as_json() for r in loop.recent_runs(15)]
+                page = pages.status_page(loop.status_document(), runs, can_reconcile=ui_token is not None)
                 self._send(200, page, "text/html; charset=utf-8")
             elif (match := RUN_PATH.fullmatch(url.path)) is not None:
-                run = controller.history.get(int(match.group(1)))
+                run = loop.run_record(int(match.group(1)))
                 if run is None:
                     self._send(404, pages.not_found_page(f"No run #{match.group(1)} in the history."), "text/html; charset=utf-8")
                 else:
@@ -351,7 +348,7 @@ def _handler(runner: Runner) -> type[_Handler]:
                 self._send(202, {"triggered": False, "reason": f"push to {branch}, following {settings.branch}"})
                 return
             log.info("webhook accepted; reconciling now", sender=sender, delivery=(delivery or "")[:100] or None)
-            runner.trigger(f"webhook:{sender}")
+            loop.trigger(f"webhook:{sender}")
             self._send(202, {"triggered": True})
 
         def _reconcile_now(self) -> None:
@@ -382,7 +379,7 @@ def _handler(runner: Runner) -> type[_Handler]:
                     self._send(403, {"error": "bad or missing UI token"})
                 return
             log.info("reconcile requested from the status page", client=self.client_address[0])
-            runner.trigger("ui")
+            loop.trigger("ui")
             if form:
                 self._send(303, "", "text/plain", headers={"Location": "/"})
             else:
@@ -671,9 +668,10 @@ def _refuse(sock: socket.socket, status: HTTPStatus, message: str, headers: dict
     _close(sock)
 
 
-def serve(runner: Runner) -> BoundedHTTPServer:
-    host, port = runner.settings.listen_address
-    server = BoundedHTTPServer((host, port), _handler(runner))
+def serve(loop: LoopView) -> BoundedHTTPServer:
+    """The HTTP server of a running loop, started in a thread of its own (stop it with shutdown)."""
+    host, port = loop.settings.listen_address
+    server = BoundedHTTPServer((host, port), _handler(loop))
     threading.Thread(target=server.serve_forever, name="pointsman-http", daemon=True).start()
     server.running.wait(5)  # so that a shutdown() right away finds the loop running
     return server
