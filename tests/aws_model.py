@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.versions import templates as versioning
+from controller import versions
 
 INTERNAL_ERROR = {"message": "Internal server error"}
 
@@ -146,10 +146,10 @@ def call_method(
 ) -> Answer:
     """One request through a generated versioned method (steps 1-5)."""
     try:
-        rendered = versioning.render_request(request_template, headers=headers, body=body, stage_variables=stage_variables)
-    except versioning.TemplateRenderError:
+        rendered = versions.render_request(request_template, headers=headers, body=body, stage_variables=stage_variables)
+    except versions.TemplateRenderError:
         return Answer(500, INTERNAL_ERROR, None, None, False, None)
-    static = versioning.request_parameters()[f"integration.request.path.{versioning.ALIAS_PARAM}"].strip("'")
+    static = versions.request_parameters()[f"integration.request.path.{versions.ALIAS_PARAM}"].strip("'")
     alias = rendered.alias if rendered.alias is not None else static
     invocation_type = rendered.invocation_type or "RequestResponse"
     runs_before = len(function.runs)
@@ -162,7 +162,7 @@ def call_method(
     if template is None:
         return Answer(int(code), _json_or_text(answer.payload), alias, rendered.invocation_type, ran, code)
     try:
-        out = versioning.render_response(str(template), payload=answer.payload, headers=headers, stage_variables=stage_variables)
-    except versioning.TemplateRenderError:
+        out = versions.render_response(str(template), payload=answer.payload, headers=headers, stage_variables=stage_variables)
+    except versions.TemplateRenderError:
         return Answer(500, INTERNAL_ERROR, alias, rendered.invocation_type, ran, code)
     return Answer(out.status or int(code), _json_or_text(out.output), alias, rendered.invocation_type, ran, code)

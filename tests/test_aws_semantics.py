@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from controller import versions as versioning
 from controller.aws.clients import write_calls
 from controller.model import DriftStatus
-from controller.versions import templates as versioning
-from controller.versions.templates import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR, Selector
+from controller.versions import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR, Selector
 from tests.aws_model import INTERNAL_ERROR, FunctionError, LambdaFunction, call_method, status_selection
 from tests.conftest import run
 

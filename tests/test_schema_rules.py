@@ -48,7 +48,7 @@ from controller.spec.load import (
     json_schema,
     load_spec,
 )
-from controller.versions.templates import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
+from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 jsonschema = pytest.importorskip("jsonschema")
 

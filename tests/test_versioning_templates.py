@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.versions import templates as versioning
-from controller.versions.templates import (
+from controller import versions as versioning
+from controller.versions import (
     ALIAS_PARAM,
     STAGE_DEFAULT_VAR,
     STAGE_VERSIONS_VAR,
@@ -366,7 +366,7 @@ def test_one_integration_response_and_no_selection_pattern(selector: Selector) -
 
 def test_the_selection_fragment_is_shared_by_the_request_and_the_response_template() -> None:
     for selector in (HEADER, MEDIA):
-        fragment = "\n".join(versioning._selection_fragment(selector))
+        fragment = "\n".join(versioning.templates._selection_fragment(selector))
         assert fragment in request_template(selector)
         assert fragment in str(integration_responses(selector)["200"]["template"])
 

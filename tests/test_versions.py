@@ -12,7 +12,7 @@ import yaml
 from controller.aws.clients import write_calls
 from controller.model import DriftStatus
 from controller.spec.load import SpecInvalid, load_spec
-from controller.versions.templates import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR, UNKNOWN_ALIAS
+from controller.versions import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR, UNKNOWN_ALIAS
 from tests.conftest import run
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from controller import versions as versioning
 from controller.aws.clients import write_calls
 from controller.demo.estate import alias_uri
-from controller.versions import templates as versioning
 from tests.conftest import run
 
 STAGES = {versioning.STAGE_VERSIONS_VAR: "2022-01-01,2022-05-03", versioning.STAGE_DEFAULT_VAR: "2022-01-01", versioning.STAGE_NAME_VAR: "prod"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.versions.templates import Rendered, render_request, render_response
+from controller.versions import Rendered, render_request, render_response
 
 
 def render_full(

@@ -18,7 +18,7 @@ from controller.aws.clients import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
 from controller.live.scope import VERSION_SELECTED
 from controller.model import Action, Call, Drift, FieldChange, Resource
-from controller.versions.templates import STAGE_VERSIONS_VAR
+from controller.versions import STAGE_VERSIONS_VAR
 
 PRINCIPAL = "apigateway.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"

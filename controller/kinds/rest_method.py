@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from controller import versions as versioning
 from controller.kinds.base import Kind, PlanContext, describe_changes
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
-from controller.versions import templates as versioning
 
 CONTENT_TYPE = versioning.CONTENT_TYPE
 PASSTHROUGH = versioning.PASSTHROUGH_BEHAVIOR  # a body of another content type gets 415, never an unversioned call

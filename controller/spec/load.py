@@ -31,7 +31,7 @@ from pydantic import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from controller.versions.templates import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
+from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 LATEST = "$LATEST"
 # Each name rule is anchored with \Z, the end of the text (Python's $ also matches before a newline

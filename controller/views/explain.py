@@ -41,11 +41,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from controller import versions as versioning
 from controller.aws.clients import AWS_ERRORS, error_code
 from controller.kinds.lambda_permission import covers
 from controller.live.scope import FunctionLive, Scope
 from controller.spec.load import Spec, VersionsSpec
-from controller.versions import templates as versioning
 
 EXIT_SERVED, EXIT_CLIENT = 0, 3
 MISSING_TOKEN: dict[str, str] = {"message": "Missing Authentication Token"}
