@@ -26,7 +26,7 @@ from controller.demo.emulator import fix_moto_gaps  # noqa: E402
 from controller.demo.estate import alias_uri, handler_zip  # noqa: E402
 from controller.engine.pipeline import reconcile  # noqa: E402
 from controller.logs import configure  # noqa: E402
-from controller.spec.load import load_spec  # noqa: E402
+from controller.spec import load_spec  # noqa: E402
 
 
 def build(clients: AwsClients, n_apis: int) -> str:

@@ -16,7 +16,7 @@ from controller.cli.main import main
 from controller.demo.emulator import fix_moto_gaps
 from controller.demo.estate import seed
 from controller.engine.pipeline import Result, reconcile
-from controller.spec.load import load_spec
+from controller.spec import load_spec
 from tests.e2e_support import free_port  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -217,7 +217,7 @@ def converged_estate(moto_server: str, repo: Path) -> tuple[Any, str]:
     from controller.aws.clients import AwsClients
     from controller.demo.estate import seed
     from controller.engine.pipeline import reconcile
-    from controller.spec.load import load_spec
+    from controller.spec import load_spec
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
     clients = AwsClients(rate_limiter=False)

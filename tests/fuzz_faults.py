@@ -37,7 +37,7 @@ from controller.demo.emulator import fix_moto_gaps
 from controller.demo.estate import seed
 from controller.engine.pipeline import Result, reconcile
 from controller.kinds.lambda_permission import covers
-from controller.spec.load import load_spec
+from controller.spec import load_spec
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "desired_state"
 _ROUTE_RE = re.compile(r"function:([A-Za-z0-9_-]+):\$\{stageVariables\.([A-Za-z0-9_]+)\}")

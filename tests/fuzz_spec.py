@@ -29,7 +29,7 @@ import structlog
 import yaml
 
 from controller.cli.main import main
-from controller.spec.load import SpecInvalid, load_spec
+from controller.spec import SpecInvalid, load_spec
 from tests.e2e_support import Overran, deadline
 
 HANG_SECONDS = 10.0

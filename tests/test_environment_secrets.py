@@ -22,7 +22,7 @@ from controller.app import build_runner
 from controller.aws.clients import AwsClients, write_calls
 from controller.engine.pipeline import reconcile
 from controller.loop.settings import RunSettings
-from controller.spec.load import load_spec
+from controller.spec import load_spec
 from tests.conftest import cli
 from tests.e2e_support import converged_estate, git, wait_for
 

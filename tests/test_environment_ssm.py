@@ -22,7 +22,7 @@ from controller.engine.iam import policy_document
 from controller.kinds.lambda_function_config import LambdaFunctionConfig
 from controller.model import FieldChange, OutcomeStatus, Resource
 from controller.sensitive import Sensitive
-from controller.spec.load import SpecInvalid, json_schema, load_spec
+from controller.spec import SpecInvalid, json_schema, load_spec
 from tests.conftest import cli, run
 
 FN = "getProductsV2"

@@ -11,7 +11,7 @@ import yaml
 
 from controller.aws.clients import AwsClients, write_calls
 from controller.live.scope import Scope
-from controller.spec.load import load_spec
+from controller.spec import load_spec
 from controller.views.explain import (
     DesiredEstate,
     Explanation,

@@ -27,7 +27,7 @@ def test_checker_sees_a_stage_routed_to_nothing_and_a_mapping_to_nothing(tmp_pat
     from controller.demo.emulator import fix_moto_gaps
     from controller.demo.estate import seed
     from controller.engine.pipeline import reconcile
-    from controller.spec.load import load_spec
+    from controller.spec import load_spec
     from tests.conftest import EXAMPLE_SPEC
 
     fix_moto_gaps()

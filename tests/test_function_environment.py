@@ -24,7 +24,7 @@ from controller.kinds.lambda_function_config import LambdaFunctionConfig
 from controller.kinds.lambda_version import LambdaVersion
 from controller.model import Call, DriftStatus, FieldChange, OutcomeStatus, Resource
 from controller.sensitive import Sensitive, reveal
-from controller.spec.load import SpecInvalid, load_spec
+from controller.spec import SpecInvalid, load_spec
 from controller.views.report import as_dict, render
 from tests.conftest import run
 

@@ -11,7 +11,7 @@ import pytest
 
 from controller.aws.clients import AwsClients
 from controller.live.scope import Scope
-from controller.spec.load import load_spec
+from controller.spec import load_spec
 from controller.views.routes import Chain, Route, describe_versions, render_markdown, render_text, route_rows, routes
 from tests.conftest import cli, run
 

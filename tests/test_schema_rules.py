@@ -29,7 +29,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from controller.cli.main import main
-from controller.spec.load import (
+from controller.spec import HTTP_METHODS, SpecInvalid, SpecProblem, json_schema, load_spec
+from controller.spec.schema import (
     _ALIAS_NAME_RE,
     _BASE_PATH_RE,
     _ENV_RESERVED,
@@ -42,11 +43,6 @@ from controller.spec.load import (
     _VAR_NAME_RE,
     _VAR_VALUE_RE,
     _VERSION_RE,
-    HTTP_METHODS,
-    SpecInvalid,
-    SpecProblem,
-    json_schema,
-    load_spec,
 )
 from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
@@ -452,7 +448,7 @@ def test_a_name_ending_with_a_newline_is_refused(kind: str, text: str, tmp_path:
 
 
 def test_ecma_refuses_a_dollar_anchor() -> None:
-    from controller.spec.load import _ecma
+    from controller.spec.schema import _ecma
 
     assert _ecma(re.compile(r"^[a$]+\Z")) == "^[a$]+(?![\\s\\S])"  # $ in a class is a character
     with pytest.raises(ValueError, match="trailing newline"):

@@ -21,18 +21,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from controller.spec import MAX_DEPTH, MAX_FILE_NODES, MAX_FILES, MAX_NUMBER_CHARS, MAX_SPEC_NODES, Spec, SpecInvalid, SpecProblem, load_spec
 from controller.spec import load as spec_module
-from controller.spec.load import (
-    MAX_DEPTH,
-    MAX_FILE_NODES,
-    MAX_FILES,
-    MAX_NUMBER_CHARS,
-    MAX_SPEC_NODES,
-    Spec,
-    SpecInvalid,
-    SpecProblem,
-    load_spec,
-)
+from controller.spec import reading as spec_reading
 from tests.conftest import cli
 from tests.fuzz_spec import run_spec_corpus
 
@@ -401,7 +392,7 @@ def test_symlink_to_a_file_outside(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         opened.append(os.fspath(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(spec_module.os, "open", spy)
+    monkeypatch.setattr(spec_reading.os, "open", spy)
     problems = problems_of(spec)
     assert [(p.file, p.line, p.field, p.message) for p in problems] == [
         (str(spec / "environ.yml"), 1, "", "symlink to '/proc/self/environ' leaves the spec directory; it is not read"),
@@ -499,7 +490,7 @@ def test_exactly_the_maximum_number_of_files_is_fine(tmp_path: Path) -> None:
 
 
 def test_too_many_directory_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spec_module, "MAX_DIR_ENTRIES", 50)
+    monkeypatch.setattr(spec_reading, "MAX_DIR_ENTRIES", 50)
     for i in range(60):
         write(tmp_path, f"notes/{i}.txt", "")
     p = only_problem(tmp_path)
@@ -520,8 +511,8 @@ def test_too_many_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_the_limits_have_their_documented_values() -> None:
     """The README's table of limits says these; change both together."""
-    assert (spec_module.MAX_FILE_BYTES, spec_module.MAX_TOTAL_BYTES) == (2 * 1024 * 1024, 8 * 1024 * 1024)
-    assert (spec_module.MAX_FILES, spec_module.MAX_DIR_ENTRIES, spec_module.MAX_RESOURCES) == (1_000, 100_000, 50_000)
+    assert (spec_reading.MAX_FILE_BYTES, spec_reading.MAX_TOTAL_BYTES) == (2 * 1024 * 1024, 8 * 1024 * 1024)
+    assert (spec_reading.MAX_FILES, spec_reading.MAX_DIR_ENTRIES, spec_reading.MAX_RESOURCES) == (1_000, 100_000, 50_000)
     assert (MAX_DEPTH, MAX_FILE_NODES, MAX_SPEC_NODES, MAX_NUMBER_CHARS) == (32, 100_000, 300_000, 100)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.spec.load import SpecInvalid, SpecProblem, json_schema, load_spec
+from controller.spec import SpecInvalid, SpecProblem, json_schema, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = ROOT / "desired_state"

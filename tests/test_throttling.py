@@ -197,7 +197,7 @@ def test_an_alias_that_moves_has_its_versions_read(converged: dict[str, Any], cl
 
 
 def load_functions(spec_dir: Path) -> dict[str, Any]:
-    from controller.spec.load import load_spec
+    from controller.spec import load_spec
 
     return load_spec(spec_dir).functions
 

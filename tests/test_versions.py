@@ -11,7 +11,7 @@ import yaml
 
 from controller.aws.clients import write_calls
 from controller.model import DriftStatus
-from controller.spec.load import SpecInvalid, load_spec
+from controller.spec import SpecInvalid, load_spec
 from controller.versions import STAGE_DEFAULT_VAR, STAGE_VERSIONS_VAR, UNKNOWN_ALIAS
 from tests.conftest import run
 

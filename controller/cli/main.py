@@ -25,8 +25,8 @@ from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
 from controller.logs import configure
 from controller.loop.history import HistoryError
 from controller.loop.settings import StartupError
+from controller.spec import SpecInvalid, json_schema, load_spec
 from controller.spec.changes import SpecDiffError
-from controller.spec.load import SpecInvalid, json_schema, load_spec
 
 if TYPE_CHECKING:
     from controller.loop.settings import RunSettings

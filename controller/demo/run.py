@@ -20,7 +20,7 @@ import git
 from controller.aws.clients import AwsClients
 from controller.engine.pipeline import reconcile
 from controller.loop.settings import RunSettings
-from controller.spec.load import load_spec
+from controller.spec import load_spec
 from controller.views.report import render
 
 DEMO_ENV = {

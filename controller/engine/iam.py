@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.kinds import KINDS
-from controller.spec.load import Spec
+from controller.spec import Spec
 
 
 def ssm_parameters(spec: Spec) -> list[str]:

@@ -18,7 +18,7 @@ from controller.kinds import KINDS, PlanContext, PlanProblem
 from controller.kinds.lambda_alias import needs_versions
 from controller.live.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
 from controller.model import Drift, Outcome, OutcomeStatus, Resource
-from controller.spec.load import Spec
+from controller.spec import Spec
 
 log = structlog.get_logger("pointsman.engine")
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from controller.live.scope import FunctionLive, Scope
 from controller.model import Action, Call, Drift, FieldChange, Resource
 from controller.sensitive import Sensitive
-from controller.spec.load import MAX_ENVIRONMENT_BYTES, Spec, SsmReference
+from controller.spec import MAX_ENVIRONMENT_BYTES, Spec, SsmReference
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from controller.kinds.rest_deployment import deployment_for
 from controller.live.scope import FunctionLive
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 from controller.sensitive import Sensitive, environment_changes
-from controller.spec.load import LATEST, FunctionSpec
+from controller.spec import LATEST, FunctionSpec
 
 
 def _unproven(fn: FunctionLive, alias: str, versions: Iterable[str]) -> list[str]:

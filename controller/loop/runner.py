@@ -28,7 +28,7 @@ from controller.loop.metrics import Metrics
 from controller.loop.settings import Mode, RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
-from controller.spec.load import Spec, SpecInvalid, SpecProblem, load_spec
+from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
 
 log = structlog.get_logger("pointsman.controller")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.sensitive import Sensitive
-from controller.spec.load import Spec
+from controller.spec.declared import Spec
 
 
 class SpecDiffError(Exception):

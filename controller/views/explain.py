@@ -45,7 +45,7 @@ from controller import versions as versioning
 from controller.aws.clients import AWS_ERRORS, error_code
 from controller.kinds.lambda_permission import covers
 from controller.live.scope import FunctionLive, Scope
-from controller.spec.load import Spec, VersionsSpec
+from controller.spec import Spec, VersionsSpec
 
 EXIT_SERVED, EXIT_CLIENT = 0, 3
 MISSING_TOKEN: dict[str, str] = {"message": "Missing Authentication Token"}

@@ -41,7 +41,7 @@ from typing import Any, Literal
 from controller import versions as versioning
 from controller.aws.clients import AWS_ERRORS, AwsClients, error_code
 from controller.live.scope import VERSION_SELECTED, AliasRoute, Scope
-from controller.spec.load import LATEST, Spec, VersionsSpec
+from controller.spec import LATEST, Spec, VersionsSpec
 from controller.views.explain import pinned_versions, weighted
 
 Versions = tuple[tuple[str, float], ...]  # (version, weight), the primary first

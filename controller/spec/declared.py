@@ -1,0 +1,61 @@
+"""The loaded spec as the rest of Pointsman sees it: declarations with the file:line they were
+written at, and the problems that refuse a spec (all of them, each with file, line and field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _printable(text: str) -> str:
+    """``text`` with each non-printable character escaped as in a Python literal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        # One line, whatever a file name or key holds (a newline, a tab, an undecodable byte).
+        return _printable(f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}")
+
+
+class SpecInvalid(Exception):
+    def __init__(self, problems: list[SpecProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A declared item and where it was written."""
+
+    name: str
+    spec: Any
+    source: str  # "file:line"
+
+
+@dataclass
+class Spec:
+    """The merged desired state. Sources are kept for every alias, stage and mapping."""
+
+    directory: Path
+    functions: dict[str, Declared] = field(default_factory=dict)
+    rest_apis: dict[str, Declared] = field(default_factory=dict)
+    domains: dict[str, Declared] = field(default_factory=dict)
+    sources: dict[tuple[str, ...], str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def source_of(self, *path: str) -> str | None:
+        return self.sources.get(tuple(path))
