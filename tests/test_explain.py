@@ -12,15 +12,7 @@ import yaml
 from controller.aws.clients import AwsClients, write_calls
 from controller.live.scope import Scope
 from controller.spec import load_spec
-from controller.views.explain import (
-    DesiredEstate,
-    Explanation,
-    LiveEstate,
-    explain,
-    match_base_path,
-    match_resource,
-    parse_request,
-)
+from controller.views.explain import DesiredEstate, Explanation, LiveEstate, explain, match_base_path, match_resource, parse_request
 from tests.conftest import REGION, cli
 
 
