@@ -12,7 +12,8 @@ import pytest
 from controller.aws.clients import AwsClients
 from controller.live.scope import Scope
 from controller.spec import load_spec
-from controller.views.routes import Chain, Route, describe_versions, render_markdown, render_text, route_rows, routes
+from controller.views.routes import Chain, Route, describe_versions, route_rows, routes
+from controller.views.routes_render import render_markdown, render_text
 from tests.conftest import cli, run
 
 # desired_state/ after a first apply: every route, domains first, then stages in spec order.

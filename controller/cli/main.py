@@ -371,7 +371,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{args.spec}: valid ({len(spec.files)} files, {n} top-level items)")
         return EXIT_OK
     if args.command == "routes":
-        from controller.views.routes import command as routes_command
+        from controller.views.routes_render import command as routes_command
 
         return routes_command(spec, args)
 
