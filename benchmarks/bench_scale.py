@@ -219,7 +219,7 @@ def write_spec(shape: Shape, spec_dir: Path) -> None:
 
 def pointsman_command() -> list[str]:
     script = Path(sys.executable).parent / "pointsman"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "controller.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "controller.cli"]
 
 
 @dataclass

@@ -194,7 +194,7 @@ def start_controller(
         "POINTSMAN_JITTER": "0",
         **(env or {}),
     }
-    cmd = command or [sys.executable, "-m", "controller.cli.main", "run"]
+    cmd = command or [sys.executable, "-m", "controller.cli", "run"]
     log = open(log_path, "w")
     process = subprocess.Popen([*cmd, *extra], env=full_env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     controller = ControllerProcess(process, f"http://127.0.0.1:{port}", state_dir, log_path)

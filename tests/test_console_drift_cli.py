@@ -96,7 +96,7 @@ class Estate:
 
     def pointsman(self, *args: str, fmt_json: bool = True) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
         command, *rest = args
-        argv = [sys.executable, "-m", "controller.cli.main", command, "--spec", str(self.spec_dir), *rest]
+        argv = [sys.executable, "-m", "controller.cli", command, "--spec", str(self.spec_dir), *rest]
         if fmt_json:
             argv += ["--format", "json"]
         proc = subprocess.run(argv, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)

@@ -210,4 +210,4 @@ def test_readyz_and_git_unreachable_keeps_last_good(aws, gitserver, controllers,
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "controller.cli.main", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)

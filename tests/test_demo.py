@@ -115,7 +115,7 @@ def start_demo(demos: list[Demo], workdir: Path, logs: Path, *extra: str) -> Dem
     logs.mkdir(parents=True, exist_ok=True)
     out_path, err_path = logs / f"demo-{listen_port}.out", logs / f"demo-{listen_port}.err"
     cmd = [
-        sys.executable, "-m", "controller.cli.main", "demo",
+        sys.executable, "-m", "controller.cli", "demo",
         "--workdir", str(workdir),
         "--aws-port", str(aws_port),
         "--listen", f"127.0.0.1:{listen_port}",

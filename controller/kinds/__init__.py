@@ -1,4 +1,12 @@
-"""The registry of managed kinds, in apply order (deletions run in reverse)."""
+"""The kinds Pointsman manages, one module each, registered here in apply order.
+
+A kind (:class:`~controller.kinds.base.Kind`) is everything Pointsman knows about one sort of AWS
+object: its key, the attributes compared, how to derive desired instances from the spec, how to
+read live ones through the scope, the calls that converge or delete one, the IAM actions those
+calls need, and its wave in the apply order (deletions run in reverse). The engine, the diff,
+the plan and the report are generic; adding a kind is adding a module here (CONTRIBUTING.md
+walks through it).
+"""
 
 from __future__ import annotations
 
