@@ -20,8 +20,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check controller
 	$(BIN)/mypy controller
 
+# In parallel with pytest-xdist: most tests wait on subprocesses and sockets, so on a 2-core
+# machine 3 workers beat 2. PYTEST_WORKERS=0 runs serially in one process; PYTEST_ARGS adds
+# pytest arguments (e.g. PYTEST_ARGS="-m 'not server'").
+PYTEST_WORKERS ?= 3
+PYTEST_ARGS ?=
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
