@@ -22,8 +22,15 @@ lint: $(STAMP)
 	$(BIN)/mypy controller
 	$(BIN)/lint-imports
 
+# In parallel with pytest-xdist: most tests wait on subprocesses and sockets, so on a 2-core
+# machine 3 workers beat 2. PYTEST_WORKERS=0 runs serially in one process; PYTEST_ARGS adds
+# pytest arguments (e.g. PYTEST_ARGS="-m 'not server'"). Tests are spread over the workers (xdist's
+# default --dist load): no module relies on its tests running in order or in one process; its
+# module-scoped fixtures (a parsed Dockerfile, a browser, a read-only workspace) are per worker.
+PYTEST_WORKERS ?= 3
+PYTEST_ARGS ?=
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -25,6 +25,23 @@ REGION = "us-east-1"
 
 
 @pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Each test ends with the environment it started with.
+
+    The CLI sets the variables its AWS flags stand for in its own process (``--max-attempts 2``
+    sets AWS_MAX_ATTEMPTS=2, ``--retry-mode`` AWS_RETRY_MODE). Run in-process by a test, that
+    would carry over to every later test in the same process, and to the controllers, CLIs and
+    workflow steps they start as subprocesses with ``os.environ``: under pytest-xdist, whichever
+    tests a worker happens to run after test_throttling.py. Defined first, so torn down last
+    (after monkeypatch has undone its own changes)."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region; never a real endpoint or profile."""
     for name in list(os.environ):

@@ -73,7 +73,11 @@ def launch(controllers, gitserver, aws, tmp_path, *extra, env=None, state="state
 
 
 def first_run_done(c) -> dict[str, Any]:
-    return wait_for(lambda: c.runs_finished() >= 1 and c.status(), 60, "first reconcile")
+    """The first run's status, once it has finished. It must not have failed: the tests build on
+    the aliases it creates, and a failure here names its cause (not a later "alias not found")."""
+    status = wait_for(lambda: c.runs_finished() >= 1 and c.status(), 60, "first reconcile")
+    assert status["last_run"]["status"] not in ("error", "failed", "invalid", "interrupted"), f"first run: {status['last_run']}\n{c.logs()[-4000:]}"
+    return status
 
 
 def test_pushed_commit_is_applied_within_one_interval(aws, gitserver, controllers, tmp_path):

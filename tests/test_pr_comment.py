@@ -145,7 +145,7 @@ def _run_plan_step(pr: dict[str, Any], tmp_path: Path, base_ref: str) -> tuple[s
 
 def test_the_example_workflow_plan_step_writes_the_comment(pr: dict[str, Any], tmp_path: Path) -> None:
     comment, outputs = _run_plan_step(pr, tmp_path, "main")
-    assert outputs.strip() == "exit=2"
+    assert outputs.strip() == "exit=2", comment
     assert "1 to change, 0 to add, 0 to delete" in comment
     assert "aliases.prod.version" in comment
     assert comment.rstrip().endswith("<!-- pointsman-plan -->")
@@ -156,6 +156,6 @@ def test_the_example_workflow_plan_step_writes_the_comment(pr: dict[str, Any], t
 
 def test_the_example_workflow_posts_a_plan_error_as_the_comment(pr: dict[str, Any], tmp_path: Path) -> None:
     comment, outputs = _run_plan_step(pr, tmp_path, "origin/no-such-branch")
-    assert outputs.strip() == "exit=1"
+    assert outputs.strip() == "exit=1", comment
     assert "error: --base origin/no-such-branch: no such revision" in comment
     assert comment.rstrip().endswith("<!-- pointsman-plan -->")
