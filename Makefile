@@ -16,9 +16,10 @@ install: $(STAMP)
 # Lint and type-check the product, then the whole test suite (with a fast slice of the fuzz sets).
 test: lint pytest
 
-# ruff, mypy and the import contracts of pyproject.toml (layers, no cycles).
+# ruff (lint and format), mypy and the import contracts of pyproject.toml (layers, no cycles).
 lint: $(STAMP)
-	$(BIN)/ruff check controller
+	$(BIN)/ruff check controller tests benchmarks
+	$(BIN)/ruff format --check controller tests benchmarks
 	$(BIN)/mypy controller
 	$(BIN)/lint-imports
 

@@ -40,7 +40,9 @@ def build(clients: AwsClients, n_apis: int) -> str:
     maps = ["domains:", "  bench.example.com:", "    mappings:"]
     for i in range(n_apis):
         fn = f"fn{i:03d}"
-        arn = lam.create_function(FunctionName=fn, Runtime="python3.12", Role=role, Handler="index.handler", Code={"ZipFile": handler_zip(fn, 1)})["FunctionArn"]
+        arn = lam.create_function(FunctionName=fn, Runtime="python3.12", Role=role, Handler="index.handler", Code={"ZipFile": handler_zip(fn, 1)})[
+            "FunctionArn"
+        ]
         for rev in (2, 3, 4):
             lam.publish_version(FunctionName=fn)
             lam.update_function_code(FunctionName=fn, ZipFile=handler_zip(fn, rev))
@@ -50,7 +52,13 @@ def build(clients: AwsClients, n_apis: int) -> str:
         apigw.put_method(restApiId=api, resourceId=res, httpMethod="GET", authorizationType="NONE")
         apigw.put_integration(restApiId=api, resourceId=res, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST", uri=alias_uri("us-east-1", arn))
         apigw.create_deployment(restApiId=api)
-        lines += [f"  {fn}:", "    aliases:", '      prod: {version: "2"}', '      canary: {version: "3", routing: {"2": 0.1}}', "      dev: {version: $LATEST}"]
+        lines += [
+            f"  {fn}:",
+            "    aliases:",
+            '      prod: {version: "2"}',
+            '      canary: {version: "3", routing: {"2": 0.1}}',
+            "      dev: {version: $LATEST}",
+        ]
         apis += [f"  api{i:03d}:", "    stages:", "      prod: {variables: {lambdaAlias: prod}}", "      dev: {variables: {lambdaAlias: dev}}"]
         maps += [f"      v{i}: {{api: api{i:03d}, stage: prod}}"]
     spec_dir = Path(tempfile.mkdtemp(prefix="pointsman-bench-"))
@@ -75,8 +83,10 @@ def main() -> None:
             took = time.perf_counter() - started
             calls = result.api_calls
             writes = sum(write_calls(calls).values())
-            print(f"{label:16} apis={args.apis:4} drift={len(result.drift):4} actions={len(result.plan.actions):4} "
-                  f"calls={sum(calls.values()):5} writes={writes:4} time={took:6.2f}s")
+            print(
+                f"{label:16} apis={args.apis:4} drift={len(result.drift):4} actions={len(result.plan.actions):4} "
+                f"calls={sum(calls.values()):5} writes={writes:4} time={took:6.2f}s"
+            )
             if label != "first apply":
                 print("    " + ", ".join(f"{op}={n}" for op, n in calls.items()))
 

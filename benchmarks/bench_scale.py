@@ -110,11 +110,7 @@ def domain_name(i: int) -> str:
 
 def aws_env(endpoint: str) -> dict[str, str]:
     """The environment of a client of the emulator: fake credentials, one region, this endpoint."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "POINTSMAN_"))
-    }
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POINTSMAN_"))}
     env.update(
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="bench",
@@ -205,8 +201,7 @@ def write_spec(shape: Shape, spec_dir: Path) -> None:
     domains = {
         domain_name(d): {
             "mappings": {
-                f"m{m}": {"api": api_name((d * shape.mappings_per_domain + m) % shape.apis), "stage": "prod"}
-                for m in range(shape.mappings_per_domain)
+                f"m{m}": {"api": api_name((d * shape.mappings_per_domain + m) % shape.apis), "stage": "prod"} for m in range(shape.mappings_per_domain)
             }
         }
         for d in range(shape.domains)
@@ -391,8 +386,17 @@ def cloudtrail_update_alias(function: str, alias: str, version: str) -> str:
         "eventCategory": "Management",
     }
     return json.dumps(
-        {"version": "0", "id": "bench", "detail-type": "AWS API Call via CloudTrail", "source": "aws.lambda",
-         "account": "123456789012", "time": detail["eventTime"], "region": REGION, "resources": [], "detail": detail}
+        {
+            "version": "0",
+            "id": "bench",
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.lambda",
+            "account": "123456789012",
+            "time": detail["eventTime"],
+            "region": REGION,
+            "resources": [],
+            "detail": detail,
+        }
     )
 
 
@@ -448,17 +452,42 @@ def event_heal(estate: Estate, proxy: QuotaProxy, scale: float) -> EventFigures:
     work = Path(tempfile.mkdtemp(prefix="pointsman-scale-run-"))
     repo = work / "repo"
     shutil.copytree(estate.spec_dir, repo / "desired_state")
-    git_env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-               "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    git_env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+    }
     for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "the estate"]):
         subprocess.run(["git", *argv], cwd=repo, env=git_env, check=True)
     port = free_port()
     env = {**aws_env(proxy.url), "AWS_ENDPOINT_URL_SQS": estate.moto_url}  # the queue is not behind the quotas
     if scale != 1:
         env["POINTSMAN_RATE_LIMITS"] = rate_limits_env(proxy.quotas)
-    argv = ["--log-level", "info", "run", "--repo", str(repo), "--mode", "apply", "--interval", "3600", "--jitter", "0",
-            "--poll-interval", "0", "--listen", f"127.0.0.1:{port}", "--state-dir", str(work / "state"),
-            "--events-queue", queue, "--events-wait", "1"]
+    argv = [
+        "--log-level",
+        "info",
+        "run",
+        "--repo",
+        str(repo),
+        "--mode",
+        "apply",
+        "--interval",
+        "3600",
+        "--jitter",
+        "0",
+        "--poll-interval",
+        "0",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--state-dir",
+        str(work / "state"),
+        "--events-queue",
+        queue,
+        "--events-wait",
+        "1",
+    ]
     lines: list[tuple[float, str]] = []
     rss = work / "rss"
     rss.write_text("")
@@ -595,7 +624,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.functions or [100, 1000]
     if any(n < 1 for n in sizes) or not args.scale > 0 or args.latency_ms < 0:
         parser.error("--functions must be at least 1, --scale positive, --latency-ms not negative")
-    print(f"quotas x{args.scale:g}, latency {args.latency_ms:g} ms per request, pacing on (Pointsman's defaults" + (")" if args.scale == 1 else ", scaled)"), flush=True)
+    print(
+        f"quotas x{args.scale:g}, latency {args.latency_ms:g} ms per request, pacing on (Pointsman's defaults" + (")" if args.scale == 1 else ", scaled)"),
+        flush=True,
+    )
     for n in sizes:
         bench(n, args.scale, args.latency_ms, [] if args.events_only else SCENARIOS, events=not args.no_events)
     return 0

@@ -60,9 +60,7 @@ def main() -> int:
     spec = timed("bad spec input", lambda: run_spec_corpus(cases=args.spec_cases, seed=args.seed))
     rows["bad spec input"] = {"cases": spec["cases"], "tracebacks": spec["tracebacks"], "hangs": spec["hangs"]}
     cli = timed("bad command lines and environments", run_cli_cases)
-    rows["bad command lines and environments"] = {
-        "cases": cli["cases"], "tracebacks": cli["tracebacks"] + cli.get("wrong_exit", 0), "hangs": cli["hangs"]
-    }
+    rows["bad command lines and environments"] = {"cases": cli["cases"], "tracebacks": cli["tracebacks"] + cli.get("wrong_exit", 0), "hangs": cli["hangs"]}
     faults = timed("faults during apply", lambda: run_fault_matrix(log=print))
     rows["faults during apply"] = {
         "cases": faults["cases"],

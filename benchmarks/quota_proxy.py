@@ -47,9 +47,7 @@ from controller.aws.ratelimit import DEFAULT_QUOTAS, Quota, RateLimiter
 
 # Services whose operations are resolved from botocore's model by method and request URI.
 REST_SERVICES = ("lambda", "apigateway")
-HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"}
-)
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
 _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _LABEL_RE = re.compile(r"\{([^}]+)\}")
 

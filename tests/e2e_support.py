@@ -105,8 +105,7 @@ def start_git_server(base: Path) -> GitServer:
     git("init", "--bare", "--initial-branch=main", cwd=bare)
     port = free_port()
     process = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", f"--base-path={repos}", "--export-all", "--enable=receive-pack",
-         "--listen=127.0.0.1", f"--port={port}", str(repos)],
+        ["git", "daemon", "--reuseaddr", f"--base-path={repos}", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", f"--port={port}", str(repos)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

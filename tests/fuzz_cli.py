@@ -130,9 +130,7 @@ class FakeAws:
 def valid_function(name: str = "getreport") -> dict[str, Any]:
     """Routes under which every Lambda read of the example's functions is well formed."""
     return {
-        r"/functions/[^/]+/versions$": {
-            "Versions": [{"Version": "$LATEST", "FunctionArn": ARN.format(name=name) + ":$LATEST", "CodeSha256": "x"}]
-        },
+        r"/functions/[^/]+/versions$": {"Versions": [{"Version": "$LATEST", "FunctionArn": ARN.format(name=name) + ":$LATEST", "CodeSha256": "x"}]},
         r"/functions/[^/]+/aliases$": {"Aliases": [{"Name": "prod", "FunctionVersion": "1", "AliasArn": ARN.format(name=name) + ":prod"}]},
         r"/restapis$": {"item": []},
         r"/basepathmappings$": {"item": []},
@@ -282,7 +280,12 @@ CASES: list[Case] = [
     Case("demo --aws-port 70000", lambda w: ["demo", "--aws-port", "70000"], 2, says=_const("--aws-port")),
     Case("demo --interval nan", lambda w: ["demo", "--interval", "nan"], 2, says=_const("--interval")),
     # ---- settings: exit 1
-    Case("POINTSMAN_LOG_LEVEL=bogus", lambda w: ["validate", "--spec", str(w.spec)], env=lambda w: {"POINTSMAN_LOG_LEVEL": "bogus"}, says=_const("POINTSMAN_LOG_LEVEL")),
+    Case(
+        "POINTSMAN_LOG_LEVEL=bogus",
+        lambda w: ["validate", "--spec", str(w.spec)],
+        env=lambda w: {"POINTSMAN_LOG_LEVEL": "bogus"},
+        says=_const("POINTSMAN_LOG_LEVEL"),
+    ),
     Case("run without a repo", lambda w: ["run", "--state-dir", w.state("norepo")], says=_const("--repo")),
     Case("--interval 0", _once("--interval", "0"), says=_const("--interval")),
     Case("--interval nan", _once("--interval", "nan"), says=_const("--interval")),
@@ -324,7 +327,11 @@ CASES: list[Case] = [
     ),
     Case("history: a directory", lambda w: ["history", "--state-dir", str(w.dir_history)], says=_const("is not a Pointsman history database")),
     Case("reconcile: state dir is a file", lambda w: [*_once()(w), "--state-dir", str(w.a_file)], says=lambda w: f"state dir {w.a_file} is not a directory"),
-    Case("reconcile: state dir under a file", lambda w: [*_once()(w), "--state-dir", str(w.a_file / "x")], says=lambda w: f"cannot create state dir {w.a_file / 'x'}"),
+    Case(
+        "reconcile: state dir under a file",
+        lambda w: [*_once()(w), "--state-dir", str(w.a_file / "x")],
+        says=lambda w: f"cannot create state dir {w.a_file / 'x'}",
+    ),
     Case("run: state dir under a file", lambda w: [*_run()(w), "--state-dir", str(w.a_file / "x")], says=lambda w: f"cannot create state dir {w.a_file / 'x'}"),
     Case("run: state dir is a file", lambda w: [*_run()(w), "--state-dir", str(w.a_file)], says=lambda w: f"state dir {w.a_file} is not a directory"),
     Case("reconcile: history not SQLite", lambda w: [*_once()(w), "--state-dir", str(w.garbage_history)], says=_const("is not a Pointsman history database")),
@@ -382,8 +389,20 @@ CASES: list[Case] = [
     Case("HTML body", _plan, env=_at_fake, setup=_fake(b"<html><body>proxy error</body></html>"), says=_const("unexpected response from")),
     Case("JSON array body", _plan, env=_at_fake, setup=_fake([1, 2, 3]), says=_const("unexpected response from")),
     Case("Versions is a string", _plan, env=_at_fake, setup=_fake({"Versions": "x"}), says=_const("lambda.ListVersionsByFunction: unexpected response from")),
-    Case("Versions of empty objects", _plan, env=_at_fake, setup=_fake({"Versions": [{}]}), says=_const("lambda.ListVersionsByFunction: unexpected response from")),
-    Case("REST API items not a list", _plan, env=_at_fake, setup=_fake(routes={**valid_function(), r"/restapis$": {"item": 5}}), says=_const("apigateway.GetRestApis: unexpected response from")),
+    Case(
+        "Versions of empty objects",
+        _plan,
+        env=_at_fake,
+        setup=_fake({"Versions": [{}]}),
+        says=_const("lambda.ListVersionsByFunction: unexpected response from"),
+    ),
+    Case(
+        "REST API items not a list",
+        _plan,
+        env=_at_fake,
+        setup=_fake(routes={**valid_function(), r"/restapis$": {"item": 5}}),
+        says=_const("apigateway.GetRestApis: unexpected response from"),
+    ),
     Case(
         "REST API without a name",
         _plan,

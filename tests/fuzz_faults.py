@@ -219,8 +219,10 @@ class Injector:
         self.writes_seen.append(model.name)
         if self.writes == self.target and self.mode == "before":
             raise botocore.exceptions.ClientError(
-                {"Error": {"Code": "ServiceException", "Message": f"injected failure of write call {self.target}"},
-                 "ResponseMetadata": {"HTTPStatusCode": 500}},
+                {
+                    "Error": {"Code": "ServiceException", "Message": f"injected failure of write call {self.target}"},
+                    "ResponseMetadata": {"HTTPStatusCode": 500},
+                },
                 model.name,
             )
 
@@ -261,9 +263,7 @@ def run_case(scenario: Scenario, target: int, mode: str, workdir: Path) -> CaseR
         clients = AwsClients(max_attempts=1)
         checker = AwsClients(max_attempts=1)
         info = seed(clients)
-        info["latest_sha"] = {
-            name: clients.lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"] for name in info["functions"]
-        }
+        info["latest_sha"] = {name: clients.lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"] for name in info["functions"]}
         base = example_spec()
         base_dir = _write_spec(base, workdir / "base")
         if not scenario.from_scratch:
@@ -301,21 +301,24 @@ def run_case(scenario: Scenario, target: int, mode: str, workdir: Path) -> CaseR
 # --------------------------------------------------------------------------- the matrix
 
 
-def run_fault_matrix(
-    scenarios: Iterable[str] | None = None, modes: Iterable[str] = MODES, log: Callable[[str], None] | None = None
-) -> dict[str, Any]:
+def run_fault_matrix(scenarios: Iterable[str] | None = None, modes: Iterable[str] = MODES, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Every scenario x every write call x every mode. Returns the figures and the failures."""
     chosen = [s for s in SCENARIOS if scenarios is None or s.name in set(scenarios)]
-    figures: dict[str, Any] = {"scenarios": len(chosen), "cases": 0, "tracebacks": 0, "harmful_states": 0,
-                               "converged_on_rerun": 0, "not_converged": 0, "failures": []}
+    figures: dict[str, Any] = {
+        "scenarios": len(chosen),
+        "cases": 0,
+        "tracebacks": 0,
+        "harmful_states": 0,
+        "converged_on_rerun": 0,
+        "not_converged": 0,
+        "failures": [],
+    }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pointsman-faults-") as tmp:
         for scenario in chosen:
             clean = run_case(scenario, 0, "before", Path(tmp) / f"{scenario.name}-clean")
             cases = [clean] + [
-                run_case(scenario, n, mode, Path(tmp) / f"{scenario.name}-{n}-{mode}")
-                for n in range(1, len(clean.writes) + 1)
-                for mode in modes
+                run_case(scenario, n, mode, Path(tmp) / f"{scenario.name}-{n}-{mode}") for n in range(1, len(clean.writes) + 1) for mode in modes
             ]
             for case in cases:
                 figures["cases"] += 1
@@ -325,8 +328,14 @@ def run_fault_matrix(
                 figures["not_converged"] += not case.converged
                 if case.traceback or case.harmful or not case.converged:
                     figures["failures"].append(
-                        {"scenario": case.scenario, "write": case.target, "mode": case.mode, "traceback": case.traceback,
-                         "harmful": case.harmful[:5], "rerun": case.rerun_failures[:5]}
+                        {
+                            "scenario": case.scenario,
+                            "write": case.target,
+                            "mode": case.mode,
+                            "traceback": case.traceback,
+                            "harmful": case.harmful[:5],
+                            "rerun": case.rerun_failures[:5],
+                        }
                     )
             if log:
                 log(f"  {scenario.name}: {len(clean.writes)} write calls ({', '.join(clean.writes)}), {len(cases)} cases")

@@ -185,8 +185,12 @@ def busy(reply: Reply) -> bool:
 @contextlib.contextmanager
 def _aws_env() -> Iterator[None]:
     wanted = {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     saved = {name: os.environ.get(name) for name in [*wanted, "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"]}
@@ -292,11 +296,15 @@ class Tally:
                 if signed_triggers and reply.status == 202 and reply.body and json.loads(reply.body).get("triggered"):
                     self.authenticated_triggers += 1
             ok = expected(replies)
-            self.details.append({
-                "name": name, "ok": ok,
-                "statuses": [r.status for r in replies], "errors": [r.error for r in replies],
-                "seconds": [round(r.seconds, 2) for r in replies],
-            })
+            self.details.append(
+                {
+                    "name": name,
+                    "ok": ok,
+                    "statuses": [r.status for r in replies],
+                    "errors": [r.error for r in replies],
+                    "seconds": [round(r.seconds, 2) for r in replies],
+                }
+            )
 
 
 def _statuses(*codes: int | None) -> Callable[[list[Reply]], bool]:
@@ -335,7 +343,15 @@ def _fast_attacks(t: Tally) -> None:
     one("body of 1 MiB + 1", webhook(body + b" "), 413)
 
     # -- query strings and request targets
-    for query in ("limit=%C2%B2", "limit=%D9%A3", "limit=" + "9" * 5000, "limit=-5", "limit=%ZZ&%%&%ff=%fe", "limit=1&limit=x", "limit=\u00b2".encode().decode("latin-1")):
+    for query in (
+        "limit=%C2%B2",
+        "limit=%D9%A3",
+        "limit=" + "9" * 5000,
+        "limit=-5",
+        "limit=%ZZ&%%&%ff=%fe",
+        "limit=1&limit=x",
+        "limit=\u00b2".encode().decode("latin-1"),
+    ):
         one(f"/api/history?{query[:30]}", request("GET", f"/api/history?{query}"), 200)
     one("bad percent-encoding in the path", request("GET", "/%ff%00%zz"), 404)
     one("absolute-form target with a bad IPv6 host", request("GET", "http://[x/api/status"), 400)

@@ -39,27 +39,155 @@ FAILURES: list[str] = []  # "case N (generator): what happened", from the last r
 
 # --------------------------------------------------------------------------- building blocks
 
-FIELDS = ["functions", "rest_apis", "domains", "aliases", "version", "description", "routing", "stages",
-          "variables", "deployment", "mappings", "api", "stage"]
+FIELDS = ["functions", "rest_apis", "domains", "aliases", "version", "description", "routing", "stages", "variables", "deployment", "mappings", "api", "stage"]
 TOKENS = [
-    "&a ", "*a", "&b ", "*b", "<<: ", "<<: *a", "<<: [*a, *a]", "!!int ", "!!float ", "!!bool ", "!!binary ",
-    "!!timestamp ", "!!set ", "!!omap ", "!!map ", "!!seq ", "!!str ", "!!null ", "!!python/object/apply:os.system ",
-    "!ref ", "!<tag:yaml.org,2002:int> ", "? ", "- ", ": ", "[", "]", "{", "}", ",", "\t", "\x00", "\x07", "\x1b",
-    "\x85", "\u2028", "\ufeff", "\ufffe", "%YAML 1.1\n", "%YAML 9.9\n", "%TAG ! tag:x,2000:\n", "---\n", "...\n",
-    "|", "|-", ">", ">+", "'", '"', "#", "\\", "\n", "\r", "\r\n", "  ", "1:1:1", "0x", "0o7", "0b1", "1e400",
-    ".nan", "-.inf", "~", "=", "9" * 150, "2020-13-45", "2001-12-14t21:59:43.10-05:00", "&a [*a]", "&a {<<: *a}",
-    "{? [a]: b}", "\"\\x00\"", "\"\\ud800\"", "'''", "@", "`",
+    "&a ",
+    "*a",
+    "&b ",
+    "*b",
+    "<<: ",
+    "<<: *a",
+    "<<: [*a, *a]",
+    "!!int ",
+    "!!float ",
+    "!!bool ",
+    "!!binary ",
+    "!!timestamp ",
+    "!!set ",
+    "!!omap ",
+    "!!map ",
+    "!!seq ",
+    "!!str ",
+    "!!null ",
+    "!!python/object/apply:os.system ",
+    "!ref ",
+    "!<tag:yaml.org,2002:int> ",
+    "? ",
+    "- ",
+    ": ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\t",
+    "\x00",
+    "\x07",
+    "\x1b",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\ufffe",
+    "%YAML 1.1\n",
+    "%YAML 9.9\n",
+    "%TAG ! tag:x,2000:\n",
+    "---\n",
+    "...\n",
+    "|",
+    "|-",
+    ">",
+    ">+",
+    "'",
+    '"',
+    "#",
+    "\\",
+    "\n",
+    "\r",
+    "\r\n",
+    "  ",
+    "1:1:1",
+    "0x",
+    "0o7",
+    "0b1",
+    "1e400",
+    ".nan",
+    "-.inf",
+    "~",
+    "=",
+    "9" * 150,
+    "2020-13-45",
+    "2001-12-14t21:59:43.10-05:00",
+    "&a [*a]",
+    "&a {<<: *a}",
+    "{? [a]: b}",
+    '"\\x00"',
+    '"\\ud800"',
+    "'''",
+    "@",
+    "`",
 ]
 WRONG_VALUES: list[str] = [
-    "~", "true", "3.5", "-1", "0", "[]", "[x, y]", "{}", "{x: 1}", "''", "'" + "x" * 600 + "'", "9" * 200,
-    "!!binary aGVsbG8=", "2020-01-01", "[[[[]]]]", "{a: {b: {c: {}}}}", ".nan", ".inf", "'$LATEST'", "'1'",
-    "!!int abc", "!!float xyz", "!!bool maybe", "!!timestamp nope", "!!binary '#'", "!ref x", "*nowhere",
+    "~",
+    "true",
+    "3.5",
+    "-1",
+    "0",
+    "[]",
+    "[x, y]",
+    "{}",
+    "{x: 1}",
+    "''",
+    "'" + "x" * 600 + "'",
+    "9" * 200,
+    "!!binary aGVsbG8=",
+    "2020-01-01",
+    "[[[[]]]]",
+    "{a: {b: {c: {}}}}",
+    ".nan",
+    ".inf",
+    "'$LATEST'",
+    "'1'",
+    "!!int abc",
+    "!!float xyz",
+    "!!bool maybe",
+    "!!timestamp nope",
+    "!!binary '#'",
+    "!ref x",
+    "*nowhere",
 ]
-BAD_TAGS = ["!!int", "!!float", "!!bool", "!!binary", "!!timestamp", "!!null", "!!map", "!!seq", "!!set", "!!omap",
-            "!!pairs", "!!str", "!!merge", "!!value", "!!python/object:os.system", "!!python/name:os.system", "!x",
-            "!<tag:yaml.org,2002:int>", "!!yaml"]
-BAD_VALUES = ["abc", "", "0x", "0b", "0o", "1e", "maybe", "###x", "nope", "2020-13-45", "2020-02-30", "9" * 120,
-              "1:" * 80 + "1", "QQ", "Q", "=", "<<", "-", ".", "+.inf"]
+BAD_TAGS = [
+    "!!int",
+    "!!float",
+    "!!bool",
+    "!!binary",
+    "!!timestamp",
+    "!!null",
+    "!!map",
+    "!!seq",
+    "!!set",
+    "!!omap",
+    "!!pairs",
+    "!!str",
+    "!!merge",
+    "!!value",
+    "!!python/object:os.system",
+    "!!python/name:os.system",
+    "!x",
+    "!<tag:yaml.org,2002:int>",
+    "!!yaml",
+]
+BAD_VALUES = [
+    "abc",
+    "",
+    "0x",
+    "0b",
+    "0o",
+    "1e",
+    "maybe",
+    "###x",
+    "nope",
+    "2020-13-45",
+    "2020-02-30",
+    "9" * 120,
+    "1:" * 80 + "1",
+    "QQ",
+    "Q",
+    "=",
+    "<<",
+    "-",
+    ".",
+    "+.inf",
+]
 
 
 def name(rng: random.Random, alphabet: str = string.ascii_letters + string.digits + "_-", size: int = 10) -> str:
@@ -109,11 +237,11 @@ def mutate(text: str, rng: random.Random, rounds: int | None = None) -> str:
         if kind == "insert":
             text = text[:at] + rng.choice(TOKENS) + text[at:]
         elif kind == "delete":
-            text = text[:at] + text[at + rng.randint(1, 20):]
+            text = text[:at] + text[at + rng.randint(1, 20) :]
         elif kind == "truncate":
             text = text[:at]
         elif kind == "repeat":
-            text = text[:at] + text[at:at + 30] * rng.randint(2, 40) + text[at + 30:]
+            text = text[:at] + text[at : at + 30] * rng.randint(2, 40) + text[at + 30 :]
         elif kind == "swap-lines":
             lines = text.split("\n")
             i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
@@ -126,7 +254,7 @@ def mutate(text: str, rng: random.Random, rounds: int | None = None) -> str:
             text = "\n".join(lines)
         elif text:
             i = rng.randrange(len(text))
-            text = text[:i] + chr(ord(text[i]) ^ (1 << rng.randrange(7))) + text[i + 1:]
+            text = text[:i] + chr(ord(text[i]) ^ (1 << rng.randrange(7))) + text[i + 1 :]
     return text
 
 
@@ -197,20 +325,22 @@ def gen_bomb(rng: random.Random, d: Path, outside: Path) -> None:
     levels, width = rng.randint(2, 30), rng.randint(2, 12)
     kind = rng.choice(["laughs", "merge", "mixed", "recursive"])
     if kind == "laughs":
-        text = "a0: &a0 [" + ", ".join(["lol"] * width) + "]\n" + "".join(
-            f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]\n" for i in range(1, levels + 1)
+        text = (
+            "a0: &a0 ["
+            + ", ".join(["lol"] * width)
+            + "]\n"
+            + "".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]\n" for i in range(1, levels + 1))
         )
     elif kind == "merge":
         text = "m0: &m0 {x: 1, y: 2}\n" + "".join(
             f"m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * width) + f"], k{i}: {i}}}\n" for i in range(1, levels + 1)
         )
     elif kind == "mixed":
-        text = "m0: &m0 {a: [x, x]}\n" + "".join(
-            f"m{i}: &m{i} {{<<: *m{i - 1}, b{i}: [*m{i - 1}, *m{i - 1}]}}\n" for i in range(1, levels + 1)
-        )
+        text = "m0: &m0 {a: [x, x]}\n" + "".join(f"m{i}: &m{i} {{<<: *m{i - 1}, b{i}: [*m{i - 1}, *m{i - 1}]}}\n" for i in range(1, levels + 1))
     else:
-        text = rng.choice(["a: &a [*a]\n", "a: &a {b: *a}\n", "a: &a {<<: *a}\n", "a: &a [{<<: *a}]\n",
-                           "a: &a {<<: [*a]}\n", "? &a [*a]\n: 1\n", "a: &a {*a : 1}\n"])
+        text = rng.choice(
+            ["a: &a [*a]\n", "a: &a {b: *a}\n", "a: &a {<<: *a}\n", "a: &a [{<<: *a}]\n", "a: &a {<<: [*a]}\n", "? &a [*a]\n: 1\n", "a: &a {*a : 1}\n"]
+        )
     if rng.random() < 0.5:  # inside a real section, where values are read
         text = text.replace("\n", "\n  ").rstrip() + "\n"
         text = "functions:\n  " + text
@@ -247,16 +377,18 @@ def gen_bad_tag(rng: random.Random, d: Path, outside: Path) -> None:
     value = f"{rng.choice(BAD_TAGS)} {rng.choice(BAD_VALUES)}".rstrip()
     if rng.random() < 0.5:
         value = value.split(" ", 1)[0] + " '" + rng.choice(BAD_VALUES) + "'"
-    place = rng.choice([
-        "functions:\n  f:\n    aliases:\n      prod: {version: %s}\n",
-        "functions:\n  f:\n    aliases:\n      %s: {version: 1}\n",
-        "functions:\n  %s: {}\n",
-        "rest_apis:\n  api:\n    stages:\n      prod: {variables: {a: %s}}\n",
-        "functions:\n  f:\n    aliases:\n      prod: {version: 2, routing: {'3': %s}}\n",
-        "functions:\n  f:\n    aliases:\n      prod: {version: 2, routing: {%s: 0.5}}\n",
-        "%s: 1\n",
-        "domains: %s\n",
-    ])
+    place = rng.choice(
+        [
+            "functions:\n  f:\n    aliases:\n      prod: {version: %s}\n",
+            "functions:\n  f:\n    aliases:\n      %s: {version: 1}\n",
+            "functions:\n  %s: {}\n",
+            "rest_apis:\n  api:\n    stages:\n      prod: {variables: {a: %s}}\n",
+            "functions:\n  f:\n    aliases:\n      prod: {version: 2, routing: {'3': %s}}\n",
+            "functions:\n  f:\n    aliases:\n      prod: {version: 2, routing: {%s: 0.5}}\n",
+            "%s: 1\n",
+            "domains: %s\n",
+        ]
+    )
     write(d, place % value)
 
 
@@ -289,8 +421,9 @@ def gen_wrong_type(rng: random.Random, d: Path, outside: Path) -> None:
 
 def gen_symlink(rng: random.Random, d: Path, outside: Path) -> None:
     write(d, valid_text(rng), "ok.yaml")
-    kind = rng.choice(["passwd", "environ", "outside-file", "outside-dir", "root", "inside-file", "inside-dir",
-                       "loop", "dangling", "chain-out", "self", "parent", "proc-fd"])
+    kind = rng.choice(
+        ["passwd", "environ", "outside-file", "outside-dir", "root", "inside-file", "inside-dir", "loop", "dangling", "chain-out", "self", "parent", "proc-fd"]
+    )
     link = d / rng.choice(["link.yaml", "link.yml", "link", "sub/link.yaml"])
     link.parent.mkdir(exist_ok=True)
     target = {
@@ -314,8 +447,25 @@ def gen_symlink(rng: random.Random, d: Path, outside: Path) -> None:
 
 
 def gen_filesystem(rng: random.Random, d: Path, outside: Path) -> None:
-    kind = rng.choice(["empty", "no-yaml", "empty-file", "fifo", "dir-named-yaml", "oversized", "many-files",
-                       "deep-dirs", "odd-names", "unreadable", "bom", "latin1", "crlf", "two-docs", "total"])
+    kind = rng.choice(
+        [
+            "empty",
+            "no-yaml",
+            "empty-file",
+            "fifo",
+            "dir-named-yaml",
+            "oversized",
+            "many-files",
+            "deep-dirs",
+            "odd-names",
+            "unreadable",
+            "bom",
+            "latin1",
+            "crlf",
+            "two-docs",
+            "total",
+        ]
+    )
     if kind == "no-yaml":
         write(d, "functions: {}\n", "spec.json")
     elif kind == "empty-file":
@@ -356,9 +506,18 @@ def gen_filesystem(rng: random.Random, d: Path, outside: Path) -> None:
 
 
 GENERATORS: list[tuple[Generator, int]] = [
-    (gen_valid, 6), (gen_mutated, 20), (gen_mutated_bytes, 8), (gen_random_bytes, 6), (gen_token_soup, 8),
-    (gen_deep, 6), (gen_bomb, 8), (gen_huge_scalar, 5), (gen_bad_tag, 10), (gen_wrong_type, 12),
-    (gen_symlink, 6), (gen_filesystem, 6),
+    (gen_valid, 6),
+    (gen_mutated, 20),
+    (gen_mutated_bytes, 8),
+    (gen_random_bytes, 6),
+    (gen_token_soup, 8),
+    (gen_deep, 6),
+    (gen_bomb, 8),
+    (gen_huge_scalar, 5),
+    (gen_bad_tag, 10),
+    (gen_wrong_type, 12),
+    (gen_symlink, 6),
+    (gen_filesystem, 6),
 ]
 
 

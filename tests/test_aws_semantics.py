@@ -212,8 +212,12 @@ def _write_old_method(clients: Any, api: str, resource: str, http_method: str, t
     for code, response in sorted(templates["integration_responses"].items()):
         extra = {"selectionPattern": response["selectionPattern"]} if response["selectionPattern"] else {}
         clients.apigateway.put_integration_response(
-            restApiId=api, resourceId=resource, httpMethod=http_method, statusCode=code,
-            responseTemplates={"application/json": response["template"]}, **extra,
+            restApiId=api,
+            resourceId=resource,
+            httpMethod=http_method,
+            statusCode=code,
+            responseTemplates={"application/json": response["template"]},
+            **extra,
         )
 
 

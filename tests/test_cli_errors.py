@@ -58,8 +58,7 @@ def test_validate_lists_every_problem(capsys: pytest.CaptureFixture[str], tmp_pa
     assert code == 1
     assert out == ""
     assert lines(err) == [
-        f"error: {a}:4: functions.f.aliases.prod.version: version 'one' is not a published version number, "
-        '"$LATEST" or "sha256:<CodeSha256>"',
+        f'error: {a}:4: functions.f.aliases.prod.version: version \'one\' is not a published version number, "$LATEST" or "sha256:<CodeSha256>"',
         f"error: {b}:4: rest_apis.api.stages.prod.colour: unknown field 'colour'",
         "2 problem(s) in the spec; nothing was applied.",
     ]
@@ -147,9 +146,7 @@ def test_throttling_past_the_deadline_is_one_line(
     ]
 
 
-def test_plan_problem_exits_1_without_traceback(
-    capsys: pytest.CaptureFixture[str], estate: dict[str, Any], tmp_path: Path
-) -> None:
+def test_plan_problem_exits_1_without_traceback(capsys: pytest.CaptureFixture[str], estate: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "ghost.yaml").write_text("functions:\n  ghost:\n    aliases:\n      prod: {version: 1}\n", encoding="utf-8")
     code, out, err = cli(capsys, "plan", "--spec", str(tmp_path), "--format", "json")
     assert code == 1
@@ -188,9 +185,7 @@ def test_apply_with_a_denied_write_reports_failed_and_skipped(
 # --------------------------------------------------------------------------- plan exit codes and JSON
 
 
-def test_plan_json_exit_codes_before_and_after_apply(
-    capsys: pytest.CaptureFixture[str], estate: dict[str, Any], spec_dir: Path
-) -> None:
+def test_plan_json_exit_codes_before_and_after_apply(capsys: pytest.CaptureFixture[str], estate: dict[str, Any], spec_dir: Path) -> None:
     code, out, err = cli(capsys, "plan", "--spec", str(spec_dir), "--format", "json")
     assert code == 2
     report = json.loads(out)

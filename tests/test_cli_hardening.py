@@ -135,9 +135,7 @@ def test_empty_region(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     assert lines(err) == ["error: no AWS region configured (set AWS_REGION or AWS_DEFAULT_REGION); nothing was applied."]
 
 
-def test_run_with_a_bad_endpoint_stops_at_start(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, repo: Path, tmp_path: Path
-) -> None:
+def test_run_with_a_bad_endpoint_stops_at_start(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, repo: Path, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "not a url")
     code, out, err = cli(capsys, "run", "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "--listen", "127.0.0.1:0")
     assert code == 1
@@ -267,9 +265,7 @@ def test_profile_max_attempts_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_p
         ("POINTSMAN_AWS_CONNECT_TIMEOUT", "nan", "error: POINTSMAN_AWS_CONNECT_TIMEOUT must be a positive number of seconds, not 'nan'"),
     ],
 )
-def test_bad_retry_and_timeout_settings(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
-) -> None:
+def test_bad_retry_and_timeout_settings(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv(name, value)
     code, out, err = cli(capsys, "plan", "--spec", str(EXAMPLE_SPEC))
@@ -294,9 +290,7 @@ def test_endpoint_that_never_answers(capsys: pytest.CaptureFixture[str], monkeyp
     assert elapsed < 5, f"plan against a hung endpoint took {elapsed:.1f}s"
 
 
-def test_a_hung_endpoint_costs_one_call_not_one_per_call(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, hung: HungServer
-) -> None:
+def test_a_hung_endpoint_costs_one_call_not_one_per_call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, hung: HungServer) -> None:
     """One read at a time, two attempts of 0.5 s: the first read times out after ~1 s and
     every later read fails at once (six reads would take 6 s otherwise)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", hung.url)
@@ -367,9 +361,7 @@ def test_history_with_another_schema(capsys: pytest.CaptureFixture[str], tmp_pat
 
 
 @pytest.mark.parametrize("command", ["run", "reconcile"])
-def test_controller_start_with_a_history_that_is_not_sqlite(
-    capsys: pytest.CaptureFixture[str], garbage_state: Path, repo: Path, command: str
-) -> None:
+def test_controller_start_with_a_history_that_is_not_sqlite(capsys: pytest.CaptureFixture[str], garbage_state: Path, repo: Path, command: str) -> None:
     argv = [command, *(["--once"] if command == "reconcile" else []), "--repo", str(repo), "--state-dir", str(garbage_state), "--listen", "127.0.0.1:0"]
     code, out, err = cli(capsys, *argv)
     assert code == 1
@@ -472,9 +464,7 @@ def test_validate_empty_spec_needs_allow_empty(capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
-def test_plan_and_apply_with_allow_empty(
-    capsys: pytest.CaptureFixture[str], estate: dict[str, Any], empty_spec: Path, command: str
-) -> None:
+def test_plan_and_apply_with_allow_empty(capsys: pytest.CaptureFixture[str], estate: dict[str, Any], empty_spec: Path, command: str) -> None:
     code, out, err = cli(capsys, command, "--spec", str(empty_spec))
     assert code == 1
     assert len(error_lines(err)) == 1

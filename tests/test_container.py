@@ -126,7 +126,7 @@ def dockerfile() -> Dockerfile:
 
 def test_parser_reads_instructions() -> None:
     # The checks below are only as good as the parser: continuations, comments, both ENV forms.
-    parsed = instructions("FROM a\n# c\nRUN x \\\n    # inside\n    && y\nENV A=1 \\\n    B=\"two words\"\n")
+    parsed = instructions('FROM a\n# c\nRUN x \\\n    # inside\n    && y\nENV A=1 \\\n    B="two words"\n')
     assert parsed == [("FROM", "a"), ("RUN", "x && y"), ("ENV", 'A=1 B="two words"')]
     assert parse_env('A=1 B="two words"') == {"A": "1", "B": "two words"}
     assert parse_env("A some value") == {"A": "some value"}
@@ -211,9 +211,7 @@ def _get_json(url: str) -> Any:
         return json.loads(response.read())
 
 
-def test_container_command_line_runs_probes_healthy_and_stops_on_sigterm(
-    dockerfile: Dockerfile, aws_endpoint: str, spec_repo: Path, tmp_path: Path
-) -> None:
+def test_container_command_line_runs_probes_healthy_and_stops_on_sigterm(dockerfile: Dockerfile, aws_endpoint: str, spec_repo: Path, tmp_path: Path) -> None:
     command = dockerfile.command_line
     assert command == ["pointsman", "run"], command
     executable = BIN / command[0]
@@ -245,6 +243,7 @@ def test_container_command_line_runs_probes_healthy_and_stops_on_sigterm(
     with open(log_path, "w") as log:
         process = subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
+
         def logs() -> str:
             return log_path.read_text()
 

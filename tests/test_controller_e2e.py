@@ -94,9 +94,7 @@ def test_pushed_commit_is_applied_within_one_interval(aws, gitserver, controller
     status = wait_for(lambda: (s := c.status())["applied_commit"] == sha and s, 10, "applied commit in status")
     run = next(r for r in c.history() if r["commit_sha"] == sha and r["actions"])
     assert run["trigger"] == "schedule"
-    assert [(a["operation"], a["resource"], a["outcome"]) for a in run["actions"]] == [
-        ("lambda.UpdateAlias", "lambda_alias/getreport/prod", "succeeded")
-    ]
+    assert [(a["operation"], a["resource"], a["outcome"]) for a in run["actions"]] == [("lambda.UpdateAlias", "lambda_alias/getreport/prod", "succeeded")]
     assert {op: n for op, n in run["api_calls"].items() if is_write(op)} == {"lambda.UpdateAlias": 1}
     metrics = c.get("/metrics")[1]
     assert f'pointsman_applied_commit_info{{branch="main",commit="{sha}"}} 1.0' in metrics
@@ -195,7 +193,7 @@ def test_detect_mode_makes_zero_write_calls(aws, gitserver, controllers, tmp_pat
     assert not [op for op in run["api_calls"] if is_write(op)]
     with pytest.raises(aws.lambda_.exceptions.ResourceNotFoundException):
         aws.lambda_.get_alias(FunctionName="getreport", Name="prod")
-    assert "pointsman_drift_resources{kind=\"lambda_alias\",status=\"missing\"} 11.0" in c.get("/metrics")[1]
+    assert 'pointsman_drift_resources{kind="lambda_alias",status="missing"} 11.0' in c.get("/metrics")[1]
 
 
 def test_readyz_and_git_unreachable_keeps_last_good(aws, gitserver, controllers, tmp_path):

@@ -81,7 +81,10 @@ class Demo:
         env.pop("AWS_ENDPOINT_URL", None)
         return subprocess.run(
             [str(AWS_CLI), *args, "--endpoint-url", self.endpoint, "--region", "us-east-1", "--output", "json"],
-            env=env, capture_output=True, text=True, timeout=60,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def alias_version(self, function: str, alias: str) -> str:
@@ -115,11 +118,18 @@ def start_demo(demos: list[Demo], workdir: Path, logs: Path, *extra: str) -> Dem
     logs.mkdir(parents=True, exist_ok=True)
     out_path, err_path = logs / f"demo-{listen_port}.out", logs / f"demo-{listen_port}.err"
     cmd = [
-        sys.executable, "-m", "controller.cli", "demo",
-        "--workdir", str(workdir),
-        "--aws-port", str(aws_port),
-        "--listen", f"127.0.0.1:{listen_port}",
-        "--interval", "2",
+        sys.executable,
+        "-m",
+        "controller.cli",
+        "demo",
+        "--workdir",
+        str(workdir),
+        "--aws-port",
+        str(aws_port),
+        "--listen",
+        f"127.0.0.1:{listen_port}",
+        "--interval",
+        "2",
         *extra,
     ]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -217,9 +227,7 @@ def test_demo_walkthrough(demos: list[Demo], tmp_path: Path) -> None:
         return False
 
     history = demo.history()
-    assert any(saw_console_drift(r) for r in history), json.dumps(
-        [{k: r[k] for k in ("id", "status", "finished", "drift")} for r in history[:5]], indent=1
-    )
+    assert any(saw_console_drift(r) for r in history), json.dumps([{k: r[k] for k in ("id", "status", "finished", "drift")} for r in history[:5]], indent=1)
 
     # (3) Stop the demo; rerun it in detect mode on the same workdir. The emulator is fresh, so
     # everything the first run created is missing again, and detect mode leaves it missing.

@@ -86,9 +86,7 @@ def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     repo = tmp_path / "repo"
     clients, _ = converged_estate(moto_server, repo)
     clients.client("ssm").put_parameter(Name=PARAMETER, Value=FROM_SSM, Type="SecureString")
-    clients.lambda_.update_function_configuration(
-        FunctionName=FN, Environment={"Variables": {"DB_PASSWORD": HAND_SET, "DEBUG": HAND_SET_DEBUG}}
-    )
+    clients.lambda_.update_function_configuration(FunctionName=FN, Environment={"Variables": {"DB_PASSWORD": HAND_SET, "DEBUG": HAND_SET_DEBUG}})
     declare(repo / "desired_state", f"{{DB_PASSWORD: {{ssm: {PARAMETER}}}, TABLE: products-v2}}")
     git("commit", "-qam", "products v2 reads its database password from SSM", cwd=repo)
     receiver = Receiver()
@@ -129,8 +127,15 @@ def test_no_output_holds_a_value_and_apply_sets_the_decrypted_one(
 
     # The controller, in detect mode first: drift on the status page, /api/status and a notification.
     settings = RunSettings(
-        repo=str(repo), state_dir=world["tmp"] / "state", listen="127.0.0.1:0", interval=3600, jitter=0, poll_interval=0,
-        mode="detect", ui_token=TOKEN, notify_webhook_url=receiver.url,
+        repo=str(repo),
+        state_dir=world["tmp"] / "state",
+        listen="127.0.0.1:0",
+        interval=3600,
+        jitter=0,
+        poll_interval=0,
+        mode="detect",
+        ui_token=TOKEN,
+        notify_webhook_url=receiver.url,
     )
     runner = build_runner(settings)
     runner.start()

@@ -142,7 +142,7 @@ def test_an_aws_error_quoting_the_values_is_masked(monkeypatch):
         stubber.add_client_error(
             "update_function_configuration",
             "InvalidParameterValueException",
-            'Lambda was unable to configure your environment variables because the environment variables you have provided '
+            "Lambda was unable to configure your environment variables because the environment variables you have provided "
             'exceeded the 4KB limit. String measured: {"DB_PASSWORD":"s3cr3t-from-ssm"}',
             expected_params={"FunctionName": FN, "Environment": {"Variables": {"DB_PASSWORD": "s3cr3t-from-ssm"}}},
         )
@@ -180,8 +180,11 @@ def test_the_schema_and_validate_accept_a_reference(spec_dir, capsys):
 @pytest.mark.parametrize(
     ("value", "field", "message"),
     [
-        ("{ssm: 'has space'}", "functions.getProductsV2.environment.A.ssm",
-         "SSM parameter name 'has space' is not allowed: letters, digits, . - _ in /-separated parts (at most 2,011 characters)"),
+        (
+            "{ssm: 'has space'}",
+            "functions.getProductsV2.environment.A.ssm",
+            "SSM parameter name 'has space' is not allowed: letters, digits, . - _ in /-separated parts (at most 2,011 characters)",
+        ),
         ("{ssm: /a, version: 2}", "functions.getProductsV2.environment.A.version", "unknown field 'version'"),
         ("{}", "functions.getProductsV2.environment.A.ssm", "required field 'ssm' is missing"),
         ("null", "functions.getProductsV2.environment.A", "Input should be a valid string"),

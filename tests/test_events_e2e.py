@@ -101,7 +101,9 @@ def test_a_console_change_is_healed_from_its_event_with_only_its_own_reads(world
 
         # The event of Pointsman's own heal (its user agent) starts nothing.
         own = cloudtrail_event(
-            "aws.lambda", "UpdateAlias20150331", {"functionName": "getProducts", "name": "prod", "functionVersion": "3"},
+            "aws.lambda",
+            "UpdateAlias20150331",
+            {"functionName": "getProducts", "name": "prod", "functionVersion": "3"},
             user_agent=f"Boto3/1.35 md/Botocore#1.35 ua/2.0 os/linux {USER_AGENT}",
         )
         handled = runner.events.handled
@@ -115,10 +117,29 @@ def test_a_console_change_is_healed_from_its_event_with_only_its_own_reads(world
 def test_detect_mode_reports_the_event_drift_and_writes_nothing(world: dict[str, Any]) -> None:
     runner = start(world, "detect")
     try:
-        aws(world, "apigateway", "update-stage", "--rest-api-id", api_id(world, "products-v1"), "--stage-name", "prod",
-            "--patch-operations", "op=replace,path=/variables/lambdaAlias,value=dev")
-        send(world, cloudtrail_event("aws.apigateway", "UpdateStage", {"restApiId": api_id(world, "products-v1"), "stageName": "prod",
-                                                                         "patchOperations": [{"op": "replace", "path": "/variables/lambdaAlias", "value": "dev"}]}))
+        aws(
+            world,
+            "apigateway",
+            "update-stage",
+            "--rest-api-id",
+            api_id(world, "products-v1"),
+            "--stage-name",
+            "prod",
+            "--patch-operations",
+            "op=replace,path=/variables/lambdaAlias,value=dev",
+        )
+        send(
+            world,
+            cloudtrail_event(
+                "aws.apigateway",
+                "UpdateStage",
+                {
+                    "restApiId": api_id(world, "products-v1"),
+                    "stageName": "prod",
+                    "patchOperations": [{"op": "replace", "path": "/variables/lambdaAlias", "value": "dev"}],
+                },
+            ),
+        )
         (run,) = wait_for(lambda: event_runs(runner), 20, "a run for the event")
         assert run.status == "drift"
         assert "rest_stage/products-v1/prod" in [d["resource"] for d in run.drift]

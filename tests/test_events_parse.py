@@ -89,64 +89,127 @@ F = "getProducts"
 
 # (source, event name as CloudTrail records it, requestParameters, expected keys, expected target in the reason)
 CASES: list[tuple[str, str, dict[str, Any], tuple[tuple[str, ...], ...], str]] = [
-    ("lambda", "CreateAlias20150331", {"functionName": FN_ARN, "name": "canary", "functionVersion": "2"},
-     (("function", F), ("policy", F, "canary")), f"{F}:canary"),
-    ("lambda", "UpdateAlias20150331", {"functionName": F, "name": "prod", "functionVersion": "1",
-                                       "routingConfig": {"additionalVersionWeights": {"2": 0.1}}},
-     (("function", F), ("policy", F, "prod")), f"{F}:prod"),
-    ("lambda", "DeleteAlias20150331", {"functionName": f"{ACCOUNT}:function:{F}", "name": "dev"},
-     (("function", F), ("policy", F, "dev")), f"{F}:dev"),
-    ("lambda", "AddPermission20150331v2", {"functionName": F, "statementId": "apigateway-prod", "action": "lambda:InvokeFunction",
-                                           "principal": "apigateway.amazonaws.com", "qualifier": "prod",
-                                           "sourceArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{API}/*/GET/products"},
-     (("policy", F, "prod"),), f"{F}:prod"),
-    ("lambda", "RemovePermission20150331v2", {"functionName": f"{FN_ARN}:prod", "statementId": "apigateway-prod"},
-     (("policy", F, "prod"),), f"{F}:prod"),
+    (
+        "lambda",
+        "CreateAlias20150331",
+        {"functionName": FN_ARN, "name": "canary", "functionVersion": "2"},
+        (("function", F), ("policy", F, "canary")),
+        f"{F}:canary",
+    ),
+    (
+        "lambda",
+        "UpdateAlias20150331",
+        {"functionName": F, "name": "prod", "functionVersion": "1", "routingConfig": {"additionalVersionWeights": {"2": 0.1}}},
+        (("function", F), ("policy", F, "prod")),
+        f"{F}:prod",
+    ),
+    ("lambda", "DeleteAlias20150331", {"functionName": f"{ACCOUNT}:function:{F}", "name": "dev"}, (("function", F), ("policy", F, "dev")), f"{F}:dev"),
+    (
+        "lambda",
+        "AddPermission20150331v2",
+        {
+            "functionName": F,
+            "statementId": "apigateway-prod",
+            "action": "lambda:InvokeFunction",
+            "principal": "apigateway.amazonaws.com",
+            "qualifier": "prod",
+            "sourceArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{API}/*/GET/products",
+        },
+        (("policy", F, "prod"),),
+        f"{F}:prod",
+    ),
+    ("lambda", "RemovePermission20150331v2", {"functionName": f"{FN_ARN}:prod", "statementId": "apigateway-prod"}, (("policy", F, "prod"),), f"{F}:prod"),
     ("lambda", "PublishVersion20150331", {"functionName": F, "description": "build 42"}, (("versions", F),), F),
-    ("lambda", "UpdateFunctionCode20150331v2", {"functionName": F, "s3Bucket": "builds", "s3Key": "f.zip", "publish": False},
-     (("versions", F),), F),
+    ("lambda", "UpdateFunctionCode20150331v2", {"functionName": F, "s3Bucket": "builds", "s3Key": "f.zip", "publish": False}, (("versions", F),), F),
     ("lambda", "UpdateFunctionConfiguration20150331v2", {"functionName": F, "environment": {}}, (("versions", F),), F),
-    ("lambda", "CreateFunction20150331", {"functionName": F, "runtime": "python3.12", "role": f"arn:aws:iam::{ACCOUNT}:role/r"},
-     (("function", F), ("versions", F)), F),
+    (
+        "lambda",
+        "CreateFunction20150331",
+        {"functionName": F, "runtime": "python3.12", "role": f"arn:aws:iam::{ACCOUNT}:role/r"},
+        (("function", F), ("versions", F)),
+        F,
+    ),
     ("lambda", "DeleteFunction20150331", {"functionName": F}, (("function", F), ("versions", F)), F),
-    ("apigateway", "CreateStage", {"restApiId": API, "createStageInput": {"stageName": "prod", "deploymentId": "6gejpe"}, "template": False},
-     (("stages", API),), f"{API}/prod"),
-    ("apigateway", "UpdateStage", {"restApiId": API, "stageName": "prod", "template": False,
-                                   "patchOperations": [{"op": "replace", "path": "/variables/lambdaAlias", "value": "prod"}]},
-     (("stages", API),), f"{API}/prod"),
+    (
+        "apigateway",
+        "CreateStage",
+        {"restApiId": API, "createStageInput": {"stageName": "prod", "deploymentId": "6gejpe"}, "template": False},
+        (("stages", API),),
+        f"{API}/prod",
+    ),
+    (
+        "apigateway",
+        "UpdateStage",
+        {"restApiId": API, "stageName": "prod", "template": False, "patchOperations": [{"op": "replace", "path": "/variables/lambdaAlias", "value": "prod"}]},
+        (("stages", API),),
+        f"{API}/prod",
+    ),
     ("apigateway", "DeleteStage", {"restApiId": API, "stageName": "dev", "template": False}, (("stages", API),), f"{API}/dev"),
-    ("apigateway", "CreateDeployment", {"restApiId": API, "createDeploymentInput": {"description": "", "stageName": "dev"}, "template": False},
-     (("deployments", API), ("stages", API)), f"{API}/dev"),
+    (
+        "apigateway",
+        "CreateDeployment",
+        {"restApiId": API, "createDeploymentInput": {"description": "", "stageName": "dev"}, "template": False},
+        (("deployments", API), ("stages", API)),
+        f"{API}/dev",
+    ),
     ("apigateway", "UpdateDeployment", {"restApiId": API, "deploymentId": "6gejpe", "template": False}, (("deployments", API),), API),
     ("apigateway", "DeleteDeployment", {"restApiId": API, "deploymentId": "6gejpe", "template": False}, (("deployments", API),), API),
     *[
         ("apigateway", name, {"restApiId": API, "resourceId": "r1", "httpMethod": "GET", "template": False}, RESOURCES, API)
-        for name in ("PutIntegration", "UpdateIntegration", "DeleteIntegration", "PutIntegrationResponse", "UpdateIntegrationResponse",
-                     "DeleteIntegrationResponse", "PutMethod", "UpdateMethod", "DeleteMethod", "PutMethodResponse",
-                     "UpdateMethodResponse", "DeleteMethodResponse", "UpdateResource", "DeleteResource")
+        for name in (
+            "PutIntegration",
+            "UpdateIntegration",
+            "DeleteIntegration",
+            "PutIntegrationResponse",
+            "UpdateIntegrationResponse",
+            "DeleteIntegrationResponse",
+            "PutMethod",
+            "UpdateMethod",
+            "DeleteMethod",
+            "PutMethodResponse",
+            "UpdateMethodResponse",
+            "DeleteMethodResponse",
+            "UpdateResource",
+            "DeleteResource",
+        )
     ],
-    ("apigateway", "CreateResource", {"restApiId": API, "parentId": "r0", "createResourceInput": {"pathPart": "users"}, "template": False},
-     RESOURCES, API),
-    ("apigateway", "CreateRestApi", {"createRestApiInput": {"name": "products-v3", "cloneFrom": API}, "template": False},
-     (("rest_apis",),), "products-v3"),
+    ("apigateway", "CreateResource", {"restApiId": API, "parentId": "r0", "createResourceInput": {"pathPart": "users"}, "template": False}, RESOURCES, API),
+    ("apigateway", "CreateRestApi", {"createRestApiInput": {"name": "products-v3", "cloneFrom": API}, "template": False}, (("rest_apis",),), "products-v3"),
     ("apigateway", "ImportRestApi", {"mode": "import", "failonwarnings": False}, (("rest_apis",),), "a new REST API"),
     ("apigateway", "PutRestApi", {"restApiId": API, "mode": "overwrite", "template": False}, WHOLE_API, API),
     ("apigateway", "UpdateRestApi", {"restApiId": API, "template": False}, WHOLE_API, API),
     ("apigateway", "DeleteRestApi", {"restApiId": API, "template": False}, WHOLE_API, API),
-    ("apigateway", "CreateBasePathMapping", {"domainName": "myapi.com",
-                                             "createBasePathMappingInput": {"basePath": "v1", "restApiId": API, "stage": "prod"}},
-     (("mappings", "myapi.com"),), "myapi.com/v1"),
-    ("apigateway", "UpdateBasePathMapping", {"domainName": "myapi.com", "basePath": "v1", "template": False},
-     (("mappings", "myapi.com"),), "myapi.com/v1"),
-    ("apigateway", "DeleteBasePathMapping", {"domainName": "dev.myapi.com", "basePath": "(none)"},
-     (("mappings", "dev.myapi.com"),), "dev.myapi.com/(none)"),
-    ("apigateway", "CreateApiMapping", {"domainName": "myapi.com", "apiId": API, "stage": "prod", "apiMappingKey": "v2"},
-     (("mappings", "myapi.com"),), "myapi.com/v2"),
-    ("apigateway", "UpdateApiMapping", {"domainName": "myapi.com", "apiMappingId": "m1", "apiId": API, "stage": "prod"},
-     (("mappings", "myapi.com"),), "myapi.com"),
+    (
+        "apigateway",
+        "CreateBasePathMapping",
+        {"domainName": "myapi.com", "createBasePathMappingInput": {"basePath": "v1", "restApiId": API, "stage": "prod"}},
+        (("mappings", "myapi.com"),),
+        "myapi.com/v1",
+    ),
+    ("apigateway", "UpdateBasePathMapping", {"domainName": "myapi.com", "basePath": "v1", "template": False}, (("mappings", "myapi.com"),), "myapi.com/v1"),
+    ("apigateway", "DeleteBasePathMapping", {"domainName": "dev.myapi.com", "basePath": "(none)"}, (("mappings", "dev.myapi.com"),), "dev.myapi.com/(none)"),
+    (
+        "apigateway",
+        "CreateApiMapping",
+        {"domainName": "myapi.com", "apiId": API, "stage": "prod", "apiMappingKey": "v2"},
+        (("mappings", "myapi.com"),),
+        "myapi.com/v2",
+    ),
+    (
+        "apigateway",
+        "UpdateApiMapping",
+        {"domainName": "myapi.com", "apiMappingId": "m1", "apiId": API, "stage": "prod"},
+        (("mappings", "myapi.com"),),
+        "myapi.com",
+    ),
     ("apigateway", "DeleteApiMapping", {"domainName": "myapi.com", "apiMappingId": "m1"}, (("mappings", "myapi.com"),), "myapi.com"),
-    ("apigateway", "CreateDomainName", {"createDomainNameInput": {"domainName": "*.myapi.com", "regionalCertificateArn": "arn:c"}},
-     (("mappings", "*.myapi.com"),), "*.myapi.com"),
+    (
+        "apigateway",
+        "CreateDomainName",
+        {"createDomainNameInput": {"domainName": "*.myapi.com", "regionalCertificateArn": "arn:c"}},
+        (("mappings", "*.myapi.com"),),
+        "*.myapi.com",
+    ),
     ("apigateway", "DeleteDomainName", {"domainName": "myapi.com"}, (("mappings", "myapi.com"),), "myapi.com"),
 ]
 
@@ -178,8 +241,14 @@ def test_the_lambda_guides_delete_function_entry() -> None:
     """'Logging AWS Lambda API calls using AWS CloudTrail': eventVersion 1.03, no suffix on DeleteFunction."""
     entry = {
         "eventVersion": "1.03",
-        "userIdentity": {"type": "IAMUser", "principalId": "A1B2C3D4E5F6G7EXAMPLE", "arn": "arn:aws:iam::999999999999:user/myUserName",
-                         "accountId": "999999999999", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "myUserName"},
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "A1B2C3D4E5F6G7EXAMPLE",
+            "arn": "arn:aws:iam::999999999999:user/myUserName",
+            "accountId": "999999999999",
+            "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+            "userName": "myUserName",
+        },
         "eventTime": "2015-03-18T19:04:42Z",
         "eventSource": "lambda.amazonaws.com",
         "eventName": "DeleteFunction",
@@ -204,9 +273,19 @@ def test_the_lambda_guides_delete_function_entry() -> None:
 
 
 def test_the_api_gateway_guides_get_resource_entry_is_a_read() -> None:
-    entry = record("apigateway", "GetResource", {"restApiId": "3rbEXAMPLE", "resourceId": "5tfEXAMPLE", "template": False}, readOnly=True,
-                   userIdentity={"type": "Root", "principalId": "AKIAI44QH8DHBEXAMPLE", "arn": f"arn:aws:iam::{ACCOUNT}:root",
-                                 "accountId": ACCOUNT, "sessionContext": {"attributes": {"mfaAuthenticated": "false"}}})
+    entry = record(
+        "apigateway",
+        "GetResource",
+        {"restApiId": "3rbEXAMPLE", "resourceId": "5tfEXAMPLE", "template": False},
+        readOnly=True,
+        userIdentity={
+            "type": "Root",
+            "principalId": "AKIAI44QH8DHBEXAMPLE",
+            "arn": f"arn:aws:iam::{ACCOUNT}:root",
+            "accountId": ACCOUNT,
+            "sessionContext": {"attributes": {"mfaAuthenticated": "false"}},
+        },
+    )
     assert parse_event(envelope(entry, "aws.apigateway")) == Ignored("apigateway GetResource is a read: nothing changed")
 
 
@@ -216,9 +295,13 @@ SSO_SESSION = {
     "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_Developers_4972de7308bc000a/alice@example.com",
     "accountId": ACCOUNT,
     "sessionContext": {
-        "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
-                          "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Developers_4972de7308bc000a",
-                          "accountId": ACCOUNT, "userName": "AWSReservedSSO_Developers_4972de7308bc000a"},
+        "sessionIssuer": {
+            "type": "Role",
+            "principalId": "AROAEXAMPLE",
+            "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Developers_4972de7308bc000a",
+            "accountId": ACCOUNT,
+            "userName": "AWSReservedSSO_Developers_4972de7308bc000a",
+        },
         "webIdFederationData": {},
         "attributes": {"creationDate": "2024-04-17T06:43:19Z", "mfaAuthenticated": "false"},
     },
@@ -228,24 +311,51 @@ BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
 
 def test_a_console_made_stage_and_deployment() -> None:
     """The console's CreateDeployment then CreateStage: the stage name is in the nested request body."""
-    console = {"userIdentity": SSO_SESSION, "userAgent": BROWSER, "sessionCredentialFromConsole": "true",
-               "tlsDetails": {"tlsVersion": "TLSv1.3", "clientProvidedHostHeader": "apigateway.us-east-1.amazonaws.com"}}
-    deployment = touch("apigateway", "CreateDeployment", {"restApiId": "67ge356u6d", "createDeploymentInput": {"description": "", "stageName": ""},
-                                                          "template": False}, responseElements={"id": "6gejpe"}, **console)
+    console = {
+        "userIdentity": SSO_SESSION,
+        "userAgent": BROWSER,
+        "sessionCredentialFromConsole": "true",
+        "tlsDetails": {"tlsVersion": "TLSv1.3", "clientProvidedHostHeader": "apigateway.us-east-1.amazonaws.com"},
+    }
+    deployment = touch(
+        "apigateway",
+        "CreateDeployment",
+        {"restApiId": "67ge356u6d", "createDeploymentInput": {"description": "", "stageName": ""}, "template": False},
+        responseElements={"id": "6gejpe"},
+        **console,
+    )
     assert isinstance(deployment, Touch)
     assert deployment.keys == (("deployments", "67ge356u6d"), ("stages", "67ge356u6d"))
     assert deployment.reason == f"apigateway CreateDeployment 67ge356u6d by {SSO_SESSION['arn']}"
-    stage = touch("apigateway", "CreateStage", {"restApiId": "67ge356u6d", "createStageInput": {
-        "cacheClusterSize": "0.5", "deploymentId": "6gejpe", "description": "", "cacheClusterEnabled": False, "tracingEnabled": False,
-        "stageName": "new"}, "template": False}, **console)
+    stage = touch(
+        "apigateway",
+        "CreateStage",
+        {
+            "restApiId": "67ge356u6d",
+            "createStageInput": {
+                "cacheClusterSize": "0.5",
+                "deploymentId": "6gejpe",
+                "description": "",
+                "cacheClusterEnabled": False,
+                "tracingEnabled": False,
+                "stageName": "new",
+            },
+            "template": False,
+        },
+        **console,
+    )
     assert isinstance(stage, Touch) and stage.keys == (("stages", "67ge356u6d"),) and stage.api_ids == {"67ge356u6d"}
     assert "CreateStage 67ge356u6d/new by arn:aws:sts::" in stage.reason
 
 
 def test_api_gateway_v2_calls_of_the_same_name_are_not_rest_apis() -> None:
     """HTTP APIs share the event source and names like CreateStage, with apiId for restApiId."""
-    got = touch("apigateway", "CreateStage", {"stageName": "5587y0s9d5aed", "autoDeploy": True, "apiId": "pxzfkfmjo7"},
-                userAgent="APN/1.0 HashiCorp/1.0 Terraform/1.3.7 aws-sdk-go-v2/1.30.1 api/apigatewayv2#1.22.1")
+    got = touch(
+        "apigateway",
+        "CreateStage",
+        {"stageName": "5587y0s9d5aed", "autoDeploy": True, "apiId": "pxzfkfmjo7"},
+        userAgent="APN/1.0 HashiCorp/1.0 Terraform/1.3.7 aws-sdk-go-v2/1.30.1 api/apigatewayv2#1.22.1",
+    )
     assert isinstance(got, Ignored) and "API Gateway v2 API pxzfkfmjo7" in got.reason and "REST APIs" in got.reason
     assert isinstance(touch("apigateway", "UpdateIntegration", {"apiId": "pxzfkfmjo7", "integrationId": "i1"}), Ignored)
 
@@ -302,20 +412,39 @@ def test_unsuffixed_lambda_names_of_older_records() -> None:
         (touch("lambda", "ListAliases20150331", {"functionName": "f"}), "lambda ListAliases: not a change Pointsman follows"),
         (touch("lambda", "PutFunctionConcurrency20171031", {"functionName": "f"}), "lambda PutFunctionConcurrency: not a change Pointsman follows"),
         (touch("apigateway", "GetStages", {"restApiId": API}, readOnly=True), "apigateway GetStages is a read: nothing changed"),
-        (touch("lambda", "UpdateAlias20150331", {"functionName": "f", "name": "prod"}, errorCode="ResourceConflictException",
-               errorMessage="The operation cannot be performed at this time."),
-         "lambda UpdateAlias failed (ResourceConflictException): nothing changed"),
+        (
+            touch(
+                "lambda",
+                "UpdateAlias20150331",
+                {"functionName": "f", "name": "prod"},
+                errorCode="ResourceConflictException",
+                errorMessage="The operation cannot be performed at this time.",
+            ),
+            "lambda UpdateAlias failed (ResourceConflictException): nothing changed",
+        ),
         (touch("apigateway", "UpdateStage", None, errorCode="NotFoundException"), "apigateway UpdateStage failed (NotFoundException): nothing changed"),
-        (touch("lambda", "AddPermission20150331v2", {"functionName": "f", "statementId": "s"}),
-         "lambda AddPermission: the policy of f itself, not of an alias: not managed by Pointsman"),
-        (touch("lambda", "UpdateAlias20150331", {"functionName": "f", "name": "prod"},
-               userAgent=f"Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1 lang/python#3.11.9 cfg/retry-mode#standard Botocore/1.35.0 {USER_AGENT}"),
-         "lambda UpdateAlias made by Pointsman itself (user agent)"),
-        (touch("apigateway", "UpdateStage", {"restApiId": API, "stageName": "prod"}, userAgent=f"[Boto3/1.35.0 {USER_AGENT}]"),
-         "apigateway UpdateStage made by Pointsman itself (user agent)"),
+        (
+            touch("lambda", "AddPermission20150331v2", {"functionName": "f", "statementId": "s"}),
+            "lambda AddPermission: the policy of f itself, not of an alias: not managed by Pointsman",
+        ),
+        (
+            touch(
+                "lambda",
+                "UpdateAlias20150331",
+                {"functionName": "f", "name": "prod"},
+                userAgent=f"Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1 lang/python#3.11.9 cfg/retry-mode#standard Botocore/1.35.0 {USER_AGENT}",
+            ),
+            "lambda UpdateAlias made by Pointsman itself (user agent)",
+        ),
+        (
+            touch("apigateway", "UpdateStage", {"restApiId": API, "stageName": "prod"}, userAgent=f"[Boto3/1.35.0 {USER_AGENT}]"),
+            "apigateway UpdateStage made by Pointsman itself (user agent)",
+        ),
         (parse_event(envelope(record("ec2", "RunInstances", {}), "aws.ec2")), "event from ec2.amazonaws.com, not Lambda or API Gateway"),
-        (parse_event(json.dumps({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})),
-         "not a CloudTrail API call: detail-type 'Scheduled Event'"),
+        (
+            parse_event(json.dumps({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})),
+            "not a CloudTrail API call: detail-type 'Scheduled Event'",
+        ),
     ],
 )
 def test_what_is_ignored_says_why(body: Touch | Ignored, reason: str) -> None:
@@ -338,11 +467,19 @@ def test_an_assumed_role_of_an_ignored_principal_is_pointsman_itself() -> None:
     without_issuer = json.loads(body)
     del without_issuer["detail"]["userIdentity"]["sessionContext"]
     # The role's ARN, with or without its path, names the session's role even with no issuer in the record.
-    for principal in (f"arn:aws:iam::{ACCOUNT}:role/pointsman-controller", f"arn:aws:iam::{ACCOUNT}:role/ops/pointsman-controller",
-                      f"arn:aws:sts::{ACCOUNT}:assumed-role/pointsman-controller", f"arn:aws:sts::{ACCOUNT}:assumed-role/pointsman-controller/i-0abc"):
+    for principal in (
+        f"arn:aws:iam::{ACCOUNT}:role/pointsman-controller",
+        f"arn:aws:iam::{ACCOUNT}:role/ops/pointsman-controller",
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/pointsman-controller",
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/pointsman-controller/i-0abc",
+    ):
         assert isinstance(parse_event(json.dumps(without_issuer), ignore_principals=[principal]), Ignored), principal
-    for other in (f"arn:aws:iam::{ACCOUNT}:role/someone-else", "arn:aws:iam::210987654321:role/pointsman-controller",
-                  f"arn:aws:iam::{ACCOUNT}:user/pointsman-controller", "pointsman-controller"):
+    for other in (
+        f"arn:aws:iam::{ACCOUNT}:role/someone-else",
+        "arn:aws:iam::210987654321:role/pointsman-controller",
+        f"arn:aws:iam::{ACCOUNT}:user/pointsman-controller",
+        "pointsman-controller",
+    ):
         assert isinstance(parse_event(body, ignore_principals=[other]), Touch), other
 
 
@@ -396,8 +533,10 @@ def test_sns_wrapped_and_bare_records_are_read() -> None:
         (envelope(record("apigateway", "UpdateStage", None), "aws.apigateway"), "requestParameters.restApiId is missing"),
         (envelope(record("apigateway", "UpdateStage", {"restApiId": "a/b"}), "aws.apigateway"), "requestParameters.restApiId 'a/b' is not valid"),
         (envelope(record("apigateway", "DeleteBasePathMapping", {"basePath": "v1"}), "aws.apigateway"), "requestParameters.domainName is missing"),
-        (envelope(record("apigateway", "DeleteBasePathMapping", {"domainName": "my api.com"}), "aws.apigateway"),
-         "requestParameters.domainName 'my api.com' is not valid"),
+        (
+            envelope(record("apigateway", "DeleteBasePathMapping", {"domainName": "my api.com"}), "aws.apigateway"),
+            "requestParameters.domainName 'my api.com' is not valid",
+        ),
         ("x" * 2_000_000, "larger than any event"),
         ("[" * 100_000, "not JSON"),
         ('{"a":' * 50_000 + "1" + "}" * 50_000, "not JSON"),
@@ -419,11 +558,27 @@ _json = st.recursive(
     max_leaves=20,
 )
 _names = st.sampled_from([*EVENT_NAMES["aws.lambda"], *(f"{n}20150331" for n in EVENT_NAMES["aws.lambda"]), *EVENT_NAMES["aws.apigateway"], "GetAlias20150331"])
-_fields = st.sampled_from(["functionName", "name", "qualifier", "restApiId", "apiId", "stageName", "domainName", "basePath",
-                           "createStageInput", "createRestApiInput", "createBasePathMappingInput", "apiMappingKey"])
+_fields = st.sampled_from(
+    [
+        "functionName",
+        "name",
+        "qualifier",
+        "restApiId",
+        "apiId",
+        "stageName",
+        "domainName",
+        "basePath",
+        "createStageInput",
+        "createRestApiInput",
+        "createBasePathMappingInput",
+        "apiMappingKey",
+    ]
+)
 _values = _json | st.sampled_from(["getProducts", FN_ARN, f"{FN_ARN}:prod", "a:b:c", API, "myapi.com", "", "$LATEST"])
-_identity = st.dictionaries(st.sampled_from(["type", "arn", "sessionContext", "invokedBy"]),
-                            _values | st.fixed_dictionaries({"sessionIssuer": st.dictionaries(st.sampled_from(["arn", "type"]), _values)}))
+_identity = st.dictionaries(
+    st.sampled_from(["type", "arn", "sessionContext", "invokedBy"]),
+    _values | st.fixed_dictionaries({"sessionIssuer": st.dictionaries(st.sampled_from(["arn", "type"]), _values)}),
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -522,18 +677,35 @@ def _matches(source: str, name: str) -> bool:
     return EventPattern.load(json.dumps(event_pattern())).matches_event(event)
 
 
-@pytest.mark.parametrize(("source", "name"), [(f"{s.removeprefix('aws.')}", n) for s, n, *_ in CASES] + [
-    ("lambda", "UpdateAlias"), ("lambda", "DeleteFunction"), ("lambda", "UpdateFunctionCode20150331"), ("lambda", "AddPermission20150331"),
-])
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [(f"{s.removeprefix('aws.')}", n) for s, n, *_ in CASES]
+    + [
+        ("lambda", "UpdateAlias"),
+        ("lambda", "DeleteFunction"),
+        ("lambda", "UpdateFunctionCode20150331"),
+        ("lambda", "AddPermission20150331"),
+    ],
+)
 def test_every_handled_event_matches_the_pattern(source: str, name: str) -> None:
     assert _matches(source, name)
 
 
-@pytest.mark.parametrize(("source", "name"), [
-    ("lambda", "GetAlias20150331"), ("lambda", "ListAliases20150331"), ("lambda", "Invoke"),
-    ("lambda", "DeleteFunctionConcurrency20171031"), ("lambda", "CreateFunctionUrlConfig20211031"), ("lambda", "UpdateFunctionUrlConfig20211031"),
-    ("apigateway", "GetStages"), ("apigateway", "CreateApiKey"), ("apigateway", "UpdateStageX"), ("ec2", "UpdateStage"),
-])
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("lambda", "GetAlias20150331"),
+        ("lambda", "ListAliases20150331"),
+        ("lambda", "Invoke"),
+        ("lambda", "DeleteFunctionConcurrency20171031"),
+        ("lambda", "CreateFunctionUrlConfig20211031"),
+        ("lambda", "UpdateFunctionUrlConfig20211031"),
+        ("apigateway", "GetStages"),
+        ("apigateway", "CreateApiKey"),
+        ("apigateway", "UpdateStageX"),
+        ("ec2", "UpdateStage"),
+    ],
+)
 def test_other_events_do_not(source: str, name: str) -> None:
     assert not _matches(source, name)
 

@@ -99,9 +99,7 @@ def test_declared_environment_is_drift_then_one_update_then_in_sync(converged, c
 def test_console_change_of_a_variable_is_drift_and_healed(converged, clients, spec_dir):
     declare(spec_dir, "{TABLE: products-v2, PAGE_SIZE: 50}")
     assert not run(spec_dir, clients, apply=True).failed
-    clients.lambda_.update_function_configuration(
-        FunctionName=FN, Environment={"Variables": {"TABLE": "products-v1", "PAGE_SIZE": "50", "DEBUG": "1"}}
-    )
+    clients.lambda_.update_function_configuration(FunctionName=FN, Environment={"Variables": {"TABLE": "products-v1", "PAGE_SIZE": "50", "DEBUG": "1"}})
 
     plan = run(spec_dir, clients)
     drift = drift_of(plan, CONFIG)
@@ -110,9 +108,7 @@ def test_console_change_of_a_variable_is_drift_and_healed(converged, clients, sp
         FieldChange("environment.DEBUG", Sensitive("1"), None),
         FieldChange("environment.TABLE", Sensitive("products-v1"), Sensitive("products-v2")),
     )
-    assert plan.plan.actions[0].reason == (
-        "environment of $LATEST: DEBUG: (removed), TABLE: (changed); removes DEBUG, set in AWS but not in git"
-    )
+    assert plan.plan.actions[0].reason == ("environment of $LATEST: DEBUG: (removed), TABLE: (changed); removes DEBUG, set in AWS but not in git")
 
     applied = run(spec_dir, clients, apply=True)
     assert not applied.failed
@@ -159,10 +155,7 @@ def test_iam_policy_names_the_configuration_calls():
 # ------------------------------------------------------------------ published versions keep theirs
 
 
-WARNING = (
-    "getProductsV2: alias prod serves version 2, whose environment differs from the declared one "
-    "(TABLE: (added))"
-)
+WARNING = "getProductsV2: alias prod serves version 2, whose environment differs from the declared one (TABLE: (added))"
 
 
 def test_alias_on_a_published_version_with_another_environment_is_a_warning_not_drift(converged, clients, spec_dir):
@@ -194,10 +187,12 @@ def test_no_warning_when_the_published_version_has_the_declared_environment(conv
 
 def test_aliases_sharing_a_version_are_named_in_one_warning(converged, clients, spec_dir):
     path = declare(spec_dir, "{TABLE: products-v2}")
-    path.write_text(path.read_text().replace(
-        'dev: {version: $LATEST, description: "v2 development"}',
-        'dev: {version: $LATEST, description: "v2 development"}\n      canary: {version: 1, routing: {"2": 0.1}}',
-    ))
+    path.write_text(
+        path.read_text().replace(
+            'dev: {version: $LATEST, description: "v2 development"}',
+            'dev: {version: $LATEST, description: "v2 development"}\n      canary: {version: 1, routing: {"2": 0.1}}',
+        )
+    )
     result = run(spec_dir, clients)
     assert result.warnings == [
         "getProductsV2: alias canary serves version 1, whose environment differs from the declared one (TABLE: (added))",
@@ -220,9 +215,7 @@ def test_sha256_pin_publishes_after_the_environment_update(converged, clients, s
         ("lambda.UpdateAlias", f"lambda_alias/{FN}/prod"),
     ]
     assert plan.plan.actions[1].requires == (CONFIG,)
-    assert plan.plan.actions[1].reason == (
-        f"$LATEST of {FN} has {sha}; no published version has it with the declared environment"
-    )
+    assert plan.plan.actions[1].reason == (f"$LATEST of {FN} has {sha}; no published version has it with the declared environment")
     assert not plan.warnings  # prod will serve a version with the declared environment
 
     applied = run(spec_dir, clients, apply=True)
@@ -293,18 +286,24 @@ def test_sha256_pin_of_old_code_with_another_environment_serves_it_with_a_warnin
 @pytest.mark.parametrize(
     ("environment", "field", "message"),
     [
-        ("{bad-name: x}", "functions.getProductsV2.environment.bad-name",
-         "environment variable name 'bad-name' is not allowed: a letter, then letters, digits or _"),
-        ("{9LIVES: x}", "functions.getProductsV2.environment.9LIVES",
-         "environment variable name '9LIVES' is not allowed: a letter, then letters, digits or _"),
-        ("{AWS_REGION: eu-west-1}", "functions.getProductsV2.environment.AWS_REGION",
-         "environment variable 'AWS_REGION' is reserved by Lambda"),
-        ("{AWS_LAMBDA_FUNCTION_NAME: x}", "functions.getProductsV2.environment.AWS_LAMBDA_FUNCTION_NAME",
-         "environment variable 'AWS_LAMBDA_FUNCTION_NAME' is reserved by Lambda"),
-        ("{_HANDLER: x}", "functions.getProductsV2.environment._HANDLER",
-         "environment variable '_HANDLER' is reserved by Lambda"),
-        ("{BLOB: " + "x" * 4093 + "}", "functions.getProductsV2.environment",
-         "environment variables total 4,097 bytes (names and values); Lambda allows 4,096"),
+        (
+            "{bad-name: x}",
+            "functions.getProductsV2.environment.bad-name",
+            "environment variable name 'bad-name' is not allowed: a letter, then letters, digits or _",
+        ),
+        ("{9LIVES: x}", "functions.getProductsV2.environment.9LIVES", "environment variable name '9LIVES' is not allowed: a letter, then letters, digits or _"),
+        ("{AWS_REGION: eu-west-1}", "functions.getProductsV2.environment.AWS_REGION", "environment variable 'AWS_REGION' is reserved by Lambda"),
+        (
+            "{AWS_LAMBDA_FUNCTION_NAME: x}",
+            "functions.getProductsV2.environment.AWS_LAMBDA_FUNCTION_NAME",
+            "environment variable 'AWS_LAMBDA_FUNCTION_NAME' is reserved by Lambda",
+        ),
+        ("{_HANDLER: x}", "functions.getProductsV2.environment._HANDLER", "environment variable '_HANDLER' is reserved by Lambda"),
+        (
+            "{BLOB: " + "x" * 4093 + "}",
+            "functions.getProductsV2.environment",
+            "environment variables total 4,097 bytes (names and values); Lambda allows 4,096",
+        ),
         ("[TABLE]", "functions.getProductsV2.environment", "Input should be a valid dictionary"),
     ],
 )
@@ -346,7 +345,9 @@ def _config_action(function: str = FN) -> Any:
 def _publish_action(function: str = FN) -> Any:
     sha = "A" * 43 + "="
     desired = Resource(
-        "lambda_version", f"{function}/sha256:{sha}", {"code_sha256": sha},
+        "lambda_version",
+        f"{function}/sha256:{sha}",
+        {"code_sha256": sha},
         context={"function": function, "why": "test", "requires": (f"lambda_function_config/{function}",)},
     )
     (action,) = LambdaVersion().converge(desired, None, (), [])
@@ -423,8 +424,7 @@ def test_wait_that_runs_out_is_one_error_line(stubbed, sleeps, monkeypatch):
     (outcome,) = apply_actions(clients, [_config_action()])
     assert outcome.status is OutcomeStatus.FAILED
     assert outcome.error == (
-        "function getProductsV2: configuration update did not finish: still InProgress after 2 s"
-        " (after lambda.UpdateFunctionConfiguration succeeded)"
+        "function getProductsV2: configuration update did not finish: still InProgress after 2 s (after lambda.UpdateFunctionConfiguration succeeded)"
     )
 
 
@@ -435,6 +435,7 @@ def test_a_wait_is_not_a_write():
     assert is_write("lambda.UpdateFunctionConfiguration")
     import botocore.session
 
-    assert "function_updated" in botocore.session.get_session().create_client(
-        "lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    ).waiter_names
+    assert (
+        "function_updated"
+        in botocore.session.get_session().create_client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x").waiter_names
+    )

@@ -268,7 +268,9 @@ def test_once_invalid_commit_changes_nothing(
     state = tmp_path / "state"
     assert once(capsys, repo, state)[0] == 2
     # Moves prod to 2 *and* breaks the spec: nothing of it may be applied.
-    bad = commit(repo, "broken", "desired_state/getreport.yaml", 'prod: {version: "1", description: stable}', 'prod: {version: "2", description: stable, colour: red}')
+    bad = commit(
+        repo, "broken", "desired_state/getreport.yaml", 'prod: {version: "1", description: stable}', 'prod: {version: "2", description: stable, colour: red}'
+    )
 
     code, doc, err = once(capsys, repo, state)
     assert code == 1

@@ -63,8 +63,11 @@ def serve_http(tmp_path: Path, clients: AwsClients, monkeypatch: pytest.MonkeyPa
             assert hasattr(http, name), name
             monkeypatch.setattr(http, name, value)
         settings = RunSettings(
-            repo=str(tmp_path / "no-repo"), state_dir=tmp_path / f"state-{len(started)}", listen="127.0.0.1:0",
-            webhook_secret=SECRET, poll_interval=0,
+            repo=str(tmp_path / "no-repo"),
+            state_dir=tmp_path / f"state-{len(started)}",
+            listen="127.0.0.1:0",
+            webhook_secret=SECRET,
+            poll_interval=0,
         )
         controller = Controller(settings, clients)
         triggers: list[str] = []
@@ -360,8 +363,20 @@ def test_odd_signed_bodies_are_accepted_not_500(served: Served, body: bytes) -> 
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
         (b"GET / HTTP/1.1\n\n", 200),  # bare newlines
     ],
-    ids=["bad-ipv6-host", "absolute-form", "bad-percent", "long-url", "long-header", "200-headers", "no-colon",
-         "binary-header", "tls-hello", "no-version", "http2", "bare-newlines"],
+    ids=[
+        "bad-ipv6-host",
+        "absolute-form",
+        "bad-percent",
+        "long-url",
+        "long-header",
+        "200-headers",
+        "no-colon",
+        "binary-header",
+        "tls-hello",
+        "no-version",
+        "http2",
+        "bare-newlines",
+    ],
 )
 def test_odd_requests(served: Served, data: bytes, code: int, logs: Logs) -> None:
     reply = served.send(data)
@@ -388,7 +403,11 @@ def test_head_get_and_post_on_the_wrong_path(served: Served) -> None:
 
 
 def test_clients_that_go_away_leave_no_traceback(served: Served, logs: Logs, capsys: pytest.CaptureFixture[str]) -> None:
-    for data in (b"GET /api/status HTTP/1.1\r\nHost: x\r\n", request("GET", "/metrics"), request("POST", "/webhook", {"Content-Length": "1000", "X-Gitlab-Token": "t"})):
+    for data in (
+        b"GET /api/status HTTP/1.1\r\nHost: x\r\n",
+        request("GET", "/metrics"),
+        request("POST", "/webhook", {"Content-Length": "1000", "X-Gitlab-Token": "t"}),
+    ):
         sock = socket.create_connection(("127.0.0.1", served.port), timeout=5)
         sock.sendall(data)
         time.sleep(0.05)
@@ -637,7 +656,11 @@ def test_http_attacks() -> None:
     result = run_http_attacks(details)
     assert result["cases"] >= 34
     assert {k: v for k, v in result.items() if k != "cases"} == {
-        "server_errors": 0, "tracebacks": 0, "hangs": 0, "unauthenticated_triggers": 0, "resets": 0,
+        "server_errors": 0,
+        "tracebacks": 0,
+        "hangs": 0,
+        "unauthenticated_triggers": 0,
+        "resets": 0,
     }, json.dumps([d for d in details if not d["ok"]], default=str)[:4000]
     assert [d["name"] for d in details if not d["ok"]] == []
     assert time.monotonic() - started < 45

@@ -106,9 +106,7 @@ def test_sha256_of_published_version_resolves_without_publishing(converged, clie
     path = spec_dir / "getreport.yaml"
     path.write_text(path.read_text().replace('prod: {version: "1"', f'prod: {{version: "sha256:{sha2}"'))
     result = run(spec_dir, clients)
-    assert [(d.resource, [(c.field, c.live, c.desired) for c in d.changes]) for d in result.drift] == [
-        ("lambda_alias/getreport/prod", [("version", "1", "2")])
-    ]
+    assert [(d.resource, [(c.field, c.live, c.desired) for c in d.changes]) for d in result.drift] == [("lambda_alias/getreport/prod", [("version", "1", "2")])]
 
 
 def test_sha256_nobody_has_is_a_plan_error(converged, clients, spec_dir):
@@ -258,9 +256,7 @@ def test_stage_modified_one_update_with_only_changed_patches(converged, clients,
 
 def test_stage_variable_extra_is_reported_and_pruned_in_one_update(converged, clients, spec_dir):
     api = _api_id(clients, "products-v2")
-    clients.apigateway.update_stage(
-        restApiId=api, stageName="dev", patchOperations=[{"op": "replace", "path": "/variables/debug", "value": "on"}]
-    )
+    clients.apigateway.update_stage(restApiId=api, stageName="dev", patchOperations=[{"op": "replace", "path": "/variables/debug", "value": "on"}])
     result = run(spec_dir, clients, apply=True)
     d = drift_of(result, "stage_variable/products-v2/dev/debug")
     assert d.status is DriftStatus.EXTRA
@@ -283,7 +279,12 @@ def test_declared_deployment_is_managed(converged, clients, spec_dir):
     api = _api_id(clients, "getreport-api")
     new = clients.apigateway.create_deployment(restApiId=api, description="second")["id"]
     path = spec_dir / "getreport.yaml"
-    path.write_text(path.read_text().replace("dev: {variables: {lambdaAlias: dev}, description: development}", f"dev: {{variables: {{lambdaAlias: dev}}, description: development, deployment: {new}}}"))
+    path.write_text(
+        path.read_text().replace(
+            "dev: {variables: {lambdaAlias: dev}, description: development}",
+            f"dev: {{variables: {{lambdaAlias: dev}}, description: development, deployment: {new}}}",
+        )
+    )
     result = run(spec_dir, clients)
     d = drift_of(result, "rest_stage/getreport-api/dev")
     assert [(c.field, c.desired) for c in d.changes] == [("deployment", new)]
@@ -302,9 +303,7 @@ def test_mapping_missing(converged, clients, spec_dir):
 
 
 def test_mapping_modified(converged, clients, spec_dir):
-    clients.apigateway.update_base_path_mapping(
-        domainName="myapi.com", basePath="v1", patchOperations=[{"op": "replace", "path": "/stage", "value": "dev"}]
-    )
+    clients.apigateway.update_base_path_mapping(domainName="myapi.com", basePath="v1", patchOperations=[{"op": "replace", "path": "/stage", "value": "dev"}])
     result = run(spec_dir, clients)
     d = drift_of(result, "base_path_mapping/myapi.com/v1")
     assert d.status is DriftStatus.MODIFIED
@@ -353,9 +352,7 @@ def test_undeclared_function_alias_that_exists_is_accepted(estate, clients, spec
     """A stage may route to an alias of a function the spec does not manage, if that alias exists."""
     clients.lambda_.create_alias(FunctionName="getProductsV2", Name="prod", FunctionVersion="2")
     clients.lambda_.create_alias(FunctionName="getProductsV2", Name="dev", FunctionVersion="$LATEST")
-    (spec_dir / "products.yaml").write_text(
-        "rest_apis:\n  products-v2:\n    stages:\n      prod: {variables: {lambdaAlias: prod}}\n"
-    )
+    (spec_dir / "products.yaml").write_text("rest_apis:\n  products-v2:\n    stages:\n      prod: {variables: {lambdaAlias: prod}}\n")
     result = run(spec_dir, clients, apply=True)
     assert not result.problems, result.problems
     assert "lambda_permission/getProductsV2/prod/products-v2" in [a.resource for a in result.plan.actions]

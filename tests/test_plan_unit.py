@@ -71,7 +71,17 @@ def permission(fn: str, name: str, api: str, *, source_arn: str = ARN, live_sid:
     )
 
 
-def stage(api: str, name: str, variables: dict[str, str], description: str = "", *, deployment: str | None = None, requires: tuple[str, ...] = (), api_id: str = API_ID, **attrs: Any) -> Resource:
+def stage(
+    api: str,
+    name: str,
+    variables: dict[str, str],
+    description: str = "",
+    *,
+    deployment: str | None = None,
+    requires: tuple[str, ...] = (),
+    api_id: str = API_ID,
+    **attrs: Any,
+) -> Resource:
     context: dict[str, Any] = {"api": api, "api_id": api_id, "stage": name, "requires": requires}
     if deployment:
         context["deployment"] = deployment
@@ -355,12 +365,16 @@ def test_failed_add_of_a_replacing_statement_keeps_the_old_one() -> None:
 
 
 def test_deletion_waits_for_every_live_user_and_is_held_when_one_stays() -> None:
-    old_alias = Resource("lambda_alias", "fn/old", {"version": "1", "description": "", "routing": {}},
-                         {"function": "fn", "alias": "old", "users": ("rest_stage/api/beta",)})
-    beta = Resource("rest_stage", "api/beta", {"variables": {"lambdaAlias": "old"}, "description": "", "deployment": "d"},
-                    {"api": "api", "api_id": API_ID, "stage": "beta", "users": ("base_path_mapping/x.org/v1",)})
-    beta_mapping = Resource("base_path_mapping", "x.org/v1", {"api": "api", "stage": "beta"},
-                            {"domain": "x.org", "base_path": "v1", "api_id": API_ID})
+    old_alias = Resource(
+        "lambda_alias", "fn/old", {"version": "1", "description": "", "routing": {}}, {"function": "fn", "alias": "old", "users": ("rest_stage/api/beta",)}
+    )
+    beta = Resource(
+        "rest_stage",
+        "api/beta",
+        {"variables": {"lambdaAlias": "old"}, "description": "", "deployment": "d"},
+        {"api": "api", "api_id": API_ID, "stage": "beta", "users": ("base_path_mapping/x.org/v1",)},
+    )
+    beta_mapping = Resource("base_path_mapping", "x.org/v1", {"api": "api", "stage": "beta"}, {"domain": "x.org", "base_path": "v1", "api_id": API_ID})
     live = [old_alias, beta, beta_mapping]
     plan = make_plan(diff([], live), prune=True, desired=[])
     assert ops(plan.actions) == [
@@ -390,9 +404,7 @@ def test_deletion_of_something_a_declared_resource_needs_is_held() -> None:
     live = [old_alias, live_stage("api", "prod", {"lambdaAlias": "old"}, deployment="dep1")]
     plan = make_plan(diff([declared], live), prune=True, desired=[declared])
     assert plan.actions == ()
-    assert [(h.action.resource, h.reason) for h in plan.held] == [
-        ("lambda_alias/fn/old", "rest_stage/api/prod, which the spec declares, still uses it")
-    ]
+    assert [(h.action.resource, h.reason) for h in plan.held] == [("lambda_alias/fn/old", "rest_stage/api/prod, which the spec declares, still uses it")]
 
 
 def test_mapping_to_another_stage_is_one_patch() -> None:
@@ -517,7 +529,10 @@ def test_apply_failure_skips_dependents_transitively_and_runs_independent_action
     assert clients.calls[0][2]["FunctionName"] == "fnA"
     assert all("A" not in str(params.get("FunctionName", "")) for _, _, params in clients.calls[1:])
     errors = {o.action.resource: o.error for o in outcomes}
-    assert errors["lambda_alias/fnA/prod"] == "CreateAlias: AccessDeniedException: create_alias said no (check credentials and the IAM policy: `pointsman iam-policy` prints what is needed)"
+    assert (
+        errors["lambda_alias/fnA/prod"]
+        == "CreateAlias: AccessDeniedException: create_alias said no (check credentials and the IAM policy: `pointsman iam-policy` prints what is needed)"
+    )
     assert errors["lambda_permission/fnA/prod/apiA"] == "skipped: lambda_alias/fnA/prod did not converge (failed)"
     # The stage requires both the failed alias and the skipped permission: the first named is the alias.
     assert errors["rest_stage/apiA/prod"] == "skipped: lambda_alias/fnA/prod did not converge (failed)"
@@ -533,7 +548,10 @@ def test_apply_failure_in_a_later_wave_skips_only_what_follows() -> None:
     failed = [o for o in outcomes if o.status is OutcomeStatus.FAILED]
     skipped = [o for o in outcomes if o.status is OutcomeStatus.SKIPPED]
     assert [o.action.resource for o in failed] == ["rest_stage/apiB/prod"]
-    assert failed[0].error == "CreateStage: ThrottlingException: create_stage said no (still throttled at the reconcile's throttling deadline: see --throttle-deadline and --rate-limits)"
+    assert (
+        failed[0].error
+        == "CreateStage: ThrottlingException: create_stage said no (still throttled at the reconcile's throttling deadline: see --throttle-deadline and --rate-limits)"
+    )
     assert [(o.action.resource, o.error) for o in skipped] == [
         ("base_path_mapping/apiB.example.com/v1", "skipped: rest_stage/apiB/prod did not converge (failed)")
     ]

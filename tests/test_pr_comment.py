@@ -47,7 +47,7 @@ def test_the_markdown_plan_is_a_ready_pr_comment(pr: dict[str, Any], capsys: pyt
     assert "#### What apply changes in AWS" in out
     assert '| `lambda_alias/getProducts/prod` | modified | version | "3" | "2" | `lambda.UpdateAlias` |' in out
     # What a client would notice: both the custom domain and the stage itself.
-    routing = out[out.index("#### Routing changes"):]
+    routing = out[out.index("#### Routing changes") :]
     assert "`myapi.com/v1`" in routing and "`products-v1/prod`" in routing and "version 3" in routing
     assert "getProductsV2" not in routing
     assert lines[-1] == "<!-- pointsman-plan -->"
@@ -68,14 +68,16 @@ def test_base_spec_and_text_output_show_the_spec_changes(pr: dict[str, Any], cap
     code = main(["plan", "--spec", str(pr["repo"] / "desired_state"), "--base-spec", str(base / "desired_state")])
     out = capsys.readouterr().out
     assert code == 2
-    assert out.startswith(f"Spec changes against --base-spec {base / 'desired_state'} (1):\n  ~ functions.getProducts.aliases.prod.version: \"3\" -> \"2\"  ({pr['repo'] / 'desired_state'}/products.yaml:7)\n")
+    assert out.startswith(
+        f'Spec changes against --base-spec {base / "desired_state"} (1):\n  ~ functions.getProducts.aliases.prod.version: "3" -> "2"  ({pr["repo"] / "desired_state"}/products.yaml:7)\n'
+    )
 
 
 def test_the_text_plan_shows_the_routing_changes_as_the_markdown_does(pr: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     spec = str(pr["repo"] / "desired_state")
     assert main(["plan", "--spec", spec]) == 2
     out = capsys.readouterr().out
-    routing = out[out.index("\nRouting changes"):out.index("\nAWS calls:")].strip("\n").splitlines()
+    routing = out[out.index("\nRouting changes") : out.index("\nAWS calls:")].strip("\n").splitlines()
     assert routing == [
         "Routing changes (2; what clients get):",
         "  ~ myapi.com/v1: products-v1/prod -> getProducts:prod",
@@ -89,7 +91,7 @@ def test_the_text_plan_shows_the_routing_changes_as_the_markdown_does(pr: dict[s
     # The same routes, and the same values, as the markdown plan's table.
     assert main(["plan", "--spec", spec, "--format", "markdown"]) == 2
     markdown = capsys.readouterr().out
-    table = markdown[markdown.index("#### Routing changes"):].split("\n\n")[1].splitlines()[2:]
+    table = markdown[markdown.index("#### Routing changes") :].split("\n\n")[1].splitlines()[2:]
     assert table == [
         "| `myapi.com/v1` | products-v1/prod -> getProducts:prod | version 3 | version 2 |",
         "| `products-v1/prod` | lambdaAlias=prod -> getProducts:prod | version 3 | version 2 |",
@@ -118,7 +120,9 @@ def test_an_unknown_base_is_one_line(pr: dict[str, Any], capsys: pytest.CaptureF
     code = main(["plan", "--spec", str(pr["repo"] / "desired_state"), "--base", "no-such-branch"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.strip().splitlines() == [f"error: --base no-such-branch: no such revision in {pr['repo'].resolve()} (fetch it first, e.g. git fetch origin main)"]
+    assert err.strip().splitlines() == [
+        f"error: --base no-such-branch: no such revision in {pr['repo'].resolve()} (fetch it first, e.g. git fetch origin main)"
+    ]
 
 
 def _plan_step() -> dict[str, Any]:

@@ -68,9 +68,7 @@ def _fail_on(clients, operation: str, match: dict[str, Any]):
 
     def handler(params, model, **_):
         if model.name == name and all(params.get(k) == v for k, v in match.items()):
-            raise botocore.exceptions.ClientError(
-                {"Error": {"Code": "AccessDeniedException", "Message": "injected: not allowed"}}, name
-            )
+            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDeniedException", "Message": "injected: not allowed"}}, name)
 
     clients.client(service).meta.events.register(f"provide-client-params.{service}.{name}", handler)
     return handler

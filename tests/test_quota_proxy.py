@@ -42,7 +42,7 @@ def _classified(service: str, method: str, **kwargs: Any) -> tuple[str, str]:
 
     def capture(request: Any, **_: Any) -> AWSResponse:
         target = request.url.split("://", 1)[1]
-        target = target[target.index("/"):] if "/" in target else "/"
+        target = target[target.index("/") :] if "/" in target else "/"
         headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
         body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
         seen.append(classify(request.method, target, headers, body))
@@ -188,7 +188,11 @@ def test_past_a_bucket_the_proxy_answers_429_too_many_requests_and_forwards_othe
 
         counts = proxy.snapshot()
         assert counts["requests"] == {
-            "apigateway.GetResources": 1, "apigateway.GetRestApis": 1, "apigateway.GetStages": 1, "lambda.ListFunctions": 3, "sts.GetCallerIdentity": 5,
+            "apigateway.GetResources": 1,
+            "apigateway.GetRestApis": 1,
+            "apigateway.GetStages": 1,
+            "lambda.ListFunctions": 3,
+            "sts.GetCallerIdentity": 5,
         }
         assert counts["throttled"] == {"apigateway.GetStages": 1, "lambda.ListFunctions": 1}
         assert counts["forwarded"]["lambda.ListFunctions"] == 2 and "apigateway.GetStages" not in counts["forwarded"]

@@ -71,7 +71,13 @@ def test_converged_every_route_matches_git(converged: dict[str, Any], clients: A
     assert all(r.live == r.desired and r.live is not None for r in found)
     first = found[0]
     assert (first.entry, first.api, first.stage, first.variable, first.value, first.function, first.alias) == (
-        "myapi.com/v1", "products-v1", "prod", "lambdaAlias", "prod", "getProducts", "prod"
+        "myapi.com/v1",
+        "products-v1",
+        "prod",
+        "lambdaAlias",
+        "prod",
+        "getProducts",
+        "prod",
     )
     assert first.methods == ("GET /products",)
     assert first.live == (("3", 1.0),)
@@ -96,9 +102,7 @@ def test_before_the_first_apply_every_route_is_missing_live(estate: dict[str, An
 # --------------------------------------------------------------------------- drift as clients see it
 
 
-def test_a_drifted_prod_alias_shows_on_every_route_that_reaches_it(
-    converged: dict[str, Any], clients: AwsClients, spec_dir: Path
-) -> None:
+def test_a_drifted_prod_alias_shows_on_every_route_that_reaches_it(converged: dict[str, Any], clients: AwsClients, spec_dir: Path) -> None:
     # A second base path to products-v1/prod: the drift must show through both mappings.
     products = spec_dir / "products.yaml"
     text = products.read_text(encoding="utf-8")
@@ -125,12 +129,8 @@ def test_a_drifted_prod_alias_shows_on_every_route_that_reaches_it(
     assert {(r.function, r.alias, r.live, r.desired) for r in differing} == {("getProducts", "prod", (("1", 1.0),), (("3", 1.0),))}
 
 
-def test_a_weighted_alias_shows_both_versions_with_their_share(
-    converged: dict[str, Any], clients: AwsClients, spec_dir: Path
-) -> None:
-    clients.lambda_.update_alias(
-        FunctionName="getProducts", Name="prod", FunctionVersion="3", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
-    )
+def test_a_weighted_alias_shows_both_versions_with_their_share(converged: dict[str, Any], clients: AwsClients, spec_dir: Path) -> None:
+    clients.lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="3", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
     found = _routes(clients, spec_dir)
     assert _lines(found) == _replaced(
         {
@@ -141,9 +141,7 @@ def test_a_weighted_alias_shows_both_versions_with_their_share(
     assert found[0].live == (("3", 0.9), ("2", 0.1))
 
 
-def test_a_weighted_alias_declared_in_git_matches_when_converged(
-    converged: dict[str, Any], clients: AwsClients, spec_dir: Path
-) -> None:
+def test_a_weighted_alias_declared_in_git_matches_when_converged(converged: dict[str, Any], clients: AwsClients, spec_dir: Path) -> None:
     path = spec_dir / "getreport.yaml"
     text = path.read_text(encoding="utf-8")
     old = 'prod: {version: "1", description: stable}'
@@ -158,13 +156,9 @@ def test_a_weighted_alias_declared_in_git_matches_when_converged(
     assert not any(r.differs for r in found)
 
 
-def test_a_mapping_pointing_at_another_stage_or_api_shows_the_new_chain(
-    converged: dict[str, Any], clients: AwsClients, spec_dir: Path
-) -> None:
+def test_a_mapping_pointing_at_another_stage_or_api_shows_the_new_chain(converged: dict[str, Any], clients: AwsClients, spec_dir: Path) -> None:
     apigw = clients.apigateway
-    apigw.update_base_path_mapping(
-        domainName="myapi.com", basePath="v1", patchOperations=[{"op": "replace", "path": "/stage", "value": "dev"}]
-    )
+    apigw.update_base_path_mapping(domainName="myapi.com", basePath="v1", patchOperations=[{"op": "replace", "path": "/stage", "value": "dev"}])
     apigw.update_base_path_mapping(
         domainName="dev.myapi.com",
         basePath="v2",
@@ -232,9 +226,7 @@ def test_live_only_stages_and_versions(converged: dict[str, Any], clients: AwsCl
     assert render_text(found).splitlines()[-1] == "19 routes: 1 differ from git."
 
 
-def test_http_proxy_versions_resolve_through_the_routes_behind_the_proxy(
-    estate: dict[str, Any], clients: AwsClients, tmp_path: Path
-) -> None:
+def test_http_proxy_versions_resolve_through_the_routes_behind_the_proxy(estate: dict[str, Any], clients: AwsClients, tmp_path: Path) -> None:
     """Strategy http-proxy: each version is a route {path}/{version} whose URI names its alias."""
     apigw = clients.apigateway
     api = apigw.create_rest_api(name="users-proxy")["id"]
@@ -319,9 +311,7 @@ def test_cli_text_exit_codes(converged: dict[str, Any], clients: AwsClients, spe
 
 def test_cli_live_and_desired_views(converged: dict[str, Any], clients: AwsClients, spec_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clients.lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
-    clients.apigateway.update_base_path_mapping(
-        domainName="myapi.com", basePath="v2", patchOperations=[{"op": "replace", "path": "/stage", "value": "dev"}]
-    )
+    clients.apigateway.update_base_path_mapping(domainName="myapi.com", basePath="v2", patchOperations=[{"op": "replace", "path": "/stage", "value": "dev"}])
     code, out, _ = cli(capsys, "routes", "--spec", str(spec_dir), "--live")
     assert code == 0
     assert out.splitlines() == _replaced(
@@ -341,16 +331,32 @@ def test_cli_live_and_desired_views(converged: dict[str, Any], clients: AwsClien
 
 
 def test_cli_json(converged: dict[str, Any], clients: AwsClients, spec_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    clients.lambda_.update_alias(
-        FunctionName="getProducts", Name="prod", FunctionVersion="2", RoutingConfig={"AdditionalVersionWeights": {"1": 0.25}}
-    )
+    clients.lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="2", RoutingConfig={"AdditionalVersionWeights": {"1": 0.25}})
     code, out, err = cli(capsys, "routes", "--spec", str(spec_dir), "--format", "json", "--exit-code")
     assert (code, err) == (2, "")
     rows = json.loads(out)
     assert len(rows) == 17
     keys = {
-        "entry", "entry_kind", "methods", "api", "stage", "variable", "value", "selector", "function", "alias",
-        "live", "desired", "differs", "in_git", "text", "chain", "live_text", "desired_text", "live_chain", "git_chain",
+        "entry",
+        "entry_kind",
+        "methods",
+        "api",
+        "stage",
+        "variable",
+        "value",
+        "selector",
+        "function",
+        "alias",
+        "live",
+        "desired",
+        "differs",
+        "in_git",
+        "text",
+        "chain",
+        "live_text",
+        "desired_text",
+        "live_chain",
+        "git_chain",
     }
     assert all(set(row) == keys for row in rows)
     assert [row["text"] for row in rows if not row["differs"]] == [line for line in CONVERGED if "getProducts:prod" not in line]
@@ -377,9 +383,7 @@ def test_cli_json(converged: dict[str, Any], clients: AwsClients, spec_dir: Path
     }
     assert first["git_chain"]["versions"] == [{"version": "3", "weight": 1.0}]
     users = next(row for row in rows if row["entry"] == "users-api/prod")
-    assert (users["selector"], users["variable"], users["alias"], users["methods"]) == (
-        "Version: 2022-01-01 (default)", None, "2022-01-01", ["POST /users"]
-    )
+    assert (users["selector"], users["variable"], users["alias"], users["methods"]) == ("Version: 2022-01-01 (default)", None, "2022-01-01", ["POST /users"])
     # The rows the status page and plan's review use are the same objects.
     assert route_rows(load_spec(spec_dir), Scope(clients)) == rows
 
@@ -402,9 +406,7 @@ def test_cli_markdown(converged: dict[str, Any], spec_dir: Path, capsys: pytest.
     assert len(lines) == 4 + 17
 
 
-def test_cli_aws_error_is_one_line(
-    estate: dict[str, Any], spec_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_aws_error_is_one_line(estate: dict[str, Any], spec_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     def denied(self: Scope, *args: Any) -> Any:
         raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "GetStages")
 
@@ -443,8 +445,7 @@ def test_describe_without_aws() -> None:
     assert route.describe() == "api/stage (lambdaAlias=canary) -> fn:canary -> version 3 (90%) + version 4 (10%) (not in git)"
     unset = Chain("api", "stage", "fn", "lambdaAlias", None, problem="stage variable lambdaAlias not set: clients get 500")
     assert Route.of("api/stage", False, [], unset, git, True).describe() == (
-        "api/stage (lambdaAlias not set) -> fn (stage variable lambdaAlias not set: clients get 500) "
-        "(git: lambdaAlias=canary -> fn:canary -> version 3)"
+        "api/stage (lambdaAlias not set) -> fn (stage variable lambdaAlias not set: clients get 500) (git: lambdaAlias=canary -> fn:canary -> version 3)"
     )
     assert describe_versions((("$LATEST", 1.0),)) == "$LATEST"
     assert describe_versions((("7", 2 / 3), ("8", 1 / 3))) == "version 7 (66.6667%) + version 8 (33.3333%)"

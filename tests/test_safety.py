@@ -69,8 +69,14 @@ def test_an_alias_another_api_routes_to_is_held_until_that_api_moves(converged, 
     apigw.put_integration(restApiId=other, resourceId=res, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST", uri=alias_uri("us-east-1", fn_arn))
     deployment = apigw.create_deployment(restApiId=other)["id"]
     apigw.create_stage(restApiId=other, stageName="live", deploymentId=deployment, variables={"lambdaAlias": "legacy"})
-    lam.add_permission(FunctionName="getProducts", Qualifier="legacy", StatementId="partner", Action="lambda:InvokeFunction",
-                       Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{other}/live/*/*")
+    lam.add_permission(
+        FunctionName="getProducts",
+        Qualifier="legacy",
+        StatementId="partner",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{other}/live/*/*",
+    )
     clients.counter.reset()
 
     plan = run(spec_dir, clients, prune=True)
@@ -89,9 +95,14 @@ def test_a_superseded_statement_left_by_a_failed_removal_goes_on_the_next_run(co
     (own,) = _sids(clients, "getreport", "prod")
     # As if an earlier change had left a second Pointsman statement behind (its removal failed).
     leftover = f"pointsman-{api}-prod-wide"
-    clients.lambda_.add_permission(FunctionName="getreport", Qualifier="prod", StatementId=leftover,
-                                   Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
-                                   SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/*/*")
+    clients.lambda_.add_permission(
+        FunctionName="getreport",
+        Qualifier="prod",
+        StatementId=leftover,
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/*/*",
+    )
     result = run(spec_dir, clients)
     (drift,) = result.drift
     assert drift.status is DriftStatus.EXTRA and drift.resource == f"lambda_permission/getreport/prod/getreport-api/{leftover}"

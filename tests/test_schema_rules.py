@@ -72,8 +72,10 @@ def as_json(value: Any) -> Any:
     """The document as an editor hands it to the schema: keys are text (the loader makes int and
     date keys text too), and an unquoted date is text (YAML 1.2)."""
     if isinstance(value, dict):
-        return {as_json(k) if isinstance(k, datetime.date) else str(k) if isinstance(k, int) and not isinstance(k, bool) else k: as_json(v)
-                for k, v in value.items()}
+        return {
+            as_json(k) if isinstance(k, datetime.date) else str(k) if isinstance(k, int) and not isinstance(k, bool) else k: as_json(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [as_json(v) for v in value]
     if isinstance(value, datetime.date):
@@ -308,7 +310,11 @@ CASES: list[tuple[str, str, bool]] = [
     ("versions header a number", api(versions=versions(header="1")), False),
     ("versions media type upper case", api(versions=versions(drop="header", media_type="Application/vnd.acme")), False),
     ("versions media type without /", api(versions=versions(drop="header", media_type="vnd.acme")), False),
-    ("versions media type, version upper case", api(versions=versions(drop="header", media_type="application/x", default="V1", catalogue="{V1: {functions: {f: 1}}}")), False),
+    (
+        "versions media type, version upper case",
+        api(versions=versions(drop="header", media_type="application/x", default="V1", catalogue="{V1: {functions: {f: 1}}}")),
+        False,
+    ),
     ("versions header, version upper case", api(versions=versions(default="V1", catalogue="{V1: {functions: {f: 1}}}")), True),
     ("versions default with a dot", api(versions=versions(default="v.1")), False),
     ("versions default all digits", api(versions=versions(default="'1'", catalogue="{'1': {functions: {f: 1}}}")), False),
@@ -366,7 +372,11 @@ KNOWN_GAPS: list[tuple[str, str, bool]] = [
     ("routing to the alias's own version", function('live: {version: 2, routing: {"2": 0.1}}'), False),
     ("versions default not in the catalogue", api(versions=versions(default="v2")), False),
     ("catalogue entry without a route's function", api(versions=versions(catalogue="{v1: {functions: {g: 1}}}")), False),
-    ("route listed twice, method in another case", api(versions=versions(routes="[{method: GET, path: /u, function: f}, {method: get, path: /u, function: f}]")), False),
+    (
+        "route listed twice, method in another case",
+        api(versions=versions(routes="[{method: GET, path: /u, function: f}, {method: get, path: /u, function: f}]")),
+        False,
+    ),
     ("catalogue entry on an undeclared stage", api(versions=versions(catalogue="{v1: {functions: {f: 1}, stages: [prod]}}")), False),
     ("stage not exposing the default", api("dev: {}\nprod: {}", versions(catalogue="{v1: {functions: {f: 1}, stages: [dev]}}")), False),
     ("version 1.0, a YAML float", function("live: {version: 1.0}"), False),
@@ -444,7 +454,7 @@ def test_a_name_ending_with_a_newline_is_refused(kind: str, text: str, tmp_path:
     assert main(["validate", "--spec", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "spec.yaml:" in line]
-    assert [line[line.index("spec.yaml:"):] for line in lines] == [str(p)[str(p).index("spec.yaml:"):] for p in problems], err
+    assert [line[line.index("spec.yaml:") :] for line in lines] == [str(p)[str(p).index("spec.yaml:") :] for p in problems], err
 
 
 def test_ecma_refuses_a_dollar_anchor() -> None:
@@ -516,8 +526,14 @@ def test_the_schema_carries_the_rules_named_in_the_brief() -> None:
     assert routing["additionalProperties"] == {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
     assert routing["maxProperties"] == 1
     assert "pattern" in d["AliasSpec"]["properties"]["version"] and d["AliasSpec"]["properties"]["version"]["minimum"] == 1
-    for model, field in [("FunctionSpec", "aliases"), ("RestApiSpec", "stages"), ("DomainSpec", "mappings"), ("StageSpec", "variables"),
-                         ("VersionsSpec", "catalogue"), ("CatalogueEntry", "functions")]:
+    for model, field in [
+        ("FunctionSpec", "aliases"),
+        ("RestApiSpec", "stages"),
+        ("DomainSpec", "mappings"),
+        ("StageSpec", "variables"),
+        ("VersionsSpec", "catalogue"),
+        ("CatalogueEntry", "functions"),
+    ]:
         assert "pattern" in d[model]["properties"][field]["propertyNames"], (model, field)
     assert "pattern" in SCHEMA["properties"]["functions"]["propertyNames"]
     assert d["VersionsSpec"]["properties"]["strategy"]["enum"] == ["lambda", "http-proxy"]
@@ -534,10 +550,58 @@ def test_patterns_are_ecma_262(where: str, pattern: str) -> None:
 
 
 PROBES = [
-    "", "a", "A", "0", "1", "01", "123", "123\n", "live", "live\n", "live\n\n", "\nlive", "a.b", "a b", "a/b", "v1/beta", "/v1", "v1/",
-    "(none)", "(none)\n", "$LATEST", "$LATEST\n", "$latest", SHA, SHA + "\n", SHA[:-1], "Version", "X_Y", "application/vnd.acme",
-    "Application/x", "/", "/users", "/users/{id}", "/{proxy+}", "/ab{id}", "/a/b{id}", "//", "/a//b", "/users\n", "get", "POST", "poﬆ",
-    "OPTıONS", "ſ", "AWS_REGION", "AWS_LAMBDA_X", "AWS_LAMBDA_EXEC_WRAPPER", "AWS_LAMBDA_EXEC_WRAPPER\n", "V1", "a" * 129, "é", "\u2028",
+    "",
+    "a",
+    "A",
+    "0",
+    "1",
+    "01",
+    "123",
+    "123\n",
+    "live",
+    "live\n",
+    "live\n\n",
+    "\nlive",
+    "a.b",
+    "a b",
+    "a/b",
+    "v1/beta",
+    "/v1",
+    "v1/",
+    "(none)",
+    "(none)\n",
+    "$LATEST",
+    "$LATEST\n",
+    "$latest",
+    SHA,
+    SHA + "\n",
+    SHA[:-1],
+    "Version",
+    "X_Y",
+    "application/vnd.acme",
+    "Application/x",
+    "/",
+    "/users",
+    "/users/{id}",
+    "/{proxy+}",
+    "/ab{id}",
+    "/a/b{id}",
+    "//",
+    "/a//b",
+    "/users\n",
+    "get",
+    "POST",
+    "poﬆ",
+    "OPTıONS",
+    "ſ",
+    "AWS_REGION",
+    "AWS_LAMBDA_X",
+    "AWS_LAMBDA_EXEC_WRAPPER",
+    "AWS_LAMBDA_EXEC_WRAPPER\n",
+    "V1",
+    "a" * 129,
+    "é",
+    "\u2028",
 ]
 
 
@@ -630,7 +694,9 @@ _VERSION = st.one_of(
     st.none(),
 )
 _WEIGHT = st.one_of(st.floats(-0.5, 1.5, allow_nan=False), st.sampled_from([0, 1, 0.0, 0.999999, 1.0]), st.integers(-1, 2))
-_ENV_NAME = st.one_of(st.sampled_from(sorted(_ENV_RESERVED | _ENV_SETTABLE) + ["AWS_LAMBDA_X", "TZ", "1X", "A-B", "a\n"]), st.text(alphabet="AZa1_", max_size=6))
+_ENV_NAME = st.one_of(
+    st.sampled_from(sorted(_ENV_RESERVED | _ENV_SETTABLE) + ["AWS_LAMBDA_X", "TZ", "1X", "A-B", "a\n"]), st.text(alphabet="AZa1_", max_size=6)
+)
 _ENV_VALUE = st.one_of(st.text(max_size=20), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none())
 _VAR_VALUE = st.one_of(
     st.text(alphabet="az09-._~:/?#&=, !\n", max_size=8),
@@ -640,7 +706,9 @@ _VAR_VALUE = st.one_of(
     st.none(),
 )
 _METHOD = st.one_of(st.sampled_from([*HTTP_METHODS, "get", "Post", "poﬆ", "FETCH", ""]), st.text(alphabet="GETpost", max_size=4))
-_PATH = st.one_of(st.sampled_from(["/", "/users", "/users/{id}", "/{proxy+}", "/ab{id}", "/a/b{id}", "users", "/a//b", "/u/"]), st.text(alphabet="/a{}+", max_size=8))
+_PATH = st.one_of(
+    st.sampled_from(["/", "/users", "/users/{id}", "/{proxy+}", "/ab{id}", "/a/b{id}", "users", "/a//b", "/u/"]), st.text(alphabet="/a{}+", max_size=8)
+)
 
 
 def _mostly(good: list[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -704,13 +772,23 @@ def _documents(draw: st.DrawFn) -> dict[str, Any]:
 def _versioned(draw: st.DrawFn) -> dict[str, Any]:
     """A REST API with versions whose cross-field rules hold (those are KNOWN_GAPS); the rest varies."""
     routes = [
-        {"method": draw(_mostly(["GET", "post"], _METHOD)), "path": draw(_mostly(["/users", "/users/{id}"], _PATH)),
-         "function": draw(_mostly(["f", "g"], st.sampled_from(["f.x", "a" * 65])))}
+        {
+            "method": draw(_mostly(["GET", "post"], _METHOD)),
+            "path": draw(_mostly(["/users", "/users/{id}"], _PATH)),
+            "function": draw(_mostly(["f", "g"], st.sampled_from(["f.x", "a" * 65]))),
+        }
         for _ in range(draw(_mostly([1, 2], st.just(0))))
     ]
     keys = [(str(r["method"]).upper(), r["path"]) for r in routes]
     assume(len(set(keys)) == len(keys))  # a route listed twice: KNOWN_GAPS (unless identical)
-    names = draw(st.lists(_mostly(["v1", "v2", "2022-01-01"], st.one_of(st.sampled_from(["V2", "1", "a.b"]), _NAME)), min_size=draw(_mostly([1], st.just(0))), max_size=2, unique=True))
+    names = draw(
+        st.lists(
+            _mostly(["v1", "v2", "2022-01-01"], st.one_of(st.sampled_from(["V2", "1", "a.b"]), _NAME)),
+            min_size=draw(_mostly([1], st.just(0))),
+            max_size=2,
+            unique=True,
+        )
+    )
     catalogue: dict[str, Any] = {}
     for i, name in enumerate(names):
         entry: dict[str, Any] = {"functions": {r["function"]: draw(_mostly([1, "2", "$LATEST"], _VERSION)) for r in routes}}

@@ -80,9 +80,7 @@ def test_version_of_5000_digits(tmp_path: Path) -> None:
     path = write(tmp_path, "a.yaml", alias_spec("1" * 5000))
     p = only_problem(tmp_path)
     assert (p.file, p.line, p.field) == (str(path), 4, "functions.f.aliases.prod.version")
-    assert p.message == (
-        f"number {'1' * 40!r}... (5,000 characters) is longer than {MAX_NUMBER_CHARS} characters; quote it if it is text"
-    )
+    assert p.message == (f"number {'1' * 40!r}... (5,000 characters) is longer than {MAX_NUMBER_CHARS} characters; quote it if it is text")
 
 
 def test_long_sexagesimal_number_is_refused_quickly(tmp_path: Path) -> None:
@@ -183,9 +181,7 @@ def bounded(call: Callable[[], Any]) -> tuple[float, int]:
     return elapsed, peak
 
 
-NODES_MESSAGE = (
-    f"more than {MAX_FILE_NODES:,} YAML nodes in one file (anchors, aliases and merge keys count each time they are used); split the file"
-)
+NODES_MESSAGE = f"more than {MAX_FILE_NODES:,} YAML nodes in one file (anchors, aliases and merge keys count each time they are used); split the file"
 
 
 def test_billion_laughs(tmp_path: Path) -> None:
@@ -234,9 +230,7 @@ def test_bomb_memory_in_rss(tmp_path: Path) -> None:
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
     )
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=60, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=60, check=True)
     grown_kib = int(done.stdout.strip())
     assert grown_kib < 100 * 1024, f"RSS grew by {grown_kib} KiB"
 
@@ -289,8 +283,11 @@ def test_two_documents_in_one_file(tmp_path: Path) -> None:
         ("!!int ''", "cannot read value '' as !!int"),
         ("!!float xyz", "cannot read value 'xyz' as !!float: could not convert string to float: 'xyz'"),
         ("!!bool maybe", "cannot read value 'maybe' as !!bool"),
-        ("!!binary 'Q'", "cannot read value 'Q' as !!binary: failed to decode base64 data: "
-         "Invalid base64-encoded string: number of data characters (1) cannot be 1 more than a multiple of 4"),
+        (
+            "!!binary 'Q'",
+            "cannot read value 'Q' as !!binary: failed to decode base64 data: "
+            "Invalid base64-encoded string: number of data characters (1) cannot be 1 more than a multiple of 4",
+        ),
         ("!!binary QQ", "cannot read value 'QQ' as !!binary: failed to decode base64 data: Incorrect padding"),
         ("!!timestamp nope", "cannot read value 'nope' as !!timestamp"),
         ("!!timestamp 2020-13-45", "cannot read value '2020-13-45' as !!timestamp: month must be in 1..12"),
@@ -316,9 +313,7 @@ def test_bad_value_used_through_aliases_is_reported_once(tmp_path: Path) -> None
 def test_bad_key_tag(tmp_path: Path) -> None:
     path = write(tmp_path, "a.yaml", "functions:\n  !!float abc: {}\n")
     p = only_problem(tmp_path)
-    assert (p.file, p.line, p.field, p.message) == (
-        str(path), 2, "functions", "cannot read value 'abc' as !!float: could not convert string to float: 'abc'"
-    )
+    assert (p.file, p.line, p.field, p.message) == (str(path), 2, "functions", "cannot read value 'abc' as !!float: could not convert string to float: 'abc'")
 
 
 @pytest.mark.parametrize(
@@ -341,10 +336,7 @@ def test_merge_into_an_aliased_mapping_is_not_a_duplicate(tmp_path: Path) -> Non
     write(
         tmp_path,
         "a.yaml",
-        "rest_apis:\n  api:\n    stages:\n"
-        "      base: &b {description: x, variables: {a: '1'}}\n"
-        "      prod: &p {<<: *b, description: y}\n"
-        "      dev: *p\n",
+        "rest_apis:\n  api:\n    stages:\n      base: &b {description: x, variables: {a: '1'}}\n      prod: &p {<<: *b, description: y}\n      dev: *p\n",
     )
     stages = load_spec(tmp_path).rest_apis["api"].spec.stages
     assert stages["dev"] == stages["prod"]
@@ -504,9 +496,7 @@ def test_too_many_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(load_spec(tmp_path).files) == 2  # exactly at the limit
     c = write(tmp_path, "c.yaml", "domains:\n  d.example.com:\n    mappings: {v1: {api: api, stage: a}}\n")
     p = only_problem(tmp_path)
-    assert (p.file, p.line, p.message) == (
-        str(c), 1, "more than 5 aliases, stages and mappings in the spec; files after this one are not read"
-    )
+    assert (p.file, p.line, p.message) == (str(c), 1, "more than 5 aliases, stages and mappings in the spec; files after this one are not read")
 
 
 def test_the_limits_have_their_documented_values() -> None:
@@ -572,8 +562,7 @@ def test_a_problem_is_one_line_whatever_the_names_hold(tmp_path: Path) -> None:
     p = only_problem(tmp_path)
     assert p.file == str(tmp_path / "new\\nline\\t.yaml")  # escaped where the name is shown
     assert p.field == "functions.bad\nname"
-    assert str(p) == f"{tmp_path}/new\\nline\\t.yaml:2: functions.bad\\nname: function name 'bad\\nname' is not allowed: " \
-        "1-64 letters, digits, - or _"
+    assert str(p) == f"{tmp_path}/new\\nline\\t.yaml:2: functions.bad\\nname: function name 'bad\\nname' is not allowed: 1-64 letters, digits, - or _"
 
 
 def test_validate_prints_one_line_per_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -590,8 +579,7 @@ def test_validate_prints_one_line_per_problem(capsys: pytest.CaptureFixture[str]
         f"error: {tmp_path / 'bomb.yaml'}:5: " + err.splitlines()[1].split(":5: ", 1)[-1],
         f"error: {tmp_path / 'deep.yaml'}:1: nesting deeper than {MAX_DEPTH} levels",
         f"error: {tmp_path / 'nul.yaml'}:1: invalid YAML: unacceptable character #x0000: special characters are not allowed",
-        f"error: {tmp_path / 'tag.yaml'}:4: functions.f.aliases.prod.version: cannot read value 'abc' as !!int: "
-        "invalid literal for int() with base 10: 'abc'",
+        f"error: {tmp_path / 'tag.yaml'}:4: functions.f.aliases.prod.version: cannot read value 'abc' as !!int: invalid literal for int() with base 10: 'abc'",
         "5 problem(s) in the spec; nothing was applied.",
     ]
     assert err.splitlines()[1].endswith(NODES_MESSAGE)
@@ -636,24 +624,93 @@ FUZZ = settings(
 )
 
 FIELD_NAMES = [
-    "functions", "rest_apis", "domains", "aliases", "version", "description", "routing",
-    "stages", "variables", "deployment", "mappings", "api", "stage", "prod", "dev", "f", "api1", "(none)", "v1",
-    "<<", "lambdaAlias",
+    "functions",
+    "rest_apis",
+    "domains",
+    "aliases",
+    "version",
+    "description",
+    "routing",
+    "stages",
+    "variables",
+    "deployment",
+    "mappings",
+    "api",
+    "stage",
+    "prod",
+    "dev",
+    "f",
+    "api1",
+    "(none)",
+    "v1",
+    "<<",
+    "lambdaAlias",
 ]
 YAML_TOKENS = [
-    "&a ", "*a", "&b ", "*b", "<<: ", "<<: *a", "!!int ", "!!float ", "!!bool ", "!!binary ", "!!timestamp ", "!!set ",
-    "!!map ", "!!seq ", "!!str ", "!!python/object:os.system ", "!ref ", "? ", "- ", ": ", "[", "]", "{", "}", ",", "\t",
-    "\x00", "\x07", "%YAML 1.1\n", "%TAG ! tag:x,2000:\n", "---\n", "...\n", "|", ">", "'", '"', "#", "\\", "\ufeff",
-    "\n", "  ", "1:1:1", "0x", "0o7", "1e400", ".nan", "~", "=", "9" * 120, "2020-13-45", "&a [*a]", "\r",
+    "&a ",
+    "*a",
+    "&b ",
+    "*b",
+    "<<: ",
+    "<<: *a",
+    "!!int ",
+    "!!float ",
+    "!!bool ",
+    "!!binary ",
+    "!!timestamp ",
+    "!!set ",
+    "!!map ",
+    "!!seq ",
+    "!!str ",
+    "!!python/object:os.system ",
+    "!ref ",
+    "? ",
+    "- ",
+    ": ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\t",
+    "\x00",
+    "\x07",
+    "%YAML 1.1\n",
+    "%TAG ! tag:x,2000:\n",
+    "---\n",
+    "...\n",
+    "|",
+    ">",
+    "'",
+    '"',
+    "#",
+    "\\",
+    "\ufeff",
+    "\n",
+    "  ",
+    "1:1:1",
+    "0x",
+    "0o7",
+    "1e400",
+    ".nan",
+    "~",
+    "=",
+    "9" * 120,
+    "2020-13-45",
+    "&a [*a]",
+    "\r",
 ]
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
     st.sampled_from(["$LATEST", "1", "sha256:" + "A" * 43 + "=", "(none)", "0.5", "yes", "~", "<<"]),
 )
 trees = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=10), children, max_size=5),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=10), children, max_size=5),
     max_leaves=40,
 )
 
@@ -668,9 +725,7 @@ def test_random_bytes(scratch: Callable[[str | bytes], Path], content: bytes) ->
 @pytest.mark.fuzz
 @FUZZ
 @given(tree=trees, flow=st.booleans(), data=st.data())
-def test_yaml_structures_and_mutations(
-    scratch: Callable[[str | bytes], Path], tree: Any, flow: bool, data: st.DataObject
-) -> None:
+def test_yaml_structures_and_mutations(scratch: Callable[[str | bytes], Path], tree: Any, flow: bool, data: st.DataObject) -> None:
     text = yaml.safe_dump(tree, default_flow_style=flow, allow_unicode=True)
     load_or_refuse(scratch(text))
     for _ in range(data.draw(st.integers(1, 4), label="mutations")):
@@ -679,11 +734,11 @@ def test_yaml_structures_and_mutations(
         if kind == "insert":
             text = text[:at] + data.draw(st.sampled_from(YAML_TOKENS), label="token") + text[at:]
         elif kind == "delete":
-            text = text[:at] + text[at + data.draw(st.integers(1, 10), label="length"):]
+            text = text[:at] + text[at + data.draw(st.integers(1, 10), label="length") :]
         elif kind == "truncate":
             text = text[:at]
         else:
-            text = text[:at] + text[at:at + 20] * data.draw(st.integers(2, 50), label="times") + text[at + 20:]
+            text = text[:at] + text[at : at + 20] * data.draw(st.integers(2, 50), label="times") + text[at + 20 :]
     load_or_refuse(scratch(text))
 
 
@@ -726,9 +781,7 @@ WRONG_VALUES: list[Any] = [None, True, 3.5, [], ["x"], {"x": 1}, "", "x" * 300, 
 @pytest.mark.fuzz
 @FUZZ
 @given(doc=spec_documents(), flow=st.booleans(), data=st.data())
-def test_valid_looking_spec_documents(
-    scratch: Callable[[str | bytes], Path], doc: dict[str, Any], flow: bool, data: st.DataObject
-) -> None:
+def test_valid_looking_spec_documents(scratch: Callable[[str | bytes], Path], doc: dict[str, Any], flow: bool, data: st.DataObject) -> None:
     text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
     loaded = load_or_refuse(scratch(text))
     assert isinstance(loaded, Spec), f"{loaded}\n{text}"
@@ -761,9 +814,7 @@ def _leaf_paths(tree: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ..
 @given(levels=st.integers(3, 12), width=st.integers(2, 12), merge=st.booleans())
 def test_generated_bombs_stay_small(scratch: Callable[[str | bytes], Path], levels: int, width: int, merge: bool) -> None:
     if merge:
-        text = "m0: &m0 {x: 1}\n" + "".join(
-            f"m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * width) + "]}\n" for i in range(1, levels + 1)
-        )
+        text = "m0: &m0 {x: 1}\n" + "".join(f"m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * width) + "]}\n" for i in range(1, levels + 1))
     else:
         text = laughs(levels, width)
     directory = scratch(text)

@@ -201,10 +201,7 @@ def test_good_version_shapes(tmp_path: Path) -> None:
     write(
         tmp_path,
         "x.yaml",
-        "functions:\n  f:\n    aliases:\n"
-        "      a: {version: 12}\n"
-        "      b: {version: $LATEST}\n"
-        f"      c: {{version: 'sha256:{sha}'}}\n",
+        f"functions:\n  f:\n    aliases:\n      a: {{version: 12}}\n      b: {{version: $LATEST}}\n      c: {{version: 'sha256:{sha}'}}\n",
     )
     aliases = load_spec(tmp_path).functions["f"].spec.aliases
     assert [aliases[n].version for n in "abc"] == ["12", "$LATEST", f"sha256:{sha}"]
@@ -487,8 +484,5 @@ def test_json_schema_describes_alias_version() -> None:
 def test_json_schema_accepts_the_example_files(name: str) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     document = yaml.safe_load((EXAMPLE_SPEC / name).read_text(encoding="utf-8"))
-    errors = [
-        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in jsonschema.Draft202012Validator(json_schema()).iter_errors(document)
-    ]
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.Draft202012Validator(json_schema()).iter_errors(document)]
     assert errors == []

@@ -54,8 +54,15 @@ def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     receiver = Receiver()
     port = free_port()
     settings = RunSettings(
-        repo=str(repo), state_dir=tmp_path / "state", listen=f"127.0.0.1:{port}", interval=3600, jitter=0, poll_interval=0,
-        mode="detect", notify_webhook_url=receiver.url, notify_secret=SECRET,
+        repo=str(repo),
+        state_dir=tmp_path / "state",
+        listen=f"127.0.0.1:{port}",
+        interval=3600,
+        jitter=0,
+        poll_interval=0,
+        mode="detect",
+        notify_webhook_url=receiver.url,
+        notify_secret=SECRET,
     )
     runner = build_runner(settings)
     runner.start()

@@ -31,8 +31,15 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TOKEN = "ui-token-for-tests"
 # As the machine's closed network needs: no background connections, no sandbox as root.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +67,14 @@ def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def start(world: dict[str, Any], mode: str = "detect", **more: Any) -> Runner:
     given: dict[str, Any] = {"ui_token": TOKEN, **more}
     settings = RunSettings(
-        repo=str(world["repo"]), state_dir=world["tmp"] / f"state-{mode}", listen="127.0.0.1:0", interval=3600, jitter=0,
-        poll_interval=0, mode=mode, **given,
+        repo=str(world["repo"]),
+        state_dir=world["tmp"] / f"state-{mode}",
+        listen="127.0.0.1:0",
+        interval=3600,
+        jitter=0,
+        poll_interval=0,
+        mode=mode,
+        **given,
     )
     runner = build_runner(settings)
     runner.start()

@@ -12,27 +12,58 @@ from controller.web.pages import ago, run_page, status_page
 def document(drift: list[dict[str, Any]], routes: list[dict[str, Any]], state: str = "drifted") -> dict[str, Any]:
     now = time.time()
     return {
-        "repo": "https://example.com/estate.git", "branch": "main", "path": "desired_state", "mode": "detect", "prune": False,
-        "state": state, "state_reason": "why", "now": "2026-12-02T12:00:00Z", "applied_commit": "a" * 40, "head_commit": "a" * 40,
-        "head_valid": True, "commits": {"desired": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": now - 120},
-                                        "head": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": now - 120}},
-        "spec_errors": [], "git": {"reachable": True, "error": None, "last_ok": None}, "running": None,
+        "repo": "https://example.com/estate.git",
+        "branch": "main",
+        "path": "desired_state",
+        "mode": "detect",
+        "prune": False,
+        "state": state,
+        "state_reason": "why",
+        "now": "2026-12-02T12:00:00Z",
+        "applied_commit": "a" * 40,
+        "head_commit": "a" * 40,
+        "head_valid": True,
+        "commits": {
+            "desired": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": now - 120},
+            "head": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": now - 120},
+        },
+        "spec_errors": [],
+        "git": {"reachable": True, "error": None, "last_ok": None},
+        "running": None,
         "last_run": {"id": 7, "status": "drift", "trigger": "schedule", "started": now - 5, "finished": now - 4, "age_s": 4.0},
-        "next_run_at": None, "next_run_in_s": 42.0, "drift": drift, "healed_by_last_run": [], "routes": routes, "last_error": None,
-        "ready": True, "ready_reason": "ok",
+        "next_run_at": None,
+        "next_run_in_s": 42.0,
+        "drift": drift,
+        "healed_by_last_run": [],
+        "routes": routes,
+        "last_error": None,
+        "ready": True,
+        "ready_reason": "ok",
     }
 
 
 def test_three_thousand_resources_are_grouped_and_the_quiet_groups_collapsed() -> None:
     drift = [
-        {"resource": f"lambda_alias/fn{i:04d}/prod", "kind": "lambda_alias", "status": "modified",
-         "changes": [{"field": "version", "live": "1", "desired": "2"}], "first_seen": "2026-12-02T11:00:00Z",
-         "actions": [{"operation": "lambda.UpdateAlias", "outcome": "planned"}]}
+        {
+            "resource": f"lambda_alias/fn{i:04d}/prod",
+            "kind": "lambda_alias",
+            "status": "modified",
+            "changes": [{"field": "version", "live": "1", "desired": "2"}],
+            "first_seen": "2026-12-02T11:00:00Z",
+            "actions": [{"operation": "lambda.UpdateAlias", "outcome": "planned"}],
+        }
         for i in range(30)
     ] + [{"resource": "stage_variable/api000/prod/debug", "kind": "stage_variable", "status": "extra", "changes": [], "actions": []}]
     routes = [
-        {"entry": f"api{i // 30:03d}/prod", "api": f"api{i // 30:03d}", "chain": f"lambdaAlias=prod -> fn{i:04d}:prod",
-         "live_text": "version 2", "desired_text": "version 2", "differs": i == 7, "text": ""}
+        {
+            "entry": f"api{i // 30:03d}/prod",
+            "api": f"api{i // 30:03d}",
+            "chain": f"lambdaAlias=prod -> fn{i:04d}:prod",
+            "live_text": "version 2",
+            "desired_text": "version 2",
+            "differs": i == 7,
+            "text": "",
+        }
         for i in range(3000)
     ]
     page = status_page(document(drift, routes), runs=[], can_reconcile=False)
@@ -51,12 +82,30 @@ def test_three_thousand_resources_are_grouped_and_the_quiet_groups_collapsed() -
 
 def test_values_and_run_pages() -> None:
     assert ago(5) == "5 s" and ago(600) == "10 min" and ago(7200) == "2 h" and ago(3 * 86400) == "3 d"
-    page = run_page({"id": 3, "status": "applied", "trigger": "webhook:github", "mode": "apply", "started": "2026-12-02T12:00:00Z",
-                     "duration_s": 1.25, "commit_sha": "b" * 40, "head_sha": "b" * 40, "error": None, "count": 1,
-                     "drift": [{"resource": "lambda_alias/f/prod", "kind": "lambda_alias", "status": "modified",
-                                "changes": [{"field": "routing", "live": None, "desired": {"2": 0.1}}]}],
-                     "actions": [{"resource": "lambda_alias/f/prod", "operation": "lambda.UpdateAlias", "outcome": "succeeded", "reason": "r"}],
-                     "api_calls": {"lambda.ListAliases": 1, "lambda.UpdateAlias": 1}})
+    page = run_page(
+        {
+            "id": 3,
+            "status": "applied",
+            "trigger": "webhook:github",
+            "mode": "apply",
+            "started": "2026-12-02T12:00:00Z",
+            "duration_s": 1.25,
+            "commit_sha": "b" * 40,
+            "head_sha": "b" * 40,
+            "error": None,
+            "count": 1,
+            "drift": [
+                {
+                    "resource": "lambda_alias/f/prod",
+                    "kind": "lambda_alias",
+                    "status": "modified",
+                    "changes": [{"field": "routing", "live": None, "desired": {"2": 0.1}}],
+                }
+            ],
+            "actions": [{"resource": "lambda_alias/f/prod", "operation": "lambda.UpdateAlias", "outcome": "succeeded", "reason": "r"}],
+            "api_calls": {"lambda.ListAliases": 1, "lambda.UpdateAlias": 1},
+        }
+    )
     assert "Run #3: applied" in page and "1.25 s" in page
     assert "(none)" in page and "{&#34;2&#34;: 0.1}" in page  # None and maps as the CLI prints them
     assert "AWS calls (2)" in page

@@ -72,9 +72,7 @@ def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 # ------------------------------------------------------------------ the deadline
 
 
-def test_a_call_throttled_past_its_attempts_is_retried_until_it_succeeds(
-    estate: dict[str, Any], clients: AwsClients, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_call_throttled_past_its_attempts_is_retried_until_it_succeeds(estate: dict[str, Any], clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> None:
     assert clients.max_attempts == 2
     left = iter(range(7))  # seven 429s in a row, then the answer
     throttled = throttle(monkeypatch, lambda op: op == "GetRestApis" and next(left, None) is not None)
@@ -123,9 +121,7 @@ def test_a_reconcile_with_429s_on_a_tenth_of_requests_converges(
 def test_flags_stand_for_the_aws_environment(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("POINTSMAN_RATE_LIMITS", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "POINTSMAN_THROTTLE_DEADLINE"):
         monkeypatch.delenv(name, raising=False)
-    code, _, _ = cli(
-        capsys, "validate", "--spec", "desired_state"
-    )  # validate takes no AWS flags: they belong to the commands that call AWS
+    code, _, _ = cli(capsys, "validate", "--spec", "desired_state")  # validate takes no AWS flags: they belong to the commands that call AWS
     assert code == 0
     with pytest.raises(SystemExit):
         main(["plan", "--rate-limits", "lambda=fast"])
@@ -191,9 +187,7 @@ def test_an_alias_that_moves_has_its_versions_read(converged: dict[str, Any], cl
     assert result.api_calls.get("lambda.ListVersionsByFunction") == 1  # getreport's: is version 2 published?
     path.write_text(path.read_text().replace('prod: {version: "2"', 'prod: {version: "99"'))
     result = run(spec_dir, clients)
-    assert [str(p) for p in result.problems] == [
-        f"{path}:{line_of(path, 'prod:')}: alias getreport:prod names version 99, which is not published"
-    ]
+    assert [str(p) for p in result.problems] == [f"{path}:{line_of(path, 'prod:')}: alias getreport:prod names version 99, which is not published"]
 
 
 def load_functions(spec_dir: Path) -> dict[str, Any]:

@@ -96,7 +96,10 @@ def test_console_edit_of_a_generated_template_is_drift_and_is_healed(converged, 
     api = _api_id(clients, "users-api")
     resource = _resource_id(clients, api, "/users")
     clients.apigateway.put_integration_response(
-        restApiId=api, resourceId=resource, httpMethod="POST", statusCode="200",
+        restApiId=api,
+        resourceId=resource,
+        httpMethod="POST",
+        statusCode="200",
         responseTemplates={"application/json": '{"message": "edited in the console"}'},
     )
     result = run(spec_dir, clients)
@@ -116,9 +119,7 @@ def test_a_console_deployment_moves_the_stages_back_without_a_new_deployment(con
     api = _api_id(clients, "users-api")
     ours = clients.apigateway.get_stage(restApiId=api, stageName="prod")["deploymentId"]
     clicked = clients.apigateway.create_deployment(restApiId=api, description="deployed by hand")["id"]
-    clients.apigateway.update_stage(
-        restApiId=api, stageName="prod", patchOperations=[{"op": "replace", "path": "/deploymentId", "value": clicked}]
-    )
+    clients.apigateway.update_stage(restApiId=api, stageName="prod", patchOperations=[{"op": "replace", "path": "/deploymentId", "value": clicked}])
     result = run(spec_dir, clients)
     (drift,) = result.drift
     assert drift.resource == "rest_stage/users-api/prod"

@@ -28,7 +28,11 @@ def _proxy_api(clients) -> tuple[str, str]:
     apigw.put_method(restApiId=api, resourceId=old, httpMethod="POST", authorizationType="NONE")
     arn = lam.get_function(FunctionName="postUser")["Configuration"]["FunctionArn"]
     apigw.put_integration(
-        restApiId=api, resourceId=old, httpMethod="POST", type="AWS_PROXY", integrationHttpMethod="POST",
+        restApiId=api,
+        resourceId=old,
+        httpMethod="POST",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
         uri=alias_uri("us-east-1", arn).replace("${stageVariables.lambdaAlias}", "2022-01-01"),
     )
     apigw.create_deployment(restApiId=api, description="by the team's tooling")
@@ -126,8 +130,21 @@ def test_explain_follows_the_proxy_to_the_versioned_route(estate, clients, tmp_p
     # From the spec, before it is applied: a new version's route behind the proxy, generated.
     spec_dir = _spec(tmp_path, {**CATALOGUE, "2022-11-01": {"functions": {"postUser": "$LATEST"}}})
     code, out, _ = cli(
-        capsys, "explain", "--desired", "--spec", str(spec_dir), "--format", "json",
-        "--api", "users-proxy", "--stage", "prod", "POST", "/users", "-H", "Version: 2022-11-01",
+        capsys,
+        "explain",
+        "--desired",
+        "--spec",
+        str(spec_dir),
+        "--format",
+        "json",
+        "--api",
+        "users-proxy",
+        "--stage",
+        "prod",
+        "POST",
+        "/users",
+        "-H",
+        "Version: 2022-11-01",
     )
     desired = json.loads(out)
     assert code == 0, desired
@@ -148,9 +165,7 @@ FORWARDED_REQUEST = {
 
 def test_proxy_template_forwards_headers_and_query_string_but_not_hop_by_hop_ones() -> None:
     template = versioning.proxy_request_template(SELECTOR)
-    rendered = versioning.render_request(
-        template, headers=FORWARDED_REQUEST, query={"page": "2", "q": "a b"}, body='{"username": "a"}', stage_variables=STAGES
-    )
+    rendered = versioning.render_request(template, headers=FORWARDED_REQUEST, query={"page": "2", "q": "a b"}, body='{"username": "a"}', stage_variables=STAGES)
     override = rendered.request_override
     assert override["header"] == {"Version": "2022-05-03", "Authorization": "Bearer abc", "x-api-key": "key-1", "X-Request-Tag": "blue"}
     assert override["querystring"] == {"page": "2", "q": "a b"}
@@ -199,7 +214,9 @@ def test_proxy_method_declares_its_path_parameters_and_explain_shows_what_is_for
 
     # A method that lost the declaration is modified, and UpdateMethod puts it back (before the integration).
     apigw.update_method(
-        restApiId=api, resourceId=user, httpMethod="POST",
+        restApiId=api,
+        resourceId=user,
+        httpMethod="POST",
         patchOperations=[{"op": "remove", "path": "/requestParameters/method.request.path.id"}],
     )
     drifted = run(spec_dir, clients)
@@ -215,7 +232,16 @@ def test_proxy_method_declares_its_path_parameters_and_explain_shows_what_is_for
 
     headers = [f"{k}: {v}" for k, v in FORWARDED_REQUEST.items() if k not in ("Content-Length", "Transfer-Encoding")]
     code, out, _ = cli(
-        capsys, "explain", "--format", "json", "--api", "users-proxy", "--stage", "prod", "POST", "/users/42?page=2",
+        capsys,
+        "explain",
+        "--format",
+        "json",
+        "--api",
+        "users-proxy",
+        "--stage",
+        "prod",
+        "POST",
+        "/users/42?page=2",
         *[arg for header in headers for arg in ("-H", header)],
     )
     served = json.loads(out)
@@ -299,7 +325,11 @@ def test_a_route_naming_an_alias_holds_it_and_someone_elses_route_is_never_prune
     apigw.put_method(restApiId=api, resourceId=legacy, httpMethod="GET", authorizationType="NONE")
     arn = lam.get_function(FunctionName="postUser")["Configuration"]["FunctionArn"]
     apigw.put_integration(
-        restApiId=api, resourceId=legacy, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST",
+        restApiId=api,
+        resourceId=legacy,
+        httpMethod="GET",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
         uri=alias_uri("us-east-1", arn).replace("${stageVariables.lambdaAlias}", "2022-01-01"),
     )
     spec_dir = _spec(tmp_path, {"2022-05-03": CATALOGUE["2022-05-03"]}, default="2022-05-03")
@@ -320,8 +350,15 @@ def test_a_stage_that_still_exposes_a_retired_version_holds_its_routes_deletion(
     from controller.model import Drift, DriftStatus, Resource
 
     context = {
-        "api": "users-proxy", "api_id": "a1", "resource_id": "r1", "method": "POST", "path": "/users/2022-01-01",
-        "version": "2022-01-01", "retired": True, "delete_resource": True, "users": ("rest_stage/users-proxy/beta",),
+        "api": "users-proxy",
+        "api_id": "a1",
+        "resource_id": "r1",
+        "method": "POST",
+        "path": "/users/2022-01-01",
+        "version": "2022-01-01",
+        "retired": True,
+        "delete_resource": True,
+        "users": ("rest_stage/users-proxy/beta",),
     }
     route = Resource("rest_method", "users-proxy/POST/users/2022-01-01", {"integration.type": "AWS_PROXY"}, context)
     alias = Resource("lambda_alias", "postUser/2022-01-01", {"version": "1"}, {"function": "postUser", "alias": "2022-01-01", "users": (route.id,)})

@@ -25,10 +25,7 @@ from tests.e2e_support import converged_estate, git, wait_for
 
 pytestmark = pytest.mark.server
 
-WARNING = (
-    "getProductsV2: alias prod serves version 2, whose environment differs from the declared one "
-    "(TABLE: (added))"
-)
+WARNING = "getProductsV2: alias prod serves version 2, whose environment differs from the declared one (TABLE: (added))"
 ANCHOR = "  getProductsV2:          # backs products-v2: prod is version 2.2\n"
 WITH_ENVIRONMENT = "  getProductsV2:\n    environment: {TABLE: products-v2}\n"
 
@@ -49,7 +46,13 @@ def runner(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     converged_estate(moto_server, repo)
     commit(repo, "Declare the environment of getProductsV2", ANCHOR, WITH_ENVIRONMENT)
     settings = RunSettings(
-        repo=str(repo), state_dir=tmp_path / "state", listen="127.0.0.1:0", interval=3600, jitter=0, poll_interval=0, mode="detect",
+        repo=str(repo),
+        state_dir=tmp_path / "state",
+        listen="127.0.0.1:0",
+        interval=3600,
+        jitter=0,
+        poll_interval=0,
+        mode="detect",
     )
     r = build_runner(settings)
     r.start()

@@ -129,7 +129,7 @@ def test_pushed_branch_gitlab_payload() -> None:
         b"[1, 2]",
         b"",
         b"not json",
-        b"{\"ref\": ",
+        b'{"ref": ',
         b"\xff\xfe",
     ],
 )
@@ -324,9 +324,7 @@ def test_cli_bad_listen_from_environment(capsys: pytest.CaptureFixture[str], mon
     assert len(lines) == 1 and lines[0].startswith("error: --listen: ") and "'nowhere'" in lines[0], err
 
 
-def test_cli_unreadable_secret_file_from_environment(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_cli_unreadable_secret_file_from_environment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = tmp_path / "no-secret"
     monkeypatch.setenv("POINTSMAN_WEBHOOK_SECRET_FILE", str(missing))
     capsys.readouterr()

@@ -243,8 +243,7 @@ class AwsClients:
                     raise
                 except Exception as exc:  # noqa: BLE001 - an endpoint URL, region or setting botocore refuses
                     raise AwsConfigError(
-                        f"cannot make the {service} client: {_one_line(str(exc))}"
-                        " (check AWS_ENDPOINT_URL, AWS_REGION and the AWS profile)"
+                        f"cannot make the {service} client: {_one_line(str(exc))} (check AWS_ENDPOINT_URL, AWS_REGION and the AWS profile)"
                     ) from None
                 _check_endpoint(service, str(client.meta.endpoint_url))
                 self._instrument(service, client)

@@ -22,9 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-THROTTLING_CODES = frozenset(
-    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "ThrottledException", "SlowDown"}
-)
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "ThrottledException", "SlowDown"})
 
 
 @dataclass(frozen=True)
@@ -146,9 +144,7 @@ def parse_limits(text: str, base: Mapping[str, Quota] = DEFAULT_QUOTAS) -> dict[
         except ValueError:
             rate = burst = -1.0
         if not sep or not name.strip() or not rate > 0 or not burst >= 1:
-            raise RateLimitError(
-                f"POINTSMAN_RATE_LIMITS: {item!r} is not NAME=RATE[:BURST] with RATE > 0 per second and BURST >= 1 (or 'off')"
-            )
+            raise RateLimitError(f"POINTSMAN_RATE_LIMITS: {item!r} is not NAME=RATE[:BURST] with RATE > 0 per second and BURST >= 1 (or 'off')")
         quotas[name.strip()] = Quota(rate, burst, "POINTSMAN_RATE_LIMITS")
     return quotas
 

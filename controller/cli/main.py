@@ -160,7 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", default=os.environ.get("POINTSMAN_STATE_DIR", ".pointsman"))
     p.add_argument("--limit", type=_int_between(1, 100_000), default=20)
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--resource", metavar="ID", help="only runs whose drift or actions name this resource (its id or key, or a prefix of either up to ':' or '/')")
+    p.add_argument(
+        "--resource", metavar="ID", help="only runs whose drift or actions name this resource (its id or key, or a prefix of either up to ':' or '/')"
+    )
     p = sub.add_parser("demo", help="run against an embedded AWS emulator and a local git repo (see README)")
     p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state")
     p.add_argument("--aws-port", type=_int_between(1, 65535), default=4599, help="emulator port on 127.0.0.1")
@@ -168,7 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=_seconds, default=10.0)
     p.add_argument("--mode", choices=("apply", "detect"), default="apply")
     p = sub.add_parser("status", help="the running controller's state: in sync, drifted, what will be done (exit 0 in sync, 2 drift, 1 error)")
-    p.add_argument("--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)")
+    p.add_argument(
+        "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--wait", metavar="STATE", choices=("in_sync", "drifted", "error"), help="first wait for a new run to finish with this state")
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
@@ -197,12 +201,29 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header (repeatable)")
     p.add_argument("--body", default="", help="the request body")
     p.add_argument("method", metavar="METHOD")
-    p.add_argument("url", metavar="URL", help="https://myapi.com/v1/products, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}/..., or a PATH with --api")
+    p.add_argument(
+        "url", metavar="URL", help="https://myapi.com/v1/products, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}/..., or a PATH with --api"
+    )
 
 
 _RUN_FLAGS = (
-    "repo", "branch", "path", "interval", "jitter", "poll_interval", "mode", "state_dir", "listen", "concurrency", "history_keep", "allow_empty",
-    "events_queue", "events_wait", "events_ignore_principals", "notify_webhook_url", "status_url",
+    "repo",
+    "branch",
+    "path",
+    "interval",
+    "jitter",
+    "poll_interval",
+    "mode",
+    "state_dir",
+    "listen",
+    "concurrency",
+    "history_keep",
+    "allow_empty",
+    "events_queue",
+    "events_wait",
+    "events_ignore_principals",
+    "notify_webhook_url",
+    "status_url",
 )
 
 

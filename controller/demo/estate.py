@@ -67,10 +67,7 @@ def handler_zip(function: str, revision: int) -> bytes:
 
 
 def alias_uri(region: str, function_arn: str, variable: str = "lambdaAlias") -> str:
-    return (
-        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
-        f"{function_arn}:${{stageVariables.{variable}}}/invocations"
-    )
+    return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}:${{stageVariables.{variable}}}/invocations"
 
 
 def seed(clients: AwsClients) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def _banner(endpoint: str, repo_dir: Path, settings: RunSettings, created: bool)
 Pointsman demo
   status page : http://{host}:{port}/   (JSON: /api/status, /api/history, /metrics)
   AWS emulator: {endpoint}   (moto, seeded with the example estate's functions, APIs and domains)
-  git repo    : {repo_dir}   ({'new' if created else 'reused'}; branch main, spec in desired_state/)
+  git repo    : {repo_dir}   ({"new" if created else "reused"}; branch main, spec in desired_state/)
   mode        : {settings.mode.value}, reconciling every {settings.interval:g}s and on every new commit
 
 Try it from another terminal (see README, "Demo walkthrough"):
@@ -127,10 +127,10 @@ Try it from another terminal (see README, "Demo walkthrough"):
   # 1. promote: point prod of getreport at version 2 and commit
   sed -i 's/prod: {{version: "1"/prod: {{version: "2"/' {repo_dir}/desired_state/getreport.yaml
   git -C {repo_dir} commit -am "Promote getreport 2 to prod"
-  {Path(sys.executable).parent / "pointsman"} status --url http://{host}:{port} --wait {'in_sync' if settings.mode.value == 'apply' else 'drifted'} --commit $(git -C {repo_dir} rev-parse HEAD)
-  # 2. a console click: the controller reports it and {'heals it' if settings.mode.value == 'apply' else 'leaves it (detect mode)'}
+  {Path(sys.executable).parent / "pointsman"} status --url http://{host}:{port} --wait {"in_sync" if settings.mode.value == "apply" else "drifted"} --commit $(git -C {repo_dir} rev-parse HEAD)
+  # 2. a console click: the controller reports it and {"heals it" if settings.mode.value == "apply" else "leaves it (detect mode)"}
   {aws} lambda update-alias --function-name getProducts --name prod --function-version 1
-  {Path(sys.executable).parent / "pointsman"} status --url http://{host}:{port} --wait {'in_sync' if settings.mode.value == 'apply' else 'drifted'}
+  {Path(sys.executable).parent / "pointsman"} status --url http://{host}:{port} --wait {"in_sync" if settings.mode.value == "apply" else "drifted"}
   # 3. stop this demo (Ctrl-C) and rerun it with --mode detect: drift is reported, left alone
 """,
         flush=True,

@@ -44,18 +44,22 @@ def policy_document(spec: Spec | None = None) -> dict[str, Any]:
     parameters = ssm_parameters(spec) if spec is not None else []
     if parameters:
         statements: list[dict[str, Any]] = document["Statement"]
-        statements.append({
-            "Sid": "PointsmanSsmParameters",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameters"],
-            # A name with a leading / (a hierarchy) is parameter/NAME in the ARN, with one slash.
-            "Resource": [f"arn:aws:ssm:*:*:parameter/{name.lstrip('/')}" for name in parameters],
-        })
-        statements.append({
-            "Sid": "PointsmanSsmSecureStringDecrypt",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": "arn:aws:kms:*:*:key/*",
-            "Condition": {"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}},
-        })
+        statements.append(
+            {
+                "Sid": "PointsmanSsmParameters",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameters"],
+                # A name with a leading / (a hierarchy) is parameter/NAME in the ARN, with one slash.
+                "Resource": [f"arn:aws:ssm:*:*:parameter/{name.lstrip('/')}" for name in parameters],
+            }
+        )
+        statements.append(
+            {
+                "Sid": "PointsmanSsmSecureStringDecrypt",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": "arn:aws:kms:*:*:key/*",
+                "Condition": {"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}},
+            }
+        )
     return document

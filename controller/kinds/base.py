@@ -106,8 +106,7 @@ class PlanContext:
             where = self.spec.source_of("functions", function, "environment") or decl.source
             self.problem(
                 where,
-                f"functions.{function}.environment: with the values from SSM, the variables total {size:,} bytes; "
-                f"Lambda allows {MAX_ENVIRONMENT_BYTES:,}",
+                f"functions.{function}.environment: with the values from SSM, the variables total {size:,} bytes; Lambda allows {MAX_ENVIRONMENT_BYTES:,}",
             )
             complete = False
         return out if complete else None
@@ -141,9 +140,7 @@ class Kind:
         """Live instances inside the managed scope (including undeclared ones there)."""
         raise NotImplementedError
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         """Actions for a missing/modified resource (and extra entries to prune inside it)."""
         raise NotImplementedError
 

@@ -51,9 +51,7 @@ class BasePathMapping(Kind):
                 out.append(Resource(self.name, f"{domain}/{base_path}", attrs, context))
         return out
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         ctx = desired.context
         requires = self.requires(desired)

@@ -99,8 +99,7 @@ class LambdaAlias(Kind):
                     else:
                         ctx.problem(
                             source,
-                            f"alias {fn_name}:{alias_name} asks for code sha256:{sha}, which no published version "
-                            f"of {fn_name} and not $LATEST has",
+                            f"alias {fn_name}:{alias_name} asks for code sha256:{sha}, which no published version of {fn_name} and not $LATEST has",
                         )
                         continue
                 elif not _known_versions(fn, alias_name, [version]):
@@ -126,9 +125,7 @@ class LambdaAlias(Kind):
         return out
 
     @staticmethod
-    def _warn_published_environments(
-        ctx: PlanContext, fn_name: str, environment: dict[str, Sensitive], served: dict[str, list[str]]
-    ) -> None:
+    def _warn_published_environments(ctx: PlanContext, fn_name: str, environment: dict[str, Sensitive], served: dict[str, list[str]]) -> None:
         """Published versions are immutable: apply cannot give them the declared environment."""
         fn = ctx.scope.function(fn_name)
         assert fn is not None
@@ -138,10 +135,7 @@ class LambdaAlias(Kind):
                 continue
             aliases = served[number]
             who = f"alias {aliases[0]} serves" if len(aliases) == 1 else f"aliases {', '.join(aliases)} serve"
-            ctx.warn(
-                f"{fn_name}: {who} version {number}, whose environment differs from the declared one "
-                f"({environment_changes(live, environment)})"
-            )
+            ctx.warn(f"{fn_name}: {who} version {number}, whose environment differs from the declared one ({environment_changes(live, environment)})")
 
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         out: list[Resource] = []
@@ -159,9 +153,7 @@ class LambdaAlias(Kind):
                     # the managed APIs and in any API its resource policy lets invoke it.
                     apis = list(dict.fromkeys(managed + apis_named_by(ctx.scope.policy_statements(fn_name, alias_name))))
                     context["users"] = (
-                        stage_users(ctx, fn_name, alias_name, apis)
-                        + route_users(ctx, fn_name, alias_name, apis)
-                        + _proxy_snapshot_users(ctx, fn_name)
+                        stage_users(ctx, fn_name, alias_name, apis) + route_users(ctx, fn_name, alias_name, apis) + _proxy_snapshot_users(ctx, fn_name)
                     )
                 out.append(
                     Resource(
@@ -177,9 +169,7 @@ class LambdaAlias(Kind):
                 )
         return out
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         attrs = desired.attributes
         version: Any = attrs["version"]

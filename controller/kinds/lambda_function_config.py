@@ -63,9 +63,7 @@ class LambdaFunctionConfig(Kind):
                 )
         return out
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         function = desired.context["function"]
         environment: dict[str, Sensitive] = dict(desired.attributes["environment"])

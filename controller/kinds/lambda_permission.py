@@ -79,9 +79,7 @@ def _stage_routes(ctx: PlanContext) -> list[StageRoute]:
             if versions is not None:
                 for version in versions.exposed(stage_name):
                     for vroute in versions.routes:
-                        out.append(
-                            StageRoute(api_name, api_id, stage_name, vroute.function, version, VERSION_SELECTED, vroute.method, vroute.path)
-                        )
+                        out.append(StageRoute(api_name, api_id, stage_name, vroute.function, version, VERSION_SELECTED, vroute.method, vroute.path))
             for route in routes:
                 alias = stage.variables.get(route.variable)
                 if alias is None:
@@ -100,9 +98,7 @@ def _stage_routes(ctx: PlanContext) -> list[StageRoute]:
                         f"{route.function}:{alias} (stage variable {route.variable}), an alias that neither exists nor is declared",
                     )
                     continue
-                out.append(
-                    StageRoute(api_name, api_id, stage_name, route.function, alias, route.variable, route.method, route.path)
-                )
+                out.append(StageRoute(api_name, api_id, stage_name, route.function, alias, route.variable, route.method, route.path))
     return out
 
 
@@ -139,9 +135,7 @@ def live_routes(ctx: PlanContext, api_id: str) -> list[LiveRoute]:
     return memo[api_id]
 
 
-def stage_users(
-    ctx: PlanContext, function: str, alias: str, api_ids: Iterable[str], still_covered: Callable[[str], bool] | None = None
-) -> tuple[str, ...]:
+def stage_users(ctx: PlanContext, function: str, alias: str, api_ids: Iterable[str], still_covered: Callable[[str], bool] | None = None) -> tuple[str, ...]:
     """``rest_stage/...`` ids of the live stages of ``api_ids`` that route to ``function:alias``,
     leaving out those whose invoke ARN ``still_covered(arn)`` says stays permitted."""
     fn = ctx.scope.function(function)
@@ -261,9 +255,7 @@ class LambdaPermission(Kind):
                         "api_id": api_id,
                         "statement_id": statement_id(api_id, alias, arn),
                         "requires": (f"lambda_alias/{function}/{alias}",),
-                        "missing_reason": (
-                            f"stage {first.stage} of {api} routes to {function}:{alias}, which API Gateway may not invoke"
-                        ),
+                        "missing_reason": (f"stage {first.stage} of {api} routes to {function}:{alias}, which API Gateway may not invoke"),
                     },
                     source=ctx.spec.source_of("rest_apis", api, "stages", first.stage),
                 )
@@ -308,11 +300,7 @@ class LambdaPermission(Kind):
         wanted = want.attributes["source_arn"]
         statements = ctx.scope.policy_statements(function, alias)
         own = [s for s in statements if own_api_id(s) == api_id]
-        covering = (
-            [s for s in own if _source_arn_of(s) == wanted]
-            or [s for s in own if covers(s, wanted)]
-            or [s for s in statements if covers(s, wanted)]
-        )
+        covering = [s for s in own if _source_arn_of(s) == wanted] or [s for s in own if covers(s, wanted)] or [s for s in statements if covers(s, wanted)]
         primary = covering[0] if covering else None
         rest = [s for s in own if s is not primary]
 
@@ -341,9 +329,7 @@ class LambdaPermission(Kind):
             out.append(Resource(self.name, f"{want.key}/{sid}", _attributes(statement), context))
         return out
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         ctx = desired.context
         add = Call(

@@ -60,9 +60,7 @@ class LambdaVersion(Kind):
                 context: dict[str, Any] = {"function": fn_name}
                 if environment is not None:
                     attributes["environment"] = dict(environment)  # Sensitive values: digests when shown
-                    context["why"] = (
-                        f"$LATEST of {fn_name} has {sha}; no published version has it with the declared environment"
-                    )
+                    context["why"] = f"$LATEST of {fn_name} has {sha}; no published version has it with the declared environment"
                     if fn.latest_environment != environment:
                         # Published from $LATEST once its environment is the declared one.
                         context["requires"] = (config_id(fn_name),)
@@ -81,9 +79,7 @@ class LambdaVersion(Kind):
         # Only unpublished digests are ever desired here, so none of them is live.
         return []
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         sha = desired.attributes["code_sha256"]
         call = Call("lambda", "publish_version", {"FunctionName": desired.context["function"], "CodeSha256": sha})

@@ -37,8 +37,7 @@ class RestApi(Kind):
             ctx.pending_apis.add(name)
             context = {
                 "source_id": source_id,
-                "missing_reason": f"{name} does not exist: apply clones it from {source_name}, deploys it, "
-                "then creates its stages, permissions and mappings",
+                "missing_reason": f"{name} does not exist: apply clones it from {source_name}, deploys it, then creates its stages, permissions and mappings",
             }
             out.append(Resource(self.name, name, attrs, context, decl.source))
         return out
@@ -46,9 +45,7 @@ class RestApi(Kind):
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         return [Resource(self.name, d.key, dict(d.attributes), dict(d.context)) for d in desired if d.context.get("exists")]
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         if live is not None:
             return []  # never cloned again

@@ -68,9 +68,7 @@ class RestDeployment(Kind):
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
         return [Resource(self.name, d.key, dict(d.attributes), dict(d.context)) for d in desired if d.context["deployment_id"]]
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         call = Call("apigateway", "create_deployment", {"restApiId": desired.context["api_id"], "description": desired.context["description"]})
         return [self.action(desired, "create", [call], desired.context["missing_reason"], self.requires(desired))]

@@ -142,7 +142,9 @@ class RestMethod(Kind):
                     continue
                 context = {"api": api_name, "api_id": api_id, "resource_id": resource["id"], "method": route.method, "path": route.path}
                 if versions.strategy == "http-proxy" and versioning.VERSION_PARAM in versioning.proxy_path_parameters(route.path):
-                    ctx.problem(source, f"route {route.method} {route.path}: strategy http-proxy needs the path parameter name {{{versioning.VERSION_PARAM}}} itself")
+                    ctx.problem(
+                        source, f"route {route.method} {route.path}: strategy http-proxy needs the path parameter name {{{versioning.VERSION_PARAM}}} itself"
+                    )
                     continue
                 if versions.strategy == "http-proxy":
                     attrs = proxy_attributes(selector, api_id, fn.region, route.method, route.path)
@@ -189,17 +191,13 @@ class RestMethod(Kind):
                 out.append(Resource(self.name, route.key, dict(route.attributes), context))
         return out
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None
         attrs, ctx = desired.attributes, desired.context
         calls: list[Call] = []
         resource_id: Any = ctx["resource_id"]
         if resource_id is None:  # a versioned route behind the http-proxy, first time
-            calls.append(
-                Call("apigateway", "create_resource", {"restApiId": ctx["api_id"], "parentId": ctx["parent_id"], "pathPart": ctx["path_part"]})
-            )
+            calls.append(Call("apigateway", "create_resource", {"restApiId": ctx["api_id"], "parentId": ctx["parent_id"], "pathPart": ctx["path_part"]}))
             resource_id = Ref(desired.id, "id")
         where = {"restApiId": ctx["api_id"], "resourceId": resource_id, "httpMethod": ctx["method"]}
         changed = {c.field for c in changes}
@@ -264,10 +262,7 @@ class RestMethod(Kind):
         calls = [Call("apigateway", "delete_method", {**where, "httpMethod": ctx["method"]})]
         if ctx["delete_resource"]:
             calls.append(Call("apigateway", "delete_resource", where))
-        reason = (
-            f"version {ctx['version']} left the catalogue: its route behind the proxy goes (prune); "
-            "clients stop reaching it at the API's next deployment"
-        )
+        reason = f"version {ctx['version']} left the catalogue: its route behind the proxy goes (prune); clients stop reaching it at the API's next deployment"
         return [self.action(live, "delete", calls, reason, users=tuple(ctx.get("users", ())))]
 
 

@@ -84,9 +84,7 @@ class RestStage(Kind):
                 out.append(Resource(self.name, f"{api_name}/{stage_name}", attrs, context))
         return out
 
-    def converge(
-        self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]
-    ) -> list[Action]:
+    def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         target = desired or live
         assert target is not None
         api_id = target.context["api_id"]

@@ -439,9 +439,7 @@ class Scope:
     @expects_shapes
     def _load_deployments(self, api_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        for page in self.clients.apigateway.get_paginator("get_deployments").paginate(
-            restApiId=api_id, PaginationConfig={"PageSize": 500}
-        ):
+        for page in self.clients.apigateway.get_paginator("get_deployments").paginate(restApiId=api_id, PaginationConfig={"PageSize": 500}):
             items.extend(page.get("items", []))
         items.sort(key=lambda item: str(item.get("createdDate") or ""), reverse=True)
         return items

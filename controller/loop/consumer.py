@@ -100,9 +100,7 @@ class EventsConsumer:
         """One long poll: handle what arrived, reconcile what it changed, delete it. Returns
         how many messages were handled."""
         sqs = self.clients.client("sqs")
-        answer = sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=int(self.wait), AttributeNames=["All"]
-        )
+        answer = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=int(self.wait), AttributeNames=["All"])
         messages: list[dict[str, Any]] = [m for m in answer.get("Messages") or [] if isinstance(m, dict)]
         changed: dict[tuple[str, ...], None] = {}
         reasons: list[str] = []
@@ -110,9 +108,7 @@ class EventsConsumer:
             self._consider(message, changed, reasons)
         if changed:
             record = self.controller.reconcile("event", list(changed))
-            log.info(
-                "event reconciled", events=reasons, status=record.status, drift=[d.get("resource") for d in record.drift], run=record.id
-            )
+            log.info("event reconciled", events=reasons, status=record.status, drift=[d.get("resource") for d in record.drift], run=record.id)
         self._delete(messages)
         return len(messages)
 

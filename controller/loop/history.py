@@ -141,9 +141,7 @@ def _fold_key(
     """What two runs must share to be folded; None for a run that is never folded."""
     if status == "running" or any(a.get("outcome") in APPLIED_OUTCOMES for a in actions):
         return None
-    drifts = sorted(
-        json.dumps([d.get("resource"), d.get("kind"), d.get("status"), d.get("changes") or []], sort_keys=True) for d in drift
-    )
+    drifts = sorted(json.dumps([d.get("resource"), d.get("kind"), d.get("status"), d.get("changes") or []], sort_keys=True) for d in drift)
     planned = sorted(json.dumps([a.get("resource"), a.get("operation"), a.get("outcome")]) for a in actions)
     return json.dumps([mode, commit_sha, status, error, drifts, planned, sorted(warnings)])
 
@@ -161,8 +159,7 @@ def _names(resource_id: str, query: str) -> bool:
 def names_resource(record: RunRecord, resource: str) -> bool:
     """Does the run's drift or one of its actions name ``resource`` (see ``History.recent``)?"""
     return any(
-        isinstance(entry, dict) and isinstance(entry.get("resource"), str) and _names(entry["resource"], resource)
-        for entry in [*record.drift, *record.actions]
+        isinstance(entry, dict) and isinstance(entry.get("resource"), str) and _names(entry["resource"], resource) for entry in [*record.drift, *record.actions]
     )
 
 
@@ -193,9 +190,7 @@ class History:
         missing = [c for c in COLUMNS if c not in have]
         if missing:
             self._db.close()
-            raise HistoryError(
-                f"{path} is not a Pointsman history database (table runs has no column {', '.join(missing)})"
-            )
+            raise HistoryError(f"{path} is not a Pointsman history database (table runs has no column {', '.join(missing)})")
         self._migrate(have)
 
     def _migrate(self, have: set[str]) -> None:
@@ -257,9 +252,7 @@ class History:
                     )
                     record.count, record.last_started, record.last_finished = 1, None, None
                     record.triggers = [record.trigger]
-                self._db.execute(
-                    "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)", (self.keep,)
-                )
+                self._db.execute("DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)", (self.keep,))
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -296,9 +289,7 @@ class History:
         needle = json.dumps(resource)[1:-1]
         out: list[RunRecord] = []
         with self._lock:
-            cursor = self._db.execute(
-                _SELECT + " WHERE instr(drift, ?) > 0 OR instr(actions, ?) > 0 ORDER BY id DESC", (needle, needle)
-            )
+            cursor = self._db.execute(_SELECT + " WHERE instr(drift, ?) > 0 OR instr(actions, ?) > 0 ORDER BY id DESC", (needle, needle))
             for row in cursor:
                 record = _record(row)
                 if names_resource(record, resource):
@@ -317,16 +308,11 @@ class History:
     def last_good_commit(self) -> str | None:
         """The newest commit that was reconciled as desired state (survives restarts)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT commit_sha FROM runs WHERE commit_sha IS NOT NULL ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+            row = self._db.execute("SELECT commit_sha FROM runs WHERE commit_sha IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
     def mark_unfinished_as_interrupted(self) -> int:
         """Runs left 'running' by a crash are closed as interrupted on the next start."""
         with self._lock:
-            cur = self._db.execute(
-                "UPDATE runs SET status='interrupted', error=COALESCE(error, 'process ended during the run')"
-                " WHERE status='running'"
-            )
+            cur = self._db.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, 'process ended during the run') WHERE status='running'")
             return cur.rowcount

@@ -20,13 +20,17 @@ class Metrics:
             registry=r,
         )
         self.runs = Counter("pointsman_reconciles_total", "Reconciles by final status", ["status"], registry=r)
-        self.drift = Gauge("pointsman_drift_resources", "Resources that differ from git after the last reconcile (found and not healed)", ["kind", "status"], registry=r)
+        self.drift = Gauge(
+            "pointsman_drift_resources", "Resources that differ from git after the last reconcile (found and not healed)", ["kind", "status"], registry=r
+        )
         self.actions = Counter("pointsman_actions_total", "Applied actions by outcome", ["outcome"], registry=r)
         self.aws_calls = Counter("pointsman_aws_calls_total", "AWS API calls by operation", ["operation"], registry=r)
         self.commit = Info("pointsman_applied_commit", "Commit whose spec is the desired state", registry=r)
         self.last_success = Gauge("pointsman_last_reconcile_success_timestamp_seconds", "End of the last reconcile that ran to completion", registry=r)
         self.git_up = Gauge("pointsman_git_reachable", "1 if the last git fetch succeeded", registry=r)
-        self.warnings = Gauge("pointsman_warnings", "Warnings of the last reconcile: what apply cannot fix (not drift), shown in the plan and the status", registry=r)
+        self.warnings = Gauge(
+            "pointsman_warnings", "Warnings of the last reconcile: what apply cannot fix (not drift), shown in the plan and the status", registry=r
+        )
         self.spec_valid = Gauge("pointsman_head_commit_valid", "1 if the newest fetched commit's spec is valid", registry=r)
 
     def observe_result(self, result: Result, remaining: list[dict[str, Any]] | None = None) -> None:

@@ -267,8 +267,13 @@ class Controller:
             record.actions.append(entry)
         for held in result.plan.held:
             record.actions.append(
-                {"resource": held.action.resource, "operation": held.action.operation, "reason": held.action.reason,
-                 "outcome": "held", "error": f"held back: {held.reason}"}
+                {
+                    "resource": held.action.resource,
+                    "operation": held.action.operation,
+                    "reason": held.action.reason,
+                    "outcome": "held",
+                    "error": f"held back: {held.reason}",
+                }
             )
         if result.problems:
             record.status, record.error = "error", "; ".join(str(p) for p in result.problems)
@@ -419,9 +424,7 @@ class Runner:
     starts first and stops last (``controller.web.server.serve``; none when not given).
     """
 
-    def __init__(
-        self, settings: RunSettings, controller: Controller | None = None, *, serve: Callable[[LoopView], HttpServer] | None = None
-    ) -> None:
+    def __init__(self, settings: RunSettings, controller: Controller | None = None, *, serve: Callable[[LoopView], HttpServer] | None = None) -> None:
         self._settings = settings
         self._serve = serve
         self.controller = controller or Controller(settings)
@@ -480,8 +483,12 @@ class Runner:
         delay = min(self.settings.interval, 2 ** min(failures, 10))
         if delay < self.settings.interval:
             self.scheduler.add_job(
-                self.trigger, "date", args=["git-retry"], run_date=datetime.now(UTC) + timedelta(seconds=delay),
-                id="git-retry", replace_existing=True,
+                self.trigger,
+                "date",
+                args=["git-retry"],
+                run_date=datetime.now(UTC) + timedelta(seconds=delay),
+                id="git-retry",
+                replace_existing=True,
             )
 
     def _poll(self) -> None:
@@ -514,18 +521,14 @@ class Runner:
                 next_run_time=datetime.now(UTC),
             )
             if self.settings.poll_interval > 0:
-                self.scheduler.add_job(
-                    self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True
-                )
+                self.scheduler.add_job(self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True)
             self.scheduler.start()
             self.controller.next_run_at = self._next_run_at
             if self.settings.events_queue:
                 from controller.loop.consumer import EventsConsumer
 
                 principals = [p.strip() for p in self.settings.events_ignore_principals.split(",") if p.strip()]
-                self.events = EventsConsumer(
-                    self.settings.events_queue, self.controller, wait=self.settings.events_wait, ignore_principals=principals
-                )
+                self.events = EventsConsumer(self.settings.events_queue, self.controller, wait=self.settings.events_wait, ignore_principals=principals)
                 self.events.start()
         except BaseException:
             if self.scheduler.running:

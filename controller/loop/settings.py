@@ -36,9 +36,7 @@ class RunSettings(BaseSettings):
     path: str = Field("desired_state", description="spec directory inside the repository")
     interval: float = Field(60.0, gt=0, le=YEAR, allow_inf_nan=False, description="seconds between reconciles")
     jitter: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="random extra delay, as a fraction of the interval")
-    poll_interval: float = Field(
-        15.0, ge=0, le=YEAR, allow_inf_nan=False, description="seconds between cheap checks for a new commit (0: off)"
-    )
+    poll_interval: float = Field(15.0, ge=0, le=YEAR, allow_inf_nan=False, description="seconds between cheap checks for a new commit (0: off)")
     mode: Mode = Mode.APPLY
     prune: bool = False
     allow_empty: bool = Field(False, description="an empty spec directory (no *.yaml files) is valid and manages nothing")
@@ -46,7 +44,9 @@ class RunSettings(BaseSettings):
     listen: str = Field("127.0.0.1:8080", description="HTTP address for /healthz, /readyz, /metrics, /api/status, /webhook")
     concurrency: int = Field(8, ge=1, le=64)
     history_keep: int = Field(1000, ge=1, description="runs kept in the history database")
-    ready_after: float = Field(0.0, ge=0, le=YEAR, allow_inf_nan=False, description="a reconcile must have finished within this many seconds for /readyz (0: 3 intervals)")
+    ready_after: float = Field(
+        0.0, ge=0, le=YEAR, allow_inf_nan=False, description="a reconcile must have finished within this many seconds for /readyz (0: 3 intervals)"
+    )
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None
     git_token: SecretStr | None = None
@@ -58,13 +58,9 @@ class RunSettings(BaseSettings):
     notify_secret: SecretStr | None = None  # signs the generic webhook's body (X-Pointsman-Signature)
     status_url: str | None = None  # the status page's public address, linked from notifications
     git_ssh_key_file: Path | None = None
-    events_queue: str | None = Field(
-        None, description="SQS queue URL of CloudTrail events forwarded by EventBridge: console changes are reconciled at once"
-    )
+    events_queue: str | None = Field(None, description="SQS queue URL of CloudTrail events forwarded by EventBridge: console changes are reconciled at once")
     events_wait: float = Field(20.0, ge=0, le=20, allow_inf_nan=False, description="seconds one SQS long poll waits for events")
-    events_ignore_principals: str = Field(
-        "", description="comma-separated IAM role or user ARNs whose events are Pointsman's own (besides its user agent)"
-    )
+    events_ignore_principals: str = Field("", description="comma-separated IAM role or user ARNs whose events are Pointsman's own (besides its user agent)")
 
     @field_validator("notify_webhook_url", "status_url")
     @classmethod

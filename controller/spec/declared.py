@@ -16,8 +16,6 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
-
-
 @dataclass(frozen=True)
 class SpecProblem:
     file: str

@@ -78,9 +78,7 @@ def _parse_and_validate(found: _Found, shown: str, problems: list[SpecProblem], 
     except yaml.reader.ReaderError as exc:
         position = exc.position if isinstance(exc.position, int) else 0
         character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        problems.append(
-            SpecProblem(shown, text.count("\n", 0, position) + 1, "", f"invalid YAML: unacceptable character {character}: {exc.reason}")
-        )
+        problems.append(SpecProblem(shown, text.count("\n", 0, position) + 1, "", f"invalid YAML: unacceptable character {character}: {exc.reason}"))
         return None, lines, None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -181,17 +179,19 @@ def _load_spec(root: Path, display_root: str | None, allow_empty: bool) -> Spec:
     problems: list[SpecProblem] = []
     found = _find_spec_files(root, show, shown_root, problems)
     if not found and not problems and not allow_empty:
-        _refuse([
-            SpecProblem(
-                shown_root, 0, "",
-                f"no spec files (*.yaml, *.yml) under {shown_root}; pass --allow-empty if an empty desired state is meant",
-            )
-        ])
+        _refuse(
+            [
+                SpecProblem(
+                    shown_root,
+                    0,
+                    "",
+                    f"no spec files (*.yaml, *.yml) under {shown_root}; pass --allow-empty if an empty desired state is meant",
+                )
+            ]
+        )
     found, total = _within_file_size(found, show, problems)
     if total > MAX_TOTAL_BYTES:
-        problems.append(
-            SpecProblem(shown_root, 0, "", f"spec files total {total:,} bytes; the limit is {_mib(MAX_TOTAL_BYTES)}")
-        )
+        problems.append(SpecProblem(shown_root, 0, "", f"spec files total {total:,} bytes; the limit is {_mib(MAX_TOTAL_BYTES)}"))
         _refuse(problems)
     budget = _NodeBudget()
     resources = 0
@@ -210,7 +210,9 @@ def _load_spec(root: Path, display_root: str | None, allow_empty: bool) -> Spec:
         if resources > MAX_RESOURCES:
             problems.append(
                 SpecProblem(
-                    shown, 1, "",
+                    shown,
+                    1,
+                    "",
                     f"more than {MAX_RESOURCES:,} aliases, stages and mappings in the spec; files after this one are not read",
                 )
             )
@@ -256,15 +258,27 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
             stage_where = spec.source_of("rest_apis", api_name, "stages", stage_name) or where
             taken = sorted({STAGE_VERSIONS_VAR, STAGE_DEFAULT_VAR, STAGE_NAME_VAR} & stage.variables.keys())
             if taken:
-                _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}.variables",
-                            f"{', '.join(taken)} is set from rest_apis.{api_name}.versions; remove it here")
+                _problem_at(
+                    problems,
+                    stage_where,
+                    f"rest_apis.{api_name}.stages.{stage_name}.variables",
+                    f"{', '.join(taken)} is set from rest_apis.{api_name}.versions; remove it here",
+                )
             if stage.deployment:
-                _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}.deployment",
-                            "a stage of an API with versions is deployed by Pointsman; remove the deployment pin")
+                _problem_at(
+                    problems,
+                    stage_where,
+                    f"rest_apis.{api_name}.stages.{stage_name}.deployment",
+                    "a stage of an API with versions is deployed by Pointsman; remove the deployment pin",
+                )
             exposed = versions.exposed(stage_name)
             if versions.default not in exposed:
-                _problem_at(problems, stage_where, f"rest_apis.{api_name}.stages.{stage_name}",
-                            f"stage {stage_name} does not expose the default version {versions.default}")
+                _problem_at(
+                    problems,
+                    stage_where,
+                    f"rest_apis.{api_name}.stages.{stage_name}",
+                    f"stage {stage_name} does not expose the default version {versions.default}",
+                )
             variables = {**stage.variables, STAGE_VERSIONS_VAR: ",".join(exposed), STAGE_DEFAULT_VAR: versions.default}
             if versions.strategy == "http-proxy":
                 variables[STAGE_NAME_VAR] = stage_name  # the proxy calls the versioned routes of its own stage
@@ -273,8 +287,12 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
             entry_where = spec.source_of("rest_apis", api_name, "versions", "catalogue", version) or where
             for stage_name in entry.stages or ():
                 if stage_name not in declared.spec.stages:
-                    _problem_at(problems, entry_where, f"rest_apis.{api_name}.versions.catalogue.{version}.stages",
-                                f"stage {stage_name!r} is not declared for REST API {api_name!r}")
+                    _problem_at(
+                        problems,
+                        entry_where,
+                        f"rest_apis.{api_name}.versions.catalogue.{version}.stages",
+                        f"stage {stage_name!r} is not declared for REST API {api_name!r}",
+                    )
             for function, pin in entry.functions.items():
                 _generate_alias(spec, problems, generated, function, version, pin, f"{api_name} API version {version}", entry_where)
         spec.rest_apis[api_name] = Declared(api_name, declared.spec.model_copy(update={"stages": stages}), declared.source)
@@ -293,14 +311,22 @@ def _generate_alias(
     earlier = generated.get((function, alias))
     if earlier is not None:
         if earlier[0] != pin:
-            _problem_at(problems, where, f"functions.{function}.aliases.{alias}",
-                        f"alias {function}:{alias} is pinned to {earlier[0]} at {earlier[1]} and to {pin} here")
+            _problem_at(
+                problems,
+                where,
+                f"functions.{function}.aliases.{alias}",
+                f"alias {function}:{alias} is pinned to {earlier[0]} at {earlier[1]} and to {pin} here",
+            )
         return
     declared = spec.functions.get(function)
     if declared is not None and alias in declared.spec.aliases:
-        _problem_at(problems, where, f"functions.{function}.aliases.{alias}",
-                    f"alias {function}:{alias} is declared at {spec.source_of('functions', function, 'aliases', alias)} "
-                    "and generated by an API version here; remove one")
+        _problem_at(
+            problems,
+            where,
+            f"functions.{function}.aliases.{alias}",
+            f"alias {function}:{alias} is declared at {spec.source_of('functions', function, 'aliases', alias)} "
+            "and generated by an API version here; remove one",
+        )
         return
     generated[(function, alias)] = (pin, where)
     if declared is None:
@@ -346,6 +372,8 @@ def _check_references(spec: Spec, problems: list[SpecProblem], partial: dict[str
                 _problem_at(problems, where, f"{field_path}.api", f"REST API {mapping.api!r} is not declared under rest_apis")
             elif mapping.stage not in api.spec.stages:
                 _problem_at(
-                    problems, where, f"{field_path}.stage",
+                    problems,
+                    where,
+                    f"{field_path}.stage",
                     f"stage {mapping.stage!r} is not declared for REST API {mapping.api!r} (at {api.source})",
                 )

@@ -75,8 +75,7 @@ class _NodeBudget:
         if count > MAX_FILE_NODES:
             raise _LimitExceeded(
                 line,
-                f"more than {MAX_FILE_NODES:,} YAML nodes in one file (anchors, aliases and merge keys"
-                " count each time they are used); split the file",
+                f"more than {MAX_FILE_NODES:,} YAML nodes in one file (anchors, aliases and merge keys count each time they are used); split the file",
             )
         if self.spent + count > MAX_SPEC_NODES:
             self.exhausted = True
@@ -139,7 +138,7 @@ def _kind(node: Node) -> str:
 
 
 def _tag_name(tag: str) -> str:
-    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 class _Converter:
@@ -294,8 +293,6 @@ class _Converter:
         return _INVALID
 
 
-
-
 def _short_text(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -348,9 +345,7 @@ def _find_spec_files(root: Path, show: Callable[[Path], str], shown_root: str, p
         for entry in items:
             entries += 1
             if entries > MAX_DIR_ENTRIES:
-                problems.append(
-                    SpecProblem(shown_root, 0, "", f"more than {MAX_DIR_ENTRIES:,} files and directories under the spec directory")
-                )
+                problems.append(SpecProblem(shown_root, 0, "", f"more than {MAX_DIR_ENTRIES:,} files and directories under the spec directory"))
                 return []
             path = Path(entry.path)
             is_spec = path.suffix in _SUFFIXES

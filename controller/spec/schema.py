@@ -133,13 +133,15 @@ FunctionName = Annotated[str, _named(_FUNCTION_NAME_RE, "function name", "1-64 l
 # YAML reads `version: 7` and `lambdaAlias: 2` as numbers; the schema says so too.
 VersionText = Annotated[
     str,
-    WithJsonSchema({
-        "type": ["string", "integer"],
-        # As text, _VERSION_RE; as a number, str(n) must match [1-9][0-9]* (pattern and minimum each apply to one type).
-        "pattern": _ecma(_VERSION_RE),
-        "minimum": 1,
-        "description": 'Published version ("1" or 1), "$LATEST", or "sha256:<CodeSha256>".',
-    }),
+    WithJsonSchema(
+        {
+            "type": ["string", "integer"],
+            # As text, _VERSION_RE; as a number, str(n) must match [1-9][0-9]* (pattern and minimum each apply to one type).
+            "pattern": _ecma(_VERSION_RE),
+            "minimum": 1,
+            "description": 'Published version ("1" or 1), "$LATEST", or "sha256:<CodeSha256>".',
+        }
+    ),
 ]
 # A number is its str(), which always fits _VAR_VALUE_RE but for a float of 1e16 or more ("1e+16").
 VariableValue = Annotated[str, WithJsonSchema({"type": ["string", "number"], "pattern": _ecma(_VAR_VALUE_RE)})]
@@ -188,9 +190,7 @@ class AliasSpec(_Strict):
     @classmethod
     def _version_shape(cls, value: str) -> str:
         if not _VERSION_RE.fullmatch(value):
-            raise ValueError(
-                f'version {_short(value)} is not a published version number, "$LATEST" or "sha256:<CodeSha256>"'
-            )
+            raise ValueError(f'version {_short(value)} is not a published version number, "$LATEST" or "sha256:<CodeSha256>"')
         return value
 
     @field_validator("routing", mode="before")
@@ -206,7 +206,7 @@ class AliasSpec(_Strict):
             return self
         if len(self.routing) > 1:
             raise ValueError("routing allows at most one additional version")
-        (extra_version, weight), = self.routing.items()
+        ((extra_version, weight),) = self.routing.items()
         if not re.fullmatch(r"[1-9][0-9]*", extra_version):
             raise ValueError(f"routing version {_short(extra_version)} must be a published version number (not $LATEST)")
         if not 0 <= weight < 1:
@@ -221,11 +221,21 @@ class AliasSpec(_Strict):
 _ENV_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*\Z")
 # Set by the Lambda runtime; UpdateFunctionConfiguration refuses them. (TZ, LANG, PATH and
 # AWS_LAMBDA_EXEC_WRAPPER are documented as settable.)
-_ENV_RESERVED = frozenset({
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
-    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-})
+_ENV_RESERVED = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
 _ENV_SETTABLE = frozenset({"AWS_LAMBDA_EXEC_WRAPPER"})
 MAX_ENVIRONMENT_BYTES = 4 * 1024  # Lambda: all names and values of a function together
 
@@ -270,8 +280,7 @@ class SsmReference(_Strict):
     def _parameter_name(cls, value: str) -> str:
         if len(value) > MAX_SSM_NAME or not re.fullmatch(_SSM_NAME, value):
             raise ValueError(
-                f"SSM parameter name {_short(value)} is not allowed: letters, digits, . - _ in /-separated parts "
-                f"(at most {MAX_SSM_NAME:,} characters)"
+                f"SSM parameter name {_short(value)} is not allowed: letters, digits, . - _ in /-separated parts (at most {MAX_SSM_NAME:,} characters)"
             )
         return value
 
@@ -335,9 +344,7 @@ class FunctionSpec(_Strict):
 class StageSpec(_Strict):
     variables: dict[VariableName, VariableValue] = Field(default_factory=dict, json_schema_extra=_keys(_VAR_NAME_RE))
     description: str = ""
-    deployment: str | None = Field(
-        None, description="Deployment id; when omitted the stage keeps its deployment (new stages get the newest)."
-    )
+    deployment: str | None = Field(None, description="Deployment id; when omitted the stage keeps its deployment (new stages get the newest).")
 
     @field_validator("variables", mode="before")
     @classmethod
@@ -547,9 +554,7 @@ class SpecFile(_Strict):
     """One spec file. Any number of files under the spec directory are merged."""
 
     # _null_is_empty: `functions:` with nothing under it is none. REST API and domain names have no rule.
-    functions: dict[FunctionName, FunctionSpec] = Field(
-        default_factory=dict, json_schema_extra={**_keys(_FUNCTION_NAME_RE), "type": ["object", "null"]}
-    )
+    functions: dict[FunctionName, FunctionSpec] = Field(default_factory=dict, json_schema_extra={**_keys(_FUNCTION_NAME_RE), "type": ["object", "null"]})
     rest_apis: dict[str, RestApiSpec] = Field(default_factory=dict, json_schema_extra={"type": ["object", "null"]})
     domains: dict[str, DomainSpec] = Field(default_factory=dict, json_schema_extra={"type": ["object", "null"]})
 

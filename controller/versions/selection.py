@@ -23,7 +23,6 @@ Selection rules (the generated templates and :func:`select` implement the same o
   rejects: a 500, as for any stage with nothing to serve).
 """
 
-
 from __future__ import annotations
 
 import re

@@ -329,7 +329,7 @@ def _success_template(selector: Selector) -> str:
             "$pmBody##",
             "#end##",
             f'#elseif($pmError.matches("{STATUS_PREFIX.pattern.replace(chr(92), chr(92) * 2)}"))##',
-            "## A function error whose message starts with a status (\"404: no such user\"): that status and the rest as the message.",
+            '## A function error whose message starts with a status ("404: no such user"): that status and the rest as the message.',
             "#set($context.responseOverride.status = $pmError.substring(0, 3))##",
             "#set($pmMessage = $pmError.substring(4).trim())##",
             f'{{"message": "{_json_string("$pmMessage")}"}}##',

@@ -31,7 +31,6 @@ def format_value(value: Any, *, show_values: bool = False) -> str:
     return str(value)
 
 
-
 def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "in_sync": result.in_sync,

@@ -245,7 +245,13 @@ class Route:
 def _agree(live: Chain, git: Chain) -> bool:
     """Would applying git leave this route's clients where they are? (Git's undeclared alias: no opinion.)"""
     same_path = (live.api, live.stage, live.function, live.variable, live.value, live.selector, live.alias) == (
-        git.api, git.stage, git.function, git.variable, git.value, git.selector, git.alias
+        git.api,
+        git.stage,
+        git.function,
+        git.variable,
+        git.value,
+        git.selector,
+        git.alias,
     )
     if not same_path:
         return False
@@ -348,9 +354,7 @@ class _Resolver:
         if versions is None or versions.strategy != "http-proxy":
             return {}
         return {
-            (route.method, versioning.versioned_path(route.path, version)): (route.path, version)
-            for route in versions.routes
-            for version in versions.catalogue
+            (route.method, versioning.versioned_path(route.path, version)): (route.path, version) for route in versions.routes for version in versions.catalogue
         }
 
     @staticmethod
@@ -500,9 +504,7 @@ class _Resolver:
                 item = (live_mappings or {}).get(base_path)
                 if item is not None:
                     api_id, stage = str(item.get("restApiId") or ""), str(item.get("stage") or "")
-                    live = self.live_side(api_id, stage) or _Side(
-                        {}, Chain(self.scope.api_name(api_id), stage, problem="no such stage: clients get 403")
-                    )
+                    live = self.live_side(api_id, stage) or _Side({}, Chain(self.scope.api_name(api_id), stage, problem="no such stage: clients get 403"))
                 mapping = wanted.get(base_path)
                 git = self.git_side(mapping.api, mapping.stage) if mapping is not None else None
                 out.extend(self.entry_routes(entry, True, live, git, mapping is not None))
@@ -564,6 +566,7 @@ def routes(spec: Spec, scope: Scope) -> list[Route]:
     _prefetch(spec, scope)
     resolver = _Resolver(spec, scope)
     return resolver.domain_routes() + resolver.stage_routes()
+
 
 def _outcome(hops: Sequence[Hop], path: Sequence[Hop], absent: str) -> str:
     """A side's cell (``hops`` after the entry): its versions (or problem) where it takes the

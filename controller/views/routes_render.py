@@ -1,6 +1,5 @@
 """The routing view's renderings (text, JSON, a markdown table) and the ``pointsman routes`` command."""
 
-
 from __future__ import annotations
 
 import argparse
@@ -66,8 +65,6 @@ def render_markdown(found: Sequence[Route], which: Which = "both") -> str:
         differ = sum(r.differs for r in chosen)
         lines += ["", f"{len(chosen)} routes: {'all match git' if not differ else f'{differ} differ from git (⚠️)'}."]
     return "\n".join(lines)
-
-
 
 
 def render(found: Sequence[Route], fmt: str = "text", which: Which = "both") -> str:

@@ -62,9 +62,7 @@ def status_page(status: dict[str, Any], runs: list[dict[str, Any]], *, can_recon
     """``/``: ``status`` is the controller's status document, ``runs`` recent history entries."""
     now = time.time() if now is None else now
     routes = status.get("routes") or []
-    route_groups = [
-        (name, rows, any(r.get("differs") for r in rows)) for name, rows in _group(routes, "api")
-    ]
+    route_groups = [(name, rows, any(r.get("differs") for r in rows)) for name, rows in _group(routes, "api")]
     return _env.get_template("status.html").render(
         s=status,
         now=now,

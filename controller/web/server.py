@@ -575,14 +575,16 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             if len(pending.buffer) > MAX_HEAD:
                 self._forget(selector, pending)
                 too_long = b"\n" not in pending.buffer[:MAX_HEAD]
-                _refuse(pending.sock, HTTPStatus.REQUEST_URI_TOO_LONG if too_long else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
-                        f"request line and headers may take at most {MAX_HEAD} bytes")
+                _refuse(
+                    pending.sock,
+                    HTTPStatus.REQUEST_URI_TOO_LONG if too_long else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    f"request line and headers may take at most {MAX_HEAD} bytes",
+                )
             return
         self._forget(selector, pending)
         if len(self._ready) >= self.max_pending:  # far more complete requests than workers: no queue
             self.busy_refusals += 1
-            _refuse(pending.sock, HTTPStatus.SERVICE_UNAVAILABLE, "server busy: too many requests at once; retry shortly",
-                    {"Retry-After": "1"})
+            _refuse(pending.sock, HTTPStatus.SERVICE_UNAVAILABLE, "server busy: too many requests at once; retry shortly", {"Retry-After": "1"})
             return
         pending.ready_since = time.monotonic()
         self._ready.append(pending)
@@ -597,16 +599,13 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             elif now - (pending.ready_since or now) >= self.queue_wait:
                 self._ready.pop(0)
                 self.busy_refusals += 1
-                _refuse(pending.sock, HTTPStatus.SERVICE_UNAVAILABLE, "server busy: too many requests at once; retry shortly",
-                        {"Retry-After": "1"})
+                _refuse(pending.sock, HTTPStatus.SERVICE_UNAVAILABLE, "server busy: too many requests at once; retry shortly", {"Retry-After": "1"})
             else:
                 return
 
     def _start(self, pending: _Pending) -> None:
         pending.sock.setblocking(True)
-        thread = threading.Thread(
-            target=self._work, args=(pending.sock, pending.address, bytes(pending.buffer)), name=self.thread_name, daemon=True
-        )
+        thread = threading.Thread(target=self._work, args=(pending.sock, pending.address, bytes(pending.buffer)), name=self.thread_name, daemon=True)
         try:
             thread.start()
         except RuntimeError:  # no more threads
@@ -661,8 +660,14 @@ def _close(sock: socket.socket) -> None:
 def _refuse(sock: socket.socket, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
     """Answer from the accept loop (no thread): a short JSON error, then close."""
     body = json.dumps({"error": message}).encode()
-    lines = [f"HTTP/1.0 {status.value} {status.phrase}", "Server: pointsman", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    lines = [
+        f"HTTP/1.0 {status.value} {status.phrase}",
+        "Server: pointsman",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
+    ]
     try:
         sock.setblocking(False)
         sock.send("\r\n".join(lines).encode() + b"\r\n\r\n" + body)

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 _METHOD_RE = re.compile(r"[A-Za-z]{1,16}")
 _HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
 
+
 class ExplainError(Exception):
     """The question cannot be asked: a bad URL, method or header, an ambiguous API name (one line, exit 1)."""
 

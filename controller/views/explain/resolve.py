@@ -300,16 +300,13 @@ def _proxy_hop(request: Request, entry: Entry, route: Route, variables: dict[str
         forwarded.append("path " + ", ".join(f"{k}={v}" for k, v in route.parameters.items()))
     trace.add(
         "proxy",
-        f"the proxy calls {request.method} /{rest} on stage {stage} of {entry.api} (a second API Gateway call), "
-        f"forwarding {'; '.join(forwarded)}",
+        f"the proxy calls {request.method} /{rest} on stage {stage} of {entry.api} (a second API Gateway call), forwarding {'; '.join(forwarded)}",
     )
     body = rendered.output if rendered is not None else request.body
     return Request(request.method, f"/{rest}", query=query, headers=headers, body=body, api=entry.api, stage=stage)
 
 
-def _forwarded(
-    request: Request, route: Route, variables: Mapping[str, str], rendered: versioning.Rendered | None
-) -> tuple[dict[str, str], dict[str, str]]:
+def _forwarded(request: Request, route: Route, variables: Mapping[str, str], rendered: versioning.Rendered | None) -> tuple[dict[str, str], dict[str, str]]:
     """The headers and query string an HTTP integration sends (see :func:`_proxy_hop`)."""
     if route.integration.type == "HTTP_PROXY":
         return dict(request.headers), dict(request.query)
@@ -434,9 +431,7 @@ def _source_arn(home: FunctionHome, entry: Entry, request: Request) -> str:
     return f"arn:{home.partition}:execute-api:{home.region}:{home.account}:{entry.api_id}/{entry.stage}/{request.method}{entry.path}"
 
 
-def _serve(
-    request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, estate: Estate, trace: _Trace
-) -> ServedBy:
+def _serve(request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, estate: Estate, trace: _Trace) -> ServedBy:
     function, qualifier = selection.function, selection.qualifier
     home = estate.function_home(function)
     if home is None:
@@ -463,9 +458,7 @@ def _serve(
     return ServedBy(function, qualifier, alias.versions)
 
 
-def _lambda_not_found(
-    request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, reason: str, trace: _Trace
-) -> _Answer:
+def _lambda_not_found(request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, reason: str, trace: _Trace) -> _Answer:
     """Lambda rejects the invoke with 404: API Gateway answers 500 before any integration response runs.
 
     "Execution failed due to configuration error" (Lambda developer guide, "Handle Lambda errors
@@ -475,9 +468,7 @@ def _lambda_not_found(
     return _internal(reason)
 
 
-def _dry_run(
-    request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, trace: _Trace
-) -> _Answer | None:
+def _dry_run(request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, trace: _Trace) -> _Answer | None:
     """A call the request template made a DryRun (a version the stage does not serve): what the client gets.
 
     Lambda validates the call and the permission, runs nothing and answers 204 with no payload;
@@ -508,9 +499,7 @@ def _dry_run(
     return _Answer(status, body, reason)
 
 
-def _render_response(
-    template: str, payload: Any, request: Request, entry: Entry, route: Route, variables: dict[str, str]
-) -> versioning.Rendered:
+def _render_response(template: str, payload: Any, request: Request, entry: Entry, route: Route, variables: dict[str, str]) -> versioning.Rendered:
     """An integration response template rendered for this request and the integration's answer."""
     return versioning.render_response(
         template,
