@@ -9,7 +9,7 @@ exception other than ``SystemExit`` escaping ``main``, "Traceback" in the output
 
 Nothing leaves 127.0.0.1: every case has AWS_ENDPOINT_URL pointing at a local socket (a
 refused port, a server that never answers, or one that answers with garbage), fake
-credentials, and no AWS config files. Not collected by pytest (tests/test_cli_hardening.py
+credentials, and no AWS config files. Not collected by pytest (tests/cli/test_cli_hardening.py
 runs it).
 """
 

@@ -14,7 +14,7 @@ mapping points at a stage that exists. Then a second apply, without faults, must
 and a plan must find nothing to do with zero write calls.
 
 ``run_fault_matrix()`` returns the figures; ``make fuzz`` prints them, and a fast slice runs
-in ``make test`` (tests/test_fault_injection.py).
+in ``make test`` (tests/engine/test_fault_injection.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A corpus of bad spec directories, each run through load_spec and `pointsman validate` in-process.
 
-Not collected by pytest (the name does not start with ``test_``): tests/test_spec_hardening.py
+Not collected by pytest (the name does not start with ``test_``): tests/spec/test_spec_hardening.py
 runs a slice of 200 cases, and ``run_spec_corpus`` with a large count is the full run::
 
     python -c "from tests.fuzz_spec import run_spec_corpus; print(run_spec_corpus(20000))"

@@ -567,7 +567,7 @@ class SpecFile(_Strict):
 # json_schema() carries every rule validate checks on one file that JSON Schema can state: the
 # patterns of names and values (see _ecma), bounds, lengths, enums, unknown keys, required and
 # required-together fields (VersionsSpec), and the rules tied to another field (AliasSpec,
-# VersionsSpec, RestApiSpec). tests/test_schema_rules.py holds both to the same answers.
+# VersionsSpec, RestApiSpec). tests/spec/test_schema_rules.py holds both to the same answers.
 #
 # Not in the schema:
 # - Rules across files: a function, REST API or domain declared twice; a mapping's api naming a REST

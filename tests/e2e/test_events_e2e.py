@@ -23,7 +23,7 @@ from controller.aws.clients import USER_AGENT, write_calls
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from tests.e2e_support import converged_estate, wait_for
-from tests.test_events_parse import envelope, record
+from tests.loop.test_events_parse import envelope, record
 
 pytestmark = pytest.mark.server
 

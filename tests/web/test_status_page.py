@@ -26,7 +26,7 @@ from tests.e2e_support import converged_estate, git, wait_for
 
 pytestmark = pytest.mark.server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TOKEN = "ui-token-for-tests"

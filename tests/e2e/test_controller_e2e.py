@@ -117,6 +117,8 @@ def test_signed_webhook_triggers_at_once_unsigned_does_nothing(aws, gitserver, c
 
     assert c.post_webhook(body, {"X-Hub-Signature-256": github_signature(SECRET, body)}) == 202
     wait_for(lambda: prod_version(aws) == "2", 20, "prod alias -> 2 after webhook")
+    # The alias moves before the run is recorded: wait for the record, so the count below is settled.
+    wait_for(lambda: c.runs_finished() >= 2, 20, "the webhook's run recorded")
     triggers = [r["trigger"] for r in c.history()]
     assert "webhook:github" in triggers
 

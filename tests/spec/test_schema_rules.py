@@ -48,7 +48,7 @@ from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSION
 
 jsonschema = pytest.importorskip("jsonschema")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json_schema()
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 SHA = "sha256:" + "Ab0+/" * 8 + "Ab0" + "="  # a CodeSha256: 43 base64 characters, then "="

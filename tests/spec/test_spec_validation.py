@@ -13,7 +13,7 @@ import yaml
 
 from controller.spec import SpecInvalid, SpecProblem, json_schema, load_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = ROOT / "desired_state"
 
 

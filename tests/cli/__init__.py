@@ -1,0 +1,1 @@
+"""The command line: errors, hostile arguments, console drift seen through the CLI."""

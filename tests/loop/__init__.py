@@ -1,0 +1,1 @@
+"""The long-running controller's parts: events, history, notifications, the git source, settings."""

@@ -1,0 +1,1 @@
+"""API versions: the generated templates rendered, AWS semantics modelled, apply against moto."""

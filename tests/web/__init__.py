@@ -1,0 +1,1 @@
+"""The HTTP server and the status page (the page in headless Chromium)."""
