@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--allow-empty", action="store_true", help="a spec directory without *.yaml files is valid (manages nothing)")
 
     def aws_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+        p.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="text (a review), json or markdown (a PR comment); default text")
         p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
         aws_tuning_args(p)
 
@@ -157,24 +158,30 @@ def _parser() -> argparse.ArgumentParser:
     _run_args(p)
     p.add_argument("--once", action="store_true", required=True, help="run once and exit with plan's exit codes")
     p = sub.add_parser("history", help="print recorded reconciles")
-    p.add_argument("--state-dir", default=os.environ.get("POINTSMAN_STATE_DIR", ".pointsman"))
-    p.add_argument("--limit", type=_int_between(1, 100_000), default=20)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--state-dir",
+        default=os.environ.get("POINTSMAN_STATE_DIR", ".pointsman"),
+        help="the controller's state directory (default .pointsman; env POINTSMAN_STATE_DIR)",
+    )
+    p.add_argument("--limit", type=_int_between(1, 100_000), default=20, help="the newest runs to print, 1 to 100000 (default 20)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text or json (default text)")
     p.add_argument(
         "--resource", metavar="ID", help="only runs whose drift or actions name this resource (its id or key, or a prefix of either up to ':' or '/')"
     )
     p = sub.add_parser("demo", help="run against an embedded AWS emulator and a local git repo (see README)")
-    p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state")
-    p.add_argument("--aws-port", type=_int_between(1, 65535), default=4599, help="emulator port on 127.0.0.1")
-    p.add_argument("--listen", type=_host_port, default="127.0.0.1:8080")
-    p.add_argument("--interval", type=_seconds, default=10.0)
-    p.add_argument("--mode", choices=("apply", "detect"), default="apply")
+    p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state (default .pointsman-demo)")
+    p.add_argument("--aws-port", type=_int_between(1, 65535), default=4599, help="the emulator's port on 127.0.0.1 (default 4599)")
+    p.add_argument("--listen", type=_host_port, default="127.0.0.1:8080", help="HOST:PORT of the status page and API (default 127.0.0.1:8080)")
+    p.add_argument("--interval", type=_seconds, default=10.0, help="seconds between reconciles (default 10)")
+    p.add_argument("--mode", choices=("apply", "detect"), default="apply", help="apply (heal drift) or detect (report only); default apply")
     p = sub.add_parser("status", help="the running controller's state: in sync, drifted, what will be done (exit 0 in sync, 2 drift, 1 error)")
     p.add_argument(
         "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--wait", metavar="STATE", choices=("in_sync", "drifted", "error"), help="first wait for a new run to finish with this state")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text or json (default text)")
+    p.add_argument(
+        "--wait", metavar="STATE", choices=("in_sync", "drifted", "error"), help="first wait for a new run to finish in STATE: in_sync, drifted or error"
+    )
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
     sub.add_parser("schema", help="print the spec file JSON Schema")
@@ -186,7 +193,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")
     _explain_args(sub.add_parser("explain", help="who serves this request? each step from URL to function version"))
+    for name, choice in sub.choices.items():  # each command's help opens with what it does and its exit codes
+        choice.description = "\n\n".join(textwrap.fill(paragraph, 88) for paragraph in DESCRIPTIONS[name].split("\n\n"))
+        choice.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+DESCRIPTIONS = {
+    "validate": "Check the spec files: every problem, each with its file:line. Reads no AWS.\n\nExit codes: 0 valid, 1 problems.",
+    "plan": "Read live AWS and show the drift from the spec and the actions apply would take (a review: "
+    "per field, with the routing changes clients would notice). Makes no write call.\n\n"
+    "Exit codes (as terraform plan -detailed-exitcode): 0 in sync, 2 drift (changes planned), 1 error.",
+    "apply": "Make AWS match the spec: the planned actions, in order, make-before-break; a failed action skips "
+    "what depends on it, and the report says exactly what was and was not done.\n\n"
+    "Exit codes: 0 applied or in sync, 1 error or a failed action.",
+    "routes": "What clients reach: each custom-domain base path and each stage, to the function versions it serves, "
+    "live beside git.\n\n"
+    "Exit codes: 0; with --exit-code, 2 when a route differs from git; 1 error.",
+    "run": "The controller: follow a git branch and reconcile on a schedule, on a push webhook, on a new commit and "
+    "(with --events-queue) on console changes; serves the status page, /api/status and /metrics.\n\n"
+    "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 could not start.",
+    "reconcile": "One fetch of the git branch and one reconcile, then exit: for cron-style scheduling.\n\n"
+    "Exit codes (as plan): 0 in sync, 2 drift found (healed in apply mode), 1 error.",
+    "history": "Print the recorded reconciles of a controller's state directory, newest first.\n\nExit codes: 0, 1 error (no readable history).",
+    "demo": "Run the controller against an embedded AWS emulator on 127.0.0.1 and a local git repo made from "
+    "desired_state/ (the README walks through it).\n\n"
+    "Exit codes: 0 stopped, 1 could not start.",
+    "status": "The running controller's state, from its /api/status: in sync, drifted and what will be done, "
+    "or the last error. With --wait, first wait for a new run to finish in a state.\n\n"
+    "Exit codes: 0 in sync, 2 drifted, 1 error or unreachable (or --wait timed out).",
+    "schema": "Print the JSON Schema of a spec file (for editors and CI).\n\nExit codes: 0.",
+    "iam-policy": "Print the least-privilege IAM policy Pointsman needs, from what each managed kind calls "
+    "(and the SSM parameters the spec names).\n\nExit codes: 0, 1 error.",
+    "events-rule": "Print the EventBridge event pattern that forwards Lambda and API Gateway console changes "
+    "(CloudTrail) to the queue of --events-queue.\n\nExit codes: 0.",
+    "explain": "Who serves this request? Each step from the URL to the function version, as API Gateway and "
+    "Lambda would resolve it, live or from the spec.\n\n"
+    "Exit codes: 0 a function serves it, 3 the client gets an error (4XX or 5XX, shown), 1 the question cannot be asked.",
+}
 
 
 def _explain_args(p: argparse.ArgumentParser) -> None:
@@ -195,12 +239,12 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     view.add_argument("--live", dest="view", action="store_const", const="live", help="answer from the live account (default)")
     view.add_argument("--desired", dest="view", action="store_const", const="desired", help="answer from the spec (live reads for what it leaves out)")
     p.set_defaults(view="live")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text or json (default text)")
     p.add_argument("--api", help="REST API name (with --stage; then give a PATH instead of a URL)")
     p.add_argument("--stage", help="stage name (with --api)")
     p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header (repeatable)")
     p.add_argument("--body", default="", help="the request body")
-    p.add_argument("method", metavar="METHOD")
+    p.add_argument("method", metavar="METHOD", help="the HTTP method: GET, POST, ...")
     p.add_argument(
         "url", metavar="URL", help="https://myapi.com/v1/products, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}/..., or a PATH with --api"
     )

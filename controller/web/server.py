@@ -57,7 +57,9 @@ LINGER_BYTES = MAX_BODY  # after rejecting a body unread: at most this much is d
 LINGER_SECONDS = 1.0  # ... for at most this long, so the client sees the answer, not a reset
 DELIVERIES_KEPT = 1000  # webhook deliveries remembered to spot a replay
 
-GET_PATHS = ("/", "/healthz", "/readyz", "/metrics", "/api/status", "/api/history")
+GET_PATHS = ("/", "/healthz", "/readyz", "/metrics", "/api/status", "/api/history", "/favicon.ico")
+# The page's icon: a set of points (rails switching), as SVG, which browsers take at /favicon.ico.
+FAVICON = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M3 15V1M3 9l10-8M13 15V1" stroke="#2a6" stroke-width="2" fill="none"/></svg>'
 RUN_PATH = re.compile(r"/runs/([0-9]{1,12})")
 MAX_FORM = 4096  # bytes of the "Reconcile now" form
 _HEAD_END = re.compile(rb"(?:^|\n)\r?\n")
@@ -302,6 +304,8 @@ def _handler(loop: LoopView) -> type[_Handler]:
                     self._send(404, pages.not_found_page(f"No run #{match.group(1)} in the history."), "text/html; charset=utf-8")
                 else:
                     self._send(200, pages.run_page(run.as_json()), "text/html; charset=utf-8")
+            elif url.path == "/favicon.ico":
+                self._send(200, FAVICON, "image/svg+xml", headers={"Cache-Control": "max-age=86400"})
             elif url.path == "/reconcile":
                 self._send(405, {"error": "POST with the UI token"}, headers={"Allow": "POST"})
             elif url.path == "/webhook":

@@ -664,3 +664,11 @@ def test_http_attacks() -> None:
     }, json.dumps([d for d in details if not d["ok"]], default=str)[:4000]
     assert [d["name"] for d in details if not d["ok"]] == []
     assert time.monotonic() - started < 45
+
+
+def test_the_favicon_is_served(served: Served) -> None:
+    reply = served.send(request("GET", "/favicon.ico"))
+    assert reply.status == 200
+    assert reply.headers.get("content-type") == "image/svg+xml"
+    assert reply.body.startswith(b"<svg") and reply.body.endswith(b"</svg>")
+    assert served.send(request("POST", "/favicon.ico", {"Content-Length": "0"})).status == 405
