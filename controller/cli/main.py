@@ -174,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", type=_host_port, default="127.0.0.1:8080", help="HOST:PORT of the status page and API (default 127.0.0.1:8080)")
     p.add_argument("--interval", type=_seconds, default=10.0, help="seconds between reconciles (default 10)")
     p.add_argument("--mode", choices=("apply", "detect"), default="apply", help="apply (heal drift) or detect (report only); default apply")
+    p.add_argument("--keep", action="store_true", help="keep the repo and history of the last start (default: make them afresh, as the emulator starts empty)")
     p = sub.add_parser("status", help="the running controller's state: in sync, drifted, what will be done (exit 0 in sync, 2 drift, 1 error)")
     p.add_argument(
         "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"

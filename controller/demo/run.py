@@ -1,8 +1,10 @@
 """`pointsman demo`: the controller against an embedded AWS emulator and a local git repo.
 
 Starts moto's server on 127.0.0.1, creates the example estate's pre-existing
-infrastructure in it, makes a git repository from desired_state/ (kept between demo runs),
-prints the first plan and then runs the controller, which applies it and keeps reconciling.
+infrastructure in it, makes a git repository from desired_state/, prints the first plan and
+then runs the controller, which applies it and keeps reconciling. The emulator starts empty
+each time, so each start makes the repository and the history afresh too (the walkthrough
+works again from step 1); ``--keep`` keeps them from the last start.
 """
 
 from __future__ import annotations
@@ -41,6 +43,19 @@ def _find_example_spec() -> Path:
         if candidate.is_dir():
             return candidate
     raise SystemExit("error: desired_state/ not found; run the demo from the project directory")
+
+
+def prepare_workdir(workdir: Path, keep: bool) -> None:
+    """Without ``keep``, remove the repository and the state an earlier start left in ``workdir``
+    (only those two: nothing else there, and nothing outside it, is touched)."""
+    if keep:
+        return
+    for name in ("repo", "state"):
+        target = workdir / name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
 
 
 def make_repo(repo_dir: Path, example: Path) -> tuple[git.Repo, bool]:
@@ -86,6 +101,7 @@ def run_demo(args: argparse.Namespace) -> int:
     server.start()
     try:
         seed(AwsClients())
+        prepare_workdir(workdir, args.keep)
         repo_dir = workdir / "repo"
         _, created = make_repo(repo_dir, _find_example_spec())
         settings = RunSettings(
@@ -113,13 +129,17 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _banner(endpoint: str, repo_dir: Path, settings: RunSettings, created: bool) -> None:
     host, port = settings.listen_address
+    if settings.mode.value == "apply":
+        step3 = "stop this demo (Ctrl-C) and rerun it with --mode detect --keep: drift is reported, nothing is written"
+    else:
+        step3 = "stop this demo (Ctrl-C) and rerun it without --mode detect: the controller applies the spec and heals drift"
     aws = Path(sys.executable).parent / "aws"
     print(
         f"""
 Pointsman demo
   status page : http://{host}:{port}/   (JSON: /api/status, /api/history, /metrics)
   AWS emulator: {endpoint}   (moto, seeded with the example estate's functions, APIs and domains)
-  git repo    : {repo_dir}   ({"new" if created else "reused"}; branch main, spec in desired_state/)
+  git repo    : {repo_dir}   ({"new, from desired_state/" if created else "reused (--keep): your commits and history kept"}; branch main)
   mode        : {settings.mode.value}, reconciling every {settings.interval:g}s and on every new commit
 
 Try it from another terminal (see README, "Demo walkthrough"):
@@ -131,7 +151,7 @@ Try it from another terminal (see README, "Demo walkthrough"):
   # 2. a console click: the controller reports it and {"heals it" if settings.mode.value == "apply" else "leaves it (detect mode)"}
   {aws} lambda update-alias --function-name getProducts --name prod --function-version 1
   {Path(sys.executable).parent / "pointsman"} status --url http://{host}:{port} --wait {"in_sync" if settings.mode.value == "apply" else "drifted"}
-  # 3. stop this demo (Ctrl-C) and rerun it with --mode detect: drift is reported, left alone
+  # 3. {step3}
 """,
         flush=True,
     )

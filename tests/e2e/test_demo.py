@@ -175,7 +175,7 @@ def test_demo_walkthrough(demos: list[Demo], tmp_path: Path) -> None:
     banner = demo.stdout()
     assert f"http://127.0.0.1:{demo.listen_port}/" in banner, demo.logs()
     assert demo.endpoint in banner, demo.logs()
-    assert "(new;" in banner, demo.logs()
+    assert "(new, from desired_state/;" in banner, demo.logs()
     assert "First plan" in banner, demo.logs()
     assert (repo / ".git").is_dir() and (repo / "desired_state" / "getreport.yaml").is_file()
     assert demo.alias_version("getreport", "prod") == "1"
@@ -232,10 +232,11 @@ def test_demo_walkthrough(demos: list[Demo], tmp_path: Path) -> None:
     # (3) Stop the demo; rerun it in detect mode on the same workdir. The emulator is fresh, so
     # everything the first run created is missing again, and detect mode leaves it missing.
     assert demo.stop() == 0, demo.logs()
-    detect = start_demo(demos, workdir, tmp_path / "logs", "--mode", "detect")
+    detect = start_demo(demos, workdir, tmp_path / "logs", "--mode", "detect", "--keep")
     status = wait_for_first_finished_run(detect)
     banner = detect.stdout()
-    assert "(reused;" in banner, detect.logs()
+    assert "reused (--keep)" in banner, detect.logs()
+    assert "rerun it without --mode detect" in banner, detect.logs()
     assert detect.endpoint in banner, detect.logs()
     assert status["mode"] == "detect", status
     assert status["last_run"]["status"] == "drift", status
