@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -45,6 +46,8 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
 USER_AGENT = f"pointsman/{__version__}"
 DEFAULT_THROTTLE_DEADLINE = 900.0  # seconds a reconcile keeps retrying throttled calls
+ONE_SHOT_THROTTLE_DEADLINE = 300.0  # the same for a one-shot command (plan, apply, reconcile --once): a CI job fails in minutes
+WAITING_EVERY = 10.0  # seconds between two "waiting" lines while calls are throttled
 RETRY_MODES = ("standard", "adaptive", "legacy")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -169,6 +172,8 @@ class AwsClients:
         self.timeout_hold = timeout_hold
         self.throttle_deadline = throttle_deadline or _env_seconds("POINTSMAN_THROTTLE_DEADLINE", DEFAULT_THROTTLE_DEADLINE)
         self._deadline_at = time.monotonic() + self.throttle_deadline
+        self._waiting_said = 0.0  # when the last "waiting" line was said (monotonic)
+        self._waiting_lock = threading.Lock()
         self._config = botocore.config.Config(
             retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             connect_timeout=self.connect_timeout,
@@ -192,17 +197,33 @@ class AwsClients:
         """A reconcile starts: throttled calls are retried for ``throttle_deadline`` seconds from now."""
         self._deadline_at = time.monotonic() + self.throttle_deadline
 
-    def _throttled_retry(self, response: Any = None, attempts: int = 1, **_: Any) -> float | None:
+    def _throttled_retry(self, response: Any = None, attempts: int = 1, operation: Any = None, **_: Any) -> float | None:
         """needs-retry: a throttled answer is retried (after a short backoff; the rate limiter
         paces the attempt itself) until the deadline, past botocore's attempts and retry quota."""
         if response is None or response[0].status_code < 400:
             return None
-        if (response[1] or {}).get("Error", {}).get("Code") not in ratelimit.THROTTLING_CODES:
+        code = (response[1] or {}).get("Error", {}).get("Code")
+        if code not in ratelimit.THROTTLING_CODES:
             return None
         left = self._deadline_at - time.monotonic()
         if left <= 0:
             return None  # past the deadline: botocore's own retry decision, then the error
+        self._say_waiting(getattr(operation, "name", None) or "a call", code, attempts, left)
         return min(left, 8.0, 0.25 * 2 ** min(attempts - 1, 5)) * random.uniform(0.5, 1.0)
+
+    def _say_waiting(self, operation: str, code: str, attempts: int, left: float) -> None:
+        """While AWS throttles, one line at most every WAITING_EVERY seconds: on a terminal's
+        stderr for a person running a command, else an info log line."""
+        now = time.monotonic()
+        with self._waiting_lock:
+            if self._waiting_said and now - self._waiting_said < WAITING_EVERY:
+                return
+            self._waiting_said = now
+        text = f"waiting: AWS throttles {operation} ({code}, attempt {attempts}); retrying for {left:.0f} s more before the throttling deadline"
+        if sys.stderr.isatty():
+            print(text, file=sys.stderr, flush=True)
+        else:
+            log.info("waiting on throttling", operation=operation, code=code, attempt=attempts, seconds_left=round(left))
 
     def _configured(self, name: str) -> Any:
         try:

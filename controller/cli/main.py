@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from controller import __version__
-from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
+from controller.aws.clients import AWS_ERRORS, ONE_SHOT_THROTTLE_DEADLINE, AwsClients, describe_error
 from controller.logs import configure
 from controller.loop.history import HistoryError
 from controller.loop.settings import StartupError
@@ -97,8 +97,12 @@ def aws_tuning_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--throttle-deadline",
         type=_seconds,
-        help="seconds a reconcile keeps retrying throttled calls before it fails, default 900 (env POINTSMAN_THROTTLE_DEADLINE)",
+        help="seconds a reconcile keeps retrying throttled calls before it fails: default 300 for plan, apply, routes, explain and "
+        "reconcile --once, 900 for run (env POINTSMAN_THROTTLE_DEADLINE)",
     )
+
+
+ONE_SHOT_COMMANDS = ("plan", "apply", "routes", "explain", "reconcile")
 
 
 def _apply_aws_flags(args: argparse.Namespace) -> None:
@@ -106,6 +110,10 @@ def _apply_aws_flags(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if value is not None:
             os.environ[variable] = f"{value:g}" if isinstance(value, float) else str(value)
+    # A one-shot command (a CI job, a person at a terminal) gives up on throttling in minutes;
+    # the long-running controller keeps the long deadline. The flag or the variable wins.
+    if args.command in ONE_SHOT_COMMANDS and not os.environ.get("POINTSMAN_THROTTLE_DEADLINE"):
+        os.environ["POINTSMAN_THROTTLE_DEADLINE"] = f"{ONE_SHOT_THROTTLE_DEADLINE:g}"
 
 
 def _parser() -> argparse.ArgumentParser:

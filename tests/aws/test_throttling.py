@@ -4,6 +4,7 @@ reads are made only when the plan needs them."""
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,48 @@ def load_functions(spec_dir: Path) -> dict[str, Any]:
 
 def line_of(path: Path, text: str) -> int:
     return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+# ------------------------------------------------------------------ waiting says so
+
+
+def test_waiting_on_throttling_says_so_once_per_interval(
+    estate: dict[str, Any], clients: AwsClients, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import structlog
+
+    left = iter(range(5))  # five 429s in a row, within a fraction of a second
+    throttle(monkeypatch, lambda op: op == "GetRestApis" and next(left, None) is not None)
+    clients.start_deadline()
+    with structlog.testing.capture_logs() as logs:
+        clients.apigateway.get_rest_apis()
+    waiting = [entry for entry in logs if entry["event"] == "waiting on throttling"]
+    assert len(waiting) == 1, logs  # at most one line every 10 s
+    assert waiting[0]["operation"] == "GetRestApis" and waiting[0]["code"] == "TooManyRequestsException"
+    assert 0 < waiting[0]["seconds_left"] <= clients.throttle_deadline
+
+    # On a terminal, a person sees the line itself on stderr.
+    monkeypatch.setattr("controller.aws.clients.WAITING_EVERY", 0.0)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    left = iter(range(2))
+    throttle(monkeypatch, lambda op: op == "GetRestApis" and next(left, None) is not None)
+    capsys.readouterr()
+    clients.apigateway.get_rest_apis()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("waiting: ")]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("waiting: AWS throttles GetRestApis (TooManyRequestsException, attempt 1); retrying for ")
+    assert lines[0].endswith(" s more before the throttling deadline")
+
+
+def test_one_shot_commands_give_up_on_throttling_in_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from controller.cli import main as cli_module
+
+    for command, expected in (("plan", "300"), ("apply", "300"), ("run", None), ("validate", None)):
+        monkeypatch.delenv("POINTSMAN_THROTTLE_DEADLINE", raising=False)
+        argv = [command, "--repo", "x"] if command == "run" else [command]
+        cli_module._apply_aws_flags(cli_module._parser().parse_args(argv))
+        assert os.environ.get("POINTSMAN_THROTTLE_DEADLINE") == expected, command
+    assert AwsClients(region="us-east-1", rate_limiter=False).throttle_deadline == 900.0  # run: the long deadline
+    monkeypatch.setenv("POINTSMAN_THROTTLE_DEADLINE", "42")
+    cli_module._apply_aws_flags(cli_module._parser().parse_args(["plan"]))
+    assert os.environ["POINTSMAN_THROTTLE_DEADLINE"] == "42"  # the variable wins
