@@ -193,7 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
-    sub.add_parser("schema", help="print the spec file JSON Schema")
+    p = sub.add_parser("schema", help="print the spec file JSON Schema (or, with --api, that of /api/status)")
+    p.add_argument("--api", action="store_true", help="print the JSON Schema of the controller's /api/status document instead (default: the spec file's)")
     p = sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
     p.add_argument(
         "--spec",
@@ -231,7 +232,8 @@ DESCRIPTIONS = {
     "status": "The running controller's state, from its /api/status: in sync, drifted and what will be done, "
     "or the last error. With --wait, first wait for a new run to finish in a state.\n\n"
     "Exit codes: 0 in sync, 2 drifted, 1 error or unreachable (or --wait timed out).",
-    "schema": "Print the JSON Schema of a spec file (for editors and CI).\n\nExit codes: 0.",
+    "schema": "Print the JSON Schema of a spec file (for editors and CI), or with --api that of the controller's "
+    "/api/status document (every field described; times are ISO-8601 UTC).\n\nExit codes: 0.",
     "iam-policy": "Print the least-privilege IAM policy Pointsman needs, from what each managed kind calls "
     "(and the SSM parameters the spec names).\n\nExit codes: 0, 1 error.",
     "events-rule": "Print the EventBridge event pattern that forwards Lambda and API Gateway console changes "
@@ -405,6 +407,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "schema":
+        if args.api:
+            from controller.loop.status_schema import status_schema
+
+            print(json.dumps(status_schema(), indent=2))
+            return EXIT_OK
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
     if args.command == "iam-policy":

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from controller.loop.history import parse_iso
 from controller.views.report import format_value
 from controller.web.pages import ago
 
@@ -47,7 +48,8 @@ def render(s: dict[str, Any]) -> str:
     for label, key in (("applied" if s["mode"] == "apply" else "desired", "desired"), ("newest", "head")):
         c = commits.get(key)
         if c and (key == "desired" or c["sha"] != (commits.get("desired") or {}).get("sha")):
-            age = f", {ago(time.time() - c['time'])} ago" if c.get("time") else ""
+            committed = parse_iso(c.get("time"))
+            age = f", {ago(time.time() - committed)} ago" if committed is not None else ""
             bad = " (invalid, not applied)" if key == "head" and s.get("head_valid") is False else ""
             lines.append(f"  {label} commit {c['short']} {c.get('subject', '')!r} by {c.get('author') or '?'}{age}{bad}")
     last = s.get("last_run")
@@ -101,7 +103,8 @@ def wait(url: str, state: str, timeout: float, poll: float = 0.5, commit: str | 
                 raise
         if last is not None:
             run = last.get("last_run") or {}
-            fresh = (run.get("started") or 0) >= started - 0.5 and not last.get("running")
+            # Times are to the second: a run that started in the second the command did counts as new.
+            fresh = (parse_iso(run.get("started")) or 0) >= int(started - 0.5) and not last.get("running")
             desired = ((last.get("commits") or {}).get("desired") or {}).get("sha") or ""
             if fresh and last["state"] == state and (not commit or desired.startswith(commit.lower())):
                 return last

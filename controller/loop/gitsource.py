@@ -21,6 +21,7 @@ from typing import Any
 
 import git
 
+from controller.loop.history import iso
 from controller.loop.settings import redact_url
 
 
@@ -157,7 +158,7 @@ class GitSource:
                 shutil.rmtree(child, ignore_errors=True)
 
     def commit_info(self, commit: str) -> dict[str, Any] | None:
-        """Short sha, subject, author and commit time of a fetched commit (None if unknown)."""
+        """Short sha, subject, author and commit time (ISO-8601 UTC) of a fetched commit (None if unknown)."""
         try:
             c = self._repo().commit(commit)
             return {
@@ -165,7 +166,7 @@ class GitSource:
                 "short": c.hexsha[:7],
                 "subject": str(c.summary)[:200],
                 "author": str(c.author.name or c.author.email or "")[:100],
-                "time": float(c.committed_date),
+                "time": iso(c.committed_date),
             }
         except (ValueError, git.BadName, git.GitCommandError, OSError):
             return None

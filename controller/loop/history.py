@@ -52,11 +52,25 @@ ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
 APPLIED_OUTCOMES = frozenset({"succeeded", "failed"})
 
 
+# Every time Pointsman shows or serves (/api/status, /api/history, notifications) is this form.
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def iso(ts: float | None) -> str | None:
     """An epoch time as ISO-8601 UTC to the second (``2026-12-02T18:40:12Z``); None stays None."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime(ISO_FORMAT)
+
+
+def parse_iso(text: Any) -> float | None:
+    """The epoch time of an ``iso`` string; None for None or anything else."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 @dataclass

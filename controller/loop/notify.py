@@ -18,14 +18,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlsplit
 
 import structlog
 
-from controller.loop.history import RunRecord
+from controller.loop.history import RunRecord, iso
 
 log = structlog.get_logger("pointsman.notify")
 
@@ -191,8 +190,8 @@ class Notifier:
                 "mode": record.mode,
                 "status": record.status,
                 "commit": (record.head_sha or record.commit_sha) if event == "invalid_commit" else (record.commit_sha or record.head_sha),
-                "started": _iso(record.started),
-                "finished": _iso(record.finished),
+                "started": iso(record.started),
+                "finished": iso(record.finished),
             },
             "summary": self.summary(event, record),
             "resources": resources[:MAX_RESOURCES],
@@ -301,10 +300,6 @@ class Notifier:
 
 def _short(sha: str | None) -> str:
     return sha[:7] if sha else "?"
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _count(drift: list[dict[str, Any]]) -> str:

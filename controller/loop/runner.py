@@ -42,7 +42,8 @@ class Status:
     git_error: str | None = None
     git_ok_at: float | None = None
     last_error: str | None = None
-    last_run: dict[str, Any] | None = None
+    last_run: dict[str, Any] | None = None  # the last run as in /api/history (ISO times), without drift, calls, warnings
+    last_run_finished: float | None = None  # when it finished (its age is computed from this)
     # What differs from git now: the drift the last run found, less what it healed.
     drift: list[dict[str, Any]] = field(default_factory=list)
     # The drift the last run found when it started (healed since if it was applied).
@@ -301,7 +302,8 @@ class Controller:
         if self.status.applied_commit:
             self.metrics.commit.info({"commit": self.status.applied_commit, "branch": self.settings.branch})
         self.status.last_error = record.error
-        self.status.last_run = {k: v for k, v in record.as_dict().items() if k not in ("drift", "api_calls", "warnings")}
+        self.status.last_run = {k: v for k, v in record.as_json().items() if k not in ("drift", "api_calls", "warnings")}
+        self.status.last_run_finished = record.finished
         if record.status not in ("error", "invalid"):
             self.status.last_finished_at = record.finished
             self.metrics.last_success.set(record.finished or time.time())
@@ -352,6 +354,7 @@ class Controller:
         return "in_sync", "live AWS matches git" + (f" (healed {len(s.healed)} resources in the last run)" if s.healed else "")
 
     def status_document(self) -> dict[str, Any]:
+        """``/api/status``: its shape is ``loop.status_schema.STATUS_SCHEMA`` (``pointsman schema --api``); every time is ISO-8601 UTC."""
         ready, why = self.ready()
         s = self.status
         state, state_reason = self.state()
@@ -369,9 +372,7 @@ class Controller:
             drift.append(entry)
         last = dict(s.last_run) if s.last_run else None
         if last is not None:
-            for key in ("started", "finished"):
-                last[key + "_at"] = iso(last.get(key))
-            last["age_s"] = round(now - last["finished"], 1) if last.get("finished") else None
+            last["age_s"] = round(now - s.last_run_finished, 1) if s.last_run_finished else None
         next_at = self.next_run_at()
         return {
             "repo": self.settings.repo_display,
@@ -388,7 +389,7 @@ class Controller:
             "commits": {"desired": self.commit_info(s.applied_commit), "head": self.commit_info(s.head_commit)},
             "spec_errors": s.spec_errors,
             "git": {"reachable": s.git_error is None and s.git_ok_at is not None, "error": s.git_error, "last_ok": iso(s.git_ok_at)},
-            "running": {**s.running, "started_at": iso(s.running["started"])} if s.running else None,
+            "running": {**s.running, "started": iso(s.running["started"])} if s.running else None,
             "last_run": last,
             "next_run_at": iso(next_at),
             "next_run_in_s": round(max(0.0, next_at - now), 1) if next_at else None,

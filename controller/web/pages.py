@@ -7,13 +7,13 @@ Values are formatted as the CLI formats them (``(none)``, JSON for strings and m
 
 from __future__ import annotations
 
-import calendar
 import time
 from collections import defaultdict
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from controller.loop.history import parse_iso
 from controller.views.report import format_value
 
 # Groups with more rows than this start collapsed unless something in them differs.
@@ -36,15 +36,10 @@ def ago(seconds: float | None) -> str:
     return f"{seconds / 86400:.0f} d"
 
 
-def _since(iso_or_ts: Any, now: float) -> float | None:
-    if iso_or_ts is None:
-        return None
-    if isinstance(iso_or_ts, (int, float)):
-        return now - float(iso_or_ts)
-    try:
-        return now - calendar.timegm(time.strptime(str(iso_or_ts), "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
-        return None
+def _since(when: Any, now: float) -> float | None:
+    """Seconds from ``when`` (an ISO-8601 UTC time of the status document) to ``now``; None if not a time."""
+    ts = parse_iso(when)
+    return None if ts is None else now - ts
 
 
 _env.filters["value"] = format_value

@@ -6,6 +6,7 @@ import re
 import time
 from typing import Any
 
+from controller.loop.history import iso
 from controller.web.pages import ago, run_page, status_page
 
 
@@ -24,13 +25,13 @@ def document(drift: list[dict[str, Any]], routes: list[dict[str, Any]], state: s
         "head_commit": "a" * 40,
         "head_valid": True,
         "commits": {
-            "desired": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": now - 120},
-            "head": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": now - 120},
+            "desired": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": iso(now - 120)},
+            "head": {"sha": "a" * 40, "short": "aaaaaaa", "subject": "Promote <b>", "author": "Ann", "time": iso(now - 120)},
         },
         "spec_errors": [],
         "git": {"reachable": True, "error": None, "last_ok": None},
         "running": None,
-        "last_run": {"id": 7, "status": "drift", "trigger": "schedule", "started": now - 5, "finished": now - 4, "age_s": 4.0},
+        "last_run": {"id": 7, "status": "drift", "trigger": "schedule", "started": iso(now - 5), "finished": iso(now - 4), "duration_s": 1.0, "age_s": 4.0},
         "next_run_at": None,
         "next_run_in_s": 42.0,
         "drift": drift,
@@ -77,7 +78,7 @@ def test_three_thousand_resources_are_grouped_and_the_quiet_groups_collapsed() -
     assert 'version</code>: <span class="mono">&#34;1&#34;</span> → <span class="mono">&#34;2&#34;</span>' in page  # as the CLI: "1" -> "2"
     assert "not in git" in page  # an extra entry
     assert "Promote &lt;b&gt;" in page and "<b>Promote" not in page  # escaped
-    assert "in 42 s" in page and "2 min ago" in page
+    assert "in 42 s" in page and "2 min ago" in page and "(schedule), 4 s ago, took 1.0 s" in page
 
 
 def test_values_and_run_pages() -> None:

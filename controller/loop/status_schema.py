@@ -1,0 +1,232 @@
+"""The shape of ``/api/status`` (``Controller.status_document``) as a JSON Schema.
+
+``pointsman schema --api`` prints it. Objects refuse fields they do not name, so a field added to
+the document and not here fails the test that validates real documents against this schema
+(``tests/loop/test_status_schema.py``). Every time is ISO-8601 UTC to the second
+(``2026-12-02T18:40:12Z``, ``loop.history.iso``); durations and ages are seconds (``_s``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+STATES = ("in_sync", "drifted", "healing", "reconciling", "error", "starting")
+RUN_STATUSES = ("running", "in_sync", "drift", "applied", "failed", "invalid", "error", "interrupted")
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}], "description": schema.get("description", "")}
+
+
+def _time(description: str) -> dict[str, Any]:
+    return {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", "description": description + " (ISO-8601 UTC)"}
+
+
+def _object(description: str, properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": [k for k in properties if k not in optional],
+        "additionalProperties": False,
+    }
+
+
+def _str(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+def _int(description: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "description": description}
+
+
+def _seconds(description: str) -> dict[str, Any]:
+    return {"type": "number", "description": description + " (seconds)"}
+
+
+_VERSIONS = _nullable(
+    {
+        "type": "array",
+        "description": "function versions and their traffic weights (0..1); null when not known",
+        "items": _object("one version", {"version": _str("the function version"), "weight": {"type": "number", "description": "its share of traffic"}}),
+    }
+)
+
+_ACTION = _object(
+    "an action of the last run's plan, with its outcome",
+    {
+        "resource": _str("the resource the action is on (kind/key)"),
+        "operation": _str("what is done (the AWS operation, or none)"),
+        "reason": _str("why, in one line"),
+        "outcome": _str("succeeded, failed, skipped, planned (detect mode or not reached), held, or not pruned"),
+        "error": _str("why it failed, was skipped or is held"),
+    },
+    optional=("resource", "error"),
+)
+
+_CHANGE = _object(
+    "one field that differs",
+    {"field": _str("the field"), "live": {"description": "its value in AWS"}, "desired": {"description": "its value in git"}},
+)
+
+_DRIFT = _object(
+    "a resource that differs from git after the last run",
+    {
+        "resource": _str("the resource (kind/key)"),
+        "kind": _str("its kind (lambda_alias, api_stage, ...)"),
+        "status": {"enum": ["missing", "modified", "extra"], "description": "missing in AWS, modified, or extra (in AWS, not in git)"},
+        "changes": {"type": "array", "items": _CHANGE, "description": "the fields that differ (modified)"},
+        "reason": _str("why it differs, when the fields do not say"),
+        "parent": _str("the resource an extra entry is inside of (a stage variable's stage)"),
+        "first_seen": _nullable(_time("when a run first found it differing")),
+        "actions": {"type": "array", "items": _ACTION, "description": "what heals it, with each action's outcome"},
+    },
+    optional=("reason", "parent"),
+)
+
+_COMMIT = _nullable(
+    _object(
+        "a commit of the followed branch; null when there is none",
+        {
+            "sha": _str("the full sha"),
+            "short": _str("the short sha"),
+            "subject": _str("the first line of its message"),
+            "author": _str("its author"),
+            "time": _nullable(_time("when it was committed; null when the commit is not fetched")),
+        },
+    )
+)
+
+_CHAIN = _nullable(
+    _object(
+        "one side's path from the entry to the function versions; null when that side has none",
+        {
+            "api": _nullable(_str("the REST API")),
+            "stage": _nullable(_str("the stage")),
+            "variable": _nullable(_str("the stage variable that picks the alias")),
+            "value": _nullable(_str("its value")),
+            "selector": _nullable(_str("the API version selector (header or media type)")),
+            "function": _nullable(_str("the function")),
+            "alias": _nullable(_str("the alias")),
+            "versions": _VERSIONS,
+            "declared": {"type": "boolean", "description": "is the alias declared in git"},
+            "problem": _nullable(_str("why the route stops here")),
+        },
+    )
+)
+
+_ROUTE = _object(
+    "one entry's route to a function alias, live and in git (as `pointsman routes --format json`)",
+    {
+        "entry": _str("the custom domain path or stage the client calls"),
+        "entry_kind": {"enum": ["domain", "stage"], "description": "a custom domain mapping or a stage"},
+        "methods": {"type": "array", "items": {"type": "string"}, "description": "the methods and resources routed"},
+        "api": _nullable(_str("the REST API")),
+        "stage": _nullable(_str("the stage")),
+        "variable": _nullable(_str("the stage variable that picks the alias")),
+        "value": _nullable(_str("its value")),
+        "selector": _nullable(_str("the API version selector")),
+        "function": _nullable(_str("the function")),
+        "alias": _nullable(_str("the alias")),
+        "live": _VERSIONS,
+        "desired": _VERSIONS,
+        "differs": {"type": "boolean", "description": "would applying git move this route's clients"},
+        "in_git": {"type": "boolean", "description": "is the entry in git"},
+        "text": _str("the route in one line"),
+        "chain": _str("the hops from the entry to the alias"),
+        "live_text": _str("what clients get now"),
+        "desired_text": _str("what git says they get"),
+        "live_chain": _CHAIN,
+        "git_chain": _CHAIN,
+    },
+)
+
+_LAST_RUN = _nullable(
+    _object(
+        "the last finished run, as in /api/history without drift, AWS calls and warnings; null before the first",
+        {
+            "id": _int("the run's id (/runs/ID); a folded entry keeps its first run's"),
+            "started": _time("when it started (the first of folded runs)"),
+            "finished": _nullable(_time("when it finished")),
+            "duration_s": _nullable(_seconds("how long it took")),
+            "age_s": _nullable(_seconds("how long ago it finished")),
+            "trigger": _str("what started it: schedule, webhook, new-commit, event, manual, git-retry, once"),
+            "triggers": {"type": "array", "items": {"type": "string"}, "description": "the distinct triggers of the runs folded into the entry"},
+            "mode": {"enum": ["detect", "apply"], "description": "the mode it ran in"},
+            "status": {"enum": list(RUN_STATUSES), "description": "its result"},
+            "commit_sha": _nullable(_str("the commit reconciled as desired state")),
+            "head_sha": _nullable(_str("the newest commit fetched (may be invalid)")),
+            "drift_count": _int("resources that differed when it started"),
+            "actions": {"type": "array", "items": _ACTION, "description": "its plan, with each action's outcome"},
+            "error": _nullable(_str("what went wrong")),
+            "count": {"type": "integer", "minimum": 1, "description": "identical consecutive runs folded into this entry"},
+            "last_started": _nullable(_time("when the newest folded run started; null for one run")),
+            "last_finished": _nullable(_time("when the newest folded run finished; null for one run")),
+        },
+    )
+)
+
+_RUNNING = _nullable(
+    _object(
+        "the run in progress; null when none",
+        {
+            "id": _int("its id"),
+            "trigger": _str("what started it"),
+            "started": _time("when it started"),
+            "drift": _int("resources found differing (once planned)"),
+            "actions": _int("actions planned (once planned)"),
+        },
+        optional=("drift", "actions"),
+    )
+)
+
+STATUS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Pointsman /api/status",
+    **_object(
+        "The controller's state: what it follows, whether live AWS matches git, what differs and what will be done."
+        " Every time is ISO-8601 UTC to the second; fields ending in _s are seconds.",
+        {
+            "repo": _str("the git repository followed (credentials removed)"),
+            "branch": _str("the branch followed"),
+            "path": _str("the spec directory in the repository"),
+            "mode": {"enum": ["detect", "apply"], "description": "detect reports drift, apply heals it"},
+            "prune": {"type": "boolean", "description": "are extra resources (in AWS, not in git) deleted"},
+            "state": {"enum": list(STATES), "description": "the state in one word"},
+            "state_reason": _str("the state in one line"),
+            "now": _time("when the document was made"),
+            "applied_commit": _nullable(_str("the commit last reconciled without problems (the desired state)")),
+            "head_commit": _nullable(_str("the newest commit fetched")),
+            "head_valid": _nullable({"type": "boolean", "description": "is the newest commit's spec valid; null before a fetch"}),
+            "commits": _object("the desired and newest commits", {"desired": _COMMIT, "head": _COMMIT}),
+            "spec_errors": {"type": "array", "items": {"type": "string"}, "description": "why the newest commit is invalid, each with file:line"},
+            "git": _object(
+                "the git remote",
+                {
+                    "reachable": {"type": "boolean", "description": "did the last fetch succeed"},
+                    "error": _nullable(_str("why the last fetch failed")),
+                    "last_ok": _nullable(_time("when a fetch last succeeded")),
+                },
+            ),
+            "running": _RUNNING,
+            "last_run": _LAST_RUN,
+            "next_run_at": _nullable(_time("when the next scheduled run starts")),
+            "next_run_in_s": _nullable(_seconds("how soon the next scheduled run starts")),
+            "drift": {"type": "array", "items": _DRIFT, "description": "what differs from git after the last run"},
+            "drift_found_by_last_run": _int("resources that differed when the last run started"),
+            "healed_by_last_run": {"type": "array", "items": {"type": "string"}, "description": "the resources the last run healed"},
+            "in_sync": _nullable({"type": "boolean", "description": "does live AWS match git; null before the first run"}),
+            "routes": {"type": "array", "items": _ROUTE, "description": "the routing view after the last full run"},
+            "warnings": {"type": "array", "items": {"type": "string"}, "description": "what the last run warned of: not drift, apply does not fix it"},
+            "last_error": _nullable(_str("the last run's error")),
+            "ready": {"type": "boolean", "description": "is the controller ready (/readyz)"},
+            "ready_reason": _str("why (not) ready"),
+        },
+    ),
+}
+
+
+def status_schema() -> dict[str, Any]:
+    """The JSON Schema of ``/api/status`` (``pointsman schema --api``)."""
+    return copy.deepcopy(STATUS_SCHEMA)

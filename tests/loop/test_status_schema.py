@@ -1,0 +1,133 @@
+"""/api/status against its published schema (`pointsman schema --api`): real documents of a
+controller in sync, drifted in detect mode and with an invalid newest commit are valid, every
+time in them is ISO-8601 UTC, and a field the schema does not name is refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from controller.app import build_runner
+from controller.cli.main import main
+from controller.loop.runner import Runner
+from controller.loop.settings import RunSettings
+from controller.loop.status_schema import status_schema
+from tests.e2e_support import converged_estate, git, wait_for
+
+pytestmark = pytest.mark.server
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+TIME_KEYS = {"now", "time", "started", "finished", "last_started", "last_finished", "first_seen", "last_ok", "next_run_at"}
+
+
+@pytest.fixture
+def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    repo = tmp_path / "repo"
+    clients, _ = converged_estate(moto_server, repo)
+    yield {"clients": clients, "repo": repo, "tmp": tmp_path}
+
+
+def start(world: dict[str, Any], mode: str) -> Runner:
+    settings = RunSettings(
+        repo=str(world["repo"]), state_dir=world["tmp"] / f"state-{mode}", listen="127.0.0.1:0", interval=3600, jitter=0, poll_interval=0, mode=mode
+    )
+    runner = build_runner(settings)
+    runner.start()
+    wait_for(lambda: runner.controller.status.last_run is not None, 60, "the first run")
+    return runner
+
+
+def get(runner: Runner, path: str) -> Any:
+    assert runner.http is not None
+    host, port = runner.http.server_address[:2]
+    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def times(value: Any, key: str = "") -> list[tuple[str, Any]]:
+    """Every (key, value) under a time key, anywhere in the document."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in ([(k, v)] if k in TIME_KEYS else []) + times(v, k)]
+    if isinstance(value, list):
+        return [pair for v in value for pair in times(v, key)]
+    return []
+
+
+def check(document: dict[str, Any]) -> None:
+    jsonschema.validate(document, status_schema(), format_checker=jsonschema.FormatChecker())
+    for key, value in times(document):
+        assert value is None or (isinstance(value, str) and ISO.match(value)), (key, value)
+
+
+def test_the_schema_is_a_valid_json_schema_and_describes_every_field() -> None:
+    schema = status_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+    def undescribed(node: Any, path: str) -> list[str]:
+        if not isinstance(node, dict):
+            return []
+        out = [f"{path}.{k}" for k, v in (node.get("properties") or {}).items() if not v.get("description")]
+        for k, v in (node.get("properties") or {}).items():
+            out += undescribed(v, f"{path}.{k}")
+        for sub in [node.get("items"), *(node.get("anyOf") or [])]:
+            out += undescribed(sub, path)
+        return out
+
+    assert undescribed(schema, "") == []
+
+
+def test_schema_api_prints_the_status_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "--api"]) == 0
+    assert json.loads(capsys.readouterr().out) == status_schema()
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) != status_schema()
+
+
+def test_in_sync_then_drifted_in_detect_mode_the_documents_match_the_schema(world: dict[str, Any]) -> None:
+    runner = start(world, "detect")
+    try:
+        document = get(runner, "/api/status")
+        assert document["state"] == "in_sync"
+        check(document)
+        assert document["commits"]["desired"]["time"] and document["last_run"]["started"] and document["next_run_at"]
+        world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
+        runner.trigger("test")
+        wait_for(lambda: get(runner, "/api/status")["state"] == "drifted", 30, "the drift found")
+        document = get(runner, "/api/status")
+        check(document)
+        assert document["drift"][0]["first_seen"] and document["drift"][0]["actions"]
+        # A field the schema does not name is refused: add it to the schema too.
+        with pytest.raises(jsonschema.ValidationError, match="new_field"):
+            check({**document, "new_field": 1})
+        with pytest.raises(jsonschema.ValidationError, match="new_field"):
+            check({**document, "last_run": {**document["last_run"], "new_field": 1}})
+        # An epoch float where a time belongs is refused.
+        with pytest.raises(jsonschema.ValidationError):
+            check({**document, "last_run": {**document["last_run"], "started": 1796527516.07}})
+        for entry in get(runner, "/api/history"):
+            assert [(k, v) for k, v in times(entry) if not (v is None or ISO.match(v))] == []
+    finally:
+        runner.stop()
+
+
+def test_with_an_invalid_newest_commit_the_document_matches_the_schema(world: dict[str, Any]) -> None:
+    runner = start(world, "apply")
+    try:
+        spec = world["repo"] / "desired_state" / "getreport.yaml"
+        spec.write_text(spec.read_text().replace("version: $LATEST", "version: latest-please"))
+        git("commit", "-am", "Break the dev alias", cwd=world["repo"])
+        runner.trigger("test")
+        wait_for(lambda: get(runner, "/api/status")["head_valid"] is False and not get(runner, "/api/status")["running"], 30, "the invalid commit seen")
+        document = get(runner, "/api/status")
+        check(document)
+        assert document["spec_errors"] and document["commits"]["head"]["time"]
+    finally:
+        runner.stop()
