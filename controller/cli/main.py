@@ -581,7 +581,7 @@ def _reconcile_once(settings: RunSettings) -> int:
         record = controller.reconcile("once")
     finally:
         controller.history.close()
-    print(json.dumps({k: v for k, v in record.as_dict().items() if k != "api_calls"}, indent=2, default=str))
+    print(json.dumps({k: v for k, v in record.as_json().items() if k != "api_calls"}, indent=2, default=str))
     if record.status in ("error", "invalid", "failed", "interrupted") or controller.status.head_valid is False:
         print(f"error: {record.error}", file=sys.stderr)
         return EXIT_ERROR
