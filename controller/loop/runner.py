@@ -117,7 +117,8 @@ class Controller:
         with self._lock:  # never two reconciles at once, whoever asks
             record = self.history.start(RunRecord(started=time.time(), trigger=trigger, mode=self.settings.mode.value))
             self.status.running = {"id": record.id, "trigger": trigger, "started": record.started}
-            log.info("reconcile started", run=record.id, trigger=trigger)
+            run_id = record.id  # logged at the start and the finish, whatever entry the run folds into
+            log.info("reconcile started", run=run_id, trigger=trigger)
             started = time.monotonic()
             try:
                 self._run(record, changed)
@@ -134,7 +135,8 @@ class Controller:
                 self._publish(record, time.monotonic() - started)
                 if self.notifier is not None:
                     self.notifier.observe(record, head_invalid=self.status.head_valid is False)
-            log.info("reconcile finished", run=record.id, status=record.status, drift=record.drift_count, error=record.error)
+            folded = {"folded_into": record.id, "count": record.count} if record.id != run_id else {}
+            log.info("reconcile finished", run=run_id, status=record.status, drift=record.drift_count, error=record.error, **folded)
             return record
 
     def has_reads(self) -> bool:

@@ -288,3 +288,25 @@ def test_once_invalid_commit_changes_nothing(
     assert code == 1, err
     assert [d["resource"] for d in doc["drift"]] == ["lambda_alias/getreport/prod"]
     assert alias_version(clients, "getreport", "prod") == "2"
+
+
+def test_a_run_is_logged_under_one_id_even_when_it_folds(
+    estate: dict[str, Any],
+    clients: AwsClients,
+    spec_repo: tuple[Path, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo, _ = spec_repo
+    state = tmp_path / "state"
+    monkeypatch.setenv("POINTSMAN_LOG_LEVEL", "info")
+    logs = []
+    for _ in range(3):  # detect mode, nothing changes: the second and third runs fold into the first
+        _, _, err = once(capsys, repo, state, "--mode", "detect")
+        logs += [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    started = [entry["run"] for entry in logs if entry["event"] == "reconcile started"]
+    finished = [entry for entry in logs if entry["event"] == "reconcile finished"]
+    assert started == [entry["run"] for entry in finished] == [1, 2, 3]
+    assert "folded_into" not in finished[0]
+    assert [(entry["folded_into"], entry["count"]) for entry in finished[1:]] == [(1, 2), (1, 3)]
