@@ -53,6 +53,8 @@ class RunSettings(BaseSettings):
     git_token_file: Path | None = None
     ui_token: SecretStr | None = None  # the status page's "Reconcile now" (POST /reconcile) needs it
     ui_token_file: Path | None = None
+    ui_read_token: SecretStr | None = None  # when set, reading the page, /runs, /api/* and /metrics needs it too
+    ui_read_token_file: Path | None = None
     notify_slack_url: SecretStr | None = None  # a Slack-compatible incoming webhook
     notify_webhook_url: str | None = None  # a generic JSON webhook
     notify_secret: SecretStr | None = None  # signs the generic webhook's body (X-Pointsman-Signature)
@@ -111,7 +113,7 @@ class RunSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> RunSettings:
-        for name in ("webhook_secret", "git_token", "ui_token"):
+        for name in ("webhook_secret", "git_token", "ui_token", "ui_read_token"):
             file = getattr(self, f"{name}_file")
             if getattr(self, name) is None and file is not None:
                 try:

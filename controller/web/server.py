@@ -22,6 +22,7 @@ tune in one place; split, each half would reach into the other's internals.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import io
 import json
@@ -58,6 +59,8 @@ LINGER_SECONDS = 1.0  # ... for at most this long, so the client sees the answer
 DELIVERIES_KEPT = 1000  # webhook deliveries remembered to spot a replay
 
 GET_PATHS = ("/", "/healthz", "/readyz", "/metrics", "/api/status", "/api/history", "/favicon.ico")
+# Open even with POINTSMAN_UI_READ_TOKEN: the probes of an orchestrator, and the icon. They name nothing.
+OPEN_PATHS = ("/healthz", "/readyz", "/favicon.ico")
 # The page's icon: a set of points (rails switching), as SVG, which browsers take at /favicon.ico.
 FAVICON = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M3 15V1M3 9l10-8M13 15V1" stroke="#2a6" stroke-width="2" fill="none"/></svg>'
 RUN_PATH = re.compile(r"/runs/([0-9]{1,12})")
@@ -262,6 +265,7 @@ def _handler(loop: LoopView) -> type[_Handler]:
     settings = loop.settings
     deliveries = RecentDeliveries()
     ui_token = settings.ui_token.get_secret_value() if settings.ui_token and settings.ui_token.get_secret_value() else None
+    read_token = settings.ui_read_token.get_secret_value() if settings.ui_read_token and settings.ui_read_token.get_secret_value() else None
 
     class Handler(_Handler):
         timeout = TIMEOUT  # read now, so that tests can shorten it
@@ -279,6 +283,10 @@ def _handler(loop: LoopView) -> type[_Handler]:
         def _get(self) -> None:
             url = self._url()
             if url is None:
+                return
+            if read_token is not None and url.path not in OPEN_PATHS and not self._may_read(read_token):
+                log.warning("read rejected: bad or missing read token", client=self.client_address[0], path=url.path)
+                self._send(401, {"error": "reading needs POINTSMAN_UI_READ_TOKEN"}, headers={"WWW-Authenticate": 'Basic realm="pointsman", charset="UTF-8"'})
                 return
             if url.path == "/healthz":
                 self._send(200, "ok\n", "text/plain")
@@ -358,6 +366,21 @@ def _handler(loop: LoopView) -> type[_Handler]:
             log.info("webhook accepted; reconciling now", sender=sender, delivery=(delivery or "")[:100] or None)
             loop.trigger(f"webhook:{sender}")
             self._send(202, {"triggered": True})
+
+        def _may_read(self, token: str) -> bool:
+            """``Authorization: Bearer TOKEN``, or Basic with any user name and TOKEN as the password
+            (what a browser sends after the 401's prompt)."""
+            auth = (self.headers.get("Authorization") or "").strip()
+            scheme, _, credentials = auth.partition(" ")
+            given = ""
+            if scheme.lower() == "bearer":
+                given = credentials.strip()
+            elif scheme.lower() == "basic":
+                try:
+                    given = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[2]
+                except (ValueError, UnicodeDecodeError):
+                    given = ""
+            return hmac.compare_digest(given.encode(), token.encode())
 
         def _reconcile_now(self) -> None:
             """The status page's button: a token (form field ``token`` or ``Authorization: Bearer``)
