@@ -7,6 +7,7 @@ is STATE (so a script never reads the state from before the change it made).
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -26,10 +27,15 @@ class StatusError(Exception):
 
 def fetch(url: str, timeout: float = 5.0) -> dict[str, Any]:
     target = url.rstrip("/") + "/api/status"
+    # A controller whose page needs POINTSMAN_UI_READ_TOKEN: the same variable here sends it.
+    token = os.environ.get("POINTSMAN_UI_READ_TOKEN") or ""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(target, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(target, headers=headers), timeout=timeout) as response:
             document = json.loads(response.read(4 << 20))
     except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise StatusError(f"{target}: HTTP 401: the controller needs its read token: set POINTSMAN_UI_READ_TOKEN") from None
         raise StatusError(f"{target}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -64,3 +64,15 @@ def test_with_a_read_token_every_page_and_api_needs_it(port: int) -> None:
 def test_without_a_read_token_everything_reads_as_before(port: int) -> None:
     for path in ("/", "/api/status", "/api/history", "/metrics", *OPEN):
         assert _get(port, path) == 200, path
+
+
+@pytest.mark.parametrize("port", [TOKEN], indirect=True)
+def test_pointsman_status_sends_the_read_token(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from controller.cli.status import StatusError, fetch
+
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.delenv("POINTSMAN_UI_READ_TOKEN", raising=False)
+    with pytest.raises(StatusError, match="needs its read token: set POINTSMAN_UI_READ_TOKEN"):
+        fetch(url)
+    monkeypatch.setenv("POINTSMAN_UI_READ_TOKEN", TOKEN)
+    assert "state" in fetch(url)
