@@ -28,6 +28,7 @@ from controller.loop.history import HistoryError
 from controller.loop.settings import StartupError
 from controller.spec import SpecInvalid, json_schema, load_spec
 from controller.spec.changes import SpecDiffError
+from controller.views.words import ARROW, plural, short_sha, status_words, trigger_words
 
 if TYPE_CHECKING:
     from controller.loop.settings import RunSettings
@@ -374,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecInvalid as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) in the spec; nothing was applied.", file=sys.stderr)
+        print(f"{plural(len(exc.problems), 'problem')} in the spec; nothing was applied.", file=sys.stderr)
         return EXIT_ERROR
     except AWS_ERRORS as exc:
         print(f"error: {describe_error(exc)}; nothing was applied.", file=sys.stderr)
@@ -629,21 +630,23 @@ def _history(args: argparse.Namespace) -> int:
 
     for r in runs:
         took = f"{(r.finished - r.started):.1f}s" if r.finished else "-"
-        commit = (r.commit_sha or "-")[:12]
-        head = f"#{r.id} {clock(r.started, '%Y-%m-%d %H:%M:%S')}Z {took:>6} {r.mode:6} {r.trigger:12} {commit:12} {r.status:11} drift={r.drift_count} actions={len(r.actions)}"
+        commit = short_sha(r.commit_sha)
+        trigger = trigger_words(r.trigger, r.triggers)
+        head = (
+            f"#{r.id} {clock(r.started, '%Y-%m-%d %H:%M:%S')}Z {took:>6} {r.mode:6} {trigger:12} {commit:12} {status_words(r.status):14}"
+            f" {plural(r.drift_count, 'drifted resource')}, {plural(len(r.actions), 'action')}"
+        )
         if r.count > 1:
             last = r.last_started if r.last_started is not None else r.started
             fmt = "%H:%M:%S" if clock(r.started, "%Y-%m-%d") == clock(last, "%Y-%m-%d") else "%Y-%m-%d %H:%M:%S"
             head += f" x{r.count} ({clock(r.started, fmt)}\u2013{clock(last, fmt)}Z)"
-            if len(r.triggers) > 1:
-                head += f" triggers: {', '.join(r.triggers)}"
         print(head)
         for d in r.drift:
             print(f"      {sign(d.get('status'))} {d.get('resource')}  [{d.get('status')}]")
             if d.get("reason"):
                 print(f"          {d['reason']}")
             for c in d.get("changes") or []:
-                print(f"          {c.get('field')}: {format_value(c.get('live'))} -> {format_value(c.get('desired'))}")
+                print(f"          {c.get('field')}: {format_value(c.get('live'))} {ARROW} {format_value(c.get('desired'))}")
         outcomes = Counter(str(a.get("outcome", "")) for a in r.actions)
         if outcomes.keys() & {"succeeded", "failed"}:
             for a in r.actions:
@@ -651,10 +654,10 @@ def _history(args: argparse.Namespace) -> int:
         elif r.actions:
             n = len(r.actions)
             if set(outcomes) == {"planned"}:
-                print(f"      {n} action{'s' if n != 1 else ''} planned, not applied")
+                print(f"      {plural(n, 'action')} planned, not applied")
             else:
                 detail = ", ".join(f"{k} {v or '?'}" for v, k in sorted(outcomes.items()))
-                print(f"      {n} action{'s' if n != 1 else ''} not applied ({detail})")
+                print(f"      {plural(n, 'action')} not applied ({detail})")
         if r.error:
             print(f"      error: {r.error}")
     if not runs:

@@ -15,6 +15,7 @@ from typing import Any
 
 from controller.loop.history import parse_iso
 from controller.views.report import format_value
+from controller.views.words import ARROW, noun, outcome_words, plural, short_sha, state_words, status_words, trigger_words
 from controller.web.pages import ago
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
@@ -48,7 +49,7 @@ def fetch(url: str, timeout: float = 5.0) -> dict[str, Any]:
 
 
 def render(s: dict[str, Any]) -> str:
-    lines = [f"{s['state'].replace('_', ' ')}: {s.get('state_reason', '')}"]
+    lines = [f"{state_words(s['state'])}: {s.get('state_reason', '')}"]
     lines.append(f"  following {s['repo']} branch {s['branch']}, path {s['path']}, mode {s['mode']}{' with prune' if s.get('prune') else ''}")
     commits = s.get("commits") or {}
     for label, key in (("applied" if s["mode"] == "apply" else "desired", "desired"), ("newest", "head")):
@@ -57,12 +58,12 @@ def render(s: dict[str, Any]) -> str:
             committed = parse_iso(c.get("time"))
             age = f", {ago(time.time() - committed)} ago" if committed is not None else ""
             bad = " (invalid, not applied)" if key == "head" and s.get("head_valid") is False else ""
-            lines.append(f"  {label} commit {c['short']} {c.get('subject', '')!r} by {c.get('author') or '?'}{age}{bad}")
+            lines.append(f"  {label} commit {short_sha(c['sha'])} {c.get('subject', '')!r} by {c.get('author') or '?'}{age}{bad}")
     last = s.get("last_run")
     if last:
-        lines.append(f"  last run #{last['id']} {last['status']} ({last['trigger']}), {ago(last.get('age_s'))} ago")
+        lines.append(f"  last run #{last['id']}: {status_words(last['status'])} ({trigger_words(last['trigger'])}), {ago(last.get('age_s'))} ago")
     if s.get("running"):
-        lines.append(f"  running now: {s['running']['trigger']}")
+        lines.append(f"  running now: {trigger_words(s['running']['trigger'])}")
     if s.get("next_run_in_s") is not None:
         lines.append(f"  next run in {ago(s['next_run_in_s'])}")
     for e in s.get("spec_errors") or []:
@@ -71,16 +72,17 @@ def render(s: dict[str, Any]) -> str:
         lines.append(f"  error: {s['last_error']}")
     drift = s.get("drift") or []
     if drift:
-        lines.append(f"Drift ({len(drift)}):")
+        lines.append(f"Drift ({plural(len(drift), 'resource')}):")
+        doing = "would do:" if s["mode"] == "detect" else ARROW  # detect mode plans and never applies
         for d in drift:
-            actions = ", ".join(f"{a['operation']} ({a['outcome']})" for a in d.get("actions") or [])
+            actions = ", ".join(f"{a['operation']} ({outcome_words(a['outcome'])})" for a in d.get("actions") or [])
             since = f", since {d['first_seen']}" if d.get("first_seen") else ""
-            lines.append(f"  {d['resource']}  [{d['status']}{since}]" + (f"  -> {actions}" if actions else ""))
+            lines.append(f"  {d['resource']}  [{d['status']}{since}]" + (f"  {doing} {actions}" if actions else ""))
             for c in d.get("changes") or []:
-                lines.append(f"      {c['field']}: {format_value(c['live'])} -> {format_value(c['desired'])}")
+                lines.append(f"      {c['field']}: {format_value(c['live'])} {ARROW} {format_value(c['desired'])}")
     changed = [r for r in s.get("routes") or [] if r.get("differs")]
     if changed:
-        lines.append(f"Routing ({len(changed)} differ from git):")
+        lines.append(f"Routing ({plural(len(changed), 'route')} {noun(len(changed), 'differs')} from git):")
         lines.extend(f"  {r['text']}" for r in changed)
     warnings = s.get("warnings") or []
     if warnings:
@@ -115,8 +117,10 @@ def wait(url: str, state: str, timeout: float, poll: float = 0.5, commit: str | 
             if fresh and last["state"] == state and (not commit or desired.startswith(commit.lower())):
                 return last
         if time.monotonic() > deadline:
-            seen = last["state"] if last else "unknown"
-            want = f"{state} at commit {commit[:12]}" if commit else state
+            seen = state_words(last["state"]) if last else "unknown"
+            want = f"{state_words(state)} at commit {short_sha(commit)}" if commit else state_words(state)
             at = ((last or {}).get("commits") or {}).get("desired") or {}
-            raise StatusError(f"timed out after {timeout:g}s waiting for {want} after a new run (the state is {seen}, at {at.get('short') or 'no commit'})")
+            raise StatusError(
+                f"timed out after {timeout:g}s waiting for {want} after a new run (the state is {seen}, at {short_sha(at.get('sha'), 'no commit')})"
+            )
         time.sleep(poll)

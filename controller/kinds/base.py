@@ -7,6 +7,7 @@ those calls need, and its wave (place in the apply order).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -183,6 +184,6 @@ def describe_changes(changes: tuple[FieldChange, ...]) -> str:
 def _show(value: Any) -> str:
     if value is None:
         return "(none)"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}" if value else "{}"
+    if isinstance(value, (dict, list, tuple)):  # JSON, as the plan shows values: {"3": 0.1}, ["200", "400"]
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)

@@ -163,7 +163,7 @@ class GitSource:
             c = self._repo().commit(commit)
             return {
                 "sha": c.hexsha,
-                "short": c.hexsha[:7],
+                "short": c.hexsha[:12],
                 "subject": str(c.summary)[:200],
                 "author": str(c.author.name or c.author.email or "")[:100],
                 "time": iso(c.committed_date),

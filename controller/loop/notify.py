@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 import structlog
 
 from controller.loop.history import RunRecord, iso
+from controller.views.report import format_value
+from controller.views.words import ARROW, plural, short_sha
 
 log = structlog.get_logger("pointsman.notify")
 
@@ -165,7 +167,8 @@ class Notifier:
     def summary(self, event: str, record: RunRecord) -> str:
         name, sha = self.controller_name, _short(record.commit_sha or record.head_sha)
         if event == "drift_found":
-            return f"{name}: drift found on {_count(record.drift)} at {sha} ({record.mode} mode): {_names(record.drift)}"
+            planned = f"; {plural(len(record.actions), 'action')} planned, not applied" if record.mode == "detect" and record.actions else ""
+            return f"{name}: drift found on {_count(record.drift)} at {sha} ({record.mode} mode{planned}): {_names(record.drift)}"
         if event == "healed":
             return f"{name}: healed {_count(record.drift)} at {sha}: {_names(record.drift)}"
         if event == "apply_failed":
@@ -204,7 +207,7 @@ class Notifier:
         lines = [f"*{_esc(summary)}*"]
         for d in record.drift[:MAX_SLACK_RESOURCES]:
             changes = ", ".join(
-                f"`{_esc(str(c.get('field')))}`: {_esc(_value(c.get('live')))} -> {_esc(_value(c.get('desired')))}" for c in (d.get("changes") or [])[:5]
+                f"`{_esc(str(c.get('field')))}`: {_esc(_value(c.get('live')))} {ARROW} {_esc(_value(c.get('desired')))}" for c in (d.get("changes") or [])[:5]
             )
             lines.append(f"• `{_esc(str(d.get('resource')))}` ({_esc(str(d.get('status')))})" + (f" {changes}" if changes else ""))
         if len(record.drift) > MAX_SLACK_RESOURCES:
@@ -299,11 +302,11 @@ class Notifier:
 
 
 def _short(sha: str | None) -> str:
-    return sha[:7] if sha else "?"
+    return short_sha(sha, "?")
 
 
 def _count(drift: list[dict[str, Any]]) -> str:
-    return f"{len(drift)} resource" + ("" if len(drift) == 1 else "s")
+    return plural(len(drift), "resource")
 
 
 def _names(drift: list[dict[str, Any]]) -> str:
@@ -318,7 +321,7 @@ def _line(text: str, limit: int = 300) -> str:
 
 
 def _value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = format_value(value)  # as the plan and the status page show it
     return _line(text, 80)
 
 

@@ -29,6 +29,7 @@ from controller.loop.settings import Mode, RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
+from controller.views.words import noun, plural, status_words, trigger_words
 
 log = structlog.get_logger("pointsman.controller")
 
@@ -329,7 +330,7 @@ class Controller:
         if commit not in self._commits:
             info = self.git.commit_info(commit)
             if info is None:
-                return {"sha": commit, "short": commit[:7], "subject": "", "author": "", "time": None}
+                return {"sha": commit, "short": commit[:12], "subject": "", "author": "", "time": None}
             self._commits[commit] = info
         return dict(self._commits[commit])
 
@@ -340,20 +341,20 @@ class Controller:
         if s.running is not None:
             found = s.running.get("drift")
             if found and self.settings.mode is Mode.APPLY and s.head_valid is not False:
-                return "healing", f"applying {s.running.get('actions', 0)} actions for {found} drifted resources"
-            return "reconciling", f"a reconcile ({s.running['trigger']}) is running"
+                return "healing", f"applying {plural(s.running.get('actions', 0), 'action')} for {plural(found, 'drifted resource')}"
+            return "reconciling", f"a reconcile ({trigger_words(s.running['trigger'])}) is running"
         if last is None:
             return "starting", "no reconcile has finished yet"
         if last["status"] in ("error", "failed", "interrupted") or (last["status"] == "invalid" and not s.applied_commit):
-            return "error", s.last_error or last["status"]
+            return "error", s.last_error or status_words(last["status"])
         if s.drift:
             why = "detect mode: drift is reported, not healed" if self.settings.mode is Mode.DETECT else "not all of it could be healed"
             if s.head_valid is False:
                 why = "the newest commit is invalid, so nothing is applied"
             elif all(d["status"] == "extra" for d in s.drift) and not self.settings.prune:
                 why = "extra resources are kept: prune is off"
-            return "drifted", f"{len(s.drift)} resources differ from git ({why})"
-        return "in_sync", "live AWS matches git" + (f" (healed {len(s.healed)} resources in the last run)" if s.healed else "")
+            return "drifted", f"{plural(len(s.drift), 'resource')} {noun(len(s.drift), 'differs')} from git ({why})"
+        return "in_sync", "live AWS matches git" + (f" (healed {plural(len(s.healed), 'resource')} in the last run)" if s.healed else "")
 
     def status_document(self) -> dict[str, Any]:
         """``/api/status``: its shape is ``loop.status_schema.STATUS_SCHEMA`` (``pointsman schema --api``); every time is ISO-8601 UTC."""

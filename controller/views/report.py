@@ -11,12 +11,13 @@ from controller.engine.pipeline import Result
 from controller.model import DriftStatus, OutcomeStatus
 from controller.sensitive import reveal
 from controller.spec.changes import SpecChange
+from controller.views.words import ARROW, as_json, plural, short_sha
 
 _SIGN = {DriftStatus.MISSING: "+", DriftStatus.MODIFIED: "~", DriftStatus.EXTRA: "-"}
 
 
 def format_value(value: Any, *, show_values: bool = False) -> str:
-    """A value as the plan prints it: ``(none)``, JSON for strings and maps, else str().
+    """A value as the plan prints it: ``(none)``, JSON for strings, lists and maps, else str().
 
     An environment value (``Sensitive``) is its digest, ``sha256:1a2b3c4d``; its text only
     with ``show_values`` (``pointsman plan --show-values``, never for what is stored or sent)."""
@@ -26,8 +27,8 @@ def format_value(value: Any, *, show_values: bool = False) -> str:
         return "(none)"
     if isinstance(value, str):
         return json.dumps(value)
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, (dict, list, tuple)):
+        return as_json(value)
     return str(value)
 
 
@@ -106,13 +107,13 @@ def summary_line(result: Result, review: Review | None = None) -> str:
     if review is not None:
         line += f" against account {review.account or '?'}/{review.region or '?'}"
         if review.commit:
-            line += f" at {review.commit[:7]}"
+            line += f" at {short_sha(review.commit)}"
     return line
 
 
 def _spec_changes_text(review: Review, show_values: bool = False) -> str:
     changes = review.spec_changes or []
-    head = f"Spec changes against {review.base}" + (f" ({review.base_commit[:7]})" if review.base_commit else "")
+    head = f"Spec changes against {review.base}" + (f" ({short_sha(review.base_commit)})" if review.base_commit else "")
     if not changes:
         return head + ": none (this change edits nothing Pointsman manages)."
     lines = [f"{head} ({len(changes)}):"]
@@ -120,7 +121,9 @@ def _spec_changes_text(review: Review, show_values: bool = False) -> str:
     for c in changes:
         where = f"  ({c.source})" if c.source else ""
         if c.change == "changed":
-            lines.append(f"  ~ {'.'.join(c.path)}: {format_value(c.base, show_values=show_values)} -> {format_value(c.head, show_values=show_values)}{where}")
+            lines.append(
+                f"  ~ {'.'.join(c.path)}: {format_value(c.base, show_values=show_values)} {ARROW} {format_value(c.head, show_values=show_values)}{where}"
+            )
         else:
             shown = format_value(c.head if c.change == "added" else c.base, show_values=show_values)
             lines.append(f"  {sign[c.change]} {'.'.join(c.path)}: {shown}{where}")
@@ -138,7 +141,7 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
     """``routes``: routing view rows; those that differ are the routing changes (as in the markdown)."""
     lines: list[str] = []
     if result.problems:
-        lines.append(f"Cannot plan: {len(result.problems)} problem(s); nothing was applied.")
+        lines.append(f"Cannot plan: {plural(len(result.problems), 'problem')}; nothing was applied.")
         lines.extend(f"  error: {p}" for p in result.problems)
         lines.append(_calls_line(result))
         return "\n".join(lines)
@@ -154,10 +157,10 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
             if d.reason:
                 lines.append(f"      {d.reason}")
             for c in d.changes:
-                lines.append(f"      {c.field}: {format_value(c.live, show_values=show_values)} -> {format_value(c.desired, show_values=show_values)}")
+                lines.append(f"      {c.field}: {format_value(c.live, show_values=show_values)} {ARROW} {format_value(c.desired, show_values=show_values)}")
     if result.plan.actions:
         lines.append("")
-        lines.append(f"Plan ({len(result.plan.actions)} actions, in order):")
+        lines.append(f"Plan ({plural(len(result.plan.actions), 'action')}, in order):")
         for i, a in enumerate(result.plan.actions, 1):
             lines.append(f"  {i}. {a.operation}  {a.resource}")
             lines.append(f"       {a.reason}")
@@ -215,7 +218,7 @@ def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str
     icon = "✅" if result.in_sync else "📝"
     lines.append(f"{icon} **{summary_line(result, review)}**" + (": live AWS matches the spec." if result.in_sync else ""))
     if review is not None and review.spec_changes is not None:
-        label = f"`{review.base}`" + (f" ({review.base_commit[:7]})" if review.base_commit else "")
+        label = f"`{review.base}`" + (f" ({short_sha(review.base_commit)})" if review.base_commit else "")
         lines += ["", f"#### What this change edits in git, against {label}", ""]
         if not review.spec_changes:
             lines.append("Nothing Pointsman manages.")
@@ -233,7 +236,7 @@ def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str
                     )
                 lines += _details(f"{section} ({len(items)})", body, open_=True)
     if not result.in_sync:
-        lines += ["", "#### What apply changes in AWS", ""]
+        lines += ["", "#### What apply changes in AWS" if mode == "apply" else "#### What apply would change in AWS", ""]
         by_kind: dict[str, list[Any]] = {}
         for d in result.drift:
             by_kind.setdefault(d.kind, []).append(d)

@@ -41,6 +41,7 @@ from controller.aws.clients import AWS_ERRORS, error_code
 from controller.live.scope import VERSION_SELECTED, AliasRoute, Scope
 from controller.spec import LATEST, Spec, VersionsSpec
 from controller.views.explain import pinned_versions, weighted
+from controller.views.words import percent
 
 Versions = tuple[tuple[str, float], ...]  # (version, weight), the primary first
 Which = Literal["both", "live", "desired"]
@@ -270,7 +271,7 @@ def describe_versions(versions: Versions) -> str:
 
     if len(versions) == 1:
         return one(versions[0][0])
-    return " + ".join(f"{one(v)} ({round(w * 100, 4):g}%)" for v, w in versions)
+    return " + ".join(f"{one(v)} ({percent(w)})" for v, w in versions)
 
 
 def join(hops: Sequence[Hop]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from controller.loop.history import parse_iso
+from controller.views import words
 from controller.views.report import format_value
 
 # Groups with more rows than this start collapsed unless something in them differs.
@@ -44,6 +45,10 @@ def _since(when: Any, now: float) -> float | None:
 
 _env.filters["value"] = format_value
 _env.filters["ago"] = ago
+# Words, not tokens: the same helpers as the CLI's text and the notifications.
+for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words"):
+    _env.filters[_name] = getattr(words, _name)
+_env.globals["arrow"] = words.ARROW
 
 
 def _group(rows: list[dict[str, Any]], key: str) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -39,7 +39,7 @@ def test_bad_yaml_is_one_error_line_with_file_and_line(capsys: pytest.CaptureFix
     errors = [line for line in lines(err) if line.startswith("error: ")]
     assert len(errors) == 1, err
     assert errors[0].startswith(f"error: {path}:4: invalid YAML: ")
-    assert lines(err) == [errors[0], "1 problem(s) in the spec; nothing was applied."]
+    assert lines(err) == [errors[0], "1 problem in the spec; nothing was applied."]
 
 
 def test_validate_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +60,7 @@ def test_validate_lists_every_problem(capsys: pytest.CaptureFixture[str], tmp_pa
     assert lines(err) == [
         f'error: {a}:4: functions.f.aliases.prod.version: version \'one\' is not a published version number, "$LATEST" or "sha256:<CodeSha256>"',
         f"error: {b}:4: rest_apis.api.stages.prod.colour: unknown field 'colour'",
-        "2 problem(s) in the spec; nothing was applied.",
+        "2 problems in the spec; nothing was applied.",
     ]
 
 

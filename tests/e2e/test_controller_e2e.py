@@ -183,7 +183,7 @@ def test_restart_keeps_history(aws, gitserver, controllers, tmp_path):
     assert [r["status"] for r in runs][-1] == "applied" and runs[0]["status"] == "in_sync"
     assert runs[-1]["id"] == first_ids[0]
     text = cli("history", "--state-dir", str(tmp_path / "state")).stdout
-    assert "in_sync" in text and "applied" in text and "lambda.CreateAlias" in text
+    assert "in sync" in text and "healed" in text and "lambda.CreateAlias" in text
 
 
 def test_detect_mode_makes_zero_write_calls(aws, gitserver, controllers, tmp_path):

@@ -76,16 +76,16 @@ def test_status_prints_the_state_and_waits_for_a_new_run(world: dict[str, Any], 
     assert main(["status", "--url", world["url"]]) == 0
     out = capsys.readouterr().out
     assert out.startswith("in sync: live AWS matches git\n")
-    assert "desired commit" in out and "'Example estate' by t" in out and "last run #1 in_sync (schedule)" in out
+    assert "desired commit" in out and "'Example estate' by t" in out and "last run #1: in sync (schedule)" in out
 
     world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
     world["runner"].trigger("test")
     assert main(["status", "--url", world["url"], "--wait", "drifted", "--timeout", "30"]) == 2
     out = capsys.readouterr().out
-    assert out.startswith("drifted: 1 resources differ from git (detect mode: drift is reported, not healed)\n")
+    assert out.startswith("drifted: 1 resource differs from git (detect mode: drift is reported, not healed)\n")
     assert "  lambda_alias/getProducts/prod  [modified, since " in out
     assert '      version: "1" -> "3"' in out
-    assert "Routing (2 differ from git):" in out and "myapi.com/v1 -> products-v1/prod -> getProducts:prod -> version 1 (git: version 3)" in out
+    assert "Routing (2 routes differ from git):" in out and "myapi.com/v1 -> products-v1/prod -> getProducts:prod -> version 1 (git: version 3)" in out
 
     assert main(["status", "--url", world["url"], "--format", "json"]) == 2
     assert json.loads(capsys.readouterr().out)["state"] == "drifted"

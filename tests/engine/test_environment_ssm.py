@@ -86,7 +86,7 @@ def test_a_missing_parameter_is_one_problem_at_its_line(converged, clients, spec
     code, out, err = cli(capsys, "plan", "--spec", str(spec_dir))
     assert code == 1
     assert f"  error: {path}:12: functions.getProductsV2.environment.API_KEY: SSM parameter /shop/prod/api-key does not exist" in out
-    assert "Cannot plan: 1 problem(s); nothing was applied." in out
+    assert "Cannot plan: 1 problem; nothing was applied." in out
     code, out, err = cli(capsys, "apply", "--spec", str(spec_dir))
     assert code == 1 and "/shop/prod/api-key does not exist" in out
     assert live_environment(clients) == {}  # nothing half-applied

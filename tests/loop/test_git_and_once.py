@@ -218,8 +218,8 @@ def test_once_applies_then_is_in_sync_then_history(
     assert code == 0, err
     runs = [line for line in out.splitlines() if line.startswith("#")]
     assert len(runs) == 2
-    assert runs[0].startswith("#2 ") and " in_sync " in runs[0] and sha[:12] in runs[0]
-    assert runs[1].startswith("#1 ") and " applied " in runs[1]
+    assert runs[0].startswith("#2 ") and " in sync " in runs[0] and sha[:12] in runs[0]
+    assert runs[1].startswith("#1 ") and " healed " in runs[1]
 
     code, out, err = cli(capsys, "history", "--state-dir", str(state), "--format", "json")
     assert code == 0, err

@@ -124,7 +124,7 @@ def test_history_prints_a_folded_entry_in_a_handful_of_lines(history: History, t
     head = lines[0]
     assert head.startswith("#1 2026-12-02 18:40:12Z") and "drift  " not in head[:10]
     assert "x20 (18:40:12\u201318:59:12Z)" in head
-    assert "drift=2 actions=7" in head
+    assert "2 drifted resources, 7 actions" in head
     text = "\n".join(lines)
     assert "~ lambda_alias/getProducts/prod  [modified]" in text
     assert 'version: "1" -> "3"' in text  # strings as JSON, like the plan prints them

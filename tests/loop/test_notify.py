@@ -197,20 +197,20 @@ def test_json_payload_fields_and_times(receiver: Receiver, notifiers: list[Notif
         "started": "2023-11-14T22:13:20Z", "finished": "2023-11-14T22:13:22Z",
     }  # fmt: skip
     assert datetime.fromisoformat(payload["run"]["started"]) == datetime.fromtimestamp(int(T0), tz=UTC)  # ISO-8601 UTC, to the second
-    assert payload["summary"] == "prod-eu: drift found on 2 resources at abc1234 (detect mode): getProducts:prod, products-v1/prod"
+    assert payload["summary"] == "prod-eu: drift found on 2 resources at abc1234def56 (detect mode): getProducts:prod, products-v1/prod"
     assert payload["resources"] == drift("getProducts:prod", "products-v1/prod")
     assert payload["more"] == 0 and payload["error"] is None
 
 
 def test_summaries(notifiers: list[Notifier]) -> None:
     n = make(notifiers)
-    assert n.summary("healed", run("applied", ("a:prod",))) == "pointsman: healed 1 resource at abc1234: a:prod"
+    assert n.summary("healed", run("applied", ("a:prod",))) == "pointsman: healed 1 resource at abc1234def56: a:prod"
     failed = run("failed", ("a:prod",), error=None, actions=[{"resource": "a:prod", "operation": "lambda.UpdateAlias", "outcome": "failed"}])
     assert n.summary("apply_failed", failed) == "pointsman: apply failed: a:prod lambda.UpdateAlias"
     assert n.summary("apply_failed", run("failed", error="a:prod: AccessDenied\nmore")) == "pointsman: apply failed: a:prod: AccessDenied more"
     invalid = run("invalid", error="aliases.yaml:3: bad; routes.yaml:1: worse")
-    assert n.summary("invalid_commit", invalid) == "pointsman: commit abc1234 is invalid: aliases.yaml:3: bad"
-    assert n.summary("recovered", run("in_sync")) == "pointsman: back in sync at abc1234"
+    assert n.summary("invalid_commit", invalid) == "pointsman: commit abc1234def56 is invalid: aliases.yaml:3: bad"
+    assert n.summary("recovered", run("in_sync")) == "pointsman: back in sync at abc1234def56"
 
 
 def test_resources_are_capped(notifiers: list[Notifier]) -> None:
@@ -244,11 +244,11 @@ def test_slack_payload_has_text_and_blocks(receiver: Receiver, notifiers: list[N
     payload = json.loads(body)
     assert path == "/services/T000/B000/XXXX"
     assert not any(k.startswith("X-Pointsman") for k in headers)
-    assert payload["text"] == "pointsman: drift found on 2 resources at abc1234 (detect mode): getProducts:prod, <b>&"
+    assert payload["text"] == "pointsman: drift found on 2 resources at abc1234def56 (detect mode): getProducts:prod, <b>&"
     [block] = payload["blocks"]
     assert block["type"] == "section" and block["text"]["type"] == "mrkdwn"
     text = block["text"]["text"]
-    assert "• `getProducts:prod` (changed) `FunctionVersion`: 3 -> 4" in text
+    assert '• `getProducts:prod` (changed) `FunctionVersion`: "3" -> "4"' in text  # values as the plan shows them
     assert "`&lt;b&gt;&amp;`" in text  # mrkdwn control characters escaped
     assert "<http://ctl/status|status>" in text
 

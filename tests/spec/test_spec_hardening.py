@@ -580,7 +580,7 @@ def test_validate_prints_one_line_per_problem(capsys: pytest.CaptureFixture[str]
         f"error: {tmp_path / 'deep.yaml'}:1: nesting deeper than {MAX_DEPTH} levels",
         f"error: {tmp_path / 'nul.yaml'}:1: invalid YAML: unacceptable character #x0000: special characters are not allowed",
         f"error: {tmp_path / 'tag.yaml'}:4: functions.f.aliases.prod.version: cannot read value 'abc' as !!int: invalid literal for int() with base 10: 'abc'",
-        "5 problem(s) in the spec; nothing was applied.",
+        "5 problems in the spec; nothing was applied.",
     ]
     assert err.splitlines()[1].endswith(NODES_MESSAGE)
 

@@ -250,7 +250,7 @@ def test_desired_exposing_a_version_on_prod_and_a_canary(converged, clients, spe
     assert _live(clients, "POST", url, "Version: 2022-11-01").status == 400
     canary = _desired(clients, spec_dir, "GET", _url(converged, "getreport-api", "prod", "/getreport"))
     assert _served(canary)[2] == {"1": 0.9, "2": 0.1}
-    assert canary.served_by is not None and canary.served_by.describe() == "getreport:prod -> version 1 (90 %), version 2 (10 %)"
+    assert canary.served_by is not None and canary.served_by.describe() == "getreport:prod -> version 1 (90%), version 2 (10%)"
 
 
 def test_desired_sha256_pin_resolves_to_the_published_version(converged, clients, spec_dir):

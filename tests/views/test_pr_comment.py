@@ -40,11 +40,11 @@ def test_the_markdown_plan_is_a_ready_pr_comment(pr: dict[str, Any], capsys: pyt
     out = capsys.readouterr().out
     assert code == 2, out
     lines = out.splitlines()
-    assert lines[2] == f"📝 **1 to change, 0 to add, 0 to delete against account 123456789012/us-east-1 at {pr['head'][:7]}**"
-    assert f"#### What this change edits in git, against `main` ({pr['base'][:7]})" in out
+    assert lines[2] == f"📝 **1 to change, 0 to add, 0 to delete against account 123456789012/us-east-1 at {pr['head'][:12]}**"
+    assert f"#### What this change edits in git, against `main` ({pr['base'][:12]})" in out
     assert '| ✏️ | `getProducts` | aliases.prod.version | "3" | "2" | desired_state/products.yaml:7 |' in out
     assert "<details open><summary>functions (1)</summary>" in out
-    assert "#### What apply changes in AWS" in out
+    assert "#### What apply would change in AWS" in out
     assert '| `lambda_alias/getProducts/prod` | modified | version | "3" | "2" | `lambda.UpdateAlias` |' in out
     # What a client would notice: both the custom domain and the stage itself.
     routing = out[out.index("#### Routing changes") :]
@@ -58,7 +58,7 @@ def test_without_a_base_the_plan_says_only_what_differs_from_live(pr: dict[str, 
     code = main(["plan", "--spec", str(pr["repo"] / "desired_state"), "--format", "markdown"])
     out = capsys.readouterr().out
     assert code == 0
-    assert f"✅ **0 to change, 0 to add, 0 to delete against account 123456789012/us-east-1 at {pr['base'][:7]}**: live AWS matches the spec." in out
+    assert f"✅ **0 to change, 0 to add, 0 to delete against account 123456789012/us-east-1 at {pr['base'][:12]}**: live AWS matches the spec." in out
     assert "What this change edits in git" not in out
 
 
@@ -87,7 +87,7 @@ def test_the_text_plan_shows_the_routing_changes_as_the_markdown_does(pr: dict[s
         "      now (live): version 3",
         "      after apply (git): version 2",
     ]
-    assert out.index("Plan (1 actions, in order):") < out.index("Routing changes")
+    assert out.index("Plan (1 action, in order):") < out.index("Routing changes")
     # The same routes, and the same values, as the markdown plan's table.
     assert main(["plan", "--spec", spec, "--format", "markdown"]) == 2
     markdown = capsys.readouterr().out

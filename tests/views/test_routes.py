@@ -423,7 +423,7 @@ def test_cli_invalid_spec_is_reported_like_plan(tmp_path: Path, capsys: pytest.C
     (tmp_path / "bad.yaml").write_text("functions:\n  f:\n    aliases: {prod: {version: one}}\n", encoding="utf-8")
     code, out, err = cli(capsys, "routes", "--spec", str(tmp_path))
     assert (code, out) == (1, "")
-    assert err.splitlines()[-1] == "1 problem(s) in the spec; nothing was applied."
+    assert err.splitlines()[-1] == "1 problem in the spec; nothing was applied."
 
 
 # --------------------------------------------------------------------------- the one-line form

@@ -107,14 +107,14 @@ def test_in_sync_the_page_says_so_with_the_commit_and_the_routes(world: dict[str
         assert "live AWS matches git" in page.locator("#state-reason").inner_text()
         desired = page.locator("#desired-commit").inner_text()
         assert "Example estate" in desired and "by t" in desired and "ago" in desired
-        assert page.locator("#last-run").inner_text().startswith("#1 in_sync")
+        assert page.locator("#last-run").inner_text().startswith("#1: in sync (schedule)")
         assert "in " in page.locator("#next-run").inner_text()
         assert "none, live AWS matches git" in page.locator("h2#drift").inner_text()
         routes = page.locator("table.routes").all_inner_texts()
         assert any("myapi.com/v1" in t and "getProducts:prod" in t for t in routes), routes
         assert page.locator("tr.differs").count() == 0
         page.click("a[href='/runs/1']")
-        assert page.locator("h1").inner_text().startswith("Run #1: in_sync")
+        assert page.locator("h1").inner_text().startswith("Run #1: in sync")
         assert "lambda.ListAliases" in page.content()
     finally:
         runner.stop()
@@ -141,7 +141,7 @@ def test_drift_is_shown_with_live_and_git_side_by_side_and_the_button_reconciles
         assert page.locator("#summary").inner_text().count("Desired commit (reconciled, not applied)") == 1
         row = page.locator("tr[data-resource='lambda_alias/getProducts/prod']")
         text = row.inner_text()
-        assert 'version: "1" → "3"' in text, text
+        assert 'version: "1" -> "3"' in text, text
         assert "UpdateAlias" in text and "planned" in text and "ago" in text
         routes = page.locator("table.routes tr.differs").all_inner_texts()
         assert routes and all("getProducts:prod" in t for t in routes), routes
@@ -187,7 +187,7 @@ def test_mid_reconcile_the_page_says_healing_and_answers(world: dict[str, Any], 
         page.goto(url(runner))
         shot(page, "healing")
         assert page.locator("#state").inner_text() == "healing"
-        assert "applying 1 actions for 1 drifted resources" in page.locator("#state-reason").inner_text()
+        assert "applying 1 action for 1 drifted resource" in page.locator("#state-reason").inner_text()
         assert "running now" in page.locator("#last-run").inner_text()
         release.set()
         wait_for(lambda: status(runner)["state"] == "in_sync" and status(runner)["last_run"]["id"] == 2, 30, "healed")

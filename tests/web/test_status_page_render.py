@@ -75,7 +75,7 @@ def test_three_thousand_resources_are_grouped_and_the_quiet_groups_collapsed() -
     assert [(name, bool(opened)) for opened, name, _ in groups if opened] == [("api000", True)]
     assert page.count('<tr class="differs" data-resource="api000/prod">') == 1
     assert "lambda_alias (30)" in page and "stage_variable (1)" in page
-    assert 'version</code>: <span class="mono">&#34;1&#34;</span> → <span class="mono">&#34;2&#34;</span>' in page  # as the CLI: "1" -> "2"
+    assert 'version</code>: <span class="mono">&#34;1&#34;</span> -&gt; <span class="mono">&#34;2&#34;</span>' in page  # as the CLI: "1" -> "2"
     assert "not in git" in page  # an extra entry
     assert "Promote &lt;b&gt;" in page and "<b>Promote" not in page  # escaped
     assert "in 42 s" in page and "2 min ago" in page and "(schedule), 4 s ago, took 1.0 s" in page
@@ -107,6 +107,6 @@ def test_values_and_run_pages() -> None:
             "api_calls": {"lambda.ListAliases": 1, "lambda.UpdateAlias": 1},
         }
     )
-    assert "Run #3: applied" in page and "1.25 s" in page
+    assert "Run #3: healed" in page and "1.25 s" in page
     assert "(none)" in page and "{&#34;2&#34;: 0.1}" in page  # None and maps as the CLI prints them
     assert "AWS calls (2)" in page

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.views.explain.request import Request
+from controller.views.words import percent
 
 EXIT_SERVED, EXIT_CLIENT = 0, 3
 MISSING_TOKEN: dict[str, str] = {"message": "Missing Authentication Token"}
@@ -162,14 +163,14 @@ class Explanation:
 
 
 def describe_versions(versions: Mapping[str, float]) -> str:
-    """``version 3``, ``$LATEST``, or ``version 3 (90 %), version 4 (10 %)``."""
+    """``version 3``, ``$LATEST``, or ``version 3 (90%), version 4 (10%)``."""
 
     def one(version: str) -> str:
         return version if version == LATEST or not version.isdigit() else f"version {version}"
 
     if len(versions) == 1:
         return one(next(iter(versions)))
-    return ", ".join(f"{one(v)} ({share * 100:g} %)" for v, share in versions.items())
+    return ", ".join(f"{one(v)} ({percent(share)})" for v, share in versions.items())
 
 
 def weighted(primary: str, additional: Mapping[str, float]) -> dict[str, float]:
