@@ -15,7 +15,7 @@ The server is built to face the internet (a webhook endpoint often does):
   within ``TIMEOUT`` seconds (else 408). Every socket operation has the same timeout.
 - No input makes a 500 or a traceback: a failing handler answers 500 with one log line.
 
-One module (about 680 lines) on purpose: the accept loop, the request handler and the routes
+One module (about 700 lines) on purpose: the accept loop, the request handler and the routes
 share the limits above and one socket discipline (timeouts, draining, closing), which the tests
 tune in one place; split, each half would reach into the other's internals.
 """

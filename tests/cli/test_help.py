@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from controller.cli.main import DESCRIPTIONS, _parser
+from controller.cli.parser import DESCRIPTIONS, _parser
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

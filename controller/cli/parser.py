@@ -1,0 +1,311 @@
+"""The ``pointsman`` command line's parser: every command, its options, its help and exit codes.
+
+Each command's help opens with what it does and its exit codes (:data:`DESCRIPTIONS`); every
+option has a help line with its default and its valid values (``tests/cli/test_help.py``).
+The AWS tuning flags stand for the AWS and Pointsman variables of the same meaning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import textwrap
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from controller import __version__
+from controller.aws.clients import ONE_SHOT_THROTTLE_DEADLINE
+
+if TYPE_CHECKING:
+    pass
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
+    return value
+
+
+def _host_port(text: str) -> str:
+    _, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT with a port from 1 to 65535")
+    return text
+
+
+def _rate_limits(text: str) -> str:
+    from controller.aws.ratelimit import RateLimitError, parse_limits
+
+    try:
+        parse_limits(text)
+    except RateLimitError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("POINTSMAN_RATE_LIMITS: ")) from None
+    return text
+
+
+# Flags that stand for the AWS environment: given, they win over the variable (set for this process).
+_AWS_FLAGS = {
+    "rate_limits": "POINTSMAN_RATE_LIMITS",
+    "max_attempts": "AWS_MAX_ATTEMPTS",
+    "retry_mode": "AWS_RETRY_MODE",
+    "throttle_deadline": "POINTSMAN_THROTTLE_DEADLINE",
+}
+
+
+def aws_tuning_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rate-limits",
+        type=_rate_limits,
+        metavar="NAME=RATE[:BURST],...|off",
+        help="requests per second per AWS quota bucket, over AWS's published quotas (env POINTSMAN_RATE_LIMITS)",
+    )
+    p.add_argument("--max-attempts", type=_int_between(1, 10), help="attempts per AWS call, default 5 (env AWS_MAX_ATTEMPTS)")
+    p.add_argument("--retry-mode", choices=("standard", "adaptive", "legacy"), help="botocore retry mode, default standard (env AWS_RETRY_MODE)")
+    p.add_argument(
+        "--throttle-deadline",
+        type=_seconds,
+        help="seconds a reconcile keeps retrying throttled calls before it fails: default 300 for plan, apply, routes, explain and "
+        "reconcile --once, 900 for run (env POINTSMAN_THROTTLE_DEADLINE)",
+    )
+
+
+ONE_SHOT_COMMANDS = ("plan", "apply", "routes", "explain", "reconcile")
+
+
+def _apply_aws_flags(args: argparse.Namespace) -> None:
+    for name, variable in _AWS_FLAGS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            os.environ[variable] = f"{value:g}" if isinstance(value, float) else str(value)
+    # A one-shot command (a CI job, a person at a terminal) gives up on throttling in minutes;
+    # the long-running controller keeps the long deadline. The flag or the variable wins.
+    if args.command in ONE_SHOT_COMMANDS and not os.environ.get("POINTSMAN_THROTTLE_DEADLINE"):
+        os.environ["POINTSMAN_THROTTLE_DEADLINE"] = f"{ONE_SHOT_THROTTLE_DEADLINE:g}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pointsman", description="GitOps for Lambda aliases, API Gateway stages and domain mappings.")
+    parser.add_argument("--version", action="version", version=f"pointsman {__version__}")
+    parser.add_argument(
+        "--log-level", type=str.lower, choices=LOG_LEVELS, default=None, help="debug|info|warning|error (default warning; env POINTSMAN_LOG_LEVEL)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def spec_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--spec", default=os.environ.get("POINTSMAN_SPEC", "desired_state"), help="spec directory (default desired_state/)")
+        p.add_argument("--allow-empty", action="store_true", help="a spec directory without *.yaml files is valid (manages nothing)")
+
+    def aws_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="text (a review), json or markdown (a PR comment); default text")
+        p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
+        aws_tuning_args(p)
+
+    p = sub.add_parser("validate", help="check the spec files (all problems, file:line)")
+    spec_arg(p)
+    p = sub.add_parser("plan", help="show drift and the actions apply would take")
+    spec_arg(p)
+    aws_args(p)
+    p.add_argument("--prune", action="store_true", help="plan deletion of extra resources")
+    p.add_argument(
+        "--show-values",
+        action="store_true",
+        help="print environment values (default: names and digests only); text format, for a person at a terminal",
+    )
+    base = p.add_mutually_exclusive_group()
+    base.add_argument("--base", metavar="REV", help="also show what the spec changes against this git revision (a PR's base branch)")
+    base.add_argument("--base-spec", metavar="DIR", help="also show what the spec changes against the spec in DIR")
+    p = sub.add_parser("apply", help="converge AWS to the spec")
+    spec_arg(p)
+    aws_args(p)
+    p.add_argument("--prune", action="store_true", help="delete extra resources in the managed scope")
+    p.add_argument("--dry-run", action="store_true", help="plan and report, call nothing that writes")
+    p = sub.add_parser("routes", help="what clients reach: each domain base path and stage to its function versions, live and in git")
+    spec_arg(p)
+    aws_args(p)
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--live", dest="view", action="store_const", const="live", help="only the live chains")
+    view.add_argument("--desired", dest="view", action="store_const", const="desired", help="only git's chains")
+    p.set_defaults(view="both")
+    p.add_argument("--exit-code", action="store_true", help="exit 2 when a route differs from git (default: 0)")
+    p = sub.add_parser("run", help="follow a git branch and reconcile continuously (the controller)")
+    _run_args(p)
+    p = sub.add_parser("reconcile", help="one fetch + reconcile, then exit (for cron-style scheduling)")
+    _run_args(p)
+    p.add_argument("--once", action="store_true", required=True, help="run once and exit with plan's exit codes")
+    p = sub.add_parser("history", help="print recorded reconciles")
+    p.add_argument(
+        "--state-dir",
+        default=os.environ.get("POINTSMAN_STATE_DIR", ".pointsman"),
+        help="the controller's state directory (default .pointsman; env POINTSMAN_STATE_DIR)",
+    )
+    p.add_argument("--limit", type=_int_between(1, 100_000), default=20, help="the newest runs to print, 1 to 100000 (default 20)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text or json (default text)")
+    p.add_argument(
+        "--resource", metavar="ID", help="only runs whose drift or actions name this resource (its id or key, or a prefix of either up to ':' or '/')"
+    )
+    p = sub.add_parser("demo", help="run against an embedded AWS emulator and a local git repo (see README)")
+    p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state (default .pointsman-demo)")
+    p.add_argument("--aws-port", type=_int_between(1, 65535), default=4599, help="the emulator's port on 127.0.0.1 (default 4599)")
+    p.add_argument("--listen", type=_host_port, default="127.0.0.1:8080", help="HOST:PORT of the status page and API (default 127.0.0.1:8080)")
+    p.add_argument("--interval", type=_seconds, default=10.0, help="seconds between reconciles (default 10)")
+    p.add_argument("--mode", choices=("apply", "detect"), default="apply", help="apply (heal drift) or detect (report only); default apply")
+    p.add_argument("--keep", action="store_true", help="keep the repo and history of the last start (default: make them afresh, as the emulator starts empty)")
+    p = sub.add_parser("status", help="the running controller's state: in sync, drifted, what will be done (exit 0 in sync, 2 drift, 1 error)")
+    p.add_argument(
+        "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text or json (default text)")
+    p.add_argument(
+        "--wait", metavar="STATE", choices=("in_sync", "drifted", "error"), help="first wait for a new run to finish in STATE: in_sync, drifted or error"
+    )
+    p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
+    p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
+    p = sub.add_parser("schema", help="print the spec file JSON Schema (or, with --api, that of /api/status)")
+    p.add_argument("--api", action="store_true", help="print the JSON Schema of the controller's /api/status document instead (default: the spec file's)")
+    p = sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
+    p.add_argument(
+        "--spec",
+        default=os.environ.get("POINTSMAN_SPEC"),
+        help="spec directory: the SSM parameters its environments name are added (default desired_state/ when it exists)",
+    )
+    sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")
+    _explain_args(sub.add_parser("explain", help="who serves this request? each step from URL to function version"))
+    for name, choice in sub.choices.items():  # each command's help opens with what it does and its exit codes
+        choice.description = "\n\n".join(textwrap.fill(paragraph, 88) for paragraph in DESCRIPTIONS[name].split("\n\n"))
+        choice.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
+
+DESCRIPTIONS = {
+    "validate": "Check the spec files: every problem, each with its file:line. Reads no AWS.\n\nExit codes: 0 valid, 1 problems.",
+    "plan": "Read live AWS and show the drift from the spec and the actions apply would take (a review: "
+    "per field, with the routing changes clients would notice). Makes no write call.\n\n"
+    "Exit codes (as terraform plan -detailed-exitcode): 0 in sync, 2 drift (changes planned), 1 error.",
+    "apply": "Make AWS match the spec: the planned actions, in order, make-before-break; a failed action skips "
+    "what depends on it, and the report says exactly what was and was not done.\n\n"
+    "Exit codes: 0 applied or in sync, 1 error or a failed action.",
+    "routes": "What clients reach: each custom-domain base path and each stage, to the function versions it serves, "
+    "live beside git.\n\n"
+    "Exit codes: 0; with --exit-code, 2 when a route differs from git; 1 error.",
+    "run": "The controller: follow a git branch and reconcile on a schedule, on a push webhook, on a new commit and "
+    "(with --events-queue) on console changes; serves the status page, /api/status and /metrics.\n\n"
+    "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 could not start.",
+    "reconcile": "One fetch of the git branch and one reconcile, then exit: for cron-style scheduling.\n\n"
+    "Exit codes (as plan): 0 in sync, 2 drift found (healed in apply mode), 1 error.",
+    "history": "Print the recorded reconciles of a controller's state directory, newest first.\n\nExit codes: 0, 1 error (no readable history).",
+    "demo": "Run the controller against an embedded AWS emulator on 127.0.0.1 and a local git repo made from "
+    "desired_state/ (the README walks through it).\n\n"
+    "Exit codes: 0 stopped, 1 could not start.",
+    "status": "The running controller's state, from its /api/status: in sync, drifted and what will be done, "
+    "or the last error. With --wait, first wait for a new run to finish in a state.\n\n"
+    "Exit codes: 0 in sync, 2 drifted, 1 error or unreachable (or --wait timed out).",
+    "schema": "Print the JSON Schema of a spec file (for editors and CI), or with --api that of the controller's "
+    "/api/status document (every field described; times are ISO-8601 UTC).\n\nExit codes: 0.",
+    "iam-policy": "Print the least-privilege IAM policy Pointsman needs, from what each managed kind calls "
+    "(and the SSM parameters the spec names).\n\nExit codes: 0, 1 error.",
+    "events-rule": "Print the EventBridge event pattern that forwards Lambda and API Gateway console changes "
+    "(CloudTrail) to the queue of --events-queue.\n\nExit codes: 0.",
+    "explain": "Who serves this request? Each step from the URL to the function version, as API Gateway and "
+    "Lambda would resolve it, live or from the spec.\n\n"
+    "Exit codes: 0 a function serves it, 3 the client gets an error (4XX or 5XX, shown), 1 the question cannot be asked.",
+}
+
+
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spec", default=os.environ.get("POINTSMAN_SPEC", "desired_state"), help="spec directory, for --desired (default desired_state/)")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--live", dest="view", action="store_const", const="live", help="answer from the live account (default)")
+    view.add_argument("--desired", dest="view", action="store_const", const="desired", help="answer from the spec (live reads for what it leaves out)")
+    p.set_defaults(view="live")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text or json (default text)")
+    p.add_argument("--api", help="REST API name (with --stage; then give a PATH instead of a URL)")
+    p.add_argument("--stage", help="stage name (with --api)")
+    p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header (repeatable)")
+    p.add_argument("--body", default="", help="the request body")
+    p.add_argument("method", metavar="METHOD", help="the HTTP method: GET, POST, ...")
+    p.add_argument(
+        "url", metavar="URL", help="https://myapi.com/v1/products, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}/..., or a PATH with --api"
+    )
+
+
+_RUN_FLAGS = (
+    "repo",
+    "branch",
+    "path",
+    "interval",
+    "jitter",
+    "poll_interval",
+    "mode",
+    "state_dir",
+    "listen",
+    "concurrency",
+    "history_keep",
+    "allow_empty",
+    "events_queue",
+    "events_wait",
+    "events_ignore_principals",
+    "notify_webhook_url",
+    "status_url",
+)
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    env = "(env POINTSMAN_{})"
+    p.add_argument("--repo", help="git URL or local path " + env.format("REPO"))
+    p.add_argument("--branch", help="branch to follow, default main " + env.format("BRANCH"))
+    p.add_argument("--path", help="spec directory in the repo, default desired_state " + env.format("PATH"))
+    p.add_argument("--interval", type=float, help="seconds between reconciles, default 60 " + env.format("INTERVAL"))
+    p.add_argument("--jitter", type=float, help="extra random delay as a fraction of the interval, default 0.1 " + env.format("JITTER"))
+    p.add_argument("--poll-interval", type=float, help="seconds between checks for a new commit, default 15, 0 off " + env.format("POLL_INTERVAL"))
+    p.add_argument("--mode", choices=("apply", "detect"), help="apply (self-heal) or detect (report only), default apply " + env.format("MODE"))
+    p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=None, help="delete extra resources " + env.format("PRUNE"))
+    p.add_argument(
+        "--allow-empty",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a spec directory without *.yaml files is valid (manages nothing) " + env.format("ALLOW_EMPTY"),
+    )
+    p.add_argument("--state-dir", help="clone, history and exports, default .pointsman " + env.format("STATE_DIR"))
+    p.add_argument("--listen", help="HTTP HOST:PORT, default 127.0.0.1:8080 " + env.format("LISTEN"))
+    p.add_argument("--concurrency", type=int, help="parallel AWS reads per quota bucket, default 8 " + env.format("CONCURRENCY"))
+    p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
+    p.add_argument(
+        "--events-queue",
+        metavar="URL",
+        help="SQS queue of CloudTrail events (see `pointsman events-rule`): console changes reconciled at once " + env.format("EVENTS_QUEUE"),
+    )
+    p.add_argument("--events-wait", type=float, help="seconds one long poll of the queue waits, 0 to 20, default 20 " + env.format("EVENTS_WAIT"))
+    p.add_argument(
+        "--events-ignore-principals",
+        metavar="ARN,...",
+        help="role or user ARNs whose events are Pointsman's own, besides its user agent " + env.format("EVENTS_IGNORE_PRINCIPALS"),
+    )
+    p.add_argument(
+        "--notify-webhook-url",
+        metavar="URL",
+        help="POST a JSON message on each state change (drift found, healed, apply failed, invalid commit, back in sync),"
+        " signed with POINTSMAN_NOTIFY_SECRET " + env.format("NOTIFY_WEBHOOK_URL") + "; Slack: env POINTSMAN_NOTIFY_SLACK_URL",
+    )
+    p.add_argument("--status-url", metavar="URL", help="the status page's address, linked from notifications " + env.format("STATUS_URL"))
+    aws_tuning_args(p)
