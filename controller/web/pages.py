@@ -7,9 +7,11 @@ Values are formatted as the CLI formats them (``(none)``, JSON for strings and m
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -45,10 +47,38 @@ def _since(when: Any, now: float) -> float | None:
 
 _env.filters["value"] = format_value
 _env.filters["ago"] = ago
+_env.filters["commit_url"] = lambda sha, repo: commit_url(repo or "", sha or "")
 # Words, not tokens: the same helpers as the CLI's text and the notifications.
 for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words"):
     _env.filters[_name] = getattr(words, _name)
 _env.globals["arrow"] = words.ARROW
+
+
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+_SCP_LIKE = re.compile(r"(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)")  # git@github.com:acme/estate.git
+
+
+def commit_url(repo: str, sha: str) -> str | None:
+    """The web page of ``sha`` when ``repo`` is on GitHub or GitLab (a host named so, self-hosted
+    included): ``https://HOST/OWNER/REPO/commit/SHA`` or ``.../-/commit/SHA``. None otherwise
+    (a local path, another host): the page then shows the sha without a link."""
+    if not _SHA.fullmatch(sha or ""):
+        return None
+    parts = urlsplit(repo)
+    if parts.scheme in ("https", "http", "ssh", "git") and parts.hostname:
+        host, path = parts.hostname, parts.path
+    elif "://" not in repo and (match := _SCP_LIKE.fullmatch(repo)) is not None:
+        host, path = match["host"], match["path"]
+    else:
+        return None
+    path = path.strip("/").removesuffix(".git")
+    if path.count("/") < 1 or any(not segment or segment in (".", "..") for segment in path.split("/")):
+        return None
+    if "github" in host:
+        return f"https://{host}/{quote(path)}/commit/{sha}"
+    if "gitlab" in host:
+        return f"https://{host}/{quote(path)}/-/commit/{sha}"
+    return None
 
 
 def _group(rows: list[dict[str, Any]], key: str) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -110,3 +110,23 @@ def test_values_and_run_pages() -> None:
     assert "Run #3: healed" in page and "1.25 s" in page
     assert "(none)" in page and "{&#34;2&#34;: 0.1}" in page  # None and maps as the CLI prints them
     assert "AWS calls (2)" in page
+
+
+def test_a_commit_links_to_its_web_page_on_github_and_gitlab() -> None:
+    from controller.web.pages import commit_url
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert commit_url("https://github.com/acme/estate.git", sha) == f"https://github.com/acme/estate/commit/{sha}"
+    assert commit_url("git@github.com:acme/estate.git", sha) == f"https://github.com/acme/estate/commit/{sha}"
+    assert commit_url("https://x-access-token:***@github.com/acme/estate", sha) == f"https://github.com/acme/estate/commit/{sha}"
+    assert commit_url("ssh://git@gitlab.example.com/group/sub/estate.git", sha) == f"https://gitlab.example.com/group/sub/estate/-/commit/{sha}"
+    for repo in ("/srv/estate", "file:///srv/estate", "https://example.com/estate.git", "git@github.com:estate.git"):
+        assert commit_url(repo, sha) is None, repo
+    assert commit_url("https://github.com/acme/estate", "HEAD; rm -rf") is None
+
+    doc = document([], [])
+    doc["repo"] = "https://github.com/acme/estate.git"
+    page = status_page(doc, [], can_reconcile=False)
+    assert f'<a href="https://github.com/acme/estate/commit/{"a" * 40}"><code title="{"a" * 40}">' in page
+    doc["repo"] = "/srv/estate"
+    assert "/commit/" not in status_page(doc, [], can_reconcile=False)  # a local repo: the sha, no link
