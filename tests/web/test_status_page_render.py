@@ -130,3 +130,28 @@ def test_a_commit_links_to_its_web_page_on_github_and_gitlab() -> None:
     assert f'<a href="https://github.com/acme/estate/commit/{"a" * 40}"><code title="{"a" * 40}">' in page
     doc["repo"] = "/srv/estate"
     assert "/commit/" not in status_page(doc, [], can_reconcile=False)  # a local repo: the sha, no link
+
+
+def test_a_folded_run_is_shown_once_with_its_count_and_its_last_time() -> None:
+    now = time.time()
+    doc = document([], [])
+    doc["last_run"] = {
+        "id": 4,
+        "status": "drift",
+        "trigger": "schedule",
+        "started": iso(now - 63),
+        "finished": iso(now - 62),
+        "duration_s": 1.0,
+        "age_s": 10.0,
+        "count": 6,
+        "last_started": iso(now - 11),
+        "last_finished": iso(now - 10),
+    }
+    run = {**doc["last_run"], "triggers": ["schedule"], "mode": "detect", "commit_sha": "a" * 40, "drift_count": 1, "actions": []}
+    page = status_page(doc, [run], can_reconcile=False, now=now)
+    last = re.search(r'<dd id="last-run">(.*?)</dd>', page, re.S)
+    assert last is not None
+    text = " ".join(re.sub(r"<[^>]+>", "", last.group(1)).split())
+    assert text.startswith("#4 ×6: drifted (schedule), last 10 s ago"), text
+    row = re.search(r'<tr><td><a href="/runs/4">#4</a>.*?</tr>', page[page.index('id="runs"') :], re.S)
+    assert row is not None and "last 11 s ago" in row.group(0) and "63 s" not in row.group(0) and "1 min" not in row.group(0), row.group(0)
