@@ -436,7 +436,7 @@ def _serve(request: Request, entry: Entry, route: Route, variables: dict[str, st
     home = estate.function_home(function)
     if home is None:
         trace.add("lambda", f"function {function} does not exist: Lambda answers 404")
-        raise _lambda_not_found(request, entry, route, variables, selection, f"function {function} does not exist", trace)
+        raise _lambda_not_found(f"function {function} does not exist", trace)
     if qualifier == LATEST or qualifier.isdigit():
         trace.add("permission", "not checked: explain reads the resource policies of aliases")
         return ServedBy(function, None, {qualifier: 1.0})
@@ -445,7 +445,7 @@ def _serve(request: Request, entry: Entry, route: Route, variables: dict[str, st
         unknown = qualifier == versioning.UNKNOWN_ALIAS
         why = "the stage serves no version, so " if unknown else ""
         trace.add("lambda", f"{why}{function}:{qualifier} does not exist: Lambda answers 404")
-        raise _lambda_not_found(request, entry, route, variables, selection, f"{function}:{qualifier} does not exist", trace)
+        raise _lambda_not_found(f"{function}:{qualifier} does not exist", trace)
     note = f"; {alias.note}" if alias.note else ""
     trace.add("versions", f"{function}:{qualifier} serves {describe_versions(alias.versions)}{note} [{alias.origin}]")
     permission = estate.permission(function, qualifier, entry.api, entry.stage, _source_arn(home, entry, request), selection.derived)
@@ -458,7 +458,7 @@ def _serve(request: Request, entry: Entry, route: Route, variables: dict[str, st
     return ServedBy(function, qualifier, alias.versions)
 
 
-def _lambda_not_found(request: Request, entry: Entry, route: Route, variables: dict[str, str], selection: Selection, reason: str, trace: _Trace) -> _Answer:
+def _lambda_not_found(reason: str, trace: _Trace) -> _Answer:
     """Lambda rejects the invoke with 404: API Gateway answers 500 before any integration response runs.
 
     "Execution failed due to configuration error" (Lambda developer guide, "Handle Lambda errors
