@@ -367,15 +367,19 @@ def _handler(loop: LoopView) -> type[_Handler]:
             loop.trigger(f"webhook:{sender}")
             self._send(202, {"triggered": True})
 
+        def _authorization(self) -> tuple[str, str]:
+            """The ``Authorization`` header as (scheme in lower case, credentials); ("", "") without one."""
+            scheme, _, credentials = (self.headers.get("Authorization") or "").strip().partition(" ")
+            return scheme.lower(), credentials.strip()
+
         def _may_read(self, token: str) -> bool:
             """``Authorization: Bearer TOKEN``, or Basic with any user name and TOKEN as the password
             (what a browser sends after the 401's prompt)."""
-            auth = (self.headers.get("Authorization") or "").strip()
-            scheme, _, credentials = auth.partition(" ")
+            scheme, credentials = self._authorization()
             given = ""
-            if scheme.lower() == "bearer":
-                given = credentials.strip()
-            elif scheme.lower() == "basic":
+            if scheme == "bearer":
+                given = credentials
+            elif scheme == "basic":
                 try:
                     given = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[2]
                 except (ValueError, UnicodeDecodeError):
@@ -397,8 +401,8 @@ def _handler(loop: LoopView) -> type[_Handler]:
             body = self._read_body(length)
             if body is None:
                 return
-            auth = self.headers.get("Authorization") or ""
-            given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            scheme, credentials = self._authorization()
+            given = credentials if scheme == "bearer" else ""
             form = self.headers.get("Content-Type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
             if not given and form:
                 given = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
