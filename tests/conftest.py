@@ -17,7 +17,7 @@ from controller.demo.emulator import fix_moto_gaps
 from controller.demo.estate import seed
 from controller.engine.pipeline import Result, reconcile
 from controller.spec import load_spec
-from tests.e2e_support import free_port  # noqa: F401 - re-exported for the tests
+from tests.e2e_support import converged_estate, free_port  # noqa: F401 - free_port re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = ROOT / "desired_state"
@@ -137,3 +137,13 @@ def moto_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The example estate converged on moto's server, with its local git repo (a module may
+    define its own ``world`` with more in it)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    repo = tmp_path / "repo"
+    clients, _ = converged_estate(moto_server, repo)
+    yield {"clients": clients, "repo": repo, "tmp": tmp_path}

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,20 +17,12 @@ from controller.cli.main import main
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from controller.loop.status_schema import status_schema
-from tests.e2e_support import converged_estate, git, wait_for
+from tests.e2e_support import git, wait_for
 
 pytestmark = pytest.mark.server
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 TIME_KEYS = {"now", "time", "started", "finished", "last_started", "last_finished", "first_seen", "last_ok", "next_run_at"}
-
-
-@pytest.fixture
-def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    repo = tmp_path / "repo"
-    clients, _ = converged_estate(moto_server, repo)
-    yield {"clients": clients, "repo": repo, "tmp": tmp_path}
 
 
 def start(world: dict[str, Any], mode: str) -> Runner:

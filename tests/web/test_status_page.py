@@ -22,7 +22,7 @@ import pytest
 from controller.app import build_runner
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
-from tests.e2e_support import converged_estate, git, wait_for
+from tests.e2e_support import git, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -54,14 +54,6 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-@pytest.fixture
-def world(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    repo = tmp_path / "repo"
-    clients, _ = converged_estate(moto_server, repo)
-    yield {"clients": clients, "repo": repo, "tmp": tmp_path}
 
 
 def start(world: dict[str, Any], mode: str = "detect", **more: Any) -> Runner:
