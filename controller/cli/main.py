@@ -26,7 +26,7 @@ from controller.loop.history import HistoryError
 from controller.loop.settings import StartupError
 from controller.spec import SpecInvalid, json_schema, load_spec
 from controller.spec.changes import SpecDiffError
-from controller.views.words import ARROW, plural, short_sha, status_words, trigger_words
+from controller.views.words import ARROW, actor_words, plural, short_sha, status_words, trigger_words
 
 if TYPE_CHECKING:
     from controller.loop.settings import RunSettings
@@ -304,7 +304,7 @@ def _history(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from controller.loop.history import History
+    from controller.loop.history import History, parse_iso
     from controller.model import DriftStatus
     from controller.views.report import _SIGN, format_value
 
@@ -357,6 +357,11 @@ def _history(args: argparse.Namespace) -> int:
                 print(f"          {d['reason']}")
             for c in d.get("changes") or []:
                 print(f"          {c.get('field')}: {format_value(c.get('live'))} {ARROW} {format_value(c.get('desired'))}")
+            if isinstance(d.get("actor"), dict):
+                actor = d["actor"]
+                when = parse_iso(actor.get("event_time"))
+                at = f" at {clock(when, '%Y-%m-%d %H:%M:%S')}Z" if when is not None else ""
+                print(f"          changed by {actor_words(actor)} ({actor.get('event')}{at})")
         outcomes = Counter(str(a.get("outcome", "")) for a in r.actions)
         if outcomes.keys() & {"succeeded", "failed"}:
             for a in r.actions:

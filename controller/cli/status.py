@@ -15,7 +15,7 @@ from typing import Any
 
 from controller.loop.history import parse_iso
 from controller.views.report import format_value
-from controller.views.words import ARROW, noun, outcome_words, plural, short_sha, state_words, status_words, trigger_words
+from controller.views.words import ARROW, actor_words, noun, outcome_words, plural, short_sha, state_words, status_words, trigger_words
 from controller.web.pages import ago
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
@@ -76,9 +76,19 @@ def render(s: dict[str, Any]) -> str:
         doing = "would do:" if s["mode"] == "detect" else ARROW  # detect mode plans and never applies
         for d in drift:
             actions = ", ".join(f"{a['operation']} ({outcome_words(a['outcome'])})" for a in d.get("actions") or [])
-            since = f", since {d['first_seen']}" if d.get("first_seen") else ""
+            since = f", since {_ago(d['first_seen'], s)} ago" if d.get("first_seen") else ""
             lines.append(f"  {d['resource']}  [{d['status']}{since}]" + (f"  {doing} {actions}" if actions else ""))
             for c in d.get("changes") or []:
+                lines.append(f"      {c['field']}: {format_value(c['live'])} {ARROW} {format_value(c['desired'])}")
+            if d.get("actor"):
+                lines.append(f"      changed by {actor_words(d['actor'])} ({d['actor'].get('event')}, {_ago(d['actor'].get('event_time'), s)} ago)")
+    healed = s.get("healed") or []
+    if healed:
+        lines.append(f"Healed in the last hour ({plural(len(healed), 'resource')}):")
+        for h in healed:
+            who = f" changed by {actor_words(h['actor'])}" if h.get("actor") else ""
+            lines.append(f"  {h['resource']}  [{h['status']}]{who}, healed by run #{h['run']} {_ago(h['healed_at'], s)} ago")
+            for c in h.get("changes") or []:
                 lines.append(f"      {c['field']}: {format_value(c['live'])} {ARROW} {format_value(c['desired'])}")
     changed = [r for r in s.get("routes") or [] if r.get("differs")]
     if changed:
@@ -89,6 +99,12 @@ def render(s: dict[str, Any]) -> str:
         lines.append(f"Warnings ({len(warnings)}; not drift, apply does not change them):")
         lines.extend(f"  ! {w}" for w in warnings)
     return "\n".join(lines)
+
+
+def _ago(when: Any, s: dict[str, Any]) -> str:
+    """How long before the document's ``now`` an ISO time was: ``13 s``, ``4 min``."""
+    then, now = parse_iso(when), parse_iso(s.get("now"))
+    return ago(now - then) if then is not None and now is not None else "?"
 
 
 def exit_code(s: dict[str, Any]) -> int:

@@ -17,13 +17,13 @@ are handled again, which is harmless (a reconcile is idempotent).
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 import structlog
 
 from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
-from controller.loop.events import Ignored, MalformedEvent, parse_event
+from controller.loop.events import Ignored, MalformedEvent, Touch, parse_event
 from controller.loop.history import RunRecord
 
 log = structlog.get_logger("pointsman.events")
@@ -42,7 +42,7 @@ class EventTarget(Protocol):
         """Those of ``keys`` the last full run read (empty: the event touched nothing managed)."""
         ...
 
-    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None) -> RunRecord:
+    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = ()) -> RunRecord:
         """One run; with ``changed``, only those reads are made again."""
         ...
 
@@ -103,16 +103,17 @@ class EventsConsumer:
         answer = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=int(self.wait), AttributeNames=["All"])
         messages: list[dict[str, Any]] = [m for m in answer.get("Messages") or [] if isinstance(m, dict)]
         changed: dict[tuple[str, ...], None] = {}
-        reasons: list[str] = []
+        touches: list[Touch] = []
         for message in messages:
-            self._consider(message, changed, reasons)
+            self._consider(message, changed, touches)
+        reasons = [t.reason for t in touches]
         if changed:
-            record = self.controller.reconcile("event", list(changed))
+            record = self.controller.reconcile("event", list(changed), events=touches)
             log.info("event reconciled", events=reasons, status=record.status, drift=[d.get("resource") for d in record.drift], run=record.id)
         self._delete(messages)
         return len(messages)
 
-    def _consider(self, message: dict[str, Any], changed: dict[tuple[str, ...], None], reasons: list[str]) -> None:
+    def _consider(self, message: dict[str, Any], changed: dict[tuple[str, ...], None], touches: list[Touch]) -> None:
         message_id = str(message.get("MessageId", ""))
         try:
             event = parse_event(message.get("Body") or "", ignore_principals=self.ignore_principals)
@@ -127,7 +128,7 @@ class EventsConsumer:
             log.info("event for nothing Pointsman manages", message=message_id, change=event.reason)
             return
         changed.update(dict.fromkeys(keys))
-        reasons.append(event.reason)
+        touches.append(event)
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages) if m.get("ReceiptHandle")]

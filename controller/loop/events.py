@@ -63,9 +63,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from controller.model import Drift
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 EVENT_SOURCES = ("aws.lambda", "aws.apigateway")
@@ -116,6 +118,22 @@ class Touch:
     event_id: str = ""
     event_time: str = ""  # ISO 8601, as CloudTrail writes it
     actor: str = ""
+    target: str = ""  # "getProducts:prod", "a1b2c3/prod", "myapi.com/v1"
+    operation: str = ""  # "lambda UpdateAlias"
+    source_ip: str = ""  # sourceIPAddress: an address, or an AWS service's name
+    user_agent: str = ""  # the console, the CLI, an SDK...
+
+    def who(self) -> dict[str, str]:
+        """Who made the change and when, as kept with the drift it caused (history, ``/api/status``,
+        notifications): the caller's ARN, source IP, user agent, the call and the event's time."""
+        return {
+            "arn": self.actor,
+            "source_ip": self.source_ip,
+            "user_agent": self.user_agent,
+            "event": self.operation,
+            "event_time": self.event_time,
+            "event_id": self.event_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -432,4 +450,47 @@ def _parse(body: str | bytes, ignore_principals: Collection[str]) -> Touch | Ign
         event_id=_clip(record.get("eventID") or "", 100),
         event_time=_clip(record.get("eventTime") or "", 40),
         actor=actor,
+        target=change.target,
+        operation=what,
+        source_ip=_clip(record.get("sourceIPAddress") or "", 100),
+        user_agent=_clip(record.get("userAgent") or "", 200),
     )
+
+
+# ------------------------------------------------------------------ which drift an event explains
+
+
+def _subjects(kind: str, key: str, context: Mapping[str, Any]) -> tuple[set[str], set[str], set[str]]:
+    """The functions, REST API ids and domains a resource belongs to (what events name)."""
+    first = key.split("/", 1)[0]
+    if kind.startswith("lambda_"):
+        return {first}, set(), set()
+    if kind == "base_path_mapping":
+        return set(), set(), {first}
+    api_id = context.get("api_id")
+    return set(), ({api_id} if isinstance(api_id, str) and api_id else set()), set()
+
+
+def blame(drift: Drift, touches: Sequence[Touch]) -> Touch | None:
+    """The event that most likely made ``drift``: among the events on its function, REST API or
+    domain, one whose target names the resource itself (``getProducts:prod`` for
+    ``lambda_alias/getProducts/prod``) before the others, then the newest. None when no event
+    concerns it (a drift found by a scheduled scan, or one that predates the events)."""
+    resource = drift.live or drift.desired
+    context = resource.context if resource is not None else {}
+    key = drift.resource.split("/", 1)[1] if "/" in drift.resource else drift.resource
+    functions, api_ids, domains = _subjects(drift.kind, key, context)
+    best: tuple[int, str] | None = None
+    chosen: Touch | None = None
+    for touch in touches:
+        if not (touch.functions & functions or touch.api_ids & api_ids or touch.domains & domains):
+            continue
+        target = touch.target.replace(":", "/")
+        api_id, api_name = context.get("api_id"), context.get("api")
+        if isinstance(api_id, str) and isinstance(api_name, str) and target.split("/", 1)[0] == api_id:
+            target = api_name + target[len(api_id) :]  # events name an API by its id, resources by its name
+        named = 1 if target and (f"/{target}/" in f"/{key}/" or key.startswith(target + "/") or key == target) else 0
+        rank = (named, touch.event_time)
+        if best is None or rank >= best:
+            best, chosen = rank, touch
+    return chosen

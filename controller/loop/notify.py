@@ -26,7 +26,7 @@ import structlog
 
 from controller.loop.history import RunRecord, iso
 from controller.views.report import format_value
-from controller.views.words import ARROW, plural, short_sha
+from controller.views.words import ARROW, actor_words, plural, short_sha
 
 log = structlog.get_logger("pointsman.notify")
 
@@ -182,7 +182,8 @@ class Notifier:
         return f"{name}: reconcile error: {_line(record.error or 'unknown error')}"
 
     def payload(self, event: str, record: RunRecord) -> dict[str, Any]:
-        resources = [{k: d.get(k) for k in ("resource", "kind", "status", "changes")} for d in record.drift]
+        # ``actor``: who made the change (CloudTrail's caller, source IP, user agent), when an event named it.
+        resources = [{k: d.get(k) for k in ("resource", "kind", "status", "changes", "actor") if k != "actor" or d.get(k)} for d in record.drift]
         return {
             "event": event,
             "controller": self.controller_name,
@@ -209,7 +210,8 @@ class Notifier:
             changes = ", ".join(
                 f"`{_esc(str(c.get('field')))}`: {_esc(_value(c.get('live')))} {ARROW} {_esc(_value(c.get('desired')))}" for c in (d.get("changes") or [])[:5]
             )
-            lines.append(f"• `{_esc(str(d.get('resource')))}` ({_esc(str(d.get('status')))})" + (f" {changes}" if changes else ""))
+            who = f" by {_esc(_line(actor_words(d['actor']), 200))}" if isinstance(d.get("actor"), dict) else ""
+            lines.append(f"• `{_esc(str(d.get('resource')))}` ({_esc(str(d.get('status')))})" + (f" {changes}" if changes else "") + who)
         if len(record.drift) > MAX_SLACK_RESOURCES:
             lines.append(f"and {len(record.drift) - MAX_SLACK_RESOURCES} more")
         if self.status_url:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
 from controller.engine.pipeline import Result, reconcile
 from controller.live.scope import Scope
+from controller.loop.events import Touch, blame
 from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.loop.history import History, RunRecord, iso
 from controller.loop.metrics import Metrics
@@ -56,6 +57,27 @@ class Status:
     running: dict[str, Any] | None = None  # the run in progress: {"id", "trigger", "started"}
     routes: list[dict[str, Any]] = field(default_factory=list)  # the routing view after the last full run
     warnings: list[str] = field(default_factory=list)  # what the last reconcile warned of (not drift)
+    # The drift healed in the last HEALED_KEPT_S seconds, newest first: each with its field
+    # changes, when it was first seen, when and by which run it was healed, and who made it
+    # (``actor``, from CloudTrail) when an event named it.
+    heals: list[dict[str, Any]] = field(default_factory=list)
+
+
+# How long the status page keeps a healed drift in view (an hour), and at most how many.
+HEALED_KEPT_S = 3600.0
+HEALED_KEPT_MAX = 200
+
+
+def heals_of(record: RunRecord, first_seen: dict[str, float], healed_at: float) -> list[dict[str, Any]]:
+    """What ``record`` healed, as the status page keeps it: the drift entries it found and healed,
+    newest first, each with ``first_seen``, ``healed_at`` (epoch seconds) and the run's id."""
+    _, healed = remaining_drift(record.drift, record.actions)
+    names = set(healed)
+    out = []
+    for d in record.drift:
+        if d["resource"] in names:
+            out.append({**d, "first_seen": first_seen.get(d["resource"], record.started), "healed_at": healed_at, "run": record.id})
+    return out
 
 
 def remaining_drift(drift: list[dict[str, Any]], actions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -99,6 +121,7 @@ class Controller:
         self.metrics = Metrics()
         self.notifier = _notifier(settings)
         self.status = Status(applied_commit=self.history.last_good_commit())
+        self.status.heals = self._heals_from_history()
         self.stop_requested = threading.Event()
         self._lock = threading.Lock()
         self._good: tuple[str, Spec] | None = None
@@ -112,9 +135,11 @@ class Controller:
 
     # ------------------------------------------------------------------ one run
 
-    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None) -> RunRecord:
+    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = ()) -> RunRecord:
         """One run. ``changed``: the reads an event says changed (``("function", F)``...):
-        only those are read again, against the spec and the reads of the last full run."""
+        only those are read again, against the spec and the reads of the last full run.
+        ``events``: the CloudTrail events that brought the run; the drift each explains is
+        kept with who made it (``actor``)."""
         with self._lock:  # never two reconciles at once, whoever asks
             record = self.history.start(RunRecord(started=time.time(), trigger=trigger, mode=self.settings.mode.value))
             self.status.running = {"id": record.id, "trigger": trigger, "started": record.started}
@@ -122,7 +147,7 @@ class Controller:
             log.info("reconcile started", run=run_id, trigger=trigger)
             started = time.monotonic()
             try:
-                self._run(record, changed)
+                self._run(record, changed, events)
             except AWS_ERRORS as exc:
                 record.status, record.error = "error", describe_error(exc)
             except Exception as exc:  # never crash the loop; say what happened
@@ -150,11 +175,11 @@ class Controller:
         scope = self._scope
         return [key for key in keys if scope is not None and scope.was_read(key)]
 
-    def _run(self, record: RunRecord, changed: Collection[tuple[str, ...]] | None = None) -> None:
+    def _run(self, record: RunRecord, changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = ()) -> None:
         self.clients.counter.reset()
         if changed is not None and self._scope is not None and self._good is not None and self._good[0] == self._scope_commit:
             self._scope.invalidate(changed)
-            self._reconcile(record, self._scope)  # the commit the last run used: no fetch, no full scan
+            self._reconcile(record, self._scope, events)  # the commit the last run used: no fetch, no full scan
             return
         head = self._fetch()
         record.head_sha = head or self.status.head_commit
@@ -171,7 +196,7 @@ class Controller:
         # Events reuse these reads, for this commit, until the next full run.
         self._scope, self._scope_commit = scope, self._good[0]
 
-    def _reconcile(self, record: RunRecord, scope: Scope) -> None:
+    def _reconcile(self, record: RunRecord, scope: Scope, events: Sequence[Touch] = ()) -> None:
         assert self._good is not None
         commit, spec = self._good
         record.commit_sha = commit
@@ -188,8 +213,12 @@ class Controller:
             on_plan=self._planned,
         )
         self._record_result(record, result, head_ok)
+        self._attribute(record, result, events)
         remaining, healed = remaining_drift(record.drift, record.actions)
         self.metrics.observe_result(result, remaining)
+        now = time.time()
+        fresh = heals_of(record, self.status.first_seen, now)
+        self.status.heals = [h for h in fresh + self.status.heals if h["healed_at"] > now - HEALED_KEPT_S][:HEALED_KEPT_MAX]
         self.status.first_seen = {d["resource"]: self.status.first_seen.get(d["resource"], record.started) for d in remaining}
         self.status.drift, self.status.found, self.status.healed = remaining, record.drift, healed
         self.status.planned = [a for a in record.actions if a.get("outcome") != OutcomeStatus.SUCCEEDED.value]
@@ -197,6 +226,31 @@ class Controller:
         self._routes(spec, scope)
         if not result.problems:
             self.status.applied_commit = commit
+
+    def _attribute(self, record: RunRecord, result: Result, events: Sequence[Touch]) -> None:
+        """Say who made each drift: the event that explains it (``actor``: ARN, source IP, user
+        agent, the call and its time); a drift that is still the same as the last run saw keeps
+        the actor found then (a scheduled run in detect mode, after the event's run)."""
+        before = {d["resource"]: d for d in self.status.drift}
+        for entry, drift in zip(record.drift, result.drift, strict=True):
+            touch = blame(drift, events) if events else None
+            if touch is not None:
+                entry["actor"] = touch.who()
+                continue
+            earlier = before.get(entry["resource"])
+            if earlier is not None and earlier.get("actor") and earlier.get("changes") == entry.get("changes"):
+                entry["actor"] = earlier["actor"]
+
+    def _heals_from_history(self) -> list[dict[str, Any]]:
+        """The heals of the last hour from the history, so a restart keeps them in view."""
+        since = time.time() - HEALED_KEPT_S
+        heals: list[dict[str, Any]] = []
+        for run in self.history.recent(50):
+            if run.started < since:
+                break
+            if run.status == "applied" and run.finished:
+                heals.extend(heals_of(run, {}, run.finished))
+        return heals[:HEALED_KEPT_MAX]
 
     def _planned(self, drift: int, actions: int) -> None:
         running = self.status.running
@@ -399,6 +453,7 @@ class Controller:
             "drift": drift,
             "drift_found_by_last_run": len(s.found),
             "healed_by_last_run": s.healed,
+            "healed": [{**h, "first_seen": iso(h["first_seen"]), "healed_at": iso(h["healed_at"])} for h in s.heals if h["healed_at"] > now - HEALED_KEPT_S],
             "in_sync": not s.drift if s.last_run else None,
             "routes": s.routes,
             "warnings": s.warnings,

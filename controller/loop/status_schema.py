@@ -70,6 +70,18 @@ _CHANGE = _object(
     {"field": _str("the field"), "live": {"description": "its value in AWS"}, "desired": {"description": "its value in git"}},
 )
 
+_ACTOR = _object(
+    "who made the change, from the CloudTrail event that named it (events configured: --events-queue)",
+    {
+        "arn": _str("the caller: userIdentity.arn (a role session's ARN for an assumed role)"),
+        "source_ip": _str("sourceIPAddress: the caller's address, or the AWS service that called"),
+        "user_agent": _str("userAgent: the console, the AWS CLI, an SDK..."),
+        "event": _str("the call, e.g. lambda UpdateAlias"),
+        "event_time": _str("eventTime, as CloudTrail wrote it (ISO-8601 UTC)"),
+        "event_id": _str("eventID, to find the record in CloudTrail"),
+    },
+)
+
 _DRIFT = _object(
     "a resource that differs from git after the last run",
     {
@@ -81,8 +93,26 @@ _DRIFT = _object(
         "parent": _str("the resource an extra entry is inside of (a stage variable's stage)"),
         "first_seen": _nullable(_time("when a run first found it differing")),
         "actions": {"type": "array", "items": _ACTION, "description": "what heals it, with each action's outcome"},
+        "actor": _ACTOR,
     },
-    optional=("reason", "parent"),
+    optional=("reason", "parent", "actor"),
+)
+
+_HEALED = _object(
+    "a drift a run healed in the last hour",
+    {
+        "resource": _str("the resource (kind/key)"),
+        "kind": _str("its kind"),
+        "status": {"enum": ["missing", "modified", "extra"], "description": "how it differed: missing in AWS, modified, or extra"},
+        "changes": {"type": "array", "items": _CHANGE, "description": "the fields that differed (live: what someone set; desired: git's value, restored)"},
+        "reason": _str("why it differed, when the fields do not say"),
+        "parent": _str("the resource an extra entry was inside of"),
+        "first_seen": _time("when a run first found it differing"),
+        "healed_at": _time("when the run that healed it finished applying"),
+        "run": _int("the id of the run that healed it (/runs/ID)"),
+        "actor": _ACTOR,
+    },
+    optional=("reason", "parent", "actor"),
 )
 
 _COMMIT = _nullable(
@@ -216,6 +246,7 @@ STATUS_SCHEMA: dict[str, Any] = {
             "drift": {"type": "array", "items": _DRIFT, "description": "what differs from git after the last run"},
             "drift_found_by_last_run": _int("resources that differed when the last run started"),
             "healed_by_last_run": {"type": "array", "items": {"type": "string"}, "description": "the resources the last run healed"},
+            "healed": {"type": "array", "items": _HEALED, "description": "the drift healed in the last hour, newest first, with who made it when events say"},
             "in_sync": _nullable({"type": "boolean", "description": "does live AWS match git; null before the first run"}),
             "routes": {"type": "array", "items": _ROUTE, "description": "the routing view after the last full run"},
             "warnings": {"type": "array", "items": {"type": "string"}, "description": "what the last run warned of: not drift, apply does not fix it"},

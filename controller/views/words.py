@@ -131,3 +131,44 @@ def actions_words(actions: list[dict[str, Any]], mode: str) -> str:
         return f"{len(actions)} planned, not applied"
     words = {"succeeded": "applied"}
     return ", ".join(f"{n} {words.get(k, outcome_words(k))}" for k, n in counts.items())
+
+
+# A CloudTrail record's userAgent, as words: the console's calls carry one of these names.
+_CONSOLE_AGENTS = ("console.amazonaws.com", "signin.amazonaws.com", "AWS Internal")
+_AGENTS = (
+    ("aws-cli/", "the AWS CLI"),
+    ("aws-sdk-", "an AWS SDK"),
+    ("Boto3/", "boto3"),
+    ("Botocore/", "botocore"),
+    ("APN/1.0 HashiCorp/1.0 Terraform", "Terraform"),
+    ("terraform", "Terraform"),
+    ("cloudformation.amazonaws.com", "CloudFormation"),
+    ("aws-sam-cli", "the SAM CLI"),
+    ("aws-cdk", "the CDK"),
+)
+
+
+def agent_words(user_agent: str | None) -> str:
+    """Which client made a call, from its CloudTrail ``userAgent``: ``the AWS console``,
+    ``the AWS CLI``, ``boto3``... or the agent itself (first 60 characters)."""
+    agent = (user_agent or "").strip()
+    if not agent:
+        return "an unknown client"
+    if any(agent.startswith(name) or f"[{name}" in agent for name in _CONSOLE_AGENTS):
+        return "the AWS console"
+    for prefix, words in _AGENTS:
+        if prefix.lower() in agent.lower():
+            return words
+    return agent[:60]
+
+
+def actor_words(actor: dict[str, Any] | None) -> str:
+    """Who made a change, in one line: ``arn:aws:iam::123456789012:user/alice with the AWS
+    console from 203.0.113.9`` (``unknown`` without an actor)."""
+    if not actor:
+        return "unknown"
+    line = str(actor.get("arn") or "an unknown caller")
+    line += f" with {agent_words(actor.get('user_agent'))}"
+    if actor.get("source_ip"):
+        line += f" from {actor['source_ip']}"
+    return line

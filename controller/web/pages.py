@@ -49,7 +49,7 @@ _env.filters["value"] = format_value
 _env.filters["ago"] = ago
 _env.filters["commit_url"] = lambda sha, repo: commit_url(repo or "", sha or "")
 # Words, not tokens: the same helpers as the CLI's text and the notifications.
-for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words"):
+for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words", "agent_words"):
     _env.filters[_name] = getattr(words, _name)
 _env.globals["arrow"] = words.ARROW
 

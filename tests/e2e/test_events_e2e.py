@@ -20,10 +20,13 @@ import pytest
 
 from controller.app import build_runner
 from controller.aws.clients import USER_AGENT, write_calls
+from controller.cli.main import main
+from controller.cli.status import render
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from tests.e2e_support import converged_estate, wait_for
-from tests.loop.test_events_parse import envelope, record
+from tests.loop.test_events_parse import ALICE, envelope, record
+from tests.loop.test_status_schema import check
 
 pytestmark = pytest.mark.server
 
@@ -84,7 +87,7 @@ def queue_is_empty(world: dict[str, Any]) -> bool:
     return attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_a_console_change_is_healed_from_its_event_with_only_its_own_reads(world: dict[str, Any]) -> None:
+def test_a_console_change_is_healed_from_its_event_with_only_its_own_reads(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     runner = start(world, "apply")
     try:
         aws(world, "lambda", "update-alias", "--function-name", "getProducts", "--name", "prod", "--function-version", "1")
@@ -98,6 +101,27 @@ def test_a_console_change_is_healed_from_its_event_with_only_its_own_reads(world
         assert run.api_calls == {"lambda.GetPolicy": 1, "lambda.ListAliases": 2, "lambda.ListVersionsByFunction": 1, "lambda.UpdateAlias": 1}
         assert aws(world, "lambda", "get-alias", "--function-name", "getProducts", "--name", "prod")["FunctionVersion"] == "3"
         wait_for(lambda: queue_is_empty(world), 10, "the event deleted")
+        # Who did it is kept with the drift: in the history, and in the healed list of /api/status.
+        who = {
+            "arn": ALICE,
+            "source_ip": "203.0.113.5",
+            "user_agent": "aws-cli/1.32.0 Python/3.11 Linux",
+            "event": "lambda UpdateAlias",
+            "event_time": "2026-12-02T12:00:00Z",
+            "event_id": "0b1c2d3e-0000-4000-8000-000000000002",
+        }
+        assert run.drift[0]["actor"] == who
+        (healed,) = runner.controller.status_document()["healed"]
+        assert healed["resource"] == "lambda_alias/getProducts/prod" and healed["run"] == run.id and healed["actor"] == who
+        assert healed["changes"] == [{"field": "version", "live": "1", "desired": "3"}]
+        assert healed["healed_at"].endswith("Z") and healed["first_seen"] <= healed["healed_at"]
+        check(runner.controller.status_document())  # valid against the published schema, actor and all
+        # And in what people read: `pointsman status` and `pointsman history`.
+        shown = render(runner.controller.status_document())
+        assert "Healed in the last hour (1 resource):" in shown
+        assert f"lambda_alias/getProducts/prod  [modified] changed by {ALICE} with the AWS CLI from 203.0.113.5, healed by run #{run.id}" in shown
+        assert main(["history", "--state-dir", str(world["tmp"] / "state-apply"), "--limit", "1"]) == 0
+        assert f"changed by {ALICE} with the AWS CLI from 203.0.113.5 (lambda UpdateAlias at 2026-12-02 12:00:00Z)" in capsys.readouterr().out
 
         # The event of Pointsman's own heal (its user agent) starts nothing.
         own = cloudtrail_event(
@@ -147,6 +171,14 @@ def test_detect_mode_reports_the_event_drift_and_writes_nothing(world: dict[str,
         assert run.api_calls == {"apigateway.GetStages": 1}
         status = runner.controller.status_document()
         assert status["in_sync"] is False and any(d["resource"] == "rest_stage/products-v1/prod" for d in status["drift"])
+        (stage,) = [d for d in status["drift"] if d["resource"] == "rest_stage/products-v1/prod"]
+        assert stage["actor"]["arn"] == ALICE and stage["actor"]["event"] == "apigateway UpdateStage"
+        check(status)
+        assert status["healed"] == []
+        # A scheduled full run finds the same drift: it keeps who made it.
+        runner.controller.reconcile("schedule")
+        (stage,) = [d for d in runner.controller.status_document()["drift"] if d["resource"] == "rest_stage/products-v1/prod"]
+        assert stage["actor"]["arn"] == ALICE
     finally:
         runner.stop()
 

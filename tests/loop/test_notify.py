@@ -368,3 +368,24 @@ def test_targets_from() -> None:
         targets_from(None, None, "k")
     with pytest.raises(ValueError):
         Target("https://h/x", "email")
+
+
+def test_who_made_a_drift_travels_with_it(notifiers: list[Notifier]) -> None:
+    n = make(notifiers)
+    healed = run("applied", ("getProducts:prod", "getreport:prod"), mode="apply")
+    actor = {
+        "arn": "arn:aws:iam::123456789012:user/alice",
+        "source_ip": "203.0.113.5",
+        "user_agent": "console.amazonaws.com",
+        "event": "lambda UpdateAlias",
+        "event_time": "2026-12-02T12:00:00Z",
+        "event_id": "0b1c2d3e",
+    }
+    healed.drift[0]["actor"] = actor
+    payload = n.payload("healed", healed)
+    assert payload["resources"][0]["actor"] == actor
+    assert "actor" not in payload["resources"][1]  # a drift no event named has none
+    text = n.slack_payload("healed", healed)["blocks"][0]["text"]["text"]
+    first, second = [line for line in text.splitlines() if line.startswith("• ")]
+    assert first.endswith("by arn:aws:iam::123456789012:user/alice with the AWS console from 203.0.113.5"), first
+    assert " by " not in second

@@ -22,7 +22,7 @@ from tests.e2e_support import git, wait_for
 pytestmark = pytest.mark.server
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-TIME_KEYS = {"now", "time", "started", "finished", "last_started", "last_finished", "first_seen", "last_ok", "next_run_at"}
+TIME_KEYS = {"now", "time", "started", "finished", "last_started", "last_finished", "first_seen", "last_ok", "next_run_at", "healed_at", "event_time"}
 
 
 def start(world: dict[str, Any], mode: str) -> Runner:

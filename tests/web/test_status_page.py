@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,9 +21,11 @@ from typing import Any
 import pytest
 
 from controller.app import build_runner
+from controller.loop.history import iso
 from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from tests.e2e_support import git, wait_for
+from tests.loop.test_events_parse import ALICE, envelope, record
 
 pytestmark = pytest.mark.server
 
@@ -189,6 +192,43 @@ def test_mid_reconcile_the_page_says_healing_and_answers(world: dict[str, Any], 
         assert status(runner)["drift"] == [] and status(runner)["in_sync"] is True
     finally:
         release.set()
+        runner.stop()
+
+
+def test_right_after_a_heal_the_page_shows_what_was_changed_by_whom_and_when(world: dict[str, Any], browser: Any) -> None:
+    sqs = world["clients"].client("sqs")
+    queue = sqs.create_queue(QueueName="pointsman-events")["QueueUrl"]
+    runner = start(world, "apply", events_queue=queue, events_wait=1)
+    try:
+        wait_for(runner.controller.has_reads, 60, "the first full run's reads")
+        world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
+        # The CloudTrail record AWS writes for the console click, as EventBridge puts it on the queue.
+        click = record(
+            "lambda",
+            "UpdateAlias20150331",
+            {"functionName": "getProducts", "name": "prod", "functionVersion": "1"},
+            userAgent="console.amazonaws.com",
+            sourceIPAddress="198.51.100.23",
+            eventTime=iso(time.time()),
+        )
+        sqs.send_message(QueueUrl=queue, MessageBody=envelope(click, "aws.lambda"))
+        wait_for(lambda: status(runner)["healed"], 30, "the heal")
+        page = browser.new_page()
+        page.goto(url(runner))
+        shot(page, "healed")
+        assert page.locator("#state").inner_text() == "in sync"
+        row = page.locator("table.healed tr[data-resource='lambda_alias/getProducts/prod']")
+        text = " ".join(row.inner_text().split())
+        assert 'version: "1" -> "3"' in text, text  # what someone set -> git's value, restored
+        assert ALICE in text and "with the AWS console from 198.51.100.23" in text, text
+        assert "lambda UpdateAlias" in text and "ago" in text, text
+        run_id = status(runner)["healed"][0]["run"]
+        assert f"run #{run_id}" in text, text
+        # The exact UTC times are on hover.
+        assert row.locator("time").first.get_attribute("title").endswith("Z")
+        page.click(f"table.healed a[href='/runs/{run_id}']")
+        assert "changed by" in page.locator("table").first.inner_text() and ALICE in page.content()
+    finally:
         runner.stop()
 
 
