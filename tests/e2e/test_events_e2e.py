@@ -136,6 +136,13 @@ def test_a_console_change_is_healed_from_its_event_with_only_its_own_reads(world
         assert len(event_runs(runner)) == 1
     finally:
         runner.stop()
+    # A restart keeps the last hour's heals in view: they are read back from the history.
+    again = start(world, "apply")
+    try:
+        (healed,) = again.controller.status_document()["healed"]
+        assert healed["resource"] == "lambda_alias/getProducts/prod" and healed["actor"]["arn"] == ALICE
+    finally:
+        again.stop()
 
 
 def test_detect_mode_reports_the_event_drift_and_writes_nothing(world: dict[str, Any]) -> None:
