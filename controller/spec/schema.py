@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from controller.spec.rollouts import PRESETS, Step, parse_duration, preset_steps
 from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 LATEST = "$LATEST"
@@ -160,6 +161,87 @@ def _as_version(value: Any) -> Any:
     return value
 
 
+_ALARM_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,255}\Z")  # CloudWatch: 1-255 UTF-8 characters, no control characters
+_DURATION_PATTERN = r"^(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?$"
+AlarmName = Annotated[str, _named(_ALARM_NAME_RE, "alarm name", "1-255 characters, no control characters (CloudWatch's rule)")]
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)  # a number without a unit, or an unknown unit, is refused here
+    return value
+
+
+DurationText = Annotated[
+    str,
+    AfterValidator(_duration),
+    WithJsonSchema({"type": "string", "pattern": _DURATION_PATTERN, "minLength": 2, "description": "30s, 5m, 1h or 1m30s"}),
+]
+
+
+class RolloutStepSpec(_Strict):
+    """One step: ``{weight: 10}`` (percent of traffic on the new version) or ``{pause: 5m}``."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    weight: float | None = Field(None, gt=0, lt=100, description="percent of traffic on the new version, 0 < weight < 100")
+    pause: DurationText | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RolloutStepSpec:
+        if (self.weight is None) == (self.pause is None):
+            raise ValueError("a rollout step is either {weight: PERCENT} or {pause: DURATION}")
+        return self
+
+    def step(self) -> Step:
+        return Step(weight=self.weight) if self.weight is not None else Step(pause=parse_duration(self.pause or ""))
+
+
+class AnalysisSpec(_Strict):
+    """The new version's own error rate, from Lambda's metrics with the ExecutedVersion dimension."""
+
+    max_error_rate: float = Field(..., ge=0, le=1, description="Errors / Invocations of the new version above this rolls back (0.01 is 1%)")
+    min_invocations: int = Field(1, ge=0, description="fewer invocations than this over a step: not enough traffic to judge")
+    on_no_data: Literal["hold", "pass", "fail"] = Field("hold", description="with too few invocations: hold the step, pass it, or roll back")
+    deadline: DurationText | None = Field(None, description="a step held for want of data longer than this rolls back")
+
+
+class RolloutSpec(_Strict):
+    """How a new version takes traffic: a preset or steps, gated by alarms and the error rate."""
+
+    preset: str | None = Field(None, description="a CodeDeploy predefined configuration: " + ", ".join(PRESETS), json_schema_extra={"enum": list(PRESETS)})
+    steps: list[RolloutStepSpec] | None = Field(None, min_length=1)
+    alarms: list[AlarmName] = Field(default_factory=list, description="CloudWatch alarms; any in ALARM rolls back", max_length=100)
+    analysis: AnalysisSpec | None = None
+
+    @model_validator(mode="after")
+    def _schedule(self) -> RolloutSpec:
+        if (self.preset is None) == (self.steps is None):
+            raise ValueError("a rollout names a preset or lists steps (not both)")
+        if self.preset is not None:
+            preset_steps(self.preset)
+        weights = [s.weight for s in self.steps or [] if s.weight is not None]
+        for before, after in zip(weights, weights[1:], strict=False):
+            if after <= before:
+                raise ValueError(f"rollout weights must grow: {after:g} comes after {before:g}")
+        return self
+
+    def schedule(self) -> tuple[Step, ...]:
+        return preset_steps(self.preset) if self.preset is not None else tuple(s.step() for s in self.steps or [])
+
+
+def _rollout_form(value: Any) -> Any:
+    """``rollout: Canary10Percent5Minutes`` is ``rollout: {preset: Canary10Percent5Minutes}``."""
+    return {"preset": value} if isinstance(value, str) else value
+
+
+def _preset_or_rollout(schema: dict[str, Any]) -> None:
+    """The field's schema also takes a preset's name (``rollout: Canary10Percent5Minutes``)."""
+    schema["anyOf"] = [{"type": "string", "enum": list(PRESETS)}, *schema.get("anyOf", [])]
+
+
+RolloutField = RolloutSpec | None
+
+
 class AliasSpec(_Strict):
     # _routing_rules: routing (when not empty) needs a version other than $LATEST.
     model_config = ConfigDict(
@@ -181,6 +263,17 @@ class AliasSpec(_Strict):
         },
     )
 
+    rollout: RolloutField = Field(
+        None,
+        description="A preset name, or {preset | steps, alarms, analysis}: the new version takes traffic step by step",
+        json_schema_extra=_preset_or_rollout,
+    )
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout_before(cls, value: Any) -> Any:
+        return _rollout_form(value)
+
     @field_validator("version", mode="before")
     @classmethod
     def _version_before(cls, value: Any) -> Any:
@@ -201,9 +294,17 @@ class AliasSpec(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _rollout_version(self) -> AliasSpec:
+        if self.rollout is not None and self.version == LATEST:
+            raise ValueError("a rollout shifts traffic between published versions: version cannot be $LATEST")
+        return self
+
+    @model_validator(mode="after")
     def _routing_rules(self) -> AliasSpec:
         if not self.routing:
             return self
+        if self.rollout is not None:
+            raise ValueError("routing and rollout on the same alias: a rollout sets the routing itself")
         if len(self.routing) > 1:
             raise ValueError("routing allows at most one additional version")
         ((extra_version, weight),) = self.routing.items()
@@ -313,6 +414,22 @@ def _environment_names() -> dict[str, Any]:
 
 class FunctionSpec(_Strict):
     aliases: dict[AliasName, AliasSpec] = Field(default_factory=dict, json_schema_extra=_keys(_ALIAS_NAME_RE))
+    rollout: RolloutField = Field(
+        None, description="The rollout of every alias of this function that declares none (and no routing)", json_schema_extra=_preset_or_rollout
+    )
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout_before(cls, value: Any) -> Any:
+        return _rollout_form(value)
+
+    def rollout_of(self, alias: str) -> RolloutSpec | None:
+        """The alias's own rollout, else the function's (an alias with hand-set routing has none)."""
+        spec = self.aliases[alias]
+        if spec.rollout is not None:
+            return spec.rollout
+        return None if spec.routing else self.rollout
+
     environment: dict[EnvironmentName, EnvironmentEntry] | None = Field(
         None,
         description="Environment variables of $LATEST (published versions keep theirs). Omitted: not managed; {}: none. "
