@@ -18,6 +18,7 @@ from controller.kinds import KINDS, PlanContext, PlanProblem
 from controller.kinds.lambda_alias import needs_versions
 from controller.live.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
 from controller.model import Drift, Outcome, OutcomeStatus, Resource
+from controller.rollout import RolloutBook
 from controller.spec import Spec
 
 log = structlog.get_logger("pointsman.engine")
@@ -37,6 +38,8 @@ class Result:
     dry_run: bool = False
     prune: bool = False
     duration_s: float = 0.0
+    # The rollouts this plan decided (the book's decisions; persisted by the controller once applied).
+    rollouts: RolloutBook = field(default_factory=RolloutBook)
 
     @property
     def in_sync(self) -> bool:
@@ -124,18 +127,20 @@ def reconcile(
     should_stop: Callable[[], bool] = lambda: False,
     scope: Scope | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    rollouts: RolloutBook | None = None,
 ) -> Result:
     """One reconcile. ``scope``: reads to reuse (a scope kept from an earlier reconcile, whose
     changed resources were invalidated); what the plan writes is forgotten from it afterwards.
     ``on_plan(drift, actions)``: told the counts once planned, before anything is applied."""
     started = time.monotonic()
     clients.start_deadline()
-    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan)
+    book = rollouts if rollouts is not None else RolloutBook()
+    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan, book)
     created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
     if created and not should_stop():
         # APIs were just cloned: plan and apply what they carry (stages, permissions, mappings) now.
         log.info("planning again for the APIs just created", apis=[o.action.resource for o in created])
-        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop)
+        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, rollouts=book)
         seen = {d.resource for d in result.drift}
         result.problems = follow.problems
         result.warnings = follow.warnings
@@ -157,11 +162,13 @@ def _pass(
     should_stop: Callable[[], bool],
     scope: Scope | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    rollouts: RolloutBook | None = None,
 ) -> Result:
-    result = Result(prune=prune, dry_run=dry_run)
+    book = rollouts if rollouts is not None else RolloutBook()
+    result = Result(prune=prune, dry_run=dry_run, rollouts=book)
     scope = scope if scope is not None else Scope(clients, concurrency=concurrency)
     observe(spec, scope)
-    ctx = PlanContext(spec, scope, prune=prune)
+    ctx = PlanContext(spec, scope, prune=prune, rollouts=book)
     desired: list[Resource] = [r for kind in KINDS for r in kind.desired(ctx)]
     result.warnings = ctx.warnings
     if ctx.problems:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from controller.live.scope import FunctionLive, Scope
 from controller.model import Action, Call, Drift, FieldChange, Resource
+from controller.rollout import RolloutBook
 from controller.sensitive import Sensitive
 from controller.spec import MAX_ENVIRONMENT_BYTES, Spec, SsmReference
 
@@ -40,6 +41,8 @@ class PlanContext:
     derived: dict[str, Any] = field(default_factory=dict)  # values several kinds derive once per plan
     # REST APIs this apply creates (clones): what they carry is planned once they exist.
     pending_apis: set[str] = field(default_factory=set)
+    # Rollouts: the records of earlier runs, the controls asked for, and this plan's decisions.
+    rollouts: RolloutBook = field(default_factory=RolloutBook)
 
     def problem(self, source: str | None, message: str) -> None:
         if message not in self._reported:

@@ -111,11 +111,23 @@ class LambdaAlias(Kind):
                     continue
                 for number in ([alias.version] if alias.version.isdigit() else []) + list(alias.routing):
                     served.setdefault(number, []).append(alias_name)
+                routing: dict[str, float] = dict(alias.routing)
+                rollout = decl.spec.rollout_of(alias_name)
+                live = fn.aliases.get(alias_name)
+                if rollout is not None and live is not None and version.isdigit() and str(live["FunctionVersion"]).isdigit():
+                    # The new version takes traffic step by step: this run's step decides what the alias serves.
+                    live_routing = {str(k): float(v) for k, v in ((live.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}).items()}
+                    decision = ctx.rollouts.decide(ctx.scope.clients, f"{fn_name}/{alias_name}", rollout, version, str(live["FunctionVersion"]), live_routing)
+                    version, routing = decision.version, decision.routing
+                    if decision.line:
+                        context["rollout"] = decision.line
+                    if live.get("RevisionId"):
+                        context["revision_id"] = live["RevisionId"]  # compare-and-swap: an alias changed meanwhile is not overwritten
                 out.append(
                     Resource(
                         kind=self.name,
                         key=f"{fn_name}/{alias_name}",
-                        attributes={"version": version, "description": alias.description, "routing": dict(alias.routing)},
+                        attributes={"version": version, "description": alias.description, "routing": routing},
                         context=context,
                         source=source,
                     )
@@ -192,7 +204,12 @@ class LambdaAlias(Kind):
             params["Description"] = attrs["description"]
         if "routing" in changed:
             params["RoutingConfig"] = {"AdditionalVersionWeights": attrs["routing"]}
-        return [self.action(desired, "update", [Call("lambda", "update_alias", params)], describe_changes(changes), requires, completes)]
+        reason = describe_changes(changes)
+        if "rollout" in desired.context:
+            reason = desired.context["rollout"]
+            if desired.context.get("revision_id"):
+                params["RevisionId"] = desired.context["revision_id"]
+        return [self.action(desired, "update", [Call("lambda", "update_alias", params)], reason, requires, completes)]
 
     def delete(self, live: Resource) -> list[Action]:
         call = Call("lambda", "delete_alias", {"FunctionName": live.context["function"], "Name": live.context["alias"]})

@@ -1,0 +1,181 @@
+"""The rollout state machine, run by hand: a fake clock, fake gate readings, and the alias's
+live state updated as an apply would. Each run's decision is checked: what the alias serves,
+the step, the line people read, and the record persisted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from controller.rollout import ABORTED, PROGRESSING, PROMOTED, WAITING, Decision, Readings, RolloutRecord, decide
+from controller.spec.schema import RolloutSpec
+
+SPEC = RolloutSpec.model_validate(
+    {
+        "steps": [{"weight": 10}, {"pause": "5m"}, {"weight": 50}, {"pause": "5m"}],
+        "alarms": ["getProducts-errors"],
+        "analysis": {"max_error_rate": 0.01, "min_invocations": 50, "deadline": "10m"},
+    }
+)
+
+
+@dataclass
+class World:
+    """The live alias, the persisted record and what the gates read."""
+
+    version: str = "7"
+    routing: dict[str, float] = field(default_factory=dict)
+    record: RolloutRecord | None = None
+    alarm: str = "OK"
+    errors: float = 0.0
+    invocations: float = 100.0
+    reads: int = 0
+    commit: str = "c1"
+
+    def gates(self, since: float) -> Readings:
+        self.reads += 1
+        return Readings(alarms={"getProducts-errors": self.alarm}, errors=self.errors, invocations=self.invocations)
+
+    def run(self, now: float, target: str = "8", spec: RolloutSpec = SPEC, control: str | None = None, apply: bool = True, **kw: Any) -> Decision:
+        d = decide(
+            alias="getProducts/prod",
+            rollout=spec,
+            target=target,
+            live_version=self.version,
+            live_routing=dict(self.routing),
+            record=self.record,
+            commit=self.commit,
+            now=now,
+            gates=self.gates,
+            control=control,
+            **kw,
+        )
+        if apply:
+            self.version, self.routing, self.record = d.version, dict(d.routing), d.record
+        return d
+
+
+def test_a_full_rollout_moves_traffic_step_by_step_then_promotes() -> None:
+    w = World()
+    d = w.run(0)
+    assert (d.version, d.routing, d.event) == ("7", {"8": 0.1}, "rollout_started")
+    assert d.line == "rolling out getProducts:prod 7 -> 8: step 1 of 4 (10%)"
+    d = w.run(10)
+    assert (d.version, d.routing, d.event) == ("7", {"8": 0.1}, None)
+    assert d.line == "rolling out getProducts:prod 7 -> 8: step 2 of 4 (10%), next step in 4 min 50 s, alarms OK, error rate 0% of 100 invocations"
+    assert d.next_check == 300
+    w.errors = 1  # 1%: at the limit, not above it
+    d = w.run(300)
+    assert (d.version, d.routing, d.event) == ("7", {"8": 0.5}, "rollout_step")
+    assert d.line.startswith("rolling out getProducts:prod 7 -> 8: step 3 of 4 (50%), alarms OK, error rate 1% of 100 invocations")
+    d = w.run(320)
+    assert d.routing == {"8": 0.5} and "next step in 4 min 40 s" in d.line
+    d = w.run(600)
+    assert (d.version, d.routing, d.event) == ("8", {}, "rollout_promoted")
+    assert w.record is not None and w.record.status == PROMOTED
+    d = w.run(610)
+    assert (d.version, d.routing, d.line) == ("8", {}, "")
+    steps = [e["step"] for e in w.record.log]
+    assert steps == [0, 2, 4] and all("gates" in e for e in w.record.log)
+
+
+def test_an_alarm_mid_rollout_rolls_back_at_once_and_is_not_retried_on_the_same_commit() -> None:
+    w = World()
+    w.run(0)
+    w.alarm = "ALARM"
+    d = w.run(60)
+    assert (d.version, d.routing, d.event) == ("7", {}, "rollout_aborted")
+    assert d.line == "rolling back getProducts:prod to 7: alarm getProducts-errors in ALARM"
+    assert w.record is not None and w.record.status == ABORTED
+    w.alarm = "OK"
+    d = w.run(120)  # the same commit: stays rolled back, says so
+    assert (d.version, d.routing, d.event) == ("7", {}, None)
+    assert "not retried on this commit" in d.line
+    w.commit = "c2"  # a new commit starts again from what is live
+    d = w.run(180)
+    assert (d.routing, d.event) == ({"8": 0.1}, "rollout_started")
+
+
+def test_retry_restarts_an_aborted_rollout_on_the_same_commit() -> None:
+    w = World()
+    w.run(0)
+    w.run(10, control="abort")
+    assert w.record is not None and w.record.status == ABORTED and w.record.reason == "aborted by request"
+    assert (w.version, w.routing) == ("7", {})
+    d = w.run(20, control="retry")
+    assert (d.routing, d.event) == ({"8": 0.1}, "rollout_started")
+
+
+def test_promote_skips_the_remaining_steps() -> None:
+    w = World()
+    w.run(0)
+    d = w.run(10, control="promote")
+    assert (d.version, d.routing, d.event) == ("8", {}, "rollout_promoted")
+
+
+def test_the_error_rate_gate_trips_holds_on_no_data_and_aborts_at_the_deadline() -> None:
+    w = World(errors=5, invocations=100)  # 5% > 1%
+    w.run(0)
+    d = w.run(30)
+    assert d.event == "rollout_aborted" and "error rate 5% of 100 invocations is above 1%" in d.line
+    # Too few invocations: the pause ends but the step holds, then rolls back at the deadline.
+    w = World(errors=0, invocations=3)
+    w.run(0)
+    assert w.run(60).routing == {"8": 0.1}  # pausing: too little data is no verdict yet
+    d = w.run(300)
+    assert d.routing == {"8": 0.1} and "holds: 3 of the 50 invocations needed" in d.line and "rolls back in 10 min" in d.line
+    assert w.record is not None and w.record.status == PROGRESSING and w.record.held_since == 300
+    d = w.run(899)
+    assert d.routing == {"8": 0.1}
+    d = w.run(900)
+    assert d.event == "rollout_aborted" and "held 10 min for want of data" in d.line
+    # on_no_data: pass lets it through.
+    passing = RolloutSpec.model_validate(
+        {**SPEC.model_dump(exclude_none=True), "analysis": {"max_error_rate": 0.01, "min_invocations": 50, "on_no_data": "pass"}}
+    )
+    w = World(invocations=3)
+    w.run(0, spec=passing)
+    assert w.run(300, spec=passing).routing == {"8": 0.5}
+
+
+def test_a_start_waits_while_a_gate_alarm_is_in_alarm() -> None:
+    w = World(alarm="ALARM")
+    d = w.run(0)
+    assert (d.version, d.routing) == ("7", {}) and "waits: alarm getProducts-errors is in ALARM already" in d.line
+    assert w.record is not None and w.record.status == WAITING
+    w.alarm = "OK"
+    d = w.run(30)
+    assert (d.routing, d.event) == ({"8": 0.1}, "rollout_started")
+    w = World(alarm="ALARM")
+    assert w.run(0, ignore_alarms_at_start=True).routing == {"8": 0.1}
+
+
+def test_a_revert_applies_at_once_and_a_third_version_restarts_from_live() -> None:
+    w = World()
+    w.run(0)
+    w.run(10)
+    d = w.run(20, target="7")  # the revert: 7 is the primary still
+    assert (d.version, d.routing) == ("7", {})
+    w = World()
+    w.run(0)
+    d = w.run(30, target="9")  # a new target mid-rollout: its canary replaces 8's weight
+    assert (d.version, d.routing, d.event) == ("7", {"9": 0.1}, "rollout_started")
+
+
+def test_a_lost_record_resumes_at_the_live_weight_and_no_weight_goes_backwards() -> None:
+    w = World()
+    w.run(0)
+    w.run(10)
+    w.run(300)  # 50% live
+    w.record = None  # a new state dir, a controller moved
+    d = w.run(310)
+    assert d.routing == {"8": 0.5} and "step 4 of 4 (50%)" in d.line
+
+
+@pytest.mark.parametrize("preset", ["AllAtOnce"])
+def test_all_at_once_moves_in_one_step(preset: str) -> None:
+    w = World()
+    d = w.run(0, spec=RolloutSpec.model_validate({"preset": preset}))
+    assert (d.version, d.routing, d.event) == ("8", {}, "rollout_promoted")
