@@ -284,7 +284,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _reconcile_once(settings: RunSettings) -> int:
-    """Exit 0 nothing to do, 2 drift found (healed in apply mode), 1 error."""
+    """Exit 0 nothing to do, 2 drift found (healed in apply mode) or a rollout in progress, 1 error."""
     from controller.loop.runner import Controller
 
     controller = Controller(settings)

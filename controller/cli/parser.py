@@ -265,6 +265,8 @@ _RUN_FLAGS = (
     "events_queue",
     "events_wait",
     "events_ignore_principals",
+    "rollout_poll",
+    "ignore_alarms_at_start",
     "notify_webhook_url",
     "status_url",
 )
@@ -300,6 +302,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         "--events-ignore-principals",
         metavar="ARN,...",
         help="role or user ARNs whose events are Pointsman's own, besides its user agent " + env.format("EVENTS_IGNORE_PRINCIPALS"),
+    )
+    p.add_argument(
+        "--rollout-poll", type=float, help="seconds between looks at a rollout's gates while it is in progress, default 30 " + env.format("ROLLOUT_POLL")
+    )
+    p.add_argument(
+        "--ignore-alarms-at-start",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start a rollout even while one of its gate alarms is in ALARM, default off " + env.format("IGNORE_ALARMS_AT_START"),
     )
     p.add_argument(
         "--notify-webhook-url",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +36,15 @@ CREATE TABLE IF NOT EXISTS runs (
     last_started REAL,
     last_finished REAL,
     triggers TEXT,
-    warnings TEXT NOT NULL DEFAULT '[]'
+    warnings TEXT NOT NULL DEFAULT '[]',
+    rollouts TEXT NOT NULL DEFAULT '[]'
+);
+-- Each alias's rollout as the last run left it (controller.rollout.RolloutRecord as JSON): a
+-- restarted controller resumes every rollout at the step it was in.
+CREATE TABLE IF NOT EXISTS rollouts (
+    alias TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    updated REAL NOT NULL
 );
 """
 
@@ -46,6 +55,7 @@ ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("last_finished", "REAL"),
     ("triggers", "TEXT"),
     ("warnings", "TEXT NOT NULL DEFAULT '[]'"),
+    ("rollouts", "TEXT NOT NULL DEFAULT '[]'"),
 )
 
 # Action outcomes that mean the run changed (or tried to change) AWS: such a run is never folded.
@@ -95,6 +105,8 @@ class RunRecord:
     last_started: float | None = None
     last_finished: float | None = None
     triggers: list[str] = field(default_factory=list)  # the distinct triggers of the runs folded in
+    # The rollouts the run drove: each alias's step, the line people read, the gate readings.
+    rollouts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def drift_count(self) -> int:
@@ -119,7 +131,7 @@ COLUMNS = ("id", "started", "finished", "trigger", "mode", "commit_sha", "head_s
 
 _SELECT = (
     "SELECT id, started, finished, trigger, mode, commit_sha, head_sha, status, drift, actions, api_calls, error,"
-    " count, last_started, last_finished, triggers, warnings FROM runs"
+    " count, last_started, last_finished, triggers, warnings, rollouts FROM runs"
 )
 
 
@@ -146,18 +158,30 @@ def _record(row: Sequence[Any]) -> RunRecord:
         last_finished=row[14],
         triggers=json.loads(row[15]) if row[15] else [row[3]],
         warnings=json.loads(row[16]) if row[16] else [],
+        rollouts=json.loads(row[17]) if row[17] else [],
     )
 
 
 def _fold_key(
-    mode: str, commit_sha: str | None, status: str, drift: list[dict[str, Any]], actions: list[dict[str, Any]], error: str | None, warnings: list[str]
+    mode: str,
+    commit_sha: str | None,
+    status: str,
+    drift: list[dict[str, Any]],
+    actions: list[dict[str, Any]],
+    error: str | None,
+    warnings: list[str],
+    rollouts: list[dict[str, Any]] | None = None,
 ) -> str | None:
-    """What two runs must share to be folded; None for a run that is never folded."""
+    """What two runs must share to be folded; None for a run that is never folded (one that
+    changed AWS, or moved a rollout: the polls of one step fold, each step stays its own)."""
     if status == "running" or any(a.get("outcome") in APPLIED_OUTCOMES for a in actions):
         return None
+    if any(r.get("event") for r in rollouts or []):
+        return None
+    steps = sorted(json.dumps([r.get("alias"), r.get("status"), r.get("step")]) for r in rollouts or [])
     drifts = sorted(json.dumps([d.get("resource"), d.get("kind"), d.get("status"), d.get("changes") or []], sort_keys=True) for d in drift)
     planned = sorted(json.dumps([a.get("resource"), a.get("operation"), a.get("outcome")]) for a in actions)
-    return json.dumps([mode, commit_sha, status, error, drifts, planned, sorted(warnings)])
+    return json.dumps([mode, commit_sha, status, error, drifts, planned, sorted(warnings), steps])
 
 
 def _names(resource_id: str, query: str) -> bool:
@@ -240,7 +264,7 @@ class History:
         ``record.count`` / ``record.last_*`` / ``record.triggers`` then describe the folded entry."""
         drift = json.dumps(record.drift)
         actions = json.dumps(record.actions)
-        key = _fold_key(record.mode, record.commit_sha, record.status, json.loads(drift), json.loads(actions), record.error, record.warnings)
+        key = _fold_key(record.mode, record.commit_sha, record.status, json.loads(drift), json.loads(actions), record.error, record.warnings, record.rollouts)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -248,7 +272,7 @@ class History:
                 if not folded:
                     self._db.execute(
                         "UPDATE runs SET finished=?, commit_sha=?, head_sha=?, status=?, drift_count=?, drift=?, actions=?,"
-                        " api_calls=?, error=?, count=1, last_started=NULL, last_finished=NULL, triggers=?, warnings=? WHERE id=?",
+                        " api_calls=?, error=?, count=1, last_started=NULL, last_finished=NULL, triggers=?, warnings=?, rollouts=? WHERE id=?",
                         (
                             record.finished,
                             record.commit_sha,
@@ -261,6 +285,7 @@ class History:
                             record.error,
                             json.dumps([record.trigger]),
                             json.dumps(record.warnings),
+                            json.dumps(record.rollouts),
                             record.id,
                         ),
                     )
@@ -278,7 +303,10 @@ class History:
         if row is None:
             return False
         prev = _record(row)
-        if prev.finished is None or _fold_key(prev.mode, prev.commit_sha, prev.status, prev.drift, prev.actions, prev.error, prev.warnings) != key:
+        if (
+            prev.finished is None
+            or _fold_key(prev.mode, prev.commit_sha, prev.status, prev.drift, prev.actions, prev.error, prev.warnings, prev.rollouts) != key
+        ):
             return False
         triggers = list(dict.fromkeys([*prev.triggers, record.trigger]))
         self._db.execute(
@@ -318,6 +346,31 @@ class History:
         with self._lock:
             row = self._db.execute(_SELECT + " WHERE id=?", (run_id,)).fetchone()
         return _record(row) if row else None
+
+    def load_rollouts(self) -> dict[str, dict[str, Any]]:
+        """Each alias's persisted rollout record (alias -> the record as a dict)."""
+        with self._lock:
+            rows = self._db.execute("SELECT alias, record FROM rollouts").fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for alias, text in rows:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out[str(alias)] = value
+        return out
+
+    def save_rollouts(self, records: dict[str, dict[str, Any]]) -> None:
+        """Persist rollout records (alias -> record dict), each replacing the alias's last."""
+        if not records:
+            return
+        now = time.time()
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO rollouts (alias, record, updated) VALUES (?, ?, ?) ON CONFLICT(alias) DO UPDATE SET record=excluded.record, updated=excluded.updated",
+                [(alias, json.dumps(record), now) for alias, record in records.items()],
+            )
 
     def last_good_commit(self) -> str | None:
         """The newest commit that was reconciled as desired state (survives restarts)."""

@@ -32,6 +32,11 @@ class Metrics:
             "pointsman_warnings", "Warnings of the last reconcile: what apply cannot fix (not drift), shown in the plan and the status", registry=r
         )
         self.spec_valid = Gauge("pointsman_head_commit_valid", "1 if the newest fetched commit's spec is valid", registry=r)
+        self.rollout_step = Gauge(
+            "pointsman_rollout_step", "Step of each rollout in progress (1-based; the schedule's steps + 1 once promoted)", ["alias", "target"], registry=r
+        )
+        self.rollout_weight = Gauge("pointsman_rollout_weight_percent", "Share of traffic on the new version of each rollout", ["alias", "target"], registry=r)
+        self.rollout_aborts = Counter("pointsman_rollout_aborts_total", "Rollouts rolled back (a gate tripped, or aborted by request)", registry=r)
 
     def observe_result(self, result: Result, remaining: list[dict[str, Any]] | None = None) -> None:
         """``remaining``: the drift left after the run (``result.drift`` less what it healed)."""
@@ -47,6 +52,17 @@ class Metrics:
             self.actions.labels(outcome=outcome.status.value).inc()
         for operation, n in result.api_calls.items():
             self.aws_calls.labels(operation=operation).inc(n)
+
+    def observe_rollouts(self, rows: list[dict[str, Any]]) -> None:
+        """The rollouts of the last run (``controller.rollout.Decision.summary`` rows)."""
+        self.rollout_step.clear()
+        self.rollout_weight.clear()
+        for row in rows:
+            if "step" not in row:
+                continue
+            labels = {"alias": str(row["alias"]), "target": str(row.get("target"))}
+            self.rollout_step.labels(**labels).set(int(row["step"]) + 1)
+            self.rollout_weight.labels(**labels).set(float(row.get("weight") or 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

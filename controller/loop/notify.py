@@ -33,6 +33,7 @@ log = structlog.get_logger("pointsman.notify")
 EVENTS = ("drift_found", "healed", "apply_failed", "invalid_commit", "recovered", "error")
 # The states "recovered" reports the end of (a healed run is already healthy).
 BAD_EVENTS = frozenset({"drift_found", "apply_failed", "invalid_commit", "error"})
+ROLLOUT_EVENTS = frozenset({"rollout_started", "rollout_step", "rollout_aborted", "rollout_promoted"})
 _EVENT_OF_STATUS = {"drift": "drift_found", "applied": "healed", "failed": "apply_failed", "invalid": "invalid_commit", "error": "error"}
 MAX_RESOURCES = 100  # in a JSON payload (the rest are counted in "more")
 MAX_SLACK_RESOURCES = 10
@@ -139,11 +140,30 @@ class Notifier:
 
     def observe(self, record: RunRecord, head_invalid: bool = False) -> list[str]:
         """Queue the event this finished run is a change to, if any; returns the event names. Never blocks.
-        ``head_invalid``: the newest commit is invalid (the run reconciled an older good one)."""
-        event = _EVENT_OF_STATUS.get(record.status)
-        if head_invalid and record.status not in ("error", "failed", "running", "interrupted"):
+        ``head_invalid``: the newest commit is invalid (the run reconciled an older good one).
+
+        A rollout's moves are their own events (``rollout_started``, ``rollout_step``,
+        ``rollout_aborted``, ``rollout_promoted``), one per step; the alias a rollout moves is
+        not drift news (a step is not a heal)."""
+        sent: list[str] = []
+        for row in record.rollouts:
+            if row.get("event") in ROLLOUT_EVENTS:
+                try:
+                    self._enqueue(str(row["event"]), record, row)
+                except Exception as exc:  # odd run data must not break the reconcile loop that called us
+                    log.warning("notification not built", notification=row.get("event"), error=f"{type(exc).__name__}: {exc}")
+                sent.append(str(row["event"]))
+        rolling = {f"lambda_alias/{row.get('alias')}" for row in record.rollouts}
+        status = record.status
+        if status == "rolling_out" or (status in ("applied", "drift") and record.drift and all(d.get("resource") in rolling for d in record.drift)):
+            status = "in_sync"
+        return sent + self._observe_state(record, status, head_invalid)
+
+    def _observe_state(self, record: RunRecord, status: str, head_invalid: bool) -> list[str]:
+        event = _EVENT_OF_STATUS.get(status)
+        if head_invalid and status not in ("error", "failed", "running", "interrupted"):
             event = "invalid_commit"
-        if event is None and record.status != "in_sync":
+        if event is None and status != "in_sync":
             return []  # running / interrupted (or unknown): not a state
         ids = tuple(sorted({str(d.get("resource")) for d in record.drift}))
         commit = (record.head_sha or record.commit_sha) if event == "invalid_commit" else None
@@ -223,13 +243,22 @@ class Notifier:
 
     # ------------------------------------------------------------------ delivery
 
-    def _enqueue(self, event: str, record: RunRecord) -> None:
+    def _enqueue(self, event: str, record: RunRecord, rollout: dict[str, Any] | None = None) -> None:
         for target in self.targets:
             headers = {"Content-Type": "application/json", "User-Agent": "pointsman-notify"}
-            if target.kind == "slack":
+            if rollout is not None:
+                line = f"{self.controller_name}: {rollout.get('line')}"
+                if target.kind == "slack":
+                    body = json.dumps({"text": line, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _esc(line)}}]}).encode()
+                else:
+                    payload = self.payload(event, record)
+                    payload.update(summary=line, rollout=rollout, resources=[], more=0)
+                    body = json.dumps(payload, default=str).encode()
+            elif target.kind == "slack":
                 body = json.dumps(self.slack_payload(event, record), default=str).encode()
             else:
                 body = json.dumps(self.payload(event, record), default=str).encode()
+            if target.kind != "slack":
                 headers["X-Pointsman-Event"] = event
                 headers["X-Pointsman-Delivery"] = str(uuid.uuid4())
                 if target.secret:

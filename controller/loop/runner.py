@@ -29,6 +29,7 @@ from controller.loop.metrics import Metrics
 from controller.loop.settings import Mode, RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
+from controller.rollout import PROGRESSING, WAITING, RolloutBook, RolloutRecord
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
 from controller.views.words import noun, plural, status_words, trigger_words
 
@@ -61,6 +62,8 @@ class Status:
     # changes, when it was first seen, when and by which run it was healed, and who made it
     # (``actor``, from CloudTrail) when an event named it.
     heals: list[dict[str, Any]] = field(default_factory=list)
+    # The rollouts of the last run: each alias's step, the line people read, the gate readings.
+    rollouts: list[dict[str, Any]] = field(default_factory=list)
 
 
 # How long the status page keeps a healed drift in view (an hour), and at most how many.
@@ -132,6 +135,9 @@ class Controller:
         self._commits: dict[str, dict[str, Any]] = {}
         # When the next scheduled reconcile runs (the Runner knows; None without one).
         self.next_run_at: Callable[[], float | None] = lambda: None
+        self.clock: Callable[[], float] = time.time  # rollouts' steps and pauses (tests move it)
+        self.rollout_controls: dict[str, str] = {}  # alias -> abort | promote | retry, for the next run
+        self.rollout_due_at: float | None = None  # when a rollout in progress wants the next run
 
     # ------------------------------------------------------------------ one run
 
@@ -202,6 +208,14 @@ class Controller:
         record.commit_sha = commit
         head_ok = self.status.head_valid is not False
         write = self.settings.mode is Mode.APPLY and head_ok
+        controls, self.rollout_controls = self.rollout_controls, {}
+        book = RolloutBook(
+            records={alias: RolloutRecord.from_dict(r) for alias, r in self.history.load_rollouts().items()},
+            controls=controls if write else {},
+            commit=commit,
+            now=self.clock,
+            ignore_alarms_at_start=self.settings.ignore_alarms_at_start,
+        )
         result = reconcile(
             spec,
             self.clients,
@@ -211,8 +225,10 @@ class Controller:
             should_stop=self.stop_requested.is_set,
             scope=scope,
             on_plan=self._planned,
+            rollouts=book,
         )
         self._record_result(record, result, head_ok)
+        self._rollouts(record, result, write)
         self._attribute(record, result, events)
         remaining, healed = remaining_drift(record.drift, record.actions)
         self.metrics.observe_result(result, remaining)
@@ -226,6 +242,40 @@ class Controller:
         self._routes(spec, scope)
         if not result.problems:
             self.status.applied_commit = commit
+
+    def _rollouts(self, record: RunRecord, result: Result, write: bool) -> None:
+        """Keep each rollout's step: persisted once its action is applied (a failed or skipped
+        UpdateAlias leaves the step where it was, and the next run tries it again); detect mode
+        never moves a rollout, so nothing is persisted."""
+        failed = {o.action.resource for o in result.outcomes if o.status is not OutcomeStatus.SUCCEEDED}
+        planned = {a.resource for a in result.plan.actions}
+        keep: dict[str, dict[str, Any]] = {}
+        rows: list[dict[str, Any]] = []
+        due: list[float] = []
+        for alias, decision in result.rollouts.decisions.items():
+            resource = f"lambda_alias/{alias}"
+            done = write and resource not in failed and (resource not in planned or any(o.action.resource == resource for o in result.outcomes))
+            row = decision.summary(alias)
+            row["applied"] = done
+            row["next_check"] = iso(decision.next_check) if decision.record is not None and decision.record.status in (PROGRESSING, WAITING) else None
+            if not done:
+                row["event"] = None  # nothing moved: no step to announce
+            rows.append(row)
+            if done and decision.record is not None:
+                keep[alias] = decision.record.as_dict()
+            if decision.record is not None and decision.record.status in (PROGRESSING, WAITING):
+                due.append(decision.next_check if decision.next_check is not None else self.clock())
+        if write:
+            self.history.save_rollouts(keep)
+        record.rollouts = [r for r in rows if r.get("line")]
+        self.status.rollouts = record.rollouts
+        self.rollout_due_at = min(due) if due and write else None
+        if due and record.status == "in_sync":
+            record.status = "rolling_out"  # nothing differs from this step, but git's version does not take all traffic yet
+        for row in record.rollouts:
+            if row.get("event") == "rollout_aborted":
+                self.metrics.rollout_aborts.inc()
+        self.metrics.observe_rollouts(record.rollouts)
 
     def _attribute(self, record: RunRecord, result: Result, events: Sequence[Touch]) -> None:
         """Say who made each drift: the event that explains it (``actor``: ARN, source IP, user
@@ -401,6 +451,9 @@ class Controller:
             return "starting", "no reconcile has finished yet"
         if last["status"] in ("error", "failed", "interrupted") or (last["status"] == "invalid" and not s.applied_commit):
             return "error", s.last_error or status_words(last["status"])
+        active = [r for r in s.rollouts if r.get("status") in (PROGRESSING, WAITING)]
+        if active and not s.drift:
+            return "rolling_out", "; ".join(r["line"] for r in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
         if s.drift:
             why = "detect mode: drift is reported, not healed" if self.settings.mode is Mode.DETECT else "not all of it could be healed"
             if s.head_valid is False:
@@ -453,8 +506,9 @@ class Controller:
             "drift": drift,
             "drift_found_by_last_run": len(s.found),
             "healed_by_last_run": s.healed,
+            "rollouts": s.rollouts,
             "healed": [{**h, "first_seen": iso(h["first_seen"]), "healed_at": iso(h["healed_at"])} for h in s.heals if h["healed_at"] > now - HEALED_KEPT_S],
-            "in_sync": not s.drift if s.last_run else None,
+            "in_sync": (not s.drift and not any(r.get("status") in (PROGRESSING, WAITING) for r in s.rollouts)) if s.last_run else None,
             "routes": s.routes,
             "warnings": s.warnings,
             "last_error": s.last_error,
@@ -531,6 +585,7 @@ class Runner:
                     self._pending.clear()
             self.controller.reconcile(reason)
             self._schedule_git_retry()
+            self._schedule_rollout()
             with self._pending_lock:
                 if not self._pending:
                     return
@@ -547,6 +602,24 @@ class Runner:
                 args=["git-retry"],
                 run_date=datetime.now(UTC) + timedelta(seconds=delay),
                 id="git-retry",
+                replace_existing=True,
+            )
+
+    def _schedule_rollout(self) -> None:
+        """While a rollout is in progress, look again when its pause ends, and at least every
+        ``rollout_poll`` seconds (its gates are read at each look)."""
+        due = self.controller.rollout_due_at
+        if due is None:
+            return
+        now = self.controller.clock()
+        delay = min(max(due - now, 1.0), self.settings.rollout_poll)
+        if delay < self.settings.interval:
+            self.scheduler.add_job(
+                self.trigger,
+                "date",
+                args=["rollout"],
+                run_date=datetime.now(UTC) + timedelta(seconds=delay),
+                id="rollout",
                 replace_existing=True,
             )
 

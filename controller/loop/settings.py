@@ -63,6 +63,8 @@ class RunSettings(BaseSettings):
     events_queue: str | None = Field(None, description="SQS queue URL of CloudTrail events forwarded by EventBridge: console changes are reconciled at once")
     events_wait: float = Field(20.0, ge=0, le=20, allow_inf_nan=False, description="seconds one SQS long poll waits for events")
     events_ignore_principals: str = Field("", description="comma-separated IAM role or user ARNs whose events are Pointsman's own (besides its user agent)")
+    rollout_poll: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False, description="seconds between looks at the gates of a rollout in progress")
+    ignore_alarms_at_start: bool = Field(False, description="start a rollout even while one of its gate alarms is in ALARM")
 
     @field_validator("notify_webhook_url", "status_url")
     @classmethod

@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-STATES = ("in_sync", "drifted", "healing", "reconciling", "error", "starting")
-RUN_STATUSES = ("running", "in_sync", "drift", "applied", "failed", "invalid", "error", "interrupted")
+STATES = ("in_sync", "drifted", "rolling_out", "healing", "reconciling", "error", "starting")
+RUN_STATUSES = ("running", "in_sync", "rolling_out", "drift", "applied", "failed", "invalid", "error", "interrupted")
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +113,31 @@ _HEALED = _object(
         "actor": _ACTOR,
     },
     optional=("reason", "parent", "actor"),
+)
+
+_ROLLOUT = _object(
+    "a rollout the last run drove: where it stands and what its gates read",
+    {
+        "alias": _str("the alias (FUNCTION/ALIAS)"),
+        "line": _str("where it stands, in one line (as the plan and the page say it)"),
+        "event": _nullable(
+            {"enum": ["rollout_started", "rollout_step", "rollout_aborted", "rollout_promoted"], "description": "what the run did to it, if anything"}
+        ),
+        "status": {
+            "enum": ["progressing", "waiting", "aborted", "promoted"],
+            "description": "progressing, waiting to start (a gate alarm in ALARM), aborted (rolled back) or promoted",
+        },
+        "stable": _str("the version that served before (rolled back to on abort)"),
+        "target": _str("the version being rolled out"),
+        "step": _int("the current step (0-based; total once promoted)"),
+        "total": _int("the schedule's steps (the new version takes all traffic after them)"),
+        "weight": {"type": "number", "minimum": 0, "maximum": 100, "description": "the new version's share of traffic once the run's step is applied (%)"},
+        "reason": _str("why it waits, holds or was aborted"),
+        "gates": {"type": "object", "description": "the last gate readings: alarms (name -> state), errors, invocations, error_rate"},
+        "applied": {"type": "boolean", "description": "was the run's step applied (false in detect mode, or when its UpdateAlias failed)"},
+        "next_check": _nullable(_time("when the controller looks again (a pause ends, the gates are polled)")),
+    },
+    optional=("status", "stable", "target", "step", "total", "weight", "reason", "gates"),
 )
 
 _COMMIT = _nullable(
@@ -246,6 +271,7 @@ STATUS_SCHEMA: dict[str, Any] = {
             "drift": {"type": "array", "items": _DRIFT, "description": "what differs from git after the last run"},
             "drift_found_by_last_run": _int("resources that differed when the last run started"),
             "healed_by_last_run": {"type": "array", "items": {"type": "string"}, "description": "the resources the last run healed"},
+            "rollouts": {"type": "array", "items": _ROLLOUT, "description": "the rollouts the last run drove (none when no alias is rolling out)"},
             "healed": {"type": "array", "items": _HEALED, "description": "the drift healed in the last hour, newest first, with who made it when events say"},
             "in_sync": _nullable({"type": "boolean", "description": "does live AWS match git; null before the first run"}),
             "routes": {"type": "array", "items": _ROUTE, "description": "the routing view after the last full run"},

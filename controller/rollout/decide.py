@@ -65,7 +65,30 @@ class Decision:
     record: RolloutRecord | None
     line: str  # "rolling out getProducts:prod 7 -> 8: step 2 of 4 (10%), next step in 3 min 12 s, alarms OK, ..."
     event: str | None = None  # rollout_started | rollout_step | rollout_aborted | rollout_promoted (for notifications)
+    total: int = 0  # the schedule's steps
     next_check: float | None = None  # when the controller should look again (a pause ends, a gate is polled)
+
+    def summary(self, alias: str) -> dict[str, Any]:
+        """For reports and ``/api/status``: the alias, the line, the event, and where the rollout stands
+        (``weight``: the share of traffic the new version gets once this run's step is applied, in %)."""
+        out: dict[str, Any] = {"alias": alias, "line": self.line, "event": self.event}
+        record = self.record
+        if record is not None:
+            if self.version == record.target and not self.routing:
+                weight = 100.0
+            else:
+                weight = round(self.routing.get(record.target, 0.0) * 100, 4)
+            out.update(
+                status=record.status,
+                stable=record.stable,
+                target=record.target,
+                step=record.step,
+                total=self.total,
+                weight=weight,
+                reason=record.reason,
+                gates=dict(record.gates),
+            )
+        return out
 
 
 Gates = Callable[[float], Readings]  # the readings over [since, now] of the target version
@@ -122,7 +145,15 @@ def _verdict(rollout: RolloutSpec, readings: Readings, *, judging: bool) -> tupl
     return "pass", ""
 
 
-def decide(
+def decide(**kwargs: Any) -> Decision:
+    """The alias's desired version and routing for this run, with the rollout's new record (see
+    ``_decide`` for the arguments)."""
+    decision = _decide(**kwargs)
+    decision.total = len(kwargs["rollout"].schedule())
+    return decision
+
+
+def _decide(
     *,
     alias: str,
     rollout: RolloutSpec,

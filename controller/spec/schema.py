@@ -186,6 +186,11 @@ class RolloutStepSpec(_Strict):
     weight: float | None = Field(None, gt=0, lt=100, description="percent of traffic on the new version, 0 < weight < 100")
     pause: DurationText | None = None
 
+    @field_validator("pause", mode="before")
+    @classmethod
+    def _pause_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value  # `pause: 5` has no unit: said so
+
     @model_validator(mode="after")
     def _one(self) -> RolloutStepSpec:
         if (self.weight is None) == (self.pause is None):
@@ -203,6 +208,11 @@ class AnalysisSpec(_Strict):
     min_invocations: int = Field(1, ge=0, description="fewer invocations than this over a step: not enough traffic to judge")
     on_no_data: Literal["hold", "pass", "fail"] = Field("hold", description="with too few invocations: hold the step, pass it, or roll back")
     deadline: DurationText | None = Field(None, description="a step held for want of data longer than this rolls back")
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _deadline_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 class RolloutSpec(_Strict):

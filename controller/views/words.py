@@ -28,6 +28,7 @@ _PLURALS = {"is": "are", "differs": "differ", "was": "were", "this": "these", "i
 _STATES = {
     "in_sync": "in sync",
     "drifted": "drifted",
+    "rolling_out": "rolling out",
     "healing": "healing",
     "reconciling": "reconciling",
     "error": "error",
@@ -36,6 +37,7 @@ _STATES = {
 _RUN_STATUSES = {
     "in_sync": "in sync",
     "drift": "drifted",
+    "rolling_out": "rolling out",
     "applied": "healed",
     "failed": "apply failed",
     "invalid": "invalid commit",
@@ -50,6 +52,7 @@ _TRIGGERS = {
     "new-commit": "new commit",
     "event": "event",
     "ui": "Reconcile now",
+    "rollout": "rollout step",
     "once": "run once",
 }
 _SENDERS = {"github": "GitHub", "gitlab": "GitLab", "bitbucket": "Bitbucket", "gitea": "Gitea", "generic": "a generic sender"}
