@@ -29,6 +29,7 @@ from controller.loop.settings import Mode, RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
+from controller.views.managed import managed_entries
 from controller.views.words import noun, plural, status_words, trigger_words
 
 log = structlog.get_logger("pointsman.controller")
@@ -56,6 +57,8 @@ class Status:
     running: dict[str, Any] | None = None  # the run in progress: {"id", "trigger", "started"}
     routes: list[dict[str, Any]] = field(default_factory=list)  # the routing view after the last full run
     warnings: list[str] = field(default_factory=list)  # what the last reconcile warned of (not drift)
+    # Every resource git declares, with its file:line and live value, after the last run that planned.
+    managed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def remaining_drift(drift: list[dict[str, Any]], actions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -197,6 +200,7 @@ class Controller:
         self._routes(spec, scope)
         if not result.problems:
             self.status.applied_commit = commit
+            self.status.managed = managed_entries(result.managed, record.drift, remaining)
 
     def _planned(self, drift: int, actions: int) -> None:
         running = self.status.running
@@ -401,6 +405,7 @@ class Controller:
             "healed_by_last_run": s.healed,
             "in_sync": not s.drift if s.last_run else None,
             "routes": s.routes,
+            "managed": s.managed,
             "warnings": s.warnings,
             "last_error": s.last_error,
             "ready": ready,
