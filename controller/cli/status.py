@@ -33,7 +33,7 @@ def fetch(url: str, timeout: float = 5.0) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         with urllib.request.urlopen(urllib.request.Request(target, headers=headers), timeout=timeout) as response:
-            document = json.loads(response.read(4 << 20))
+            document = json.loads(response.read(32 << 20))  # the managed resources of a large estate included
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
             raise StatusError(f"{target}: HTTP 401: the controller needs its read token: set POINTSMAN_UI_READ_TOKEN") from None
@@ -51,6 +51,14 @@ def fetch(url: str, timeout: float = 5.0) -> dict[str, Any]:
 def render(s: dict[str, Any]) -> str:
     lines = [f"{state_words(s['state'])}: {s.get('state_reason', '')}"]
     lines.append(f"  following {s['repo']} branch {s['branch']}, path {s['path']}, mode {s['mode']}{' with prune' if s.get('prune') else ''}")
+    managed = s.get("managed") or []
+    if managed:
+        kinds: dict[str, int] = {}
+        for m in managed:
+            kinds[m["kind"]] = kinds.get(m["kind"], 0) + 1
+        differ = sum(1 for m in managed if m.get("status") in ("differs", "missing"))
+        by_kind = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
+        lines.append(f"  manages {plural(len(managed), 'resource')}: {by_kind}" + (f" ({differ} {noun(differ, 'differs')} from git)" if differ else ""))
     commits = s.get("commits") or {}
     for label, key in (("applied" if s["mode"] == "apply" else "desired", "desired"), ("newest", "head")):
         c = commits.get(key)

@@ -24,6 +24,27 @@ from controller.spec import Spec
 log = structlog.get_logger("pointsman.engine")
 
 
+@dataclass(frozen=True)
+class Managed:
+    """One resource git declares, with what the run read of it: ``live`` is None when it is
+    missing in AWS. ``desired.source`` is the file:line that declares it."""
+
+    desired: Resource
+    live: Resource | None
+
+    @property
+    def id(self) -> str:
+        return self.desired.id
+
+    @property
+    def kind(self) -> str:
+        return self.desired.kind
+
+    @property
+    def source(self) -> str | None:
+        return self.desired.source
+
+
 @dataclass
 class Result:
     """Everything one reconcile found and did; reports and history are made from it."""
@@ -33,6 +54,8 @@ class Result:
     drift: list[Drift] = field(default_factory=list)
     plan: Plan = field(default_factory=lambda: Plan((), ()))
     outcomes: list[Outcome] = field(default_factory=list)
+    # Every desired resource with its live state as read before apply (empty when the plan had problems).
+    managed: list[Managed] = field(default_factory=list)
     api_calls: dict[str, int] = field(default_factory=dict)
     applied: bool = False
     dry_run: bool = False
@@ -147,6 +170,9 @@ def reconcile(
         result.drift = result.drift + [d for d in follow.drift if d.resource not in seen]
         result.plan = Plan(result.plan.actions + follow.plan.actions, follow.plan.not_pruned, follow.plan.held)
         result.outcomes = result.outcomes + follow.outcomes
+        # The second pass read the cloned APIs and what they carry: its reads are the newer ones.
+        newer = {m.id: m for m in follow.managed}
+        result.managed = [newer.pop(m.id, m) for m in result.managed] + list(newer.values())
     result.api_calls = clients.counter.snapshot()
     result.duration_s = time.monotonic() - started
     return result
@@ -178,6 +204,8 @@ def _pass(
         for kind in KINDS:
             live.extend(kind.live(ctx, [r for r in desired if r.kind == kind.name]))
         result.drift = diff(desired, live)
+        found = {r.id: r for r in live}
+        result.managed = [Managed(r, found.get(r.id)) for r in desired]
         result.plan = make_plan(result.drift, prune, desired)
         log.info("planned", drift=len(result.drift), actions=len(result.plan.actions))
         if result.drift:

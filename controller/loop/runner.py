@@ -31,6 +31,7 @@ from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
 from controller.rollout import PROGRESSING, WAITING, RolloutBook, RolloutRecord
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
+from controller.views.managed import managed_entries
 from controller.views.words import noun, plural, status_words, trigger_words
 
 log = structlog.get_logger("pointsman.controller")
@@ -58,6 +59,8 @@ class Status:
     running: dict[str, Any] | None = None  # the run in progress: {"id", "trigger", "started"}
     routes: list[dict[str, Any]] = field(default_factory=list)  # the routing view after the last full run
     warnings: list[str] = field(default_factory=list)  # what the last reconcile warned of (not drift)
+    # Every resource git declares, with its file:line and live value, after the last run that planned.
+    managed: list[dict[str, Any]] = field(default_factory=list)
     # The drift healed in the last HEALED_KEPT_S seconds, newest first: each with its field
     # changes, when it was first seen, when and by which run it was healed, and who made it
     # (``actor``, from CloudTrail) when an event named it.
@@ -242,6 +245,7 @@ class Controller:
         self._routes(spec, scope)
         if not result.problems:
             self.status.applied_commit = commit
+            self.status.managed = managed_entries(result.managed, record.drift, remaining)
 
     def _rollouts(self, record: RunRecord, result: Result, write: bool) -> None:
         """Keep each rollout's step: persisted once its action is applied (a failed or skipped
@@ -510,6 +514,7 @@ class Controller:
             "healed": [{**h, "first_seen": iso(h["first_seen"]), "healed_at": iso(h["healed_at"])} for h in s.heals if h["healed_at"] > now - HEALED_KEPT_S],
             "in_sync": (not s.drift and not any(r.get("status") in (PROGRESSING, WAITING) for r in s.rollouts)) if s.last_run else None,
             "routes": s.routes,
+            "managed": s.managed,
             "warnings": s.warnings,
             "last_error": s.last_error,
             "ready": ready,

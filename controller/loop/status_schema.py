@@ -197,6 +197,29 @@ _ROUTE = _object(
     },
 )
 
+_MANAGED = _object(
+    "a resource git declares, as the last run found it",
+    {
+        "resource": _str("the resource (kind/key)"),
+        "kind": _str("its kind (lambda_alias, rest_stage, ...)"),
+        "source": _nullable(_str("the spec file:line that declares it (desired_state/products.yaml:7); null when derived from no one line")),
+        "status": {
+            "enum": ["in_sync", "differs", "missing", "healed"],
+            "description": "in_sync, differs from git, missing in AWS, or healed by the last run",
+        },
+        "live": _nullable(
+            {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "the fields git sets, each as people read it (JSON for strings, lists and maps;"
+                " an environment value is its digest; a generated mapping template is 'generated template, N lines';"
+                " a value over 200 characters is cut), as read before the run applied anything; for a healed"
+                " resource, the values written; null when it is not in AWS",
+            }
+        ),
+    },
+)
+
 _LAST_RUN = _nullable(
     _object(
         "the last finished run, as in /api/history without drift, AWS calls and warnings; null before the first",
@@ -275,6 +298,11 @@ STATUS_SCHEMA: dict[str, Any] = {
             "healed": {"type": "array", "items": _HEALED, "description": "the drift healed in the last hour, newest first, with who made it when events say"},
             "in_sync": _nullable({"type": "boolean", "description": "does live AWS match git; null before the first run"}),
             "routes": {"type": "array", "items": _ROUTE, "description": "the routing view after the last full run"},
+            "managed": {
+                "type": "array",
+                "items": _MANAGED,
+                "description": "every resource git declares, with its file:line and live value, after the last run that planned without problems",
+            },
             "warnings": {"type": "array", "items": {"type": "string"}, "description": "what the last run warned of: not drift, apply does not fix it"},
             "last_error": _nullable(_str("the last run's error")),
             "ready": {"type": "boolean", "description": "is the controller ready (/readyz)"},

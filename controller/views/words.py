@@ -9,7 +9,9 @@ thing reads the same everywhere. JSON outputs and ``/api/*`` keep the machine to
 - a trigger reads once, as words: ``schedule``, ``webhook from GitHub``, ``new commit``;
 - a short sha is :data:`SHORT_SHA` characters; a share is ``90%``; the arrow between a live
   and a desired value is :data:`ARROW` in text, markdown and pages alike;
-- lists and maps are JSON (``["200", "400"]``, ``{"3": 0.1}``).
+- lists and maps are JSON (``["200", "400"]``, ``{"3": 0.1}``);
+- a generated mapping template reads as its length, ``generated template, 42 lines``, never
+  whole; another long value is cut, ``"abc..." (1234 characters)``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ _TRIGGERS = {
     "rollout": "rollout step",
     "once": "run once",
 }
+# A managed resource after the last run (``/api/status`` ``managed[].status``).
+_MANAGED = {"in_sync": "in sync", "differs": "differs", "missing": "not in AWS", "healed": "healed by the last run"}
+# Values longer than this are cut where people read them (the page's managed resources).
+LONG_VALUE = 200
 _SENDERS = {"github": "GitHub", "gitlab": "GitLab", "bitbucket": "Bitbucket", "gitea": "Gitea", "generic": "a generic sender"}
 
 
@@ -175,3 +181,18 @@ def actor_words(actor: dict[str, Any] | None) -> str:
     if actor.get("source_ip"):
         line += f" from {actor['source_ip']}"
     return line
+
+
+def managed_words(status: str | None) -> str:
+    """A managed resource's status as words: ``missing`` is ``not in AWS``."""
+    return _MANAGED.get(str(status), str(status or "unknown").replace("_", " "))
+
+
+def template_words(template: str) -> str:
+    """A generated mapping template as people read it: ``generated template, 42 lines``."""
+    return f"generated template, {plural(len(template.splitlines()), 'line')}"
+
+
+def clipped(text: str, limit: int = LONG_VALUE) -> str:
+    """``text``, or its first ``limit`` characters and its length when it is longer."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

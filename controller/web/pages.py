@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from controller.loop.history import parse_iso
 from controller.views import words
@@ -21,6 +22,9 @@ from controller.views.report import format_value
 
 # Groups with more rows than this start collapsed unless something in them differs.
 COLLAPSE_ROWS = 20
+# The managed resources the page shows at most (every one that differs, then those in sync);
+# /api/status lists them all.
+MANAGED_ROWS = 2000
 
 _env = Environment(loader=PackageLoader("controller.web", "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
@@ -45,11 +49,17 @@ def _since(when: Any, now: float) -> float | None:
     return None if ts is None else now - ts
 
 
+def breakable(text: str) -> Markup:
+    """``text`` escaped, where a line may break after each ``/`` (a resource id, a file path)."""
+    return Markup("/<wbr>").join(escape(part) for part in str(text).split("/"))
+
+
 _env.filters["value"] = format_value
+_env.filters["breakable"] = breakable
 _env.filters["ago"] = ago
 _env.filters["commit_url"] = lambda sha, repo: commit_url(repo or "", sha or "")
 # Words, not tokens: the same helpers as the CLI's text and the notifications.
-for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words", "agent_words"):
+for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words", "agent_words", "managed_words"):
     _env.filters[_name] = getattr(words, _name)
 _env.globals["arrow"] = words.ARROW
 
@@ -88,6 +98,26 @@ def _group(rows: list[dict[str, Any]], key: str) -> list[tuple[str, list[dict[st
     return sorted(groups.items())
 
 
+def _managed_groups(managed: list[dict[str, Any]], limit: int) -> list[tuple[str, list[dict[str, Any]], int, int, int]]:
+    """The managed resources by kind: (kind, rows shown, rows in all, rows that differ, rows not
+    shown). Every row that differs is shown; rows in sync fill what is left of ``limit``, the
+    smaller kinds first (so a kind of a few resources is never cut for a kind of thousands)."""
+
+    def differs(m: dict[str, Any]) -> bool:
+        return m.get("status") in ("differs", "missing")
+
+    groups = _group(managed, "kind")
+    budget = max(0, limit - sum(1 for m in managed if differs(m)))
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for kind, rows in sorted(groups, key=lambda g: len(g[1])):
+        shown[kind] = []
+        for m in rows:
+            if differs(m) or budget > 0:
+                shown[kind].append(m)
+                budget -= 0 if differs(m) else 1
+    return [(kind, shown[kind], len(rows), sum(1 for m in rows if differs(m)), len(rows) - len(shown[kind])) for kind, rows in groups]
+
+
 def status_page(status: dict[str, Any], runs: list[dict[str, Any]], *, can_reconcile: bool, now: float | None = None) -> str:
     """``/``: ``status`` is the controller's status document, ``runs`` recent history entries."""
     now = time.time() if now is None else now
@@ -99,6 +129,7 @@ def status_page(status: dict[str, Any], runs: list[dict[str, Any]], *, can_recon
         drift_groups=_group(status.get("drift") or [], "kind"),
         route_groups=route_groups,
         routes_changed=sum(1 for r in routes if r.get("differs")),
+        managed_groups=_managed_groups(status.get("managed") or [], MANAGED_ROWS),
         runs=runs,
         can_reconcile=can_reconcile,
         collapse_rows=COLLAPSE_ROWS,

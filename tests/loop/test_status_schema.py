@@ -88,12 +88,25 @@ def test_in_sync_then_drifted_in_detect_mode_the_documents_match_the_schema(worl
         assert document["state"] == "in_sync"
         check(document)
         assert document["commits"]["desired"]["time"] and document["last_run"]["started"] and document["next_run_at"]
+        managed = {m["resource"]: m for m in document["managed"]}
+        assert managed["lambda_alias/getProducts/prod"] == {
+            "resource": "lambda_alias/getProducts/prod",
+            "kind": "lambda_alias",
+            "source": "desired_state/products.yaml:7",
+            "status": "in_sync",
+            "live": {"version": '"3"', "description": '"v1 production"', "routing": "{}"},
+        }
+        assert all(m["status"] == "in_sync" and m["source"] and m["live"] for m in document["managed"])
         world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
         runner.trigger("test")
         wait_for(lambda: get(runner, "/api/status")["state"] == "drifted", 30, "the drift found")
         document = get(runner, "/api/status")
         check(document)
         assert document["drift"][0]["first_seen"] and document["drift"][0]["actions"]
+        prod = next(m for m in document["managed"] if m["resource"] == "lambda_alias/getProducts/prod")
+        assert prod["status"] == "differs" and prod["live"]["version"] == '"1"'
+        with pytest.raises(jsonschema.ValidationError, match="new_field"):
+            check({**document, "managed": [{**prod, "new_field": 1}]})
         # A field the schema does not name is refused: add it to the schema too.
         with pytest.raises(jsonschema.ValidationError, match="new_field"):
             check({**document, "new_field": 1})
@@ -119,5 +132,31 @@ def test_with_an_invalid_newest_commit_the_document_matches_the_schema(world: di
         document = get(runner, "/api/status")
         check(document)
         assert document["spec_errors"] and document["commits"]["head"]["time"]
+    finally:
+        runner.stop()
+
+
+def test_an_event_driven_run_keeps_the_managed_list_whole_and_current(world: dict[str, Any]) -> None:
+    runner = start(world, "detect")
+    try:
+        controller = runner.controller
+        full = get(runner, "/api/status")["managed"]
+        assert len(full) > 30
+        world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
+        changed = [("function", "getProducts"), ("policy", "getProducts", "prod")]
+        assert controller.reconcile("event", changed).status == "drift"
+        assert "apigateway.GetRestApis" not in controller.clients.counter.snapshot()  # no full scan: the kept reads
+        document = get(runner, "/api/status")
+        check(document)
+        after = {m["resource"]: m for m in document["managed"]}
+        assert list(after) == [m["resource"] for m in full]
+        assert after["lambda_alias/getProducts/prod"]["status"] == "differs"
+        assert after["lambda_alias/getProducts/prod"]["live"]["version"] == '"1"'
+        assert [m for m in full if m["resource"] != "lambda_alias/getProducts/prod"] == [
+            m for m in after.values() if m["resource"] != "lambda_alias/getProducts/prod"
+        ]
+        world["clients"].lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="3")
+        assert controller.reconcile("event", changed).status == "in_sync"
+        assert get(runner, "/api/status")["managed"] == full
     finally:
         runner.stop()

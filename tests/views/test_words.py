@@ -14,11 +14,12 @@ import pytest
 
 from controller.cli.status import render as status_text
 from controller.engine.diff import diff
-from controller.engine.pipeline import Result
+from controller.engine.pipeline import Managed, Result
 from controller.engine.plan import make_plan
 from controller.loop.history import RunRecord, iso
 from controller.loop.notify import Notifier
 from controller.model import Drift, DriftStatus, FieldChange, Resource
+from controller.views.managed import managed_entries
 from controller.views.report import Review, format_value, render
 from controller.views.words import SHORT_SHA, actions_words, percent, plural, short_sha, state_words, status_words, trigger_words
 from controller.web.pages import run_page, status_page
@@ -96,6 +97,12 @@ def status_document(n: int) -> dict[str, Any]:
             }
             for i in range(n)
         ],
+        "managed": managed_entries(
+            [Managed(d, alias("fn", "prod", "1") if d.key == "fn/prod" else None) for d in [alias("fn", "prod", "3", {"4": 0.1}), alias("fn", "new", "1")][:n]]
+            + [Managed(alias("other", "prod", "2"), alias("other", "prod", "2"))],
+            drift,
+            drift,
+        ),
         "last_error": None,
         "warnings": [],
     }
@@ -174,6 +181,12 @@ def test_the_words_in_detect_mode() -> None:
     assert "would do: lambda.UpdateAlias (planned, not applied)" in out["pointsman status"]
     assert "Drift (2 resources):" in out["pointsman status"]
     assert "Routing (2 routes differ from git):" in out["pointsman status"]
+    assert "manages 3 resources: lambda_alias 3 (2 differ from git)" in out["pointsman status"]
+    assert "Managed resources: 3 resources (2 differ from git)" in out["status page"]
+    # (page_text puts a space where a tag was: after each / that may break a line, and around a field name)
+    assert 'lambda_alias/ fn/ prod version : "1" description : "" routing : {} differs' in out["status page"]
+    assert "lambda_alias/ fn/ new not in AWS not in AWS" in out["status page"]
+    assert 'lambda_alias/ other/ prod version : "2" description : "" routing : {} in sync' in out["status page"]
     assert "What apply would change in AWS" in out["markdown plan"]
     assert f"at {SHA[:SHORT_SHA]}**" in out["markdown plan"]
     assert "Plan (2 actions, in order):" in out["text plan"]
@@ -188,6 +201,7 @@ def test_the_words_in_singular() -> None:
     assert "1 resource differs from git" in out["status page"]
     assert "Drift (1 resource):" in out["pointsman status"]
     assert "Routing (1 route differs from git):" in out["pointsman status"]
+    assert "manages 2 resources: lambda_alias 2 (1 differs from git)" in out["pointsman status"]
     assert "Plan (1 action, in order):" in out["text plan"]
     assert "drift found on 1 resource at" in out["notification"] and "1 action planned, not applied" in out["notification"]
     assert "Would do (1, planned, not applied)" in out["run page"]

@@ -115,6 +115,43 @@ def test_in_sync_the_page_says_so_with_the_commit_and_the_routes(world: dict[str
         runner.stop()
 
 
+def test_in_sync_the_managed_resources_are_listed_by_kind_with_live_values_and_files(world: dict[str, Any], browser: Any) -> None:
+    runner = start(world, "detect")
+    try:
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        page.goto(url(runner))
+        shot(page, "managed")
+        assert page.locator("#state").inner_text() == "in sync"
+        managed = status(runner)["managed"]
+        assert f"Managed resources: {len(managed)} resources" in page.locator("h2#managed").inner_text()
+        # Grouped by kind, each group a <details> with its count.
+        aliases = page.locator("details[data-kind='lambda_alias']")
+        assert aliases.locator("summary").inner_text() == "lambda_alias (11 resources)"
+        assert page.locator("details[data-kind='rest_method'] summary").inner_text() == "rest_method (2 resources)"
+        row = aliases.locator("tr[data-resource='lambda_alias/getProducts/prod']")
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == "lambda_alias/getProducts/prod"
+        assert 'version: "3"' in cells[1] and 'description: "v1 production"' in cells[1], cells
+        assert cells[2] == "in sync" and cells[3] == "desired_state/products.yaml:7", cells
+        method = page.locator("tr[data-resource='rest_method/users-api/POST/users']").inner_text()
+        assert "integration.request_template: generated template, " in method and " lines" in method
+        assert "#set" not in method and "## Pointsman" not in method  # the template itself is not printed
+        # The page keeps within the window: long values wrap.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # The filter hides what does not match, and the groups without a match.
+        other = page.locator("tr[data-resource='lambda_alias/getreport/prod']")
+        mapping = page.locator("details[data-kind='base_path_mapping']")
+        assert other.is_visible() and mapping.is_visible()
+        page.fill("#filter", "getProducts/")
+        assert row.is_visible() and not other.is_visible() and not mapping.is_visible()
+        page.fill("#filter", "getreport.yaml:7")
+        assert other.is_visible() and not row.is_visible()
+        page.fill("#filter", "")
+        assert row.is_visible() and other.is_visible() and mapping.is_visible()
+    finally:
+        runner.stop()
+
+
 def test_drift_is_shown_with_live_and_git_side_by_side_and_the_button_reconciles(world: dict[str, Any], browser: Any) -> None:
     runner = start(world, "detect")
     try:
@@ -134,7 +171,7 @@ def test_drift_is_shown_with_live_and_git_side_by_side_and_the_button_reconciles
         assert page.locator("#state").inner_text() == "drifted"
         assert "detect mode" in page.locator("#state-reason").inner_text()
         assert page.locator("#summary").inner_text().count("Desired commit (reconciled, not applied)") == 1
-        row = page.locator("tr[data-resource='lambda_alias/getProducts/prod']")
+        row = page.locator("table.drift tr[data-resource='lambda_alias/getProducts/prod']")
         text = row.inner_text()
         assert 'version: "1" -> "3"' in text, text
         assert "UpdateAlias" in text and "planned" in text and "ago" in text
@@ -146,6 +183,12 @@ def test_drift_is_shown_with_live_and_git_side_by_side_and_the_button_reconciles
         assert not row.is_visible()
         page.fill("#filter", "getProducts")
         assert row.is_visible()
+        # The managed resources say it too: the live value read, and where git declares it.
+        managed = page.locator("table.managed tr[data-resource='lambda_alias/getProducts/prod']")
+        assert managed.is_visible() and "differs" in managed.get_attribute("class")
+        cells = managed.locator("td").all_inner_texts()
+        assert 'version: "1"' in cells[1] and cells[2] == "differs" and cells[3] == "desired_state/products.yaml:7", cells
+        assert "1 differs from git" in page.locator("h2#managed").inner_text()
         assert status(runner)["drift"][0]["first_seen"].endswith("Z")
     finally:
         runner.stop()

@@ -155,3 +155,30 @@ def test_a_folded_run_is_shown_once_with_its_count_and_its_last_time() -> None:
     assert text.startswith("#4 ×6: drifted (schedule), last 10 s ago"), text
     row = re.search(r'<tr><td><a href="/runs/4">#4</a>.*?</tr>', page[page.index('id="runs"') :], re.S)
     assert row is not None and "last 11 s ago" in row.group(0) and "63 s" not in row.group(0) and "1 min" not in row.group(0), row.group(0)
+
+
+def test_five_thousand_managed_resources_are_grouped_by_kind_collapsed_and_capped() -> None:
+    from controller.web.pages import MANAGED_ROWS
+
+    def entry(kind: str, key: str, status: str = "in_sync", live: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"resource": f"{kind}/{key}", "kind": kind, "source": f"desired_state/{kind}.yaml:9", "status": status, "live": live}
+
+    managed = [entry("lambda_alias", f"fn{i:04d}/prod", live={"version": '"3"'}) for i in range(4990)]
+    managed[4321] = entry("lambda_alias", "fn4321/prod", "differs", {"version": '"1"'})
+    managed += [entry("rest_stage", f"api{i}/prod", live={"description": '"<b>prod</b>"'}) for i in range(5)]
+    managed += [entry("base_path_mapping", f"myapi.com/v{i}", live={"api": '"products-v1"'}) for i in range(25)]
+    managed += [entry("rest_method", "api0/GET/items", "missing")]
+    doc = document([], [], state="drifted")
+    doc["managed"] = managed
+    page = status_page(doc, [], can_reconcile=False)
+    assert len(page) < 1_500_000
+    assert "Managed resources: 5021 resources" in page and "(2 differ from git)" in page
+    groups = dict(re.findall(r'<details class="group" data-kind="(\w+)" ?(open)?><summary>', page))
+    # Open: what has a resource that differs, and the small groups; collapsed: the large quiet one.
+    assert groups == {"base_path_mapping": "", "lambda_alias": "open", "rest_method": "open", "rest_stage": "open"}
+    assert page.count(" data-resource=") == MANAGED_ROWS  # what differs, then what is in sync, up to the cap
+    assert '<tr class="differs" data-resource="lambda_alias/fn4321/prod">' in page
+    assert '<tr class="differs" data-resource="rest_method/api0/GET/items">' in page and "not in AWS" in page
+    assert f"{5021 - MANAGED_ROWS} more resources in sync, not shown here" in page
+    assert "&lt;b&gt;prod&lt;/b&gt;" in page and "<b>prod</b>" not in page
+    assert "desired_state/<wbr>rest_stage.yaml:9" in page  # a line may break after the directory
