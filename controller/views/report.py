@@ -196,6 +196,8 @@ def _md_cells(c: Change) -> tuple[str, str]:
     follows the table (:func:`controller.views.values.md_details`)."""
     if c.diff:
         return md_escape(c.live), md_escape(f"{c.summary}, diff below")
+    if c.long and not c.text:  # the same lines: only the line endings differ
+        return md_escape(c.live), md_escape(c.summary)
     return md_escape(c.live), md_escape(c.desired)
 
 

@@ -80,6 +80,7 @@ class Change:
     text_side: str = ""
     added: int = 0
     removed: int = 0
+    long: bool = False  # one side at least is long text
 
     @property
     def line(self) -> str:
@@ -87,13 +88,17 @@ class Change:
         return f"{self.field}: {self.summary}"
 
     @property
-    def long(self) -> bool:
-        return bool(self.diff or self.text)
-
-    @property
     def counts(self) -> str:
         """``+3 -1 lines`` (a diff only)."""
         return f"+{self.added} -{self.removed} lines"
+
+    @property
+    def show(self) -> str:
+        """The summary of a collapsed block: ``generated template changed (+3 -1 lines, show)``,
+        ``(none) -> generated template, 12 lines (show)``."""
+        if self.diff:
+            return self.summary.removesuffix(")") + ", show)"
+        return f"{self.summary} (show)"
 
     @property
     def diff_rows(self) -> list[tuple[str, str]]:
@@ -131,11 +136,11 @@ def change(field: str, live: Any, desired: Any, *, show_values: bool = False) ->
         added = sum(line.startswith("+") for line in body)
         removed = sum(line.startswith("-") for line in body)
         if not diff:  # the same lines: only a final newline or the line endings differ
-            return Change(field, side(live), side(desired), f"{noun} changed (line endings only)")
-        return Change(field, side(live), side(desired), f"{noun} changed (+{added} -{removed} lines)", diff=diff, added=added, removed=removed)
+            return Change(field, side(live), side(desired), f"{noun} changed (line endings only)", long=True)
+        return Change(field, side(live), side(desired), f"{noun} changed (+{added} -{removed} lines)", diff=diff, added=added, removed=removed, long=True)
     text_side = "live" if is_long_text(live) else "desired"
     text = tuple(_lines(live if text_side == "live" else desired))
-    return Change(field, side(live), side(desired), f"{side(live)} {ARROW} {side(desired)}", text=text, text_side=text_side)
+    return Change(field, side(live), side(desired), f"{side(live)} {ARROW} {side(desired)}", text=text, text_side=text_side, long=True)
 
 
 def text_lines(c: Change, indent: str, *, text_up_to: int | None = None) -> list[str]:
@@ -161,7 +166,7 @@ def _fence(lines: tuple[str, ...], info: str = "") -> list[str]:
 
 def md_details(title: str, c: Change) -> list[str]:
     """A long text's diff (or text) for a markdown comment, collapsed under ``title``; [] for a short value."""
-    if not c.long:
+    if not (c.diff or c.text):
         return []
     esc = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if c.diff:
