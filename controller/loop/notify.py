@@ -322,8 +322,10 @@ def _change(c: dict[str, Any]) -> str:
     """One change on one line, as the plan and the status page say it; a long text (a generated
     template) is its summary, ``generated template changed (+3 -1 lines)``, never its body."""
     shown = change(str(c.get("field")), c.get("live"), c.get("desired"))
-    if shown.long:
+    if shown.long and not shown.text:
         return f"`{_esc(shown.field)}`: {_esc(shown.summary)}"
+    if shown.long:  # on one side: `generated template, 12 lines`
+        return f"`{_esc(shown.field)}`: {_esc(shown.live)} {ARROW} {_esc(shown.desired)}"
     return f"`{_esc(shown.field)}`: {_esc(_line(shown.live, 80))} {ARROW} {_esc(_line(shown.desired, 80))}"
 
 

@@ -128,7 +128,9 @@ def change(field: str, live: Any, desired: Any, *, show_values: bool = False) ->
     def side(value: Any) -> str:
         return f"{noun}, {plural(len(_lines(value)), 'line')}" if is_long_text(value) else format_value(value)
 
-    if not (is_long_text(live) or is_long_text(desired)):
+    one_sided = not (isinstance(live, str) and isinstance(desired, str))
+    if not (is_long_text(live) or is_long_text(desired)) or (one_sided and "\n" not in f"{live}{desired}"):
+        # Short, or one line on one side only (an integration URI on a missing method): the value itself.
         return Change(field, format_value(live), format_value(desired), f"{format_value(live)} {ARROW} {format_value(desired)}")
     if isinstance(live, str) and isinstance(desired, str):
         diff = tuple(difflib.unified_diff(_lines(live), _lines(desired), *DIFF_HEADERS, n=CONTEXT_LINES, lineterm=""))

@@ -47,9 +47,14 @@ def test_a_template_on_one_side_is_its_line_count() -> None:
     assert c.text == tuple(GIT.splitlines()) and not c.diff and c.text_side == "desired"
     assert len(text_lines(c, "")) == 1 + n  # the plan shows the lines under it
     assert text_lines(c, "", text_up_to=1) == [c.line]  # history and status: the summary
-    gone = change("response.400.template", "x" * 150, None)
-    assert gone.summary == "generated template, 1 line -> (none)"
-    assert text_lines(gone, "", text_up_to=1) == [gone.line, "    " + "x" * 150]
+    gone = change("response.400.template", "a\nb", None)
+    assert gone.summary == "generated template, 2 lines -> (none)" and gone.text_side == "live"
+    assert text_lines(gone, "", text_up_to=2) == [gone.line, "    a", "    b"]
+    # One line on one side (an integration URI of a missing method) is shown as it is.
+    uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/" + "x" * 100
+    assert change("integration.uri", None, uri).line == f'integration.uri: (none) -> "{uri}"'
+    # Changed, it is a diff of one line.
+    assert change("integration.uri", uri, uri + "y").diff[-2:] == ("-" + uri, "+" + uri + "y")
 
 
 def test_short_values_read_as_before() -> None:
