@@ -26,7 +26,7 @@ from controller.loop.history import HistoryError
 from controller.loop.settings import StartupError
 from controller.spec import SpecInvalid, json_schema, load_spec
 from controller.spec.changes import SpecDiffError
-from controller.views.words import ARROW, actor_words, plural, short_sha, status_words, trigger_words
+from controller.views.words import actor_words, plural, short_sha, status_words, trigger_words
 
 if TYPE_CHECKING:
     from controller.loop.settings import RunSettings
@@ -306,7 +306,8 @@ def _history(args: argparse.Namespace) -> int:
 
     from controller.loop.history import History, parse_iso
     from controller.model import DriftStatus
-    from controller.views.report import _SIGN, format_value
+    from controller.views.report import _SIGN
+    from controller.views.values import change, text_lines
 
     state = Path(args.state_dir)
     if state.exists() and not state.is_dir():
@@ -356,7 +357,7 @@ def _history(args: argparse.Namespace) -> int:
             if d.get("reason"):
                 print(f"          {d['reason']}")
             for c in d.get("changes") or []:
-                print(f"          {c.get('field')}: {format_value(c.get('live'))} {ARROW} {format_value(c.get('desired'))}")
+                print("\n".join(text_lines(change(str(c.get("field")), c.get("live"), c.get("desired")), "          ", text_up_to=1)))
             if isinstance(d.get("actor"), dict):
                 actor = d["actor"]
                 when = parse_iso(actor.get("event_time"))

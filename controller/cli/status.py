@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 from controller.loop.history import parse_iso
-from controller.views.report import format_value
+from controller.views.values import change, text_lines
 from controller.views.words import ARROW, actor_words, noun, outcome_words, plural, short_sha, state_words, status_words, trigger_words
 from controller.web.pages import ago
 
@@ -87,7 +87,7 @@ def render(s: dict[str, Any]) -> str:
             since = f", since {_ago(d['first_seen'], s)} ago" if d.get("first_seen") else ""
             lines.append(f"  {d['resource']}  [{d['status']}{since}]" + (f"  {doing} {actions}" if actions else ""))
             for c in d.get("changes") or []:
-                lines.append(f"      {c['field']}: {format_value(c['live'])} {ARROW} {format_value(c['desired'])}")
+                lines.extend(text_lines(change(str(c["field"]), c["live"], c["desired"]), "      ", text_up_to=1))
             if d.get("actor"):
                 lines.append(f"      changed by {actor_words(d['actor'])} ({d['actor'].get('event')}, {_ago(d['actor'].get('event_time'), s)} ago)")
     healed = s.get("healed") or []
@@ -97,7 +97,7 @@ def render(s: dict[str, Any]) -> str:
             who = f" changed by {actor_words(h['actor'])}" if h.get("actor") else ""
             lines.append(f"  {h['resource']}  [{h['status']}]{who}, healed by run #{h['run']} {_ago(h['healed_at'], s)} ago")
             for c in h.get("changes") or []:
-                lines.append(f"      {c['field']}: {format_value(c['live'])} {ARROW} {format_value(c['desired'])}")
+                lines.extend(text_lines(change(str(c["field"]), c["live"], c["desired"]), "      ", text_up_to=1))
     changed = [r for r in s.get("routes") or [] if r.get("differs")]
     if changed:
         lines.append(f"Routing ({plural(len(changed), 'route')} {noun(len(changed), 'differs')} from git):")

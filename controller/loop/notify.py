@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from controller.loop.history import RunRecord, iso
-from controller.views.report import format_value
+from controller.views.values import change
 from controller.views.words import ARROW, actor_words, plural, short_sha
 
 log = structlog.get_logger("pointsman.notify")
@@ -227,9 +227,7 @@ class Notifier:
         summary = self.summary(event, record)
         lines = [f"*{_esc(summary)}*"]
         for d in record.drift[:MAX_SLACK_RESOURCES]:
-            changes = ", ".join(
-                f"`{_esc(str(c.get('field')))}`: {_esc(_value(c.get('live')))} {ARROW} {_esc(_value(c.get('desired')))}" for c in (d.get("changes") or [])[:5]
-            )
+            changes = ", ".join(_change(c) for c in (d.get("changes") or [])[:5])
             who = f" by {_esc(_line(actor_words(d['actor']), 200))}" if isinstance(d.get("actor"), dict) else ""
             lines.append(f"• `{_esc(str(d.get('resource')))}` ({_esc(str(d.get('status')))})" + (f" {changes}" if changes else "") + who)
         if len(record.drift) > MAX_SLACK_RESOURCES:
@@ -351,9 +349,15 @@ def _line(text: str, limit: int = 300) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _value(value: Any) -> str:
-    text = format_value(value)  # as the plan and the status page show it
-    return _line(text, 80)
+def _change(c: dict[str, Any]) -> str:
+    """One change on one line, as the plan and the status page say it; a long text (a generated
+    template) is its summary, ``generated template changed (+3 -1 lines)``, never its body."""
+    shown = change(str(c.get("field")), c.get("live"), c.get("desired"))
+    if shown.long and not shown.text:
+        return f"`{_esc(shown.field)}`: {_esc(shown.summary)}"
+    if shown.long:  # on one side: `generated template, 12 lines`
+        return f"`{_esc(shown.field)}`: {_esc(shown.live)} {ARROW} {_esc(shown.desired)}"
+    return f"`{_esc(shown.field)}`: {_esc(_line(shown.live, 80))} {ARROW} {_esc(_line(shown.desired, 80))}"
 
 
 def _esc(text: str) -> str:

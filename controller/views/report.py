@@ -9,27 +9,13 @@ from typing import Any
 from controller.aws.clients import write_calls
 from controller.engine.pipeline import Result
 from controller.model import DriftStatus, OutcomeStatus
-from controller.sensitive import reveal
 from controller.spec.changes import SpecChange
-from controller.views.words import ARROW, as_json, plural, short_sha
+from controller.views.values import Change, change, format_value, md_details, md_escape, text_lines
+from controller.views.words import plural, short_sha
+
+__all__ = ["MARKER", "Review", "as_dict", "counts", "format_value", "render", "summary_line"]
 
 _SIGN = {DriftStatus.MISSING: "+", DriftStatus.MODIFIED: "~", DriftStatus.EXTRA: "-"}
-
-
-def format_value(value: Any, *, show_values: bool = False) -> str:
-    """A value as the plan prints it: ``(none)``, JSON for strings, lists and maps, else str().
-
-    An environment value (``Sensitive``) is its digest, ``sha256:1a2b3c4d``; its text only
-    with ``show_values`` (``pointsman plan --show-values``, never for what is stored or sent)."""
-    if show_values:
-        value = reveal(value)
-    if value is None:
-        return "(none)"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (dict, list, tuple)):
-        return as_json(value)
-    return str(value)
 
 
 def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
@@ -120,14 +106,21 @@ def _spec_changes_text(review: Review, show_values: bool = False) -> str:
     sign = {"added": "+", "removed": "-", "changed": "~"}
     for c in changes:
         where = f"  ({c.source})" if c.source else ""
+        path = ".".join(c.path)
         if c.change == "changed":
-            lines.append(
-                f"  ~ {'.'.join(c.path)}: {format_value(c.base, show_values=show_values)} {ARROW} {format_value(c.head, show_values=show_values)}{where}"
-            )
+            shown = change(path, c.base, c.head, show_values=show_values)
+            lines.extend(_with_where(text_lines(shown, "  ~ "), where))
         else:
-            shown = format_value(c.head if c.change == "added" else c.base, show_values=show_values)
-            lines.append(f"  {sign[c.change]} {'.'.join(c.path)}: {shown}{where}")
+            shown = change(path, c.base if c.change == "removed" else None, c.head if c.change == "added" else None, show_values=show_values)
+            one = shown.desired if c.change == "added" else shown.live
+            lines.append(f"  {sign[c.change]} {path}: {one}{where}")
+            lines.extend(f"      {line}".rstrip() for line in shown.text)
     return "\n".join(lines)
+
+
+def _with_where(lines: list[str], where: str) -> list[str]:
+    """``where`` (the spec file:line) at the end of the first line."""
+    return [lines[0] + where, *lines[1:]]
 
 
 def _calls_line(result: Result) -> str:
@@ -157,7 +150,7 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
             if d.reason:
                 lines.append(f"      {d.reason}")
             for c in d.changes:
-                lines.append(f"      {c.field}: {format_value(c.live, show_values=show_values)} {ARROW} {format_value(c.desired, show_values=show_values)}")
+                lines.extend(text_lines(change(c.field, c.live, c.desired, show_values=show_values), "      "))
     if result.plan.actions:
         lines.append("")
         lines.append(f"Plan ({plural(len(result.plan.actions), 'action')}, in order):")
@@ -198,12 +191,23 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
     return "\n".join(lines)
 
 
-def _md_cell(value: Any) -> str:
-    return format_value(value).replace("|", "\\|")
+def _md_cells(c: Change) -> tuple[str, str]:
+    """The live and desired cells of a change: a long text's cell says what changed, its diff
+    follows the table (:func:`controller.views.values.md_details`)."""
+    if c.diff:
+        return md_escape(c.live), md_escape(f"{c.summary}, diff below")
+    if c.long and not c.text:  # the same lines: only the line endings differ
+        return md_escape(c.live), md_escape(c.summary)
+    return md_escape(c.live), md_escape(c.desired)
 
 
 def _details(summary: str, body: list[str], open_: bool = False) -> list[str]:
     return [f"<details{' open' if open_ else ''}><summary>{summary}</summary>", "", *body, "", "</details>"]
+
+
+def _after_table(details: list[str]) -> list[str]:
+    """A blank line first, so the table ends before the collapsed block."""
+    return ["", *details] if details else []
 
 
 def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str:
@@ -228,12 +232,17 @@ def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str
                 by_section.setdefault(c.section, []).append(c)
             for section, items in by_section.items():
                 body = ["| | item | field | base | this change | where |", "|---|---|---|---|---|---|"]
+                below: list[str] = []
                 sign = {"added": "➕", "removed": "➖", "changed": "✏️"}
                 for c in items:
+                    shown = change(c.field or "value", c.base if c.change != "added" else None, c.head if c.change != "removed" else None)
+                    base, head = _md_cells(shown)
                     body.append(
-                        f"| {sign[c.change]} | `{c.item}` | {c.field or '(whole item)'} | {_md_cell(c.base) if c.change != 'added' else ''}"
-                        f" | {_md_cell(c.head) if c.change != 'removed' else ''} | {c.source or ''} |"
+                        f"| {sign[c.change]} | `{c.item}` | {c.field or '(whole item)'} | {base if c.change != 'added' else ''}"
+                        f" | {head if c.change != 'removed' else ''} | {c.source or ''} |"
                     )
+                    below += _after_table(md_details(f"{c.item} {c.field or ''}".strip(), shown))
+                body += below
                 lines += _details(f"{section} ({len(items)})", body, open_=True)
     if not result.in_sync:
         lines += ["", "#### What apply changes in AWS" if mode == "apply" else "#### What apply would change in AWS", ""]
@@ -243,13 +252,18 @@ def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str
         actions = {a.resource: a for a in result.plan.actions}
         for kind, drifts in by_kind.items():
             body = ["| resource | status | field | live | desired | action |", "|---|---|---|---|---|---|"]
+            below = []
             for d in drifts:
                 action = actions.get(d.resource) or actions.get(d.parent or "")
                 what = f"`{action.operation}`" if action else ("not pruned" if d in result.plan.not_pruned else "")
                 if not d.changes:
                     body.append(f"| `{d.resource}` | {d.status.value} | | | | {what} |")
                 for c in d.changes:
-                    body.append(f"| `{d.resource}` | {d.status.value} | {c.field} | {_md_cell(c.live)} | {_md_cell(c.desired)} | {what} |")
+                    shown = change(c.field, c.live, c.desired)
+                    live, desired = _md_cells(shown)
+                    body.append(f"| `{d.resource}` | {d.status.value} | {c.field} | {live} | {desired} | {what} |")
+                    below += _after_table(md_details(f"{d.resource} {c.field}", shown))
+            body += below
             add = sum(d.status is DriftStatus.MISSING for d in drifts)
             chg = sum(d.status is DriftStatus.MODIFIED for d in drifts)
             dele = sum(d.status is DriftStatus.EXTRA for d in drifts)

@@ -2,7 +2,8 @@
 
 The page at ``/`` answers, at a glance: is live AWS in sync with git, since when does what
 differ, what would a client notice (the routing view), what will be done, and what ran.
-Values are formatted as the CLI formats them (``(none)``, JSON for strings and maps).
+Values are formatted as the CLI formats them (``(none)``, JSON for strings and maps); a long
+text (a generated template) is a collapsed diff (``controller.views.values``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from markupsafe import Markup, escape
 
 from controller.loop.history import parse_iso
 from controller.views import words
-from controller.views.report import format_value
+from controller.views.values import change, format_value
 
 # Groups with more rows than this start collapsed unless something in them differs.
 COLLAPSE_ROWS = 20
@@ -62,6 +63,8 @@ _env.filters["commit_url"] = lambda sha, repo: commit_url(repo or "", sha or "")
 for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words", "agent_words", "managed_words"):
     _env.filters[_name] = getattr(words, _name)
 _env.globals["arrow"] = words.ARROW
+# A field's change: short values on one line, long text (a generated template) as a diff.
+_env.globals["change"] = change
 
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -293,3 +294,101 @@ def test_an_invalid_head_commit_is_explained_on_the_page(world: dict[str, Any], 
         assert "invalid" in page.locator("#head-commit").inner_text()
     finally:
         runner.stop()
+
+
+def _edit_request_template(world: dict[str, Any]) -> None:
+    """A console edit of users-api's POST /users: one line of its generated request template."""
+    apigw = world["clients"].client("apigateway")
+    api = next(a["id"] for a in apigw.get_rest_apis()["items"] if a["name"] == "users-api")
+    users = next(r["id"] for r in apigw.get_resources(restApiId=api)["items"] if r["path"] == "/users")
+    integration = apigw.get_integration(restApiId=api, resourceId=users, httpMethod="POST")
+    template = integration["requestTemplates"]["application/json"]
+    edited = template.replace("\n", "\n## edited in the console\n", 1)
+    apigw.put_integration(
+        restApiId=api,
+        resourceId=users,
+        httpMethod="POST",
+        type=integration["type"],
+        integrationHttpMethod=integration["httpMethod"],
+        uri=integration["uri"],
+        requestParameters=integration.get("requestParameters") or {},
+        requestTemplates={"application/json": edited},
+        passthroughBehavior=integration["passthroughBehavior"],
+    )
+
+
+def _fits(page: Any, name: str) -> None:
+    """Nothing on the page is wider than the window."""
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], (name, widths)
+
+
+def test_a_changed_template_is_a_diff_and_no_page_is_wider_than_the_window(world: dict[str, Any], browser: Any) -> None:
+    runner = start(world, "detect")
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url(runner))
+        assert page.locator("#state").inner_text() == "in sync"
+        _fits(page, "status page in sync")
+        page.goto(url(runner, "/runs/1"))
+        _fits(page, "run page in sync")
+        page.goto(url(runner, "/runs/999"))
+        assert "No run #999" in page.content()
+        _fits(page, "not found page")
+        page.goto(url(runner))
+        page.fill("input[name=token]", "wrong")
+        page.click("#reconcile-now")
+        assert "Wrong UI token" in page.content()
+        _fits(page, "message page")
+
+        _edit_request_template(world)
+        runner.trigger("test")
+        wait_for(lambda: status(runner)["state"] == "drifted", 30, "the drift found")
+        (drift,) = status(runner)["drift"]
+        # moto's PutIntegration drops the integration responses too: their templates are on one side only.
+        assert drift["resource"].startswith("rest_method/users-api/") and "integration.request_template" in [c["field"] for c in drift["changes"]]
+        for path in ("/", "/runs/2"):
+            page.goto(url(runner, path))
+            shot(page, "template-diff" + path.replace("/", "-"))
+            cell = page.locator("details.long", has_text="integration.request_template")
+            assert cell.locator("summary").inner_text() == "integration.request_template: generated template changed (+0 -1 lines, show)", path
+            assert not cell.locator("pre.diff").is_visible()  # collapsed until asked
+            _fits(page, path)
+            cell.locator("summary").click()
+            diff = cell.locator("pre.diff")
+            assert diff.is_visible()
+            # The live template has the line git does not: the diff from live to git removes it.
+            assert diff.locator("span.del").all_inner_texts() == ["-## edited in the console"], path
+            assert diff.locator("span.add").count() == 0
+            assert "\\n" not in page.locator("body").inner_text(), path
+            _fits(page, path + " with the diff open")
+            one_side = page.locator("details.long", has_text="response.200.template")
+            assert re.fullmatch(r"response\.200\.template: \(none\) -> generated template, \d+ lines \(show\)", one_side.locator("summary").inner_text())
+            one_side.locator("summary").click()
+            assert "## Pointsman" in one_side.locator("pre.text").inner_text()
+            _fits(page, path + " with the template open")
+    finally:
+        runner.stop()
+
+
+def test_long_short_values_wrap_instead_of_widening_the_page(browser: Any) -> None:
+    """A long ARN, stage-variable map, route chain and error wrap in their cells (the pages
+    rendered from a status document, without a controller)."""
+    from controller.web.pages import not_found_page, run_page, status_page
+    from tests.views.test_words import run_entry, status_document
+
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:" + "AVeryLongFunctionName" * 10 + ":prod"
+    doc = status_document(2)
+    doc["drift"][0]["changes"] += [
+        {"field": "function_arn", "live": arn, "desired": arn + "2"},
+        {"field": "variables", "live": {f"variable{i}": arn for i in range(3)}, "desired": {}},
+    ]
+    doc["routes"][0] |= {"chain": " -> ".join([arn] * 3), "live_text": arn, "desired_text": arn}
+    doc["last_error"], doc["state"] = "AccessDenied: " + arn * 4, "error"
+    doc["warnings"] = [f"stage variable points at {arn}{arn}"]
+    run = run_entry(2) | {"drift": doc["drift"], "error": doc["last_error"], "warnings": doc["warnings"]}
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    for name, html in (("status", status_page(doc, [run], can_reconcile=True)), ("run", run_page(run)), ("not found", not_found_page(arn * 3))):
+        page.set_content(html)
+        assert arn in page.locator("body").inner_text().replace("\n", ""), name
+        _fits(page, name)
