@@ -413,7 +413,7 @@ class Controller:
         if self.status.applied_commit:
             self.metrics.commit.info({"commit": self.status.applied_commit, "branch": self.settings.branch})
         self.status.last_error = record.error
-        self.status.last_run = {k: v for k, v in record.as_json().items() if k not in ("drift", "api_calls", "warnings")}
+        self.status.last_run = {k: v for k, v in record.as_json().items() if k not in ("drift", "api_calls", "warnings", "rollouts")}
         self.status.last_run_finished = record.finished
         if record.status not in ("error", "invalid"):
             self.status.last_finished_at = record.finished

@@ -222,7 +222,7 @@ _MANAGED = _object(
 
 _LAST_RUN = _nullable(
     _object(
-        "the last finished run, as in /api/history without drift, AWS calls and warnings; null before the first",
+        "the last finished run, as in /api/history without drift, AWS calls, warnings and rollouts (see rollouts); null before the first",
         {
             "id": _int("the run's id (/runs/ID); a folded entry keeps its first run's"),
             "started": _time("when it started (the first of folded runs)"),
