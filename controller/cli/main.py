@@ -148,6 +148,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _reconcile_once(_settings(args))
     if args.command == "history":
         return _history(args)
+    if args.command == "rollout":
+        from controller.cli import status as statuscmd
+
+        try:
+            print(statuscmd.rollout_control(args.url, args.alias, args.action))
+        except statuscmd.StatusError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        return EXIT_OK
     if args.command == "status":
         return _status(args)
     if args.command == "demo":

@@ -181,6 +181,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
+    p = sub.add_parser("rollout", help="abort, promote or retry an alias's rollout at the running controller (needs POINTSMAN_UI_TOKEN)")
+    p.add_argument(
+        "action",
+        choices=("abort", "promote", "retry"),
+        help="abort: roll back to the stable version; promote: skip the remaining steps; retry: start an aborted rollout again",
+    )
+    p.add_argument("alias", metavar="ALIAS", help="the alias, FUNCTION:ALIAS (getProducts:prod)")
+    p.add_argument(
+        "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
+    )
     p = sub.add_parser("schema", help="print the spec file JSON Schema (or, with --api, that of /api/status)")
     p.add_argument("--api", action="store_true", help="print the JSON Schema of the controller's /api/status document instead (default: the spec file's)")
     p = sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
@@ -212,14 +222,18 @@ DESCRIPTIONS = {
     "(with --events-queue) on console changes; serves the status page, /api/status and /metrics.\n\n"
     "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 could not start.",
     "reconcile": "One fetch of the git branch and one reconcile, then exit: for cron-style scheduling.\n\n"
-    "Exit codes (as plan): 0 in sync, 2 drift found (healed in apply mode), 1 error.",
+    "Exit codes (as plan): 0 in sync, 2 drift found (healed in apply mode) or a rollout in progress, 1 error.",
     "history": "Print the recorded reconciles of a controller's state directory, newest first.\n\nExit codes: 0, 1 error (no readable history).",
     "demo": "Run the controller against an embedded AWS emulator on 127.0.0.1 and a local git repo made from "
     "desired_state/ (the README walks through it).\n\n"
     "Exit codes: 0 stopped, 1 could not start.",
     "status": "The running controller's state, from its /api/status: in sync, drifted and what will be done, "
     "or the last error. With --wait, first wait for a new run to finish in a state.\n\n"
-    "Exit codes: 0 in sync, 2 drifted, 1 error or unreachable (or --wait timed out).",
+    "Exit codes: 0 in sync, 2 drifted or rolling out, 1 error or unreachable (or --wait timed out).",
+    "rollout": "Act on an alias's rollout without a commit, at the running controller (as the status page's buttons): "
+    "abort rolls back to the stable version at once, promote skips the remaining steps, retry starts an aborted "
+    "rollout again on the same commit. Sends POINTSMAN_UI_TOKEN.\n\n"
+    "Exit codes: 0 asked for (the controller runs it now), 1 refused or unreachable.",
     "schema": "Print the JSON Schema of a spec file (for editors and CI), or with --api that of the controller's "
     "/api/status document (every field described; times are ISO-8601 UTC).\n\nExit codes: 0.",
     "iam-policy": "Print the least-privilege IAM policy Pointsman needs, from what each managed kind calls "

@@ -19,7 +19,7 @@ from controller.views.words import ARROW, actor_words, noun, outcome_words, plur
 from controller.web.pages import ago
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
-STATES = ("in_sync", "drifted", "healing", "reconciling", "error", "starting")
+STATES = ("in_sync", "drifted", "rolling_out", "healing", "reconciling", "error", "starting")
 
 
 class StatusError(Exception):
@@ -46,6 +46,30 @@ def fetch(url: str, timeout: float = 5.0) -> dict[str, Any]:
     if not isinstance(document, dict) or "state" not in document:
         raise StatusError(f"{target} is not a Pointsman status document (no 'state'): is the controller older than this command?")
     return document
+
+
+def rollout_control(url: str, alias: str, action: str, timeout: float = 10.0) -> str:
+    """POST /rollout to the controller with POINTSMAN_UI_TOKEN: ``action`` (abort, promote,
+    retry) on ``alias``'s rollout at its next run, started now. Returns what it answered."""
+    token = os.environ.get("POINTSMAN_UI_TOKEN") or ""
+    if not token:
+        raise StatusError("set POINTSMAN_UI_TOKEN to the controller's UI token: rollout controls need it, as the page's buttons do")
+    target = url.rstrip("/") + "/rollout"
+    body = json.dumps({"alias": alias, "action": action}).encode()
+    request = urllib.request.Request(target, data=body, method="POST", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(1 << 16)
+    except urllib.error.HTTPError as exc:
+        try:
+            why = json.loads(exc.read(1 << 16)).get("error") or exc.reason
+        except (ValueError, AttributeError):
+            why = exc.reason
+        raise StatusError(f"{target}: HTTP {exc.code}: {why}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StatusError(f"cannot reach the controller at {url}: {reason} (is `pointsman run` listening there? see --url)") from None
+    return f"{action} of {alias}'s rollout asked for: the controller runs it now (`pointsman status` shows the outcome)"
 
 
 def render(s: dict[str, Any]) -> str:
@@ -98,6 +122,10 @@ def render(s: dict[str, Any]) -> str:
             lines.append(f"  {h['resource']}  [{h['status']}]{who}, healed by run #{h['run']} {_ago(h['healed_at'], s)} ago")
             for c in h.get("changes") or []:
                 lines.extend(text_lines(change(str(c["field"]), c["live"], c["desired"]), "      ", text_up_to=1))
+    rollouts = s.get("rollouts") or []
+    if rollouts:
+        lines.append(f"Rollouts ({len(rollouts)}):")
+        lines.extend(f"  {r['line']}" for r in rollouts)
     changed = [r for r in s.get("routes") or [] if r.get("differs")]
     if changed:
         lines.append(f"Routing ({plural(len(changed), 'route')} {noun(len(changed), 'differs')} from git):")
@@ -118,7 +146,7 @@ def _ago(when: Any, s: dict[str, Any]) -> str:
 def exit_code(s: dict[str, Any]) -> int:
     if s["state"] == "error":
         return EXIT_ERROR
-    return EXIT_DRIFT if s.get("drift") else EXIT_OK
+    return EXIT_DRIFT if s.get("drift") or s["state"] == "rolling_out" else EXIT_OK
 
 
 def wait(url: str, state: str, timeout: float, poll: float = 0.5, commit: str | None = None) -> dict[str, Any]:

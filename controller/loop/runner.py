@@ -29,7 +29,7 @@ from controller.loop.metrics import Metrics
 from controller.loop.settings import Mode, RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
-from controller.rollout import PROGRESSING, WAITING, RolloutBook, RolloutRecord
+from controller.rollout import ABORTED, CONTROLS, PROGRESSING, WAITING, RolloutBook, RolloutRecord
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
 from controller.views.managed import managed_entries
 from controller.views.words import noun, plural, status_words, trigger_words
@@ -234,9 +234,12 @@ class Controller:
         self._rollouts(record, result, write)
         self._attribute(record, result, events)
         remaining, healed = remaining_drift(record.drift, record.actions)
+        # A rollout's step moves its alias on purpose: not a heal (its line says what happened).
+        stepped = {f"lambda_alias/{alias}" for alias, d in result.rollouts.decisions.items() if d.line}
+        healed = [h for h in healed if h not in stepped]
         self.metrics.observe_result(result, remaining)
         now = time.time()
-        fresh = heals_of(record, self.status.first_seen, now)
+        fresh = [h for h in heals_of(record, self.status.first_seen, now) if h["resource"] not in stepped]
         self.status.heals = [h for h in fresh + self.status.heals if h["healed_at"] > now - HEALED_KEPT_S][:HEALED_KEPT_MAX]
         self.status.first_seen = {d["resource"]: self.status.first_seen.get(d["resource"], record.started) for d in remaining}
         self.status.drift, self.status.found, self.status.healed = remaining, record.drift, healed
@@ -280,6 +283,27 @@ class Controller:
             if row.get("event") == "rollout_aborted":
                 self.metrics.rollout_aborts.inc()
         self.metrics.observe_rollouts(record.rollouts)
+
+    def rollout_control(self, alias: str, action: str) -> str | None:
+        """Ask the next run to ``abort``, ``promote`` or ``retry`` the rollout of ``alias``
+        (``getProducts:prod`` or ``getProducts/prod``); the reason it cannot, or None."""
+        if action not in CONTROLS:
+            return f"unknown rollout action {action[:40]!r}: abort, promote or retry"
+        if self.settings.mode is not Mode.APPLY:
+            return "detect mode never moves a rollout"
+        key = alias.strip().replace(":", "/", 1)
+        known = {alias: {"status": r.get("status")} for alias, r in self.history.load_rollouts().items()}
+        known.update({r["alias"]: r for r in self.status.rollouts if r.get("status")})  # the last run's word is the newest
+        row = known.get(key)
+        if row is None:
+            return f"no rollout of {alias[:140]!r}: an alias with a rollout in progress, waiting or aborted"
+        status = row.get("status")
+        if action == "retry" and status != ABORTED:
+            return f"the rollout of {alias[:140]} is {status}: only an aborted rollout is retried"
+        if action in ("abort", "promote") and status not in (PROGRESSING, WAITING):
+            return f"the rollout of {alias[:140]} is {status}: only one in progress (or waiting) can be {'aborted' if action == 'abort' else 'promoted'}"
+        self.rollout_controls[key] = action
+        return None
 
     def _attribute(self, record: RunRecord, result: Result, events: Sequence[Touch]) -> None:
         """Say who made each drift: the event that explains it (``actor``: ARN, source IP, user
@@ -580,6 +604,12 @@ class Runner:
         job = self.scheduler.get_job("reconcile")
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
+
+    def rollout_control(self, alias: str, action: str) -> str | None:
+        refused = self.controller.rollout_control(alias, action)
+        if refused is None:
+            self.trigger("ui")
+        return refused
 
     def _tick(self) -> None:
         reason = "schedule"

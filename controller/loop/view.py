@@ -25,6 +25,11 @@ class LoopView(Protocol):
         """Reconcile at once (or right after the run in flight)."""
         ...
 
+    def rollout_control(self, alias: str, action: str) -> str | None:
+        """Abort, promote or retry ``alias``'s rollout at the next run (started now); the reason
+        it cannot be done, or None."""
+        ...
+
     def ready(self) -> tuple[bool, str]:
         """Ready to serve (a first run finished), and why not."""
         ...

@@ -77,18 +77,5 @@ class RolloutBook:
         return decision
 
     def summaries(self) -> list[dict[str, Any]]:
-        """Each decision for reports: alias, line, event, and the record's state."""
-        out = []
-        for alias, d in self.decisions.items():
-            entry: dict[str, Any] = {"alias": alias, "line": d.line, "event": d.event}
-            if d.record is not None:
-                entry.update(
-                    status=d.record.status,
-                    stable=d.record.stable,
-                    target=d.record.target,
-                    step=d.record.step,
-                    reason=d.record.reason,
-                    gates=d.record.gates,
-                )
-            out.append(entry)
-        return out
+        """Each decision for reports (``Decision.summary``): alias, line, event, where it stands."""
+        return [d.summary(alias) for alias, d in self.decisions.items()]

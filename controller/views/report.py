@@ -27,6 +27,7 @@ def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
         "actions": [a.as_dict() for a in result.plan.actions],
         "not_pruned": [d.resource for d in result.plan.not_pruned],
         "held": [h.as_dict() for h in result.plan.held],
+        "rollouts": [r for r in result.rollouts.summaries() if r.get("line")],
         "api_calls": result.api_calls,
         "write_calls": sum(write_calls(result.api_calls).values()),
     }
@@ -173,6 +174,11 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
             lines.append(f"  ~ {r['entry']}" + (f": {r['chain']}" if r["chain"].strip() else ""))
             lines.append(f"      now (live): {r['live_text'].strip() or '-'}")
             lines.append(f"      after apply (git): {r['desired_text'].strip() or '-'}")
+    rollouts = [r for r in result.rollouts.summaries() if r.get("line")]
+    if rollouts:
+        lines.append("")
+        lines.append(f"Rollouts ({len(rollouts)}):")
+        lines.extend(f"  {r['line']}" for r in rollouts)
     if result.warnings:
         lines.append("")
         lines.append(f"Warnings ({len(result.warnings)}; not drift, apply does not change them):")
@@ -271,6 +277,10 @@ def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str
         if result.plan.actions:
             body = [f"{i}. `{a.operation}` `{a.resource}`: {a.reason}" for i, a in enumerate(result.plan.actions, 1)]
             lines += [""] + _details(f"Actions, in order ({len(result.plan.actions)})", body)
+    rollouts = [r for r in result.rollouts.summaries() if r.get("line")]
+    if rollouts:
+        lines += ["", "#### Rollouts", ""]
+        lines += [f"- {r['line']}" for r in rollouts]
     changed_routes = [r for r in (review.routes if review else []) if r.get("differs")]
     if changed_routes:
         lines += ["", "#### Routing changes: what clients get", "", "| entry | route | now (live) | after apply (git) |", "|---|---|---|---|"]

@@ -62,6 +62,7 @@ _env.filters["commit_url"] = lambda sha, repo: commit_url(repo or "", sha or "")
 # Words, not tokens: the same helpers as the CLI's text and the notifications.
 for _name in ("plural", "noun", "state_words", "status_words", "outcome_words", "trigger_words", "short_sha", "actions_words", "agent_words", "managed_words"):
     _env.filters[_name] = getattr(words, _name)
+_env.filters["percent"] = words.percent
 _env.globals["arrow"] = words.ARROW
 # A field's change: short values on one line, long text (a generated template) as a diff.
 _env.globals["change"] = change

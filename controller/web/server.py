@@ -314,7 +314,7 @@ def _handler(loop: LoopView) -> type[_Handler]:
                     self._send(200, pages.run_page(run.as_json()), "text/html; charset=utf-8")
             elif url.path == "/favicon.ico":
                 self._send(200, FAVICON, "image/svg+xml", headers={"Cache-Control": "max-age=86400"})
-            elif url.path == "/reconcile":
+            elif url.path in ("/reconcile", "/rollout"):
                 self._send(405, {"error": "POST with the UI token"}, headers={"Allow": "POST"})
             elif url.path == "/webhook":
                 self._send(405, {"error": "POST the push notification"}, headers={"Allow": "POST"})
@@ -327,6 +327,9 @@ def _handler(loop: LoopView) -> type[_Handler]:
                 return
             if url.path == "/reconcile":
                 self._reconcile_now()
+                return
+            if url.path == "/rollout":
+                self._rollout_control()
                 return
             if url.path != "/webhook":
                 if url.path in GET_PATHS:
@@ -386,39 +389,78 @@ def _handler(loop: LoopView) -> type[_Handler]:
                     given = ""
             return hmac.compare_digest(given.encode(), token.encode())
 
-        def _reconcile_now(self) -> None:
-            """The status page's button: a token (form field ``token`` or ``Authorization: Bearer``)
-            equal to POINTSMAN_UI_TOKEN, else nothing happens. A form gets a redirect to ``/``."""
+        def _ui_form(self, what: str) -> tuple[dict[str, list[str]], bool] | None:
+            """An action from the status page (or a script): a token (form field ``token`` or
+            ``Authorization: Bearer``) equal to POINTSMAN_UI_TOKEN, else nothing happens. Returns
+            the form's fields and whether it is a browser form; None once answered (refused)."""
             if ui_token is None:
-                self._reject_unread(403, "reconciling from the page is off: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
-                return
+                self._reject_unread(403, f"{what} from the page is off: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
+                return None
             length = self._declared_length(default="0")
             if length is None:
-                return
+                return None
             if length > MAX_FORM:
                 self._reject_unread(413, f"body larger than {MAX_FORM} bytes")
-                return
+                return None
             body = self._read_body(length)
             if body is None:
-                return
+                return None
             scheme, credentials = self._authorization()
             given = credentials if scheme == "bearer" else ""
-            form = self.headers.get("Content-Type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+            content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+            form = content_type == "application/x-www-form-urlencoded"
+            fields = parse_qs(body.decode("utf-8", "replace")) if form else {}
+            if content_type == "application/json" and body:
+                try:
+                    data = json.loads(body)
+                except ValueError:
+                    data = None
+                fields = {str(k): [str(v)] for k, v in data.items()} if isinstance(data, dict) else {}
             if not given and form:
-                given = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
+                given = (fields.get("token") or [""])[0]
             if not hmac.compare_digest(given.encode(), ui_token.encode()):
-                log.warning("reconcile request rejected: bad or missing UI token", client=self.client_address[0])
+                log.warning(f"{what} request rejected: bad or missing UI token", client=self.client_address[0])
                 if form:
                     self._send(403, pages.not_found_page("Wrong UI token: nothing was started."), "text/html; charset=utf-8")
                 else:
                     self._send(403, {"error": "bad or missing UI token"})
+                return None
+            return fields, form
+
+        def _reconcile_now(self) -> None:
+            """The status page's "Reconcile now". A form gets a redirect to ``/``."""
+            answer = self._ui_form("reconciling")
+            if answer is None:
                 return
+            _, form = answer
             log.info("reconcile requested from the status page", client=self.client_address[0])
             loop.trigger("ui")
             if form:
                 self._send(303, "", "text/plain", headers={"Location": "/"})
             else:
                 self._send(202, {"triggered": True})
+
+        def _rollout_control(self) -> None:
+            """Abort, promote or retry a rollout without a commit (``alias``, ``action`` fields;
+            ``pointsman rollout ACTION ALIAS`` and the page's buttons post them)."""
+            answer = self._ui_form("rollout control")
+            if answer is None:
+                return
+            fields, form = answer
+            alias = (fields.get("alias") or [""])[0]
+            action = (fields.get("action") or [""])[0]
+            refused = loop.rollout_control(alias, action)
+            if refused is not None:
+                if form:
+                    self._send(400, pages.not_found_page(refused), "text/html; charset=utf-8")
+                else:
+                    self._send(400, {"error": refused})
+                return
+            log.info("rollout control requested", alias=alias, action=action, client=self.client_address[0])
+            if form:
+                self._send(303, "", "text/plain", headers={"Location": "/#rollouts"})
+            else:
+                self._send(202, {"triggered": True, "alias": alias, "action": action})
 
         def _read_body(self, length: int) -> bytes | None:
             """Exactly ``length`` bytes within TIMEOUT seconds, else answer 408/400 and None."""
