@@ -13,11 +13,12 @@ import structlog
 from controller.aws.clients import AwsClients
 from controller.engine.apply import apply_actions
 from controller.engine.diff import diff
+from controller.engine.guardrails import Guardrails, check
 from controller.engine.plan import Plan, make_plan
 from controller.kinds import KINDS, PlanContext, PlanProblem
 from controller.kinds.lambda_alias import needs_versions
 from controller.live.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
-from controller.model import Drift, Outcome, OutcomeStatus, Resource
+from controller.model import Action, Drift, Outcome, OutcomeStatus, Resource
 from controller.spec import Spec
 
 log = structlog.get_logger("pointsman.engine")
@@ -37,6 +38,10 @@ class Result:
     dry_run: bool = False
     prune: bool = False
     duration_s: float = 0.0
+    # Guardrails (engine/guardrails.py): why nothing was applied, and what waits for approval.
+    refused: list[str] = field(default_factory=list)
+    window: str = ""
+    waiting: tuple[Action, ...] = ()
 
     @property
     def in_sync(self) -> bool:
@@ -124,24 +129,29 @@ def reconcile(
     should_stop: Callable[[], bool] = lambda: False,
     scope: Scope | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    guardrails: Guardrails | None = None,
 ) -> Result:
     """One reconcile. ``scope``: reads to reuse (a scope kept from an earlier reconcile, whose
     changed resources were invalidated); what the plan writes is forgotten from it afterwards.
-    ``on_plan(drift, actions)``: told the counts once planned, before anything is applied."""
+    ``on_plan(drift, actions)``: told the counts once planned, before anything is applied.
+    ``guardrails``: the limits on what the plan may do (protect and sync windows, read from the
+    spec, always apply); a refused or deferred plan makes no write call."""
+    rails = guardrails if guardrails is not None else Guardrails()
     started = time.monotonic()
     clients.start_deadline()
-    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan)
+    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan, rails)
     created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
     if created and not should_stop():
         # APIs were just cloned: plan and apply what they carry (stages, permissions, mappings) now.
         log.info("planning again for the APIs just created", apis=[o.action.resource for o in created])
-        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop)
+        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, guardrails=rails)
         seen = {d.resource for d in result.drift}
         result.problems = follow.problems
         result.warnings = follow.warnings
         result.drift = result.drift + [d for d in follow.drift if d.resource not in seen]
         result.plan = Plan(result.plan.actions + follow.plan.actions, follow.plan.not_pruned, follow.plan.held)
         result.outcomes = result.outcomes + follow.outcomes
+        result.refused, result.window, result.waiting = follow.refused, follow.window, result.waiting + follow.waiting
     result.api_calls = clients.counter.snapshot()
     result.duration_s = time.monotonic() - started
     return result
@@ -157,6 +167,7 @@ def _pass(
     should_stop: Callable[[], bool],
     scope: Scope | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    guardrails: Guardrails | None = None,
 ) -> Result:
     result = Result(prune=prune, dry_run=dry_run)
     scope = scope if scope is not None else Scope(clients, concurrency=concurrency)
@@ -172,6 +183,12 @@ def _pass(
             live.extend(kind.live(ctx, [r for r in desired if r.kind == kind.name]))
         result.drift = diff(desired, live)
         result.plan = make_plan(result.drift, prune, desired)
+        verdict = check(result.plan, spec, guardrails or Guardrails())
+        result.plan, result.refused, result.window, result.waiting = verdict.plan, verdict.refused, verdict.window, verdict.waiting
+        for line in result.refused:
+            log.warning("plan refused; nothing is applied", reason=line)
+        if result.window:
+            log.info("sync window: nothing is applied", window=result.window)
         log.info("planned", drift=len(result.drift), actions=len(result.plan.actions))
         if result.drift:
             named = [f"{d.resource} ({d.status.value})" for d in result.drift[:LOGGED_DRIFT]]
@@ -179,7 +196,7 @@ def _pass(
             log.info("drift found", drift=len(result.drift), resources=named + ([f"and {more} more"] if more else []))
         if on_plan is not None:
             on_plan(len(result.drift), len(result.plan.actions))
-        if apply and result.plan.actions:
+        if apply and result.plan.actions and verdict.applies:
             result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
             result.applied = not dry_run
             scope.forget_writes((call.service, call.params) for action in result.plan.actions for call in action.calls)

@@ -63,6 +63,10 @@ class RunSettings(BaseSettings):
     events_queue: str | None = Field(None, description="SQS queue URL of CloudTrail events forwarded by EventBridge: console changes are reconciled at once")
     events_wait: float = Field(20.0, ge=0, le=20, allow_inf_nan=False, description="seconds one SQS long poll waits for events")
     events_ignore_principals: str = Field("", description="comma-separated IAM role or user ARNs whose events are Pointsman's own (besides its user agent)")
+    # Guardrails (README "Guardrails"): checked before any write call.
+    allow_protected: bool = Field(False, description="updates and deletions of resources declared with protect: true are allowed")
+    max_changes: int | None = Field(None, ge=0, description="a plan of more actions is refused (None: no cap)")
+    max_deletions: int | None = Field(None, ge=0, description="a plan of more deletions is refused (None: no cap)")
 
     @field_validator("notify_webhook_url", "status_url")
     @classmethod
