@@ -150,6 +150,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _history(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "approve":
+        from controller.cli import status as statuscmd
+
+        try:
+            print(statuscmd.approve(args.url, args.run))
+        except statuscmd.StatusError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        return EXIT_OK
     if args.command == "demo":
         from controller.demo.run import run_demo
 

@@ -207,6 +207,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
+    p = sub.add_parser("approve", help="approve the actions a controller's run left waiting (approve: manual); it applies them at once")
+    p.add_argument("run", metavar="RUN_ID", type=_int_between(1, 10**12), help="the run waiting for approval (its id on the status page or in /api/status)")
+    p.add_argument(
+        "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
+    )
     p = sub.add_parser("schema", help="print the spec file JSON Schema (or, with --api, that of /api/status)")
     p.add_argument("--api", action="store_true", help="print the JSON Schema of the controller's /api/status document instead (default: the spec file's)")
     p = sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
@@ -248,6 +253,10 @@ DESCRIPTIONS = {
     "status": "The running controller's state, from its /api/status: in sync, drifted and what will be done, "
     "or the last error. With --wait, first wait for a new run to finish in a state.\n\n"
     "Exit codes: 0 in sync, 2 drifted, 1 error or unreachable (or --wait timed out).",
+    "approve": "Approve what a run of the running controller left waiting for approval (aliases and stages "
+    "declared with approve: manual): POST /approve/RUN_ID with the UI token (POINTSMAN_UI_TOKEN or "
+    "POINTSMAN_UI_TOKEN_FILE). The controller applies those actions at once; an approval covers exactly the "
+    "actions that run showed.\n\nExit codes: 0 approved, 1 not approved (another run is waiting, bad token, unreachable).",
     "schema": "Print the JSON Schema of a spec file (for editors and CI), or with --api that of the controller's "
     "/api/status document (every field described; times are ISO-8601 UTC).\n\nExit codes: 0.",
     "iam-policy": "Print the least-privilege IAM policy Pointsman needs, from what each managed kind calls "

@@ -42,15 +42,26 @@ _RUN_STATUSES = {
     "error": "error",
     "running": "running",
     "interrupted": "interrupted",
+    "refused": "refused by a guardrail",
+    "deferred": "deferred by a sync window",
+    "waiting": "waiting for approval",
 }
 # An action's outcome (detect mode plans and never applies).
-_OUTCOMES = {"planned": "planned, not applied", "dry-run": "dry run, not applied", "not pruned": "not pruned (prune is off)"}
+_OUTCOMES = {
+    "planned": "planned, not applied",
+    "dry-run": "dry run, not applied",
+    "not pruned": "not pruned (prune is off)",
+    "waiting": "waiting for approval",
+    "refused": "refused, not applied",
+    "deferred": "deferred by a sync window",
+}
 _TRIGGERS = {
     "schedule": "schedule",
     "new-commit": "new commit",
     "event": "event",
     "ui": "Reconcile now",
     "once": "run once",
+    "approve": "approval",
 }
 _SENDERS = {"github": "GitHub", "gitlab": "GitLab", "bitbucket": "Bitbucket", "gitea": "Gitea", "generic": "a generic sender"}
 
