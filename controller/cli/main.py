@@ -159,6 +159,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "status":
         return _status(args)
+    if args.command == "approve":
+        from controller.cli import status as statuscmd
+
+        try:
+            print(statuscmd.approve(args.url, args.run))
+        except statuscmd.StatusError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        return EXIT_OK
     if args.command == "demo":
         from controller.demo.run import run_demo
 
@@ -185,6 +194,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"error: --show-values is for the text plan a person reads, not --format {args.format}", file=sys.stderr)
         return EXIT_ERROR
     base_changes = _base_changes(args, spec) if args.command == "plan" else None
+    rails = _guardrails(args)
     clients = AwsClients()
     mode = args.command
     scope = Scope(clients, concurrency=args.concurrency)
@@ -196,6 +206,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         dry_run=getattr(args, "dry_run", False),
         concurrency=args.concurrency,
         scope=scope,
+        guardrails=rails,
     )
     review = None
     if mode == "plan" and (args.format == "markdown" or base_changes is not None) and not result.problems:
@@ -207,9 +218,42 @@ def _dispatch(args: argparse.Namespace) -> int:
     print(render(result, fmt=args.format, mode=mode, review=review, show_values=show_values))
     if result.problems:
         return EXIT_ERROR
+    if result.refused:
+        verb = "apply would refuse this plan" if mode == "plan" else "plan refused"
+        print(f"error: {verb}: {'; '.join(result.refused)}; nothing was applied", file=sys.stderr)
+        return EXIT_ERROR
+    if result.window and mode == "apply" and result.plan.actions and not result.dry_run:
+        print(f"error: {result.window}; nothing was applied", file=sys.stderr)
+        return EXIT_ERROR
     if mode == "plan":
         return EXIT_OK if result.in_sync else EXIT_DRIFT
     return EXIT_ERROR if result.failed else EXIT_OK
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _guardrails(args: argparse.Namespace) -> Any:
+    """The guardrails of plan and apply: the flags, else POINTSMAN_ALLOW_PROTECTED,
+    POINTSMAN_MAX_CHANGES and POINTSMAN_MAX_DELETIONS (a bad value is a SettingsError)."""
+    from controller.engine.guardrails import Guardrails
+
+    allow = args.allow_protected
+    if allow is None:
+        raw = os.environ.get("POINTSMAN_ALLOW_PROTECTED", "").strip().lower()
+        if raw not in _TRUE + _FALSE:
+            raise SettingsError(f"POINTSMAN_ALLOW_PROTECTED must be true or false, not {raw!r}")
+        allow = raw in _TRUE
+    caps: dict[str, int | None] = {}
+    for name in ("max_changes", "max_deletions"):
+        value = getattr(args, name)
+        raw = os.environ.get(f"POINTSMAN_{name.upper()}", "").strip()
+        if value is None and raw:
+            if not raw.isdigit():
+                raise SettingsError(f"POINTSMAN_{name.upper()} must be a whole number of 0 or more, not {raw!r}")
+            value = int(raw)
+        caps[name] = value
+    return Guardrails(allow_protected=bool(allow), max_changes=caps["max_changes"], max_deletions=caps["max_deletions"])
 
 
 def _base_changes(args: argparse.Namespace, spec: Any) -> tuple[str, str | None, list[Any]] | None:

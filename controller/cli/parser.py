@@ -90,6 +90,30 @@ def aws_tuning_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def guardrail_args(p: argparse.ArgumentParser, *, from_env: bool = True) -> None:
+    """--allow-protected, --max-changes, --max-deletions (README "Guardrails"). ``from_env``: plan
+    and apply read the POINTSMAN_* variables in main; run and reconcile through their settings."""
+    env = " (env POINTSMAN_{})"
+    p.add_argument(
+        "--allow-protected",
+        action=argparse.BooleanOptionalAction if not from_env else "store_true",
+        default=None,
+        help="allow updating and deleting resources declared with protect: true; default off" + env.format("ALLOW_PROTECTED"),
+    )
+    p.add_argument(
+        "--max-changes",
+        type=_int_between(0, 1_000_000),
+        metavar="N",
+        help="refuse a plan of more than N actions before any write call; default no cap" + env.format("MAX_CHANGES"),
+    )
+    p.add_argument(
+        "--max-deletions",
+        type=_int_between(0, 1_000_000),
+        metavar="N",
+        help="refuse a plan of more than N deletions before any write call; default no cap" + env.format("MAX_DELETIONS"),
+    )
+
+
 ONE_SHOT_COMMANDS = ("plan", "apply", "routes", "explain", "reconcile")
 
 
@@ -127,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     spec_arg(p)
     aws_args(p)
     p.add_argument("--prune", action="store_true", help="plan deletion of extra resources")
+    guardrail_args(p)
     p.add_argument(
         "--show-values",
         action="store_true",
@@ -140,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     aws_args(p)
     p.add_argument("--prune", action="store_true", help="delete extra resources in the managed scope")
     p.add_argument("--dry-run", action="store_true", help="plan and report, call nothing that writes")
+    guardrail_args(p)
     p = sub.add_parser("routes", help="what clients reach: each domain base path and stage to its function versions, live and in git")
     spec_arg(p)
     aws_args(p)
@@ -188,6 +214,8 @@ def _parser() -> argparse.ArgumentParser:
         help="abort: roll back to the stable version; promote: skip the remaining steps; retry: start an aborted rollout again",
     )
     p.add_argument("alias", metavar="ALIAS", help="the alias, FUNCTION:ALIAS (getProducts:prod)")
+    p = sub.add_parser("approve", help="approve the actions a controller's run left waiting (approve: manual); it applies them at once")
+    p.add_argument("run", metavar="RUN_ID", type=_int_between(1, 10**12), help="the run waiting for approval (its id on the status page or in /api/status)")
     p.add_argument(
         "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
     )
@@ -211,10 +239,12 @@ DESCRIPTIONS = {
     "validate": "Check the spec files: every problem, each with its file:line. Reads no AWS.\n\nExit codes: 0 valid, 1 problems.",
     "plan": "Read live AWS and show the drift from the spec and the actions apply would take (a review: "
     "per field, with the routing changes clients would notice). Makes no write call.\n\n"
-    "Exit codes (as terraform plan -detailed-exitcode): 0 in sync, 2 drift (changes planned), 1 error.",
+    "Exit codes (as terraform plan -detailed-exitcode): 0 in sync, 2 drift (changes planned), 1 error "
+    "(or apply would refuse the plan: a protected resource, --max-changes, --max-deletions).",
     "apply": "Make AWS match the spec: the planned actions, in order, make-before-break; a failed action skips "
     "what depends on it, and the report says exactly what was and was not done.\n\n"
-    "Exit codes: 0 applied or in sync, 1 error or a failed action.",
+    "Exit codes: 0 applied or in sync, 1 error, a failed action, or nothing applied because a guardrail refused "
+    "the plan (protected resource, --max-changes, --max-deletions) or a sync window is closed.",
     "routes": "What clients reach: each custom-domain base path and each stage, to the function versions it serves, "
     "live beside git.\n\n"
     "Exit codes: 0; with --exit-code, 2 when a route differs from git; 1 error.",
@@ -234,6 +264,10 @@ DESCRIPTIONS = {
     "abort rolls back to the stable version at once, promote skips the remaining steps, retry starts an aborted "
     "rollout again on the same commit. Sends POINTSMAN_UI_TOKEN.\n\n"
     "Exit codes: 0 asked for (the controller runs it now), 1 refused or unreachable.",
+    "approve": "Approve what a run of the running controller left waiting for approval (aliases and stages "
+    "declared with approve: manual): POST /approve/RUN_ID with the UI token (POINTSMAN_UI_TOKEN or "
+    "POINTSMAN_UI_TOKEN_FILE). The controller applies those actions at once; an approval covers exactly the "
+    "actions that run showed.\n\nExit codes: 0 approved, 1 not approved (another run is waiting, bad token, unreachable).",
     "schema": "Print the JSON Schema of a spec file (for editors and CI), or with --api that of the controller's "
     "/api/status document (every field described; times are ISO-8601 UTC).\n\nExit codes: 0.",
     "iam-policy": "Print the least-privilege IAM policy Pointsman needs, from what each managed kind calls "
@@ -283,6 +317,9 @@ _RUN_FLAGS = (
     "ignore_alarms_at_start",
     "notify_webhook_url",
     "status_url",
+    "allow_protected",
+    "max_changes",
+    "max_deletions",
 )
 
 
@@ -333,4 +370,5 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         " signed with POINTSMAN_NOTIFY_SECRET " + env.format("NOTIFY_WEBHOOK_URL") + "; Slack: env POINTSMAN_NOTIFY_SLACK_URL",
     )
     p.add_argument("--status-url", metavar="URL", help="the status page's address, linked from notifications " + env.format("STATUS_URL"))
+    guardrail_args(p, from_env=False)
     aws_tuning_args(p)

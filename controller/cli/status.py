@@ -176,3 +176,34 @@ def wait(url: str, state: str, timeout: float, poll: float = 0.5, commit: str | 
                 f"timed out after {timeout:g}s waiting for {want} after a new run (the state is {seen}, at {short_sha(at.get('sha'), 'no commit')})"
             )
         time.sleep(poll)
+
+
+def approve(url: str, run_id: int, timeout: float = 10.0) -> str:
+    """``pointsman approve RUN``: POST /approve/RUN with the UI token (POINTSMAN_UI_TOKEN, or the
+    file POINTSMAN_UI_TOKEN_FILE names); the controller applies that run's waiting actions at once.
+    The one line to print, or StatusError."""
+    token = os.environ.get("POINTSMAN_UI_TOKEN") or ""
+    if not token and os.environ.get("POINTSMAN_UI_TOKEN_FILE"):
+        try:
+            with open(os.environ["POINTSMAN_UI_TOKEN_FILE"], encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except OSError as exc:
+            raise StatusError(f"cannot read POINTSMAN_UI_TOKEN_FILE: {exc.strerror or exc}") from None
+    if not token:
+        raise StatusError("approving needs the controller's UI token: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
+    target = f"{url.rstrip('/')}/approve/{run_id}"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}  # not a form: the answer is JSON
+    request = urllib.request.Request(target, data=b"", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(1 << 16)
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read(1 << 16)).get("error") or exc.reason
+        except (ValueError, AttributeError, OSError):
+            detail = exc.reason
+        raise StatusError(f"run #{run_id} not approved: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StatusError(f"cannot reach the controller at {url}: {reason} (is `pointsman run` listening there? see --url)") from None
+    return f"approved run #{run_id}: the controller applies its waiting actions now (`pointsman status --wait in_sync` to follow)"

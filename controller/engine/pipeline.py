@@ -13,11 +13,12 @@ import structlog
 from controller.aws.clients import AwsClients
 from controller.engine.apply import apply_actions
 from controller.engine.diff import diff
+from controller.engine.guardrails import Guardrails, check
 from controller.engine.plan import Plan, make_plan
 from controller.kinds import KINDS, PlanContext, PlanProblem
 from controller.kinds.lambda_alias import needs_versions
 from controller.live.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
-from controller.model import Drift, Outcome, OutcomeStatus, Resource
+from controller.model import Action, Drift, Outcome, OutcomeStatus, Resource
 from controller.rollout import RolloutBook
 from controller.spec import Spec
 
@@ -63,6 +64,10 @@ class Result:
     duration_s: float = 0.0
     # The rollouts this plan decided (the book's decisions; persisted by the controller once applied).
     rollouts: RolloutBook = field(default_factory=RolloutBook)
+    # Guardrails (engine/guardrails.py): why nothing was applied, and what waits for approval.
+    refused: list[str] = field(default_factory=list)
+    window: str = ""
+    waiting: tuple[Action, ...] = ()
 
     @property
     def in_sync(self) -> bool:
@@ -151,19 +156,23 @@ def reconcile(
     scope: Scope | None = None,
     on_plan: Callable[[int, int], None] | None = None,
     rollouts: RolloutBook | None = None,
+    guardrails: Guardrails | None = None,
 ) -> Result:
     """One reconcile. ``scope``: reads to reuse (a scope kept from an earlier reconcile, whose
     changed resources were invalidated); what the plan writes is forgotten from it afterwards.
-    ``on_plan(drift, actions)``: told the counts once planned, before anything is applied."""
+    ``on_plan(drift, actions)``: told the counts once planned, before anything is applied.
+    ``guardrails``: the limits on what the plan may do (protect and sync windows, read from the
+    spec, always apply); a refused or deferred plan makes no write call."""
+    rails = guardrails if guardrails is not None else Guardrails()
     started = time.monotonic()
     clients.start_deadline()
     book = rollouts if rollouts is not None else RolloutBook()
-    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan, book)
+    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan, rails, book)
     created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
     if created and not should_stop():
         # APIs were just cloned: plan and apply what they carry (stages, permissions, mappings) now.
         log.info("planning again for the APIs just created", apis=[o.action.resource for o in created])
-        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, rollouts=book)
+        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, guardrails=rails, rollouts=book)
         seen = {d.resource for d in result.drift}
         result.problems = follow.problems
         result.warnings = follow.warnings
@@ -173,6 +182,7 @@ def reconcile(
         # The second pass read the cloned APIs and what they carry: its reads are the newer ones.
         newer = {m.id: m for m in follow.managed}
         result.managed = [newer.pop(m.id, m) for m in result.managed] + list(newer.values())
+        result.refused, result.window, result.waiting = follow.refused, follow.window, result.waiting + follow.waiting
     result.api_calls = clients.counter.snapshot()
     result.duration_s = time.monotonic() - started
     return result
@@ -188,6 +198,7 @@ def _pass(
     should_stop: Callable[[], bool],
     scope: Scope | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    guardrails: Guardrails | None = None,
     rollouts: RolloutBook | None = None,
 ) -> Result:
     book = rollouts if rollouts is not None else RolloutBook()
@@ -207,6 +218,12 @@ def _pass(
         found = {r.id: r for r in live}
         result.managed = [Managed(r, found.get(r.id)) for r in desired]
         result.plan = make_plan(result.drift, prune, desired)
+        verdict = check(result.plan, spec, guardrails or Guardrails())
+        result.plan, result.refused, result.window, result.waiting = verdict.plan, verdict.refused, verdict.window, verdict.waiting
+        for line in result.refused:
+            log.warning("plan refused; nothing is applied", reason=line)
+        if result.window:
+            log.info("sync window: nothing is applied", window=result.window)
         log.info("planned", drift=len(result.drift), actions=len(result.plan.actions))
         if result.drift:
             named = [f"{d.resource} ({d.status.value})" for d in result.drift[:LOGGED_DRIFT]]
@@ -214,7 +231,7 @@ def _pass(
             log.info("drift found", drift=len(result.drift), resources=named + ([f"and {more} more"] if more else []))
         if on_plan is not None:
             on_plan(len(result.drift), len(result.plan.actions))
-        if apply and result.plan.actions:
+        if apply and result.plan.actions and verdict.applies:
             result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
             result.applied = not dry_run
             scope.forget_writes((call.service, call.params) for action in result.plan.actions for call in action.calls)

@@ -20,6 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
+from controller.engine.guardrails import Guardrails, fingerprint
 from controller.engine.pipeline import Result, reconcile
 from controller.live.scope import Scope
 from controller.loop.events import Touch, blame
@@ -67,6 +68,11 @@ class Status:
     heals: list[dict[str, Any]] = field(default_factory=list)
     # The rollouts of the last run: each alias's step, the line people read, the gate readings.
     rollouts: list[dict[str, Any]] = field(default_factory=list)
+    # Guardrails of the last run: why its plan was refused, the sync window that deferred it,
+    # and the actions waiting for approval ({"run": id, "actions": [...]}).
+    refused: list[str] = field(default_factory=list)
+    window: str | None = None
+    approval: dict[str, Any] | None = None
 
 
 # How long the status page keeps a healed drift in view (an hour), and at most how many.
@@ -141,6 +147,12 @@ class Controller:
         self.clock: Callable[[], float] = time.time  # rollouts' steps and pauses (tests move it)
         self.rollout_controls: dict[str, str] = {}  # alias -> abort | promote | retry, for the next run
         self.rollout_due_at: float | None = None  # when a rollout in progress wants the next run
+        # Guardrails: the commit (and spec) last applied with no guardrail holding it back (its
+        # protection outlives a removal; re-applying it is healing), the approved actions
+        # (fingerprints), and those the last run left waiting for approval.
+        self._applied: tuple[str, Spec] | None = None
+        self._approved: frozenset[str] = frozenset()
+        self._waiting: list[str] = []
 
     # ------------------------------------------------------------------ one run
 
@@ -166,6 +178,8 @@ class Controller:
                 record.finished = time.time()
                 record.api_calls = self.clients.counter.snapshot()
                 self.history.finish(record)
+                waiting = [a for a in record.actions if a.get("outcome") == "waiting"]
+                self.status.approval = {"run": record.id, "actions": waiting} if record.status == "waiting" else None
                 self.status.running = None
                 self._publish(record, time.monotonic() - started)
                 if self.notifier is not None:
@@ -219,6 +233,16 @@ class Controller:
             now=self.clock,
             ignore_alarms_at_start=self.settings.ignore_alarms_at_start,
         )
+        rails = Guardrails(
+            allow_protected=self.settings.allow_protected,
+            max_changes=self.settings.max_changes,
+            max_deletions=self.settings.max_deletions,
+            now=datetime.fromtimestamp(self.clock(), UTC),
+            heal=self._applied is not None and self._applied[0] == commit,
+            approvals=True,
+            approved=self._approved,
+            protected_before=self._applied[1] if self._applied is not None else None,
+        )
         result = reconcile(
             spec,
             self.clients,
@@ -229,7 +253,9 @@ class Controller:
             scope=scope,
             on_plan=self._planned,
             rollouts=book,
+            guardrails=rails,
         )
+        self._guarded(commit, spec, result, write)
         self._record_result(record, result, head_ok)
         self._rollouts(record, result, write)
         self._attribute(record, result, events)
@@ -246,7 +272,7 @@ class Controller:
         self.status.planned = [a for a in record.actions if a.get("outcome") != OutcomeStatus.SUCCEEDED.value]
         self.status.warnings = list(record.warnings)
         self._routes(spec, scope)
-        if not result.problems:
+        if not result.problems and not (write and (result.refused or result.window)):
             self.status.applied_commit = commit
             self.status.managed = managed_entries(result.managed, record.drift, remaining)
 
@@ -303,6 +329,28 @@ class Controller:
         if action in ("abort", "promote") and status not in (PROGRESSING, WAITING):
             return f"the rollout of {alias[:140]} is {status}: only one in progress (or waiting) can be {'aborted' if action == 'abort' else 'promoted'}"
         self.rollout_controls[key] = action
+        return None
+
+    def _guarded(self, commit: str, spec: Spec, result: Result, write: bool) -> None:
+        """Keep what the guardrails decided: the commit applied in full, the approvals used up,
+        the actions left waiting, and the refusal or sync window the status shows."""
+        self.status.refused = list(result.refused)
+        self.status.window = result.window or None
+        done = {fingerprint(o.action) for o in result.outcomes if o.status is OutcomeStatus.SUCCEEDED}
+        self._approved = self._approved - done
+        self._waiting = [fingerprint(a) for a in result.waiting]
+        if write and not result.problems and not result.refused and not result.window and not result.failed:
+            self._applied = (commit, spec)
+
+    def approve(self, run_id: int) -> str | None:
+        """Approve the actions run ``run_id`` left waiting; the next run applies them (None), or why not."""
+        approval = self.status.approval
+        if approval is None or not self._waiting:
+            return "no run is waiting for approval"
+        if approval["run"] != run_id:
+            return f"run #{run_id} is not the one waiting for approval (run #{approval['run']} is)"
+        self._approved = self._approved | frozenset(self._waiting)
+        log.info("approved", run=run_id, actions=len(self._waiting))
         return None
 
     def _attribute(self, record: RunRecord, result: Result, events: Sequence[Touch]) -> None:
@@ -401,6 +449,13 @@ class Controller:
             if outcome and outcome.error:
                 entry["error"] = outcome.error
             record.actions.append(entry)
+        for action in result.waiting:
+            record.actions.append({"resource": action.resource, "operation": action.operation, "reason": action.reason, "outcome": "waiting"})
+        if result.refused or result.window:
+            held_by = "refused" if result.refused else "deferred"
+            for entry in record.actions:
+                if entry["outcome"] == "planned" and self.settings.mode is Mode.APPLY:
+                    entry["outcome"] = held_by
         for held in result.plan.held:
             record.actions.append(
                 {
@@ -418,6 +473,13 @@ class Controller:
         elif result.failed:
             record.status = "failed"
             record.error = "; ".join(f"{o.action.resource}: {o.error}" for o in result.outcomes if o.status is OutcomeStatus.FAILED)
+        elif result.refused and self.settings.mode is Mode.APPLY:
+            record.status, record.error = "refused", f"plan refused: {'; '.join(result.refused)}; nothing was applied"
+        elif result.window and self.settings.mode is Mode.APPLY:
+            record.status, record.error = "deferred", result.window
+        elif result.waiting and self.settings.mode is Mode.APPLY:
+            record.status = "waiting"
+            record.error = f"waiting for approval: {plural(len(result.waiting), 'action')} (`pointsman approve RUN_ID` or the status page's Approve button)"
         elif result.applied:
             record.status = "applied"
         elif result.drift:
@@ -477,7 +539,7 @@ class Controller:
             return "reconciling", f"a reconcile ({trigger_words(s.running['trigger'])}) is running"
         if last is None:
             return "starting", "no reconcile has finished yet"
-        if last["status"] in ("error", "failed", "interrupted") or (last["status"] == "invalid" and not s.applied_commit):
+        if last["status"] in ("error", "failed", "interrupted", "refused") or (last["status"] == "invalid" and not s.applied_commit):
             return "error", s.last_error or status_words(last["status"])
         active = [r for r in s.rollouts if r.get("status") in (PROGRESSING, WAITING)]
         if active and not s.drift:
@@ -488,6 +550,10 @@ class Controller:
                 why = "the newest commit is invalid, so nothing is applied"
             elif all(d["status"] == "extra" for d in s.drift) and not self.settings.prune:
                 why = "extra resources are kept: prune is off"
+            elif s.window and self.settings.mode is Mode.APPLY:
+                why = s.window
+            elif s.approval is not None:
+                why = f"waiting for approval of run #{s.approval['run']}"
             return "drifted", f"{plural(len(s.drift), 'resource')} {noun(len(s.drift), 'differs')} from git ({why})"
         return "in_sync", "live AWS matches git" + (f" (healed {plural(len(s.healed), 'resource')} in the last run)" if s.healed else "")
 
@@ -543,6 +609,14 @@ class Controller:
             "last_error": s.last_error,
             "ready": ready,
             "ready_reason": why,
+            "guardrails": {
+                "allow_protected": self.settings.allow_protected,
+                "max_changes": self.settings.max_changes,
+                "max_deletions": self.settings.max_deletions,
+                "refused": s.refused,
+                "window": s.window,
+                "approval": s.approval,
+            },
         }
 
 
@@ -596,6 +670,13 @@ class Runner:
 
     def metrics_text(self) -> bytes:
         return self.controller.metrics.render()
+
+    def approve(self, run_id: int) -> str | None:
+        """Approve what run ``run_id`` left waiting and reconcile at once (None), or why not."""
+        refused = self.controller.approve(run_id)
+        if refused is None:
+            self.trigger("approve")
+        return refused
 
     def trigger(self, reason: str) -> None:
         """Reconcile at once (or right after the one in flight)."""

@@ -65,6 +65,10 @@ class RunSettings(BaseSettings):
     events_ignore_principals: str = Field("", description="comma-separated IAM role or user ARNs whose events are Pointsman's own (besides its user agent)")
     rollout_poll: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False, description="seconds between looks at the gates of a rollout in progress")
     ignore_alarms_at_start: bool = Field(False, description="start a rollout even while one of its gate alarms is in ALARM")
+    # Guardrails (README "Guardrails"): checked before any write call.
+    allow_protected: bool = Field(False, description="updates and deletions of resources declared with protect: true are allowed")
+    max_changes: int | None = Field(None, ge=0, description="a plan of more actions is refused (None: no cap)")
+    max_deletions: int | None = Field(None, ge=0, description="a plan of more deletions is refused (None: no cap)")
 
     @field_validator("notify_webhook_url", "status_url")
     @classmethod

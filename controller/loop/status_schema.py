@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 STATES = ("in_sync", "drifted", "rolling_out", "healing", "reconciling", "error", "starting")
-RUN_STATUSES = ("running", "in_sync", "rolling_out", "drift", "applied", "failed", "invalid", "error", "interrupted")
+RUN_STATUSES = ("running", "in_sync", "rolling_out", "drift", "applied", "failed", "invalid", "error", "interrupted", "refused", "deferred", "waiting")
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +59,10 @@ _ACTION = _object(
         "resource": _str("the resource the action is on (kind/key)"),
         "operation": _str("what is done (the AWS operation, or none)"),
         "reason": _str("why, in one line"),
-        "outcome": _str("succeeded, failed, skipped, planned (detect mode or not reached), held, or not pruned"),
+        "outcome": _str(
+            "succeeded, failed, skipped, planned (detect mode or not reached), held, not pruned, "
+            "waiting (for approval), refused (a guardrail refused the plan) or deferred (a sync window)"
+        ),
         "error": _str("why it failed, was skipped or is held"),
     },
     optional=("resource", "error"),
@@ -259,6 +262,24 @@ _RUNNING = _nullable(
     )
 )
 
+_GUARDRAILS = _object(
+    "the guardrails (README: Guardrails): the limits set, and what they held back in the last run",
+    {
+        "allow_protected": {"type": "boolean", "description": "may a plan change resources declared with protect: true (--allow-protected)"},
+        "max_changes": _nullable(_int("a plan of more actions is refused (--max-changes); null: no cap")),
+        "max_deletions": _nullable(_int("a plan of more deletions is refused (--max-deletions); null: no cap")),
+        "refused": {"type": "array", "items": {"type": "string"}, "description": "why the last run's plan was refused (nothing was applied), one line each"},
+        "window": _nullable(_str("the sync window that deferred the last run's applies, and when it ends")),
+        "approval": _nullable(
+            _object(
+                "the run waiting for approval: `pointsman approve RUN` or the page's Approve button applies its actions",
+                {"run": _int("the run's id"), "actions": {"type": "array", "items": _ACTION, "description": "the actions waiting"}},
+            )
+        ),
+    },
+)
+
+
 STATUS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Pointsman /api/status",
@@ -307,6 +328,7 @@ STATUS_SCHEMA: dict[str, Any] = {
             "last_error": _nullable(_str("the last run's error")),
             "ready": {"type": "boolean", "description": "is the controller ready (/readyz)"},
             "ready_reason": _str("why (not) ready"),
+            "guardrails": _GUARDRAILS,
         },
     ),
 }

@@ -50,6 +50,10 @@ class LoopView(Protocol):
         """The Prometheus exposition of the loop's metrics."""
         ...
 
+    def approve(self, run_id: int) -> str | None:
+        """Approve the actions run ``run_id`` left waiting for approval and reconcile (None), or why not."""
+        ...
+
 
 class HttpServer(Protocol):
     """The server a runner starts and stops (``controller.web.server.serve`` makes one)."""

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.spec.windows import Window
+
 
 def _printable(text: str) -> str:
     """``text`` with each non-printable character escaped as in a Python literal."""
@@ -54,6 +56,7 @@ class Spec:
     domains: dict[str, Declared] = field(default_factory=dict)
     sources: dict[tuple[str, ...], str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)  # sync windows of every file, in file order
 
     def source_of(self, *path: str) -> str | None:
         return self.sources.get(tuple(path))

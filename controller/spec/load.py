@@ -39,6 +39,7 @@ from controller.spec.reading import (
     _too_big,
 )
 from controller.spec.schema import _ENV_SSM_TAG, _ENV_TEXT_TAG, AliasSpec, FunctionSpec, SpecFile, StageSpec, VersionsSpec, _short
+from controller.spec.windows import Window
 from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 # --------------------------------------------------------------------------- loading
@@ -232,6 +233,10 @@ def _load_spec(root: Path, display_root: str | None, allow_empty: bool) -> Spec:
                     )
                     continue
                 target[name] = Declared(name, declared, where)
+        for index, window in enumerate(parsed.windows):
+            kind, text = ("deny", window.deny) if window.deny is not None else ("allow", window.allow or "")
+            where = f"{shown}:{lines.get(('windows', index), 1)}"
+            spec.windows.append(Window(kind, text, window.timezone, window.allow_heal, where))
         for path_key, line in lines.items():
             if all(isinstance(p, str) for p in path_key):
                 spec.sources[path_key] = f"{shown}:{line}"

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from controller.spec.rollouts import PRESETS, Step, parse_duration, preset_steps
+from controller.spec.windows import WINDOW_PATTERN, WindowError, parse_span, zone
 from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
 LATEST = "$LATEST"
@@ -251,6 +252,45 @@ def _preset_or_rollout(schema: dict[str, Any]) -> None:
 
 RolloutField = RolloutSpec | None
 
+# ------------------------------------------------------------------ guardrails (protect, approve, windows)
+_PROTECT_DESCRIPTION = "never deleted (even with --prune); a change to it needs --allow-protected"
+
+
+def _protect() -> Any:
+    return Field(False, description=_PROTECT_DESCRIPTION)
+
+
+def _approve() -> Any:
+    return Field("auto", description="manual: the controller applies changes to it only after `pointsman approve RUN_ID` or the page's Approve button")
+
+
+class WindowSpec(_Strict):
+    """A sync window: deny (no applies while open) or allow (applies only while one is open)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "oneOf": [{"required": ["deny"]}, {"required": ["allow"]}]})
+
+    deny: str | None = Field(
+        None,
+        description="'Fri 16:00-Mon 08:00' (weekly) or '22:00-06:00' (daily): applies wait while it is open",
+        json_schema_extra={"pattern": _whole(WINDOW_PATTERN)},
+    )
+    allow: str | None = Field(
+        None, description="applies run only while an allow window is open (and no deny window is)", json_schema_extra={"pattern": _whole(WINDOW_PATTERN)}
+    )
+    timezone: str = Field("UTC", description="IANA time zone the times are read in, e.g. Europe/Paris")
+    allow_heal: bool = Field(False, description="drift healing (restoring a commit already applied) still runs while this window blocks")
+
+    @model_validator(mode="after")
+    def _readable(self) -> WindowSpec:
+        if (self.deny is None) == (self.allow is None):
+            raise ValueError("a window is either {deny: ...} or {allow: ...}")
+        try:
+            parse_span(self.deny or self.allow or "")
+            zone(self.timezone)
+        except WindowError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
 
 class AliasSpec(_Strict):
     # _routing_rules: routing (when not empty) needs a version other than $LATEST.
@@ -278,6 +318,8 @@ class AliasSpec(_Strict):
         description="A preset name, or {preset | steps, alarms, analysis}: the new version takes traffic step by step",
         json_schema_extra=_preset_or_rollout,
     )
+    protect: bool = _protect()
+    approve: Literal["auto", "manual"] = _approve()
 
     @field_validator("rollout", mode="before")
     @classmethod
@@ -472,6 +514,8 @@ class StageSpec(_Strict):
     variables: dict[VariableName, VariableValue] = Field(default_factory=dict, json_schema_extra=_keys(_VAR_NAME_RE))
     description: str = ""
     deployment: str | None = Field(None, description="Deployment id; when omitted the stage keeps its deployment (new stages get the newest).")
+    protect: bool = _protect()
+    approve: Literal["auto", "manual"] = _approve()
 
     @field_validator("variables", mode="before")
     @classmethod
@@ -666,11 +710,13 @@ class RestApiSpec(_Strict):
     )
     stages: dict[StageName, StageSpec] = Field(default_factory=dict, json_schema_extra=_keys(_STAGE_NAME_RE))
     versions: VersionsSpec | None = Field(None, description="Versions chosen per request by header or media type.")
+    protect: bool = Field(False, description="the API and everything Pointsman manages in it (stages, methods, deployments): " + _PROTECT_DESCRIPTION)
 
 
 class MappingSpec(_Strict):
     api: str = Field(description="Name of a REST API declared under rest_apis.")
     stage: str = Field(description="A stage declared for that API.")
+    protect: bool = _protect()
 
 
 class DomainSpec(_Strict):
@@ -684,6 +730,7 @@ class SpecFile(_Strict):
     functions: dict[FunctionName, FunctionSpec] = Field(default_factory=dict, json_schema_extra={**_keys(_FUNCTION_NAME_RE), "type": ["object", "null"]})
     rest_apis: dict[str, RestApiSpec] = Field(default_factory=dict, json_schema_extra={"type": ["object", "null"]})
     domains: dict[str, DomainSpec] = Field(default_factory=dict, json_schema_extra={"type": ["object", "null"]})
+    windows: list[WindowSpec] = Field(default_factory=list, description="sync windows: when the controller and apply may write", max_length=100)
 
     @field_validator("functions", "rest_apis", "domains", mode="before")
     @classmethod
@@ -706,6 +753,7 @@ class SpecFile(_Strict):
 #   entry naming a version of each route function; a route (method in any case, path) listed twice
 #   (only identical routes: uniqueItems); catalogue stages declared under the API's stages; every
 #   stage exposing the default version.
+# - A window's time zone being a name zoneinfo knows, and a window that starts when it ends.
 # - Sums: the 4 KiB of an environment (names and values in UTF-8); the schema bounds one entry only.
 # - What JSON cannot tell apart: 1.0 from 1 (validate refuses `version: 1.0`, a YAML float; the
 #   schema takes it for 1), a stage variable float of 1e16 or more (str() gives "1e+16") from an

@@ -28,6 +28,9 @@ def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
         "not_pruned": [d.resource for d in result.plan.not_pruned],
         "held": [h.as_dict() for h in result.plan.held],
         "rollouts": [r for r in result.rollouts.summaries() if r.get("line")],
+        "refused": list(result.refused),
+        "window": result.window or None,
+        "waiting_approval": [a.as_dict() for a in result.waiting],
         "api_calls": result.api_calls,
         "write_calls": sum(write_calls(result.api_calls).values()),
     }
@@ -163,9 +166,10 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
         lines.append("Plan: no actions (only extra resources, and prune is off).")
     if result.plan.held:
         lines.append("")
-        lines.append(f"Held back ({len(result.plan.held)}; deleting would break what still uses them):")
+        lines.append(f"Held back ({len(result.plan.held)}; deletions not run, each with why):")
         for h in result.plan.held:
             lines.append(f"  - {h.action.operation}  {h.action.resource}: {h.reason}")
+    lines.extend(_guardrail_lines(result, mode))
     changed_routes = [r for r in routes or [] if r.get("differs")]
     if changed_routes:
         lines.append("")
@@ -205,6 +209,22 @@ def _md_cells(c: Change) -> tuple[str, str]:
     if c.long and not c.text:  # the same lines: only the line endings differ
         return md_escape(c.live), md_escape(c.summary)
     return md_escape(c.live), md_escape(c.desired)
+
+
+def _guardrail_lines(result: Result, mode: str) -> list[str]:
+    """Refusals, the sync window and what waits for approval (engine/guardrails.py)."""
+    lines: list[str] = []
+    if result.waiting:
+        lines += ["", f"Waiting for approval ({len(result.waiting)}; applied after `pointsman approve RUN_ID`):"]
+        lines += [f"  - {a.operation}  {a.resource}: {a.reason}" for a in result.waiting]
+    if result.refused:
+        lines += ["", "Apply would refuse this plan:" if mode == "plan" else "Refused; nothing was applied:"]
+        lines += [f"  - {line}" for line in result.refused]
+        if result.plan.actions:
+            lines.append(f"  (the plan above lists the {plural(len(result.plan.actions), 'action')} it would have done)")
+    if result.window:
+        lines += ["", result.window + ("; nothing was applied" if mode == "apply" else "")]
+    return lines
 
 
 def _details(summary: str, body: list[str], open_: bool = False) -> list[str]:
@@ -290,6 +310,9 @@ def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str
     warnings += [f"prune deletes `{d.resource}`" for d in deleting]
     warnings += [f"`{d.resource}`: {d.reason}" for d in result.drift if d.kind == "lambda_permission" and d.status is DriftStatus.MISSING and d.reason]
     warnings += [f"held back: `{h.action.operation}` `{h.action.resource}`: {h.reason}" for h in result.plan.held]
+    warnings += [f"refused: {line}" for line in result.refused]
+    warnings += [result.window] if result.window else []
+    warnings += [f"waits for approval: `{a.operation}` `{a.resource}`: {a.reason}" for a in result.waiting]
     warnings += list(result.warnings)
     if warnings:
         lines += ["", "#### Warnings", ""]

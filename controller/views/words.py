@@ -46,9 +46,19 @@ _RUN_STATUSES = {
     "error": "error",
     "running": "running",
     "interrupted": "interrupted",
+    "refused": "refused by a guardrail",
+    "deferred": "deferred by a sync window",
+    "waiting": "waiting for approval",
 }
 # An action's outcome (detect mode plans and never applies).
-_OUTCOMES = {"planned": "planned, not applied", "dry-run": "dry run, not applied", "not pruned": "not pruned (prune is off)"}
+_OUTCOMES = {
+    "planned": "planned, not applied",
+    "dry-run": "dry run, not applied",
+    "not pruned": "not pruned (prune is off)",
+    "waiting": "waiting for approval",
+    "refused": "refused, not applied",
+    "deferred": "deferred by a sync window",
+}
 _TRIGGERS = {
     "schedule": "schedule",
     "new-commit": "new commit",
@@ -56,6 +66,7 @@ _TRIGGERS = {
     "ui": "Reconcile now",
     "rollout": "rollout step",
     "once": "run once",
+    "approve": "approval",
 }
 # A managed resource after the last run (``/api/status`` ``managed[].status``).
 _MANAGED = {"in_sync": "in sync", "differs": "differs", "missing": "not in AWS", "healed": "healed by the last run"}

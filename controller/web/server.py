@@ -64,6 +64,7 @@ OPEN_PATHS = ("/healthz", "/readyz", "/favicon.ico")
 # The page's icon: a set of points (rails switching), as SVG, which browsers take at /favicon.ico.
 FAVICON = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M3 15V1M3 9l10-8M13 15V1" stroke="#2a6" stroke-width="2" fill="none"/></svg>'
 RUN_PATH = re.compile(r"/runs/([0-9]{1,12})")
+APPROVE_PATH = re.compile(r"/approve/([0-9]{1,12})")  # POST: approve what that run left waiting
 MAX_FORM = 4096  # bytes of the "Reconcile now" form
 _HEAD_END = re.compile(rb"(?:^|\n)\r?\n")
 _CLIENT_GONE = (ConnectionError, TimeoutError)
@@ -314,7 +315,7 @@ def _handler(loop: LoopView) -> type[_Handler]:
                     self._send(200, pages.run_page(run.as_json()), "text/html; charset=utf-8")
             elif url.path == "/favicon.ico":
                 self._send(200, FAVICON, "image/svg+xml", headers={"Cache-Control": "max-age=86400"})
-            elif url.path in ("/reconcile", "/rollout"):
+            elif url.path in ("/reconcile", "/rollout") or APPROVE_PATH.fullmatch(url.path):
                 self._send(405, {"error": "POST with the UI token"}, headers={"Allow": "POST"})
             elif url.path == "/webhook":
                 self._send(405, {"error": "POST the push notification"}, headers={"Allow": "POST"})
@@ -330,6 +331,9 @@ def _handler(loop: LoopView) -> type[_Handler]:
                 return
             if url.path == "/rollout":
                 self._rollout_control()
+                return
+            if (match := APPROVE_PATH.fullmatch(url.path)) is not None:
+                self._approve(int(match.group(1)))
                 return
             if url.path != "/webhook":
                 if url.path in GET_PATHS:
@@ -389,10 +393,10 @@ def _handler(loop: LoopView) -> type[_Handler]:
                     given = ""
             return hmac.compare_digest(given.encode(), token.encode())
 
-        def _ui_form(self, what: str) -> tuple[dict[str, list[str]], bool] | None:
-            """An action from the status page (or a script): a token (form field ``token`` or
-            ``Authorization: Bearer``) equal to POINTSMAN_UI_TOKEN, else nothing happens. Returns
-            the form's fields and whether it is a browser form; None once answered (refused)."""
+        def _authorized(self, what: str) -> tuple[bool, dict[str, list[str]]] | None:
+            """A POST from the status page or a script: a token (form field ``token`` or
+            ``Authorization: Bearer``) equal to POINTSMAN_UI_TOKEN. (is it a form, its fields),
+            or None once answered (403 and nothing happens)."""
             if ui_token is None:
                 self._reject_unread(403, f"{what} from the page is off: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
                 return None
@@ -425,14 +429,14 @@ def _handler(loop: LoopView) -> type[_Handler]:
                 else:
                     self._send(403, {"error": "bad or missing UI token"})
                 return None
-            return fields, form
+            return form, fields
 
         def _reconcile_now(self) -> None:
-            """The status page's "Reconcile now". A form gets a redirect to ``/``."""
-            answer = self._ui_form("reconciling")
-            if answer is None:
+            """The status page's button "Reconcile now". A form gets a redirect to ``/``."""
+            authorized = self._authorized("reconciling")
+            if authorized is None:
                 return
-            _, form = answer
+            form, _ = authorized
             log.info("reconcile requested from the status page", client=self.client_address[0])
             loop.trigger("ui")
             if form:
@@ -443,10 +447,10 @@ def _handler(loop: LoopView) -> type[_Handler]:
         def _rollout_control(self) -> None:
             """Abort, promote or retry a rollout without a commit (``alias``, ``action`` fields;
             ``pointsman rollout ACTION ALIAS`` and the page's buttons post them)."""
-            answer = self._ui_form("rollout control")
-            if answer is None:
+            authorized = self._authorized("rollout control")
+            if authorized is None:
                 return
-            fields, form = answer
+            form, fields = authorized
             alias = (fields.get("alias") or [""])[0]
             action = (fields.get("action") or [""])[0]
             refused = loop.rollout_control(alias, action)
@@ -461,6 +465,26 @@ def _handler(loop: LoopView) -> type[_Handler]:
                 self._send(303, "", "text/plain", headers={"Location": "/#rollouts"})
             else:
                 self._send(202, {"triggered": True, "alias": alias, "action": action})
+
+        def _approve(self, run_id: int) -> None:
+            """``POST /approve/RUN``: apply what run RUN left waiting for approval (the page's
+            Approve button, ``pointsman approve RUN``). 409 when that run is not the one waiting."""
+            authorized = self._authorized("approving")
+            if authorized is None:
+                return
+            form, _ = authorized
+            refused = loop.approve(run_id)
+            if refused is not None:
+                if form:
+                    self._send(409, pages.not_found_page(f"Nothing was approved: {refused}."), "text/html; charset=utf-8")
+                else:
+                    self._send(409, {"approved": False, "error": refused})
+                return
+            log.info("run approved", run=run_id, client=self.client_address[0])
+            if form:
+                self._send(303, "", "text/plain", headers={"Location": "/"})
+            else:
+                self._send(202, {"approved": True, "run": run_id})
 
         def _read_body(self, length: int) -> bytes | None:
             """Exactly ``length`` bytes within TIMEOUT seconds, else answer 408/400 and None."""

@@ -473,7 +473,7 @@ def test_json_schema_describes_alias_version() -> None:
     assert isinstance(schema, dict)
     assert schema["title"] == "Pointsman spec file"
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert set(schema["properties"]) == {"functions", "rest_apis", "domains"}
+    assert set(schema["properties"]) == {"functions", "rest_apis", "domains", "windows"}
     alias = schema["$defs"]["AliasSpec"]
     assert "version" in alias["properties"]
     assert alias["required"] == ["version"]
