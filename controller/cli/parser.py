@@ -214,6 +214,9 @@ def _parser() -> argparse.ArgumentParser:
         help="abort: roll back to the stable version; promote: skip the remaining steps; retry: start an aborted rollout again",
     )
     p.add_argument("alias", metavar="ALIAS", help="the alias, FUNCTION:ALIAS (getProducts:prod)")
+    p.add_argument(
+        "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
+    )
     p = sub.add_parser("approve", help="approve the actions a controller's run left waiting (approve: manual); it applies them at once")
     p.add_argument("run", metavar="RUN_ID", type=_int_between(1, 10**12), help="the run waiting for approval (its id on the status page or in /api/status)")
     p.add_argument(
