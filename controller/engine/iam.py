@@ -3,7 +3,9 @@
 Given a spec whose environments take values from SSM Parameter Store, the policy also
 allows ``ssm:GetParameters`` on exactly those parameters, and ``kms:Decrypt`` through SSM
 only (a SecureString encrypted with a customer managed key; the AWS managed key aws/ssm
-needs no statement): narrow its Resource to those keys' ARNs.
+needs no statement): narrow its Resource to those keys' ARNs. Rollouts gated by alarms add
+``cloudwatch:DescribeAlarms`` on those alarms; an error-rate analysis adds
+``cloudwatch:GetMetricData`` (which has no resource-level permissions).
 """
 
 from __future__ import annotations
@@ -17,6 +19,19 @@ from controller.spec import Spec
 def ssm_parameters(spec: Spec) -> list[str]:
     """The SSM parameter names the spec's environments name."""
     return sorted({name for decl in spec.functions.values() for name in decl.spec.ssm_parameters().values()})
+
+
+def rollout_gates(spec: Spec) -> tuple[list[str], bool]:
+    """The CloudWatch alarms the spec's rollouts are gated by, and whether one reads the error rate."""
+    alarms: set[str] = set()
+    analysis = False
+    for decl in spec.functions.values():
+        for alias in decl.spec.aliases:
+            rollout = decl.spec.rollout_of(alias)
+            if rollout is not None:
+                alarms.update(rollout.alarms)
+                analysis = analysis or rollout.analysis is not None
+    return sorted(alarms), analysis
 
 
 def policy_document(spec: Spec | None = None) -> dict[str, Any]:
@@ -62,4 +77,17 @@ def policy_document(spec: Spec | None = None) -> dict[str, Any]:
                 "Condition": {"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}},
             }
         )
+    alarms, analysis = rollout_gates(spec) if spec is not None else ([], False)
+    if alarms:
+        document["Statement"].append(
+            {
+                "Sid": "PointsmanRolloutAlarms",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:DescribeAlarms"],
+                "Resource": [f"arn:aws:cloudwatch:*:*:alarm:{name}" for name in alarms],
+            }
+        )
+    if analysis:
+        # GetMetricData has no resource-level permissions: its Resource is "*".
+        document["Statement"].append({"Sid": "PointsmanRolloutMetrics", "Effect": "Allow", "Action": ["cloudwatch:GetMetricData"], "Resource": "*"})
     return document

@@ -155,7 +155,7 @@ class Notifier:
                 sent.append(str(row["event"]))
         rolling = {f"lambda_alias/{row.get('alias')}" for row in record.rollouts}
         status = record.status
-        if status == "rolling_out" or (status in ("applied", "drift") and record.drift and all(d.get("resource") in rolling for d in record.drift)):
+        if status == "rolling_out" or (status in ("applied", "drift") and rolling and all(d.get("resource") in rolling for d in record.drift)):
             status = "in_sync"
         return sent + self._observe_state(record, status, head_invalid)
 

@@ -389,3 +389,16 @@ def test_who_made_a_drift_travels_with_it(notifiers: list[Notifier]) -> None:
     first, second = [line for line in text.splitlines() if line.startswith("• ")]
     assert first.endswith("by arn:aws:iam::123456789012:user/alice with the AWS console from 203.0.113.5"), first
     assert " by " not in second
+
+
+def test_a_rollout_step_is_sent_with_its_line_and_state(receiver: Receiver, notifiers: list[Notifier]) -> None:
+    n = make(notifiers, Target(receiver.url(), "json"))
+    step = {"alias": "getProducts/prod", "line": "rolling out getProducts:prod 3 -> 2: step 3 of 4 (50%)", "event": "rollout_step", "weight": 50.0}
+    record = RunRecord(started=T0, finished=T0 + 1, trigger="rollout", mode="apply", status="applied", commit_sha=SHA, id=9, rollouts=[step])
+    assert n.observe(record) == ["rollout_step"]
+    receiver.wait(1)
+    _, headers, body = receiver.requests[0]
+    payload = json.loads(body)
+    assert headers["X-Pointsman-Event"] == "rollout_step"
+    assert payload["summary"] == "pointsman: rolling out getProducts:prod 3 -> 2: step 3 of 4 (50%)"
+    assert payload["rollout"] == step and payload["run"]["id"] == 9

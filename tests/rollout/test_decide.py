@@ -179,3 +179,44 @@ def test_all_at_once_moves_in_one_step(preset: str) -> None:
     w = World()
     d = w.run(0, spec=RolloutSpec.model_validate({"preset": preset}))
     assert (d.version, d.routing, d.event) == ("8", {}, "rollout_promoted")
+
+
+def test_iam_policy_adds_cloudwatch_only_for_the_gates_rollouts_use(tmp_path: Any) -> None:
+    from controller.engine.iam import policy_document
+    from controller.spec import load_spec
+
+    def sids(text: str) -> dict[str, Any]:
+        (tmp_path / "a.yaml").write_text(text)
+        return {s["Sid"]: s for s in policy_document(load_spec(tmp_path))["Statement"]}
+
+    plain = sids("functions:\n  f:\n    aliases:\n      prod: {version: 2}\n")
+    assert "PointsmanRolloutAlarms" not in plain and "PointsmanRolloutMetrics" not in plain
+    preset = sids("functions:\n  f:\n    rollout: Canary10Percent5Minutes\n    aliases:\n      prod: {version: 2}\n")
+    assert "PointsmanRolloutAlarms" not in preset and "PointsmanRolloutMetrics" not in preset
+    gated = sids(
+        "functions:\n  f:\n    aliases:\n      prod: {version: 2, rollout: {preset: Canary10Percent5Minutes, alarms: [f-errors],"
+        " analysis: {max_error_rate: 0.01}}}\n"
+    )
+    assert gated["PointsmanRolloutAlarms"]["Action"] == ["cloudwatch:DescribeAlarms"]
+    assert gated["PointsmanRolloutAlarms"]["Resource"] == ["arn:aws:cloudwatch:*:*:alarm:f-errors"]
+    assert gated["PointsmanRolloutMetrics"]["Action"] == ["cloudwatch:GetMetricData"]
+
+
+def test_each_rollout_step_is_one_notification_and_not_drift_news() -> None:
+    from controller.loop.history import RunRecord
+    from controller.loop.notify import Notifier
+
+    n = Notifier([])
+    queued: list[tuple[str, Any]] = []
+    n._enqueue = lambda event, record, rollout=None: queued.append((event, rollout))  # type: ignore[method-assign]
+    step = {"alias": "getProducts/prod", "line": "rolling out getProducts:prod 3 -> 2: step 1 of 4 (10%)", "event": "rollout_started", "status": "progressing"}
+    drift = [{"resource": "lambda_alias/getProducts/prod", "kind": "lambda_alias", "status": "modified", "changes": []}]
+    record = RunRecord(started=0, finished=1, trigger="schedule", mode="apply", status="applied", drift=drift, rollouts=[step])
+    assert n.observe(record) == ["rollout_started"]
+    assert queued == [("rollout_started", step)]  # no "healed": a step is not a heal
+    pause = RunRecord(started=2, finished=3, trigger="rollout", mode="apply", status="rolling_out", rollouts=[{**step, "event": None}])
+    assert n.observe(pause) == []
+    aborted = {**step, "event": "rollout_aborted", "line": "rolling back getProducts:prod to 3: alarm getProducts-errors in ALARM"}
+    assert n.observe(RunRecord(started=4, finished=5, trigger="rollout", mode="apply", status="applied", drift=drift, rollouts=[aborted])) == [
+        "rollout_aborted"
+    ]

@@ -18,7 +18,9 @@ __all__ = ["browser"]  # the module's Chromium fixture
 ROLLOUT = 'prod: {version: 2, description: "v1 production", rollout: {steps: [{weight: 10}, {pause: 1h}], alarms: [getProducts-errors]}}'
 
 
-def test_the_page_shows_a_rollout_and_its_buttons_abort_and_retry_it(world: dict[str, Any], browser: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_page_shows_a_rollout_and_its_buttons_abort_and_retry_it(
+    world: dict[str, Any], browser: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     cloudwatch = world["clients"].client("cloudwatch")
     cloudwatch.put_metric_alarm(
         AlarmName="getProducts-errors",
@@ -61,7 +63,7 @@ def test_the_page_shows_a_rollout_and_its_buttons_abort_and_retry_it(world: dict
         # The command line: a wrong action is refused by the controller; retry starts it again.
         host, port = runner.http.server_address[:2]
         address = f"http://{host}:{port}"
-        pytest.MonkeyPatch().setenv("POINTSMAN_UI_TOKEN", TOKEN)
+        monkeypatch.setenv("POINTSMAN_UI_TOKEN", TOKEN)
         assert main(["rollout", "abort", "getProducts:prod", "--url", address]) == 1
         assert "only one in progress (or waiting) can be aborted" in capsys.readouterr().err
         assert main(["rollout", "retry", "getProducts:prod", "--url", address]) == 0
