@@ -203,7 +203,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="text or json (default text)")
     p.add_argument(
-        "--wait", metavar="STATE", choices=("in_sync", "drifted", "error"), help="first wait for a new run to finish in STATE: in_sync, drifted or error"
+        "--wait",
+        metavar="STATE",
+        choices=("in_sync", "drifted", "rolling_out", "error"),
+        help="first wait for a new run to finish in STATE: in_sync, drifted, rolling_out or error",
     )
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")

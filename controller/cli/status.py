@@ -146,7 +146,7 @@ def _ago(when: Any, s: dict[str, Any]) -> str:
 def exit_code(s: dict[str, Any]) -> int:
     if s["state"] == "error":
         return EXIT_ERROR
-    return EXIT_DRIFT if s.get("drift") or s["state"] == "rolling_out" else EXIT_OK
+    return EXIT_DRIFT if s.get("drift") or s["state"] in ("drifted", "rolling_out") else EXIT_OK
 
 
 def wait(url: str, state: str, timeout: float, poll: float = 0.5, commit: str | None = None) -> dict[str, Any]:

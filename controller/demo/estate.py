@@ -35,7 +35,7 @@ class ExampleApi:
 
 FUNCTIONS = (
     ExampleFunction("getreport", published=2),
-    ExampleFunction("getProducts", published=3),
+    ExampleFunction("getProducts", published=4),  # prod serves 3; the walkthrough rolls 4 out as a canary
     ExampleFunction("getProductsV2", published=2),
     ExampleFunction("postUser", published=2),
     ExampleFunction("listItems", published=2),
@@ -68,6 +68,9 @@ def handler_zip(function: str, revision: int) -> bytes:
 
 def alias_uri(region: str, function_arn: str, variable: str = "lambdaAlias") -> str:
     return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}:${{stageVariables.{variable}}}/invocations"
+
+
+ROLLOUT_ALARM = "getProducts-errors"
 
 
 def seed(clients: AwsClients) -> dict[str, Any]:
@@ -122,4 +125,19 @@ def seed(clients: AwsClients) -> dict[str, Any]:
             domainName=domain,
             certificateArn=f"arn:aws:acm:us-east-1:{arn.split(':')[4]}:certificate/{domain.replace('.', '-')}",
         )
+    # The alarm the walkthrough's canary is gated by (the walkthrough sets its state by hand).
+    cloudwatch = clients.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=ROLLOUT_ALARM,
+        AlarmDescription="getProducts errors (the walkthrough's canary gate)",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": "getProducts"}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=ROLLOUT_ALARM, StateValue="OK", StateReason="no errors")
     return out

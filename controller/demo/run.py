@@ -110,6 +110,7 @@ def run_demo(args: argparse.Namespace) -> int:
             path="desired_state",
             interval=args.interval,
             poll_interval=2,
+            rollout_poll=2,  # a rollout's gates are read every 2 s (the walkthrough's canary pauses seconds, not minutes)
             mode=args.mode,
             state_dir=workdir / "state",
             listen=args.listen,

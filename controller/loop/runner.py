@@ -265,7 +265,9 @@ class Controller:
         healed = [h for h in healed if h not in stepped]
         self.metrics.observe_result(result, remaining)
         now = time.time()
-        fresh = [h for h in heals_of(record, self.status.first_seen, now) if h["resource"] not in stepped]
+        # Drift is healed when the commit was applied already: a new commit's changes are a deployment, not a heal.
+        healing = self.status.applied_commit == commit
+        fresh = [h for h in heals_of(record, self.status.first_seen, now) if h["resource"] not in stepped] if healing else []
         self.status.heals = [h for h in fresh + self.status.heals if h["healed_at"] > now - HEALED_KEPT_S][:HEALED_KEPT_MAX]
         self.status.first_seen = {d["resource"]: self.status.first_seen.get(d["resource"], record.started) for d in remaining}
         self.status.drift, self.status.found, self.status.healed = remaining, record.drift, healed
@@ -371,11 +373,13 @@ class Controller:
         """The heals of the last hour from the history, so a restart keeps them in view."""
         since = time.time() - HEALED_KEPT_S
         heals: list[dict[str, Any]] = []
-        for run in self.history.recent(50):
+        runs = self.history.recent(51)
+        for run, before in zip(runs, runs[1:], strict=False):  # newest first; ``before`` ran just before ``run``
             if run.started < since:
                 break
-            if run.status == "applied" and run.finished:
-                heals.extend(heals_of(run, {}, run.finished))
+            if run.status == "applied" and run.finished and run.commit_sha and before.commit_sha == run.commit_sha:
+                stepped = {f"lambda_alias/{r.get('alias')}" for r in run.rollouts}
+                heals.extend(h for h in heals_of(run, {}, run.finished) if h["resource"] not in stepped)
         return heals[:HEALED_KEPT_MAX]
 
     def _planned(self, drift: int, actions: int) -> None:
@@ -541,6 +545,9 @@ class Controller:
             return "starting", "no reconcile has finished yet"
         if last["status"] in ("error", "failed", "interrupted", "refused") or (last["status"] == "invalid" and not s.applied_commit):
             return "error", s.last_error or status_words(last["status"])
+        aborted = [r for r in s.rollouts if r.get("status") == ABORTED]
+        if aborted and not s.drift:
+            return "drifted", "; ".join(r["line"] for r in aborted[:3]) + (f" and {len(aborted) - 3} more" if len(aborted) > 3 else "")
         active = [r for r in s.rollouts if r.get("status") in (PROGRESSING, WAITING)]
         if active and not s.drift:
             return "rolling_out", "; ".join(r["line"] for r in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
@@ -602,7 +609,7 @@ class Controller:
             "healed_by_last_run": s.healed,
             "rollouts": s.rollouts,
             "healed": [{**h, "first_seen": iso(h["first_seen"]), "healed_at": iso(h["healed_at"])} for h in s.heals if h["healed_at"] > now - HEALED_KEPT_S],
-            "in_sync": (not s.drift and not any(r.get("status") in (PROGRESSING, WAITING) for r in s.rollouts)) if s.last_run else None,
+            "in_sync": (not s.drift and not any(r.get("status") in (PROGRESSING, WAITING, ABORTED) for r in s.rollouts)) if s.last_run else None,
             "routes": s.routes,
             "managed": s.managed,
             "warnings": s.warnings,
@@ -647,6 +654,10 @@ class Runner:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
+        # Held while a job changes the schedule, and by stop() while it asks the loop to stop: the
+        # scheduler's shutdown waits for running jobs while holding its job store lock, so a job
+        # must never start a schedule change once a stop is under way (it would wait forever).
+        self._schedule_lock = threading.Lock()
         self._stopped = threading.Event()
         self._last_remote: str | None = None
         self.http: HttpServer | None = None
@@ -682,9 +693,12 @@ class Runner:
         """Reconcile at once (or right after the one in flight)."""
         with self._pending_lock:
             self._pending.append(reason)
-        job = self.scheduler.get_job("reconcile")
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        with self._schedule_lock:
+            if self.controller.stop_requested.is_set():
+                return
+            job = self.scheduler.get_job("reconcile")
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC))
 
     def rollout_control(self, alias: str, action: str) -> str | None:
         refused = self.controller.rollout_control(alias, action)
@@ -712,14 +726,7 @@ class Runner:
             return
         delay = min(self.settings.interval, 2 ** min(failures, 10))
         if delay < self.settings.interval:
-            self.scheduler.add_job(
-                self.trigger,
-                "date",
-                args=["git-retry"],
-                run_date=datetime.now(UTC) + timedelta(seconds=delay),
-                id="git-retry",
-                replace_existing=True,
-            )
+            self._trigger_in(delay, "git-retry")
 
     def _schedule_rollout(self) -> None:
         """While a rollout is in progress, look again when its pause ends, and at least every
@@ -730,12 +737,19 @@ class Runner:
         now = self.controller.clock()
         delay = min(max(due - now, 1.0), self.settings.rollout_poll)
         if delay < self.settings.interval:
+            self._trigger_in(delay, "rollout")
+
+    def _trigger_in(self, delay: float, reason: str) -> None:
+        """A reconcile ``delay`` seconds from now (one pending per ``reason``); none once stopping."""
+        with self._schedule_lock:
+            if self.controller.stop_requested.is_set():
+                return
             self.scheduler.add_job(
                 self.trigger,
                 "date",
-                args=["rollout"],
+                args=[reason],
                 run_date=datetime.now(UTC) + timedelta(seconds=delay),
-                id="rollout",
+                id=reason,
                 replace_existing=True,
             )
 
@@ -801,7 +815,8 @@ class Runner:
         if self._stopped.is_set():
             return
         started = self.scheduler.running
-        self.controller.stop_requested.set()
+        with self._schedule_lock:  # no job is changing the schedule, and none will start to
+            self.controller.stop_requested.set()
         if self.events is not None:
             self.events.stop()
         if started:

@@ -7,9 +7,9 @@ demo's defaults, the test's interpreter's bin directory for `.venv/bin/`, and
 `make demo DEMO_ARGS="X"` run as the Makefile runs it (`pointsman demo X`) on those ports. The
 demo's reconcile interval stays its default (10 s): the README's timings assume it.
 
-Round 1: start the demo (Quick start's `make demo`), steps 1 to 3, stop it (SIGINT, as Ctrl-C),
-step 4 (detect mode with --keep), stop it. Round 2: start the demo again without --keep: steps 1
-to 3 work again (the seds match, the commits have something to commit).
+Round 1: start the demo (Quick start's `make demo`), steps 1 to 4, stop it (SIGINT, as Ctrl-C),
+step 5 (detect mode with --keep), stop it. Round 2: start the demo again without --keep: steps 1
+to 4 work again (the seds match, the commits have something to commit, the canary rolls back).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def sh_blocks(text: str) -> list[list[Command]]:
 class Walkthrough:
     start: str  # Quick start's `make demo`
     setup: list[str]  # the export and REPO= lines, run before each command
-    steps: list[list[Command]]  # steps 1 to 4
+    steps: list[list[Command]]  # steps 1 to 5
 
 
 def read_walkthrough() -> Walkthrough:
@@ -112,7 +112,7 @@ def read_walkthrough() -> Walkthrough:
     following = re.search(r"^#{1,3} ", text[start + len(SECTION) :], re.MULTILINE)  # the next heading
     section = text[start : start + len(SECTION) + following.start()] if following else text[start:]
     setup, *steps = sh_blocks(section)
-    assert len(steps) == 4, f"the walkthrough has {len(steps)} steps, the test knows 4"
+    assert len(steps) == 5, f"the walkthrough has {len(steps)} steps, the test knows 5"
     quick_start = [c.line for block in sh_blocks(text[: text.index(SECTION)]) for c in block if c.line.startswith("make demo")]
     assert quick_start == ["make demo"], quick_start
     for old, _ in substitutions(Path("/unused"), 0):
@@ -251,7 +251,7 @@ def expect(ran: Ran, code: int = 0, *texts: str) -> None:
         assert line in printed, f"the README says this prints {line!r}:\n{ran}"
 
 
-def run_steps_1_to_3(s: Session) -> None:
+def run_steps_1_to_4(s: Session) -> None:
     step1, step2, step3 = (s.walkthrough.steps[i] for i in range(3))
 
     # 1. Promote by commit: exactly one UpdateAlias.
@@ -299,6 +299,23 @@ def run_steps_1_to_3(s: Session) -> None:
     assert operations == ["apigateway.UpdateStage", "lambda.AddPermission", "lambda.RemovePermission"], exposing[0]["actions"]
     expect(media, 0, "=> 200-class: listItems:v2 -> version 2")
 
+    # 4. A canary gated by an alarm: 20% on version 4, then the alarm rolls it back in one call.
+    commands = iter(s.walkthrough.steps[3])  # one at a time: the canary is looked at between them
+    expect(s.run(next(commands)))  # sed
+    expect(s.run(next(commands)), 0, "Roll out getProducts 4 to prod as a canary")
+    expect(s.run(next(commands)), 2, "rolling out: rolling out getProducts:prod 3 -> 4", "(20%)")
+    canary = s.get_json("/api/status")["rollouts"][0]
+    assert (canary["alias"], canary["stable"], canary["target"], canary["weight"]) == ("getProducts/prod", "3", "4", 20.0), canary
+    expect(s.run(next(commands)))  # the alarm trips
+    wait = s.run(next(commands))
+    get_alias = s.run(next(commands))
+    expect(wait, 2, wait.command.comment)  # "rolling back getProducts:prod to 3: alarm getProducts-errors in ALARM" (or, a look later, "aborted")
+    expect(get_alias)
+    alias = json.loads(get_alias.stdout)
+    assert alias["FunctionVersion"] == "3" and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"), str(get_alias)
+    aborted = [r for r in s.get_json("/api/history?limit=20") for row in r.get("rollouts") or [] if row.get("event") == "rollout_aborted"]
+    assert len(aborted) == 1 and [a["operation"] for a in aborted[0]["actions"]] == ["lambda.UpdateAlias"], aborted
+
 
 def test_substitutions_replace_the_demos_defaults() -> None:
     """The walkthrough's port and directory are `pointsman demo`'s defaults, so `make demo` serves them."""
@@ -309,15 +326,15 @@ def test_substitutions_replace_the_demos_defaults() -> None:
 
 def test_readme_walkthrough_twice(session: Session) -> None:
     s = session
-    step4 = s.walkthrough.steps[3]
+    step5 = s.walkthrough.steps[4]
 
-    # Round 1: the demo from scratch, steps 1 to 3, then detect mode keeping the commits.
+    # Round 1: the demo from scratch, steps 1 to 4, then detect mode keeping the commits.
     demo = s.start_demo(s.walkthrough.start)
     s.wait_until_up(demo)
-    run_steps_1_to_3(s)
+    run_steps_1_to_4(s)
     demo.stop()
 
-    restart, wait = step4
+    restart, wait = step5
     assert MAKE_DEMO.fullmatch(restart.line) and "--keep" in restart.line, restart
     detect = s.start_demo(restart.line)
     ran = s.run(wait)  # waits for the demo to answer, then for a run of its own
@@ -326,7 +343,7 @@ def test_readme_walkthrough_twice(session: Session) -> None:
         2,
         "drifted: ",
         "mode detect",
-        "Expose API version 2022-11-01 on prod",
+        "Roll out getProducts 4 to prod as a canary",
         "lambda_alias/getreport/prod  [missing",
         "would do: lambda.CreateAlias (planned, not applied)",
     )
@@ -338,5 +355,5 @@ def test_readme_walkthrough_twice(session: Session) -> None:
     status = s.wait_until_up(demo)
     assert "(new, from desired_state/;" in demo.output(), demo.logs()
     assert status["commits"]["desired"]["subject"].startswith("Example estate"), status["commits"]
-    run_steps_1_to_3(s)
+    run_steps_1_to_4(s)
     demo.stop()
