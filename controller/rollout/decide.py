@@ -202,7 +202,7 @@ def _decide(
     started_event = "rollout_started" if fresh else None
     record = replace(record, status=PROGRESSING, reason="", log=list(record.log))
     if control == "abort":
-        return _abort(record, name, "aborted by request", now, None)
+        return _abort(record, name, "by request", now, None)
     if control == "promote":
         record = replace(record, step=total, step_started=now)
         record.log.append({"step": total, "began": now, "weight": 100.0, "by": "promote"})
@@ -274,7 +274,7 @@ def _since(record: RolloutRecord) -> float:
 def _abort(record: RolloutRecord, name: str, why: str, now: float, readings: Readings | None) -> Decision:
     gates = readings.as_dict() if readings else {}
     aborted = replace(record, status=ABORTED, reason=why, step_started=now, gates=gates, log=[*record.log, {"step": record.step, "began": now, "aborted": why}])
-    line = f"rolling back {name} to {record.stable}: {why}"
+    line = f"rollout of {name} {record.stable} -> {record.target} aborted ({why}): rolled back to {record.stable}"
     return Decision(record.stable, {}, aborted, line, "rollout_aborted")
 
 

@@ -309,7 +309,7 @@ def run_steps_1_to_4(s: Session) -> None:
     expect(s.run(next(commands)))  # the alarm trips
     wait = s.run(next(commands))
     get_alias = s.run(next(commands))
-    expect(wait, 2, wait.command.comment)  # "rolling back getProducts:prod to 3: alarm getProducts-errors in ALARM" (or, a look later, "aborted")
+    expect(wait, 2, wait.command.comment)  # the abort's run and the runs after it say so alike
     expect(get_alias)
     alias = json.loads(get_alias.stdout)
     assert alias["FunctionVersion"] == "3" and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"), str(get_alias)

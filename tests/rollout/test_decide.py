@@ -87,7 +87,7 @@ def test_an_alarm_mid_rollout_rolls_back_at_once_and_is_not_retried_on_the_same_
     w.alarm = "ALARM"
     d = w.run(60)
     assert (d.version, d.routing, d.event) == ("7", {}, "rollout_aborted")
-    assert d.line == "rolling back getProducts:prod to 7: alarm getProducts-errors in ALARM"
+    assert d.line == "rollout of getProducts:prod 7 -> 8 aborted (alarm getProducts-errors in ALARM): rolled back to 7"
     assert w.record is not None and w.record.status == ABORTED
     w.alarm = "OK"
     d = w.run(120)  # the same commit: stays rolled back, says so
@@ -102,7 +102,7 @@ def test_retry_restarts_an_aborted_rollout_on_the_same_commit() -> None:
     w = World()
     w.run(0)
     w.run(10, control="abort")
-    assert w.record is not None and w.record.status == ABORTED and w.record.reason == "aborted by request"
+    assert w.record is not None and w.record.status == ABORTED and w.record.reason == "by request"
     assert (w.version, w.routing) == ("7", {})
     d = w.run(20, control="retry")
     assert (d.routing, d.event) == ({"8": 0.1}, "rollout_started")
@@ -216,7 +216,7 @@ def test_each_rollout_step_is_one_notification_and_not_drift_news() -> None:
     assert queued == [("rollout_started", step)]  # no "healed": a step is not a heal
     pause = RunRecord(started=2, finished=3, trigger="rollout", mode="apply", status="rolling_out", rollouts=[{**step, "event": None}])
     assert n.observe(pause) == []
-    aborted = {**step, "event": "rollout_aborted", "line": "rolling back getProducts:prod to 3: alarm getProducts-errors in ALARM"}
+    aborted = {**step, "event": "rollout_aborted", "line": "rollout of getProducts:prod 3 -> 2 aborted (alarm getProducts-errors in ALARM): rolled back to 3"}
     assert n.observe(RunRecord(started=4, finished=5, trigger="rollout", mode="apply", status="applied", drift=drift, rollouts=[aborted])) == [
         "rollout_aborted"
     ]

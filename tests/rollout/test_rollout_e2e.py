@@ -8,6 +8,7 @@ The alias moves from version 3 to version 2 of getProducts (any other published 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,7 +125,10 @@ def test_a_rollout_steps_through_its_schedule_and_rolls_back_when_its_alarm_fire
         record, row = run(c)
         assert alias(estate) == ("3", {})  # rolled back in one call
         assert write_calls(record.api_calls) == {"lambda.UpdateAlias": 1}
-        assert row["event"] == "rollout_aborted" and row["line"] == "rolling back getProducts:prod to 3: alarm getProducts-errors in ALARM"
+        assert (
+            row["event"] == "rollout_aborted"
+            and row["line"] == "rollout of getProducts:prod 3 -> 2 aborted (alarm getProducts-errors in ALARM): rolled back to 3"
+        )
         assert b"pointsman_rollout_aborts_total 1.0" in c.metrics.render()
         assert c.rollout_due_at is None
 
@@ -217,3 +221,46 @@ def test_the_rollout_path_stays_in_git_and_the_spec_refuses_mistakes(tmp_path: P
     assert "a.yaml:5" in text and "less than 100" in text
     assert "a.yaml:6" in text and "needs a unit" in text
     assert "a.yaml:7" in text and "unknown rollout preset 'Canary'" in text
+
+
+def test_the_error_rate_gate_reads_the_canary_versions_metrics_and_rolls_back(estate: dict[str, Any]) -> None:
+    clock = Clock()
+    c = controller(estate, clock)
+    try:
+        run(c)
+        clock.now += 60
+        invocations(estate, clock, 40, 4)  # 10% of the canary's own invocations failed: above 5%
+        record, row = run(c)
+        assert alias(estate) == ("3", {}) and write_calls(record.api_calls) == {"lambda.UpdateAlias": 1}
+        assert row["event"] == "rollout_aborted" and "error rate 10% of 40 invocations is above 5%" in row["line"]
+        assert row["gates"]["invocations"] == 40 and row["gates"]["errors"] == 4
+    finally:
+        c.history.close()
+
+
+def test_a_revert_mid_rollout_applies_at_once(estate: dict[str, Any]) -> None:
+    clock = Clock()
+    c = controller(estate, clock)
+    try:
+        run(c)
+        assert alias(estate) == ("3", {"2": 0.1})
+        spec = estate["repo"] / "desired_state" / "products.yaml"
+        spec.write_text(spec.read_text().replace('prod: {version: 2, description: "v1 production"', 'prod: {version: 3, description: "v1 production"'))
+        git("commit", "-qam", "Revert: getProducts 3 on prod", cwd=estate["repo"])
+        clock.now += 5  # well inside the pause: a revert does not wait for it
+        record = c.reconcile("schedule")
+        assert alias(estate) == ("3", {}) and write_calls(record.api_calls) == {"lambda.UpdateAlias": 1}
+        assert record.status == "applied" and c.status_document()["state"] == "in_sync"
+    finally:
+        c.history.close()
+
+
+def test_reconcile_once_takes_the_due_steps_and_exits_2_while_a_rollout_is_in_progress(estate: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from controller.cli.main import main
+
+    args = ["reconcile", "--once", "--repo", str(estate["repo"]), "--state-dir", str(estate["tmp"] / "once")]
+    assert main(args) == 2  # the first step: 10%
+    assert alias(estate) == ("3", {"2": 0.1})
+    assert main(args) == 2  # pausing: nothing due, still rolling out
+    assert json.loads(capsys.readouterr().out.split("\n}\n")[-2] + "\n}")["status"] == "rolling_out"
+    assert alias(estate) == ("3", {"2": 0.1})

@@ -58,7 +58,7 @@ def test_the_page_shows_a_rollout_and_its_buttons_abort_and_retry_it(
         assert versions["FunctionVersion"] == "3" and not (versions.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
         page.goto(url(runner))
         row = page.locator("tr.rollout[data-alias='getProducts/prod']")
-        assert "rolling back getProducts:prod to 3: aborted by request" in row.inner_text() or "aborted by request" in row.inner_text()
+        assert "rollout of getProducts:prod 3 -> 2 aborted (by request)" in row.inner_text()
         assert row.locator("button[value=retry]").count() == 1
         # The command line: a wrong action is refused by the controller; retry starts it again.
         host, port = runner.http.server_address[:2]
