@@ -38,7 +38,7 @@ from controller.spec.reading import (
     _short_text,
     _too_big,
 )
-from controller.spec.schema import _ENV_SSM_TAG, _ENV_TEXT_TAG, AliasSpec, FunctionSpec, SpecFile, StageSpec, VersionsSpec, _short
+from controller.spec.schema import _ENV_SSM_TAG, _ENV_TEXT_TAG, LATEST, AliasSpec, FunctionSpec, RolloutSpec, SpecFile, StageSpec, VersionsSpec, _short
 from controller.spec.windows import Window
 from controller.versions import STAGE_DEFAULT_VAR, STAGE_NAME_VAR, STAGE_VERSIONS_VAR
 
@@ -299,7 +299,7 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
                         f"stage {stage_name!r} is not declared for REST API {api_name!r}",
                     )
             for function, pin in entry.functions.items():
-                _generate_alias(spec, problems, generated, function, version, pin, f"{api_name} API version {version}", entry_where)
+                _generate_alias(spec, problems, generated, function, version, pin, f"{api_name} API version {version}", entry_where, versions.rollout)
         spec.rest_apis[api_name] = Declared(api_name, declared.spec.model_copy(update={"stages": stages}), declared.source)
 
 
@@ -312,6 +312,7 @@ def _generate_alias(
     pin: str,
     description: str,
     where: str,
+    rollout: RolloutSpec | None = None,
 ) -> None:
     earlier = generated.get((function, alias))
     if earlier is not None:
@@ -337,7 +338,8 @@ def _generate_alias(
     if declared is None:
         declared = Declared(function, FunctionSpec(), where)
         spec.sources.setdefault(("functions", function), where)
-    aliases = {**declared.spec.aliases, alias: AliasSpec(version=pin, description=description)}
+    # The catalogue's rollout, for an alias pinned to a published version ($LATEST moves at once).
+    aliases = {**declared.spec.aliases, alias: AliasSpec(version=pin, description=description, rollout=rollout if pin != LATEST else None)}
     spec.functions[function] = Declared(function, declared.spec.model_copy(update={"aliases": aliases}), declared.source)
     spec.sources[("functions", function, "aliases", alias)] = where
 

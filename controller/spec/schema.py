@@ -636,6 +636,16 @@ class VersionsSpec(_Strict):
     # uniqueItems: _consistent refuses a route listed twice (the schema sees only identical ones).
     routes: list[VersionRoute] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
     catalogue: dict[VersionName, CatalogueEntry] = Field(min_length=1, json_schema_extra=_keys(_ALIAS_NAME_RE))
+    rollout: RolloutField = Field(
+        None,
+        description="The rollout of every alias the catalogue pins to a published version (a preset name or {preset | steps, alarms, analysis})",
+        json_schema_extra=_preset_or_rollout,
+    )
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout_before(cls, value: Any) -> Any:
+        return _rollout_form(value)
 
     @field_validator("default", mode="before")
     @classmethod

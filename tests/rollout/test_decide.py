@@ -220,3 +220,27 @@ def test_each_rollout_step_is_one_notification_and_not_drift_news() -> None:
     assert n.observe(RunRecord(started=4, finished=5, trigger="rollout", mode="apply", status="applied", drift=drift, rollouts=[aborted])) == [
         "rollout_aborted"
     ]
+
+
+def test_a_versions_catalogue_gives_its_rollout_to_the_aliases_it_pins(tmp_path: Any) -> None:
+    from controller.spec import load_spec
+
+    (tmp_path / "users.yaml").write_text(
+        "rest_apis:\n"
+        "  users-api:\n"
+        "    stages:\n"
+        "      prod: {}\n"
+        "    versions:\n"
+        "      header: Version\n"
+        "      default: '2022-01-01'\n"
+        "      rollout: {preset: Linear10PercentEvery1Minute, alarms: [users-errors]}\n"
+        "      routes: [{method: POST, path: /users, function: postUser}]\n"
+        "      catalogue:\n"
+        "        '2022-01-01': {functions: {postUser: 1}}\n"
+        "        '2022-11-01': {functions: {postUser: $LATEST}}\n"
+    )
+    spec = load_spec(tmp_path).functions["postUser"].spec
+    pinned = spec.rollout_of("2022-01-01")
+    assert pinned is not None and pinned.preset == "Linear10PercentEvery1Minute" and pinned.alarms == ["users-errors"]
+    assert len(pinned.schedule()) == 18  # 10% .. 90%, each with a minute's pause
+    assert spec.rollout_of("2022-11-01") is None  # $LATEST moves at once
