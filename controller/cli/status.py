@@ -48,27 +48,45 @@ def fetch(url: str, timeout: float = 5.0) -> dict[str, Any]:
     return document
 
 
-def rollout_control(url: str, alias: str, action: str, timeout: float = 10.0) -> str:
-    """POST /rollout to the controller with POINTSMAN_UI_TOKEN: ``action`` (abort, promote,
-    retry) on ``alias``'s rollout at its next run, started now. Returns what it answered."""
+def _ui_token(what: str) -> str:
+    """The controller's UI token, from POINTSMAN_UI_TOKEN or the file POINTSMAN_UI_TOKEN_FILE names."""
     token = os.environ.get("POINTSMAN_UI_TOKEN") or ""
+    if not token and os.environ.get("POINTSMAN_UI_TOKEN_FILE"):
+        try:
+            with open(os.environ["POINTSMAN_UI_TOKEN_FILE"], encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except OSError as exc:
+            raise StatusError(f"cannot read POINTSMAN_UI_TOKEN_FILE: {exc.strerror or exc}") from None
     if not token:
-        raise StatusError("set POINTSMAN_UI_TOKEN to the controller's UI token: rollout controls need it, as the page's buttons do")
-    target = url.rstrip("/") + "/rollout"
-    body = json.dumps({"alias": alias, "action": action}).encode()
-    request = urllib.request.Request(target, data=body, method="POST", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        raise StatusError(f"{what} needs the controller's UI token: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
+    return token
+
+
+def _ui_post(url: str, path: str, fields: dict[str, Any] | None, what: str, refused: str, timeout: float) -> None:
+    """POST ``path`` to the controller as the status page's buttons do (the UI token as a Bearer,
+    JSON in and out). ``refused`` starts the StatusError of an HTTP error (its JSON ``error`` follows)."""
+    token = _ui_token(what)
+    body = json.dumps(fields).encode() if fields is not None else b""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}  # not a form: the answer is JSON
+    request = urllib.request.Request(url.rstrip("/") + path, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read(1 << 16)
     except urllib.error.HTTPError as exc:
         try:
-            why = json.loads(exc.read(1 << 16)).get("error") or exc.reason
-        except (ValueError, AttributeError):
-            why = exc.reason
-        raise StatusError(f"{target}: HTTP {exc.code}: {why}") from None
+            detail = json.loads(exc.read(1 << 16)).get("error") or exc.reason
+        except (ValueError, AttributeError, OSError):
+            detail = exc.reason
+        raise StatusError(f"{refused}: HTTP {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise StatusError(f"cannot reach the controller at {url}: {reason} (is `pointsman run` listening there? see --url)") from None
+
+
+def rollout_control(url: str, alias: str, action: str, timeout: float = 10.0) -> str:
+    """POST /rollout with the UI token: ``action`` (abort, promote, retry) on ``alias``'s rollout
+    at the controller's next run, started now. The one line to print, or StatusError."""
+    _ui_post(url, "/rollout", {"alias": alias, "action": action}, "a rollout control", f"{action} of {alias} refused", timeout)
     return f"{action} of {alias}'s rollout asked for: the controller runs it now (`pointsman status` shows the outcome)"
 
 
@@ -179,31 +197,7 @@ def wait(url: str, state: str, timeout: float, poll: float = 0.5, commit: str | 
 
 
 def approve(url: str, run_id: int, timeout: float = 10.0) -> str:
-    """``pointsman approve RUN``: POST /approve/RUN with the UI token (POINTSMAN_UI_TOKEN, or the
-    file POINTSMAN_UI_TOKEN_FILE names); the controller applies that run's waiting actions at once.
-    The one line to print, or StatusError."""
-    token = os.environ.get("POINTSMAN_UI_TOKEN") or ""
-    if not token and os.environ.get("POINTSMAN_UI_TOKEN_FILE"):
-        try:
-            with open(os.environ["POINTSMAN_UI_TOKEN_FILE"], encoding="utf-8") as handle:
-                token = handle.read().strip()
-        except OSError as exc:
-            raise StatusError(f"cannot read POINTSMAN_UI_TOKEN_FILE: {exc.strerror or exc}") from None
-    if not token:
-        raise StatusError("approving needs the controller's UI token: set POINTSMAN_UI_TOKEN (or POINTSMAN_UI_TOKEN_FILE)")
-    target = f"{url.rstrip('/')}/approve/{run_id}"
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}  # not a form: the answer is JSON
-    request = urllib.request.Request(target, data=b"", method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read(1 << 16)
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read(1 << 16)).get("error") or exc.reason
-        except (ValueError, AttributeError, OSError):
-            detail = exc.reason
-        raise StatusError(f"run #{run_id} not approved: HTTP {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StatusError(f"cannot reach the controller at {url}: {reason} (is `pointsman run` listening there? see --url)") from None
+    """``pointsman approve RUN``: POST /approve/RUN with the UI token; the controller applies that
+    run's waiting actions at once. The one line to print, or StatusError."""
+    _ui_post(url, f"/approve/{run_id}", None, "approving", f"run #{run_id} not approved", timeout)
     return f"approved run #{run_id}: the controller applies its waiting actions now (`pointsman status --wait in_sync` to follow)"

@@ -46,4 +46,4 @@ def test_plan_help_names_the_drift_exit_code() -> None:
 
 def test_status_help_lists_the_states_it_can_wait_for() -> None:
     text = " ".join(_commands()["status"].format_help().split())
-    assert "in_sync, drifted or error" in text
+    assert "in_sync, drifted, rolling_out or error" in text

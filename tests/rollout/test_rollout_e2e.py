@@ -33,18 +33,7 @@ ROLLOUT = (
 @pytest.fixture
 def estate(world: dict[str, Any]) -> dict[str, Any]:
     cloudwatch = world["clients"].client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName="getProducts-errors",
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Dimensions=[{"Name": "FunctionName", "Value": "getProducts"}],
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=5,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-    cloudwatch.set_alarm_state(AlarmName="getProducts-errors", StateValue="OK", StateReason="quiet")
+    cloudwatch.set_alarm_state(AlarmName="getProducts-errors", StateValue="OK", StateReason="quiet")  # the example estate has it (controller.demo.estate)
     spec = world["repo"] / "desired_state" / "products.yaml"
     spec.write_text(spec.read_text().replace('prod: {version: 3, description: "v1 production"}', ROLLOUT))
     git("commit", "-qam", "Roll out getProducts 2 to prod as a canary", cwd=world["repo"])
