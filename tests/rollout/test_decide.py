@@ -244,3 +244,37 @@ def test_a_versions_catalogue_gives_its_rollout_to_the_aliases_it_pins(tmp_path:
     assert pinned is not None and pinned.preset == "Linear10PercentEvery1Minute" and pinned.alarms == ["users-errors"]
     assert len(pinned.schedule()) == 18  # 10% .. 90%, each with a minute's pause
     assert spec.rollout_of("2022-11-01") is None  # $LATEST moves at once
+
+
+def test_a_rollout_step_carries_the_revision_id_and_lambda_refusing_it_fails_only_that_action() -> None:
+    """Lambda answers PreconditionFailedException when the RevisionId of an UpdateAlias is not
+    the alias's current one (Lambda API reference, UpdateAlias). moto ignores RevisionId, so the
+    answer is given by botocore's Stubber on a client of its own."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from controller.engine.apply import apply_actions
+    from controller.kinds.lambda_alias import LambdaAlias
+    from controller.model import FieldChange, OutcomeStatus, Resource
+
+    context = {"function": "getProducts", "alias": "prod", "rollout": "rolling out getProducts:prod 7 -> 8: step 1 of 4 (10%)", "revision_id": "rev-1"}
+    desired = Resource("lambda_alias", "getProducts/prod", {"version": "7", "description": "", "routing": {"8": 0.1}}, context)
+    live = Resource("lambda_alias", "getProducts/prod", {"version": "7", "description": "", "routing": {}}, {"function": "getProducts", "alias": "prod"})
+    (action,) = LambdaAlias().converge(desired, live, (FieldChange("routing", {}, {"8": 0.1}),), [])
+    (call,) = action.calls
+    assert call.params == {"FunctionName": "getProducts", "Name": "prod", "RoutingConfig": {"AdditionalVersionWeights": {"8": 0.1}}, "RevisionId": "rev-1"}
+    assert action.reason == "rolling out getProducts:prod 7 -> 8: step 1 of 4 (10%)"
+
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_client_error("update_alias", service_error_code="PreconditionFailedException", http_status_code=412, expected_params=dict(call.params))
+
+    class Clients:
+        def client(self, service: str) -> Any:
+            assert service == "lambda"
+            return client
+
+    with stub:
+        (outcome,) = apply_actions(Clients(), [action])  # type: ignore[arg-type]
+    stub.assert_no_pending_responses()
+    assert outcome.status is OutcomeStatus.FAILED and "PreconditionFailedException" in outcome.error
