@@ -253,3 +253,23 @@ def test_reconcile_once_takes_the_due_steps_and_exits_2_while_a_rollout_is_in_pr
     assert main(args) == 2  # pausing: nothing due, still rolling out
     assert json.loads(capsys.readouterr().out.split("\n}\n")[-2] + "\n}")["status"] == "rolling_out"
     assert alias(estate) == ("3", {"2": 0.1})
+
+
+def test_rollout_steps_wait_while_a_sync_window_is_closed(estate: dict[str, Any]) -> None:
+    (estate["repo"] / "desired_state" / "windows.yaml").write_text('windows:\n  - {deny: "12:00-13:00", timezone: UTC}\n')
+    git("add", "-A", cwd=estate["repo"])
+    git("commit", "-qm", "No applies at noon", cwd=estate["repo"])
+    clock = Clock()
+    noon = datetime.fromtimestamp(clock.now, UTC).replace(hour=12, minute=30, second=0).timestamp()
+    clock.now = noon
+    c = controller(estate, clock)
+    try:
+        record, row = run(c)
+        assert write_calls(record.api_calls) == {} and alias(estate) == ("3", {})
+        assert row["applied"] is False and row["line"] == "rolling out getProducts:prod 3 -> 2: step 1 of 4 (10%)"
+        assert c.history.load_rollouts() == {}  # the step did not happen: nothing recorded
+        clock.now = noon + 3600  # 13:30: the window is open again
+        record, row = run(c)
+        assert alias(estate) == ("3", {"2": 0.1}) and row["applied"] is True and row["event"] == "rollout_started"
+    finally:
+        c.history.close()
