@@ -299,7 +299,7 @@ class Controller:
             if done and decision.record is not None:
                 keep[alias] = decision.record.as_dict()
             if decision.record is not None and decision.record.status in (PROGRESSING, WAITING):
-                due.append(decision.next_check if decision.next_check is not None else self.clock())
+                due.append(decision.next_check if decision.next_check is not None else self.clock() + self.settings.rollout_poll)
         if write:
             self.history.save_rollouts(keep)
         record.rollouts = [r for r in rows if r.get("line")]

@@ -66,7 +66,9 @@ class Decision:
     line: str  # "rolling out getProducts:prod 7 -> 8: step 2 of 4 (10%), next step in 3 min 12 s, alarms OK, ..."
     event: str | None = None  # rollout_started | rollout_step | rollout_aborted | rollout_promoted (for notifications)
     total: int = 0  # the schedule's steps
-    next_check: float | None = None  # when the controller should look again (a pause ends, a gate is polled)
+    # When the controller should look again: now after a weight step (its pause begins), when a
+    # pause ends; None while waiting or holding (the gates are read every --rollout-poll seconds).
+    next_check: float | None = None
 
     def summary(self, alias: str) -> dict[str, Any]:
         """For reports and ``/api/status``: the alias, the line, the event, and where the rollout stands
@@ -197,7 +199,7 @@ def _decide(
             if at_start.in_alarm:
                 reason = f"alarm {', '.join(at_start.in_alarm)} is in ALARM already: the rollout waits for it to clear (--ignore-alarms-at-start starts anyway)"
                 waiting = replace(record, status=WAITING, reason=reason, gates=at_start.as_dict())
-                return Decision(live_version, dict(live_routing), waiting, f"rollout of {name} {live_version} -> {target} waits: {reason}", next_check=now)
+                return Decision(live_version, dict(live_routing), waiting, f"rollout of {name} {live_version} -> {target} waits: {reason}")
     assert record is not None
     started_event = "rollout_started" if fresh else None
     record = replace(record, status=PROGRESSING, reason="", log=list(record.log))
@@ -291,7 +293,7 @@ def _hold(record: RolloutRecord, rollout: RolloutSpec, name: str, target: str, s
     line = f"rolling out {name} {record.stable} -> {target}: step {step_no} of {len(steps)} ({weight:g}%) holds: {why}"
     if deadline is not None:
         line += f"; rolls back in {duration_text(held_since + deadline - now)} without it"
-    return Decision(record.stable, _routing(target, weight), held, line, next_check=now)
+    return Decision(record.stable, _routing(target, weight), held, line)
 
 
 def _resume(
