@@ -69,6 +69,7 @@ def test_killed_at_each_step_a_new_process_resumes_the_same_step(world: dict[str
         wait_for(lambda: rollout(controller).get("status") == "promoted" or controller.status()["state"] == "in_sync", 40, "the promotion")
         item = lam.get_alias(FunctionName="getProducts", Name="prod")
         assert item["FunctionVersion"] == "2" and not (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+        wait_for(lambda: seen and seen[-1] == ("2", 1.0), 10, "the watcher to see the promotion")
     finally:
         watching.set()
         watcher.join(5)
