@@ -14,7 +14,8 @@ from controller.aws.clients import AwsClients
 from controller.engine.apply import apply_actions
 from controller.engine.diff import diff
 from controller.engine.guardrails import Guardrails, check
-from controller.engine.plan import Plan, make_plan
+from controller.engine.observe import observe_only
+from controller.engine.plan import Held, Plan, make_plan
 from controller.kinds import KINDS, PlanContext, PlanProblem
 from controller.kinds.lambda_alias import needs_versions
 from controller.live.scope import SSM_BATCH, AliasRoute, FunctionLive, Scope
@@ -62,6 +63,8 @@ class Result:
     dry_run: bool = False
     prune: bool = False
     duration_s: float = 0.0
+    # Actions on observe-only resources (manage: observe), with why: reported, never run.
+    observed: tuple[Held, ...] = ()
     # The rollouts this plan decided (the book's decisions; persisted by the controller once applied).
     rollouts: RolloutBook = field(default_factory=RolloutBook)
     # Guardrails (engine/guardrails.py): why nothing was applied, and what waits for approval.
@@ -183,6 +186,7 @@ def reconcile(
         newer = {m.id: m for m in follow.managed}
         result.managed = [newer.pop(m.id, m) for m in result.managed] + list(newer.values())
         result.refused, result.window, result.waiting = follow.refused, follow.window, result.waiting + follow.waiting
+        result.observed = result.observed + follow.observed
     result.api_calls = clients.counter.snapshot()
     result.duration_s = time.monotonic() - started
     return result
@@ -217,7 +221,8 @@ def _pass(
         result.drift = diff(desired, live)
         found = {r.id: r for r in live}
         result.managed = [Managed(r, found.get(r.id)) for r in desired]
-        result.plan = make_plan(result.drift, prune, desired)
+        # Observe-only resources (manage: observe): their drift is reported, their actions never run.
+        result.plan, result.observed = observe_only(make_plan(result.drift, prune, desired), spec, result.drift)
         verdict = check(result.plan, spec, guardrails or Guardrails())
         result.plan, result.refused, result.window, result.waiting = verdict.plan, verdict.refused, verdict.window, verdict.waiting
         for line in result.refused:

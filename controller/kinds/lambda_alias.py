@@ -114,7 +114,8 @@ class LambdaAlias(Kind):
                 routing: dict[str, float] = dict(alias.routing)
                 rollout = decl.spec.rollout_of(alias_name)
                 live = fn.aliases.get(alias_name)
-                if rollout is not None and live is not None and version.isdigit() and str(live["FunctionVersion"]).isdigit():
+                observed = "observe" in (decl.spec.manage, alias.manage)  # nothing is written to it: no rollout either
+                if rollout is not None and not observed and live is not None and version.isdigit() and str(live["FunctionVersion"]).isdigit():
                     # The new version takes traffic step by step: this run's step decides what the alias serves.
                     live_routing = {str(k): float(v) for k, v in ((live.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}).items()}
                     decision = ctx.rollouts.decide(ctx.scope.clients, f"{fn_name}/{alias_name}", rollout, version, str(live["FunctionVersion"]), live_routing)

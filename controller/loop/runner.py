@@ -460,6 +460,16 @@ class Controller:
             for entry in record.actions:
                 if entry["outcome"] == "planned" and self.settings.mode is Mode.APPLY:
                     entry["outcome"] = held_by
+        for observed in result.observed:
+            record.actions.append(
+                {
+                    "resource": observed.action.resource,
+                    "operation": observed.action.operation,
+                    "reason": observed.action.reason,
+                    "outcome": "observed",
+                    "error": observed.reason,
+                }
+            )
         for held in result.plan.held:
             record.actions.append(
                 {

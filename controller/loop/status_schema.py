@@ -61,9 +61,9 @@ _ACTION = _object(
         "reason": _str("why, in one line"),
         "outcome": _str(
             "succeeded, failed, skipped, planned (detect mode or not reached), held, not pruned, "
-            "waiting (for approval), refused (a guardrail refused the plan) or deferred (a sync window)"
+            "waiting (for approval), refused (a guardrail refused the plan), deferred (a sync window) or observed (manage: observe: never written)"
         ),
-        "error": _str("why it failed, was skipped or is held"),
+        "error": _str("why it failed, was skipped, is held or is observe-only"),
     },
     optional=("resource", "error"),
 )

@@ -260,6 +260,17 @@ def _protect() -> Any:
     return Field(False, description=_PROTECT_DESCRIPTION)
 
 
+Manage = Literal["full", "observe"]
+_MANAGE_DESCRIPTION = (
+    "full (the default): Pointsman makes AWS match; observe: its drift is reported (plan, history, status page, notifications) "
+    "but nothing is ever written to it, by apply, rollouts or prune"
+)
+
+
+def _manage(what: str = "") -> Any:
+    return Field("full", description=(what + ": " if what else "") + _MANAGE_DESCRIPTION)
+
+
 def _approve() -> Any:
     return Field("auto", description="manual: the controller applies changes to it only after `pointsman approve RUN_ID` or the page's Approve button")
 
@@ -319,6 +330,7 @@ class AliasSpec(_Strict):
         json_schema_extra=_preset_or_rollout,
     )
     protect: bool = _protect()
+    manage: Manage = _manage()
     approve: Literal["auto", "manual"] = _approve()
 
     @field_validator("rollout", mode="before")
@@ -466,6 +478,7 @@ def _environment_names() -> dict[str, Any]:
 
 class FunctionSpec(_Strict):
     aliases: dict[AliasName, AliasSpec] = Field(default_factory=dict, json_schema_extra=_keys(_ALIAS_NAME_RE))
+    manage: Manage = _manage("the function: its aliases, their invoke permissions, its environment and published versions")
     rollout: RolloutField = Field(
         None, description="The rollout of every alias of this function that declares none (and no routing)", json_schema_extra=_preset_or_rollout
     )
@@ -515,6 +528,7 @@ class StageSpec(_Strict):
     description: str = ""
     deployment: str | None = Field(None, description="Deployment id; when omitted the stage keeps its deployment (new stages get the newest).")
     protect: bool = _protect()
+    manage: Manage = _manage()
     approve: Literal["auto", "manual"] = _approve()
 
     @field_validator("variables", mode="before")
@@ -721,6 +735,7 @@ class RestApiSpec(_Strict):
     stages: dict[StageName, StageSpec] = Field(default_factory=dict, json_schema_extra=_keys(_STAGE_NAME_RE))
     versions: VersionsSpec | None = Field(None, description="Versions chosen per request by header or media type.")
     protect: bool = Field(False, description="the API and everything Pointsman manages in it (stages, methods, deployments): " + _PROTECT_DESCRIPTION)
+    manage: Manage = _manage("the API and everything in it (stages, methods, deployments, its invoke permissions and the mappings to it)")
 
 
 class MappingSpec(_Strict):
@@ -731,6 +746,7 @@ class MappingSpec(_Strict):
 
 class DomainSpec(_Strict):
     mappings: dict[BasePath, MappingSpec] = Field(default_factory=dict, json_schema_extra=_keys(_BASE_PATH_RE))
+    manage: Manage = _manage("the domain's base path mappings")
 
 
 class SpecFile(_Strict):

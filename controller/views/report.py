@@ -27,6 +27,7 @@ def as_dict(result: Result, *, mode: str) -> dict[str, Any]:
         "actions": [a.as_dict() for a in result.plan.actions],
         "not_pruned": [d.resource for d in result.plan.not_pruned],
         "held": [h.as_dict() for h in result.plan.held],
+        "observed": [h.as_dict() for h in result.observed],
         "rollouts": [r for r in result.rollouts.summaries() if r.get("line")],
         "refused": list(result.refused),
         "window": result.window or None,
@@ -164,6 +165,11 @@ def _text(result: Result, *, mode: str, routes: list[dict[str, Any]] | None = No
     elif not result.in_sync and not result.plan.held:
         lines.append("")
         lines.append("Plan: no actions (only extra resources, and prune is off).")
+    if result.observed:
+        lines.append("")
+        lines.append(f"Observe only ({len(result.observed)}; manage: observe, never written):")
+        for h in result.observed:
+            lines.append(f"  - would {h.action.operation}  {h.action.resource}: {h.reason}")
     if result.plan.held:
         lines.append("")
         lines.append(f"Held back ({len(result.plan.held)}; deletions not run, each with why):")
@@ -310,6 +316,7 @@ def _markdown(result: Result, *, mode: str, review: Review | None = None) -> str
     warnings += [f"prune deletes `{d.resource}`" for d in deleting]
     warnings += [f"`{d.resource}`: {d.reason}" for d in result.drift if d.kind == "lambda_permission" and d.status is DriftStatus.MISSING and d.reason]
     warnings += [f"held back: `{h.action.operation}` `{h.action.resource}`: {h.reason}" for h in result.plan.held]
+    warnings += [f"observe only, not written: `{h.action.operation}` `{h.action.resource}`: {h.reason}" for h in result.observed]
     warnings += [f"refused: {line}" for line in result.refused]
     warnings += [result.window] if result.window else []
     warnings += [f"waits for approval: `{a.operation}` `{a.resource}`: {a.reason}" for a in result.waiting]

@@ -52,6 +52,7 @@ _RUN_STATUSES = {
 }
 # An action's outcome (detect mode plans and never applies).
 _OUTCOMES = {
+    "observed": "observe only, not written",
     "planned": "planned, not applied",
     "dry-run": "dry run, not applied",
     "not pruned": "not pruned (prune is off)",
