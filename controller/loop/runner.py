@@ -562,6 +562,7 @@ class Controller:
         if active and not s.drift:
             return "rolling_out", "; ".join(r["line"] for r in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
         if s.drift:
+            observed = {a["resource"] for a in s.planned if a.get("outcome") == "observed"}
             why = "detect mode: drift is reported, not healed" if self.settings.mode is Mode.DETECT else "not all of it could be healed"
             if s.head_valid is False:
                 why = "the newest commit is invalid, so nothing is applied"
@@ -571,6 +572,8 @@ class Controller:
                 why = s.window
             elif s.approval is not None:
                 why = f"waiting for approval of run #{s.approval['run']}"
+            elif self.settings.mode is Mode.APPLY and all(d["resource"] in observed or d.get("parent") in observed for d in s.drift):
+                why = "observe-only resources (manage: observe): reported, never written"
             return "drifted", f"{plural(len(s.drift), 'resource')} {noun(len(s.drift), 'differs')} from git ({why})"
         return "in_sync", "live AWS matches git" + (f" (healed {plural(len(s.healed), 'resource')} in the last run)" if s.healed else "")
 
