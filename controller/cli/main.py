@@ -131,7 +131,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.engine.iam import policy_document
 
         spec_dir = args.spec or ("desired_state" if Path("desired_state").is_dir() else None)
-        print(json.dumps(policy_document(load_spec(spec_dir, allow_empty=True) if spec_dir else None), indent=2))
+        print(json.dumps(policy_document(load_spec(spec_dir, allow_empty=True) if spec_dir else None, read_only=args.read_only), indent=2))
         return EXIT_OK
     if args.command == "events-rule":
         from controller.loop.events import event_pattern

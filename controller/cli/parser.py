@@ -229,6 +229,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api", action="store_true", help="print the JSON Schema of the controller's /api/status document instead (default: the spec file's)")
     p = sub.add_parser("iam-policy", help="print the least-privilege IAM policy Pointsman needs")
     p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="only the reads (plan, routes, explain, detect mode, import): no write action (default: reads and writes)",
+    )
+    p.add_argument(
         "--spec",
         default=os.environ.get("POINTSMAN_SPEC"),
         help="spec directory: the SSM parameters its environments name are added (default desired_state/ when it exists)",

@@ -34,9 +34,12 @@ def rollout_gates(spec: Spec) -> tuple[list[str], bool]:
     return sorted(alarms), analysis
 
 
-def policy_document(spec: Spec | None = None) -> dict[str, Any]:
-    lambda_actions = sorted({a for k in KINDS for a in k.read_actions + k.write_actions if a.startswith("lambda:")})
-    apigw_actions = sorted({a for k in KINDS for a in k.read_actions + k.write_actions if a.startswith("apigateway:")})
+def policy_document(spec: Spec | None = None, *, read_only: bool = False) -> dict[str, Any]:
+    """The least-privilege policy; ``read_only``: only what reading needs (``plan``, ``routes``,
+    ``explain``, a controller in detect mode, ``import``): no write action at all."""
+    actions = [a for k in KINDS for a in (k.read_actions if read_only else k.read_actions + k.write_actions)]
+    lambda_actions = sorted({a for a in actions if a.startswith("lambda:")})
+    apigw_actions = sorted({a for a in actions if a.startswith("apigateway:")})
     document: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
@@ -47,15 +50,18 @@ def policy_document(spec: Spec | None = None) -> dict[str, Any]:
                 "Action": apigw_actions,
                 "Resource": ["arn:aws:apigateway:*::/restapis", "arn:aws:apigateway:*::/restapis/*", "arn:aws:apigateway:*::/domainnames/*"],
             },
+        ],
+    }
+    if not read_only:  # deleting a handled event from the queue is a write
+        document["Statement"].append(
             {
                 # Only with `pointsman run --events-queue`: narrow Resource to that queue's ARN.
                 "Sid": "PointsmanEventsQueue",
                 "Effect": "Allow",
                 "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
                 "Resource": "arn:aws:sqs:*:*:*",
-            },
-        ],
-    }
+            }
+        )
     parameters = ssm_parameters(spec) if spec is not None else []
     if parameters:
         statements: list[dict[str, Any]] = document["Statement"]
