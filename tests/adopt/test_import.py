@@ -189,3 +189,17 @@ def test_an_existing_file_is_kept_and_nothing_is_written_without_force(
     code, _, _ = run_import(capsys, importing, out, "--force")
     assert code == 0 and (out / "products-v2.yaml").read_text() != "# mine\n"
     assert json.dumps(sorted(files(out))) == json.dumps(["domains.yaml", "getreport-api.yaml", "products-v1.yaml", "products-v2.yaml"])
+
+
+# --------------------------------------------------------------------------- YAML text
+
+
+@pytest.mark.parametrize(
+    "text", ["prod", "$LATEST", "2022-01-01", "3", "1e3", "yes", "No", "null", "~", "", "a: b", "# x", 'it\'s "quoted"', "tab\there", "é ü", "(none)", "-x"]
+)
+def test_a_scalar_reads_back_as_the_same_text(text: str) -> None:
+    import yaml
+
+    from controller.views.adopt import flow
+
+    assert yaml.safe_load(flow({text: text})) == {text: text}
