@@ -1,4 +1,4 @@
-"""`pointsman` command line: validate, plan, apply, schema, iam-policy.
+"""`pointsman` command line: validate, plan, apply, import, schema, iam-policy.
 
 Exit codes (scripts rely on them):
   validate  0 valid, 1 invalid
@@ -175,6 +175,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_demo(args)
     if args.command == "explain":
         return _explain(args)
+    if args.command == "import":
+        return _import(args)
     spec = load_spec(args.spec, allow_empty=args.allow_empty)
     if args.command == "validate":
         n = len(spec.functions) + len(spec.rest_apis) + len(spec.domains)
@@ -436,3 +438,22 @@ def _history(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _import(args: argparse.Namespace) -> int:
+    """``pointsman import``: bad input is one ``error:`` line and nothing written."""
+    from pathlib import Path
+
+    from controller.live.scope import Scope
+    from controller.views.adopt import AdoptError, Scoping, check_out_dir, gather, summary, write
+
+    out = Path(args.out)
+    try:
+        check_out_dir(out)
+        imported = gather(Scope(AwsClients(), concurrency=args.concurrency), Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains)))
+        written = write(out, imported, force=args.force)
+    except AdoptError as exc:
+        print(f"error: {exc}; nothing was written.", file=sys.stderr)
+        return EXIT_ERROR
+    print(summary(imported, written))
+    return EXIT_OK

@@ -114,7 +114,7 @@ def guardrail_args(p: argparse.ArgumentParser, *, from_env: bool = True) -> None
     )
 
 
-ONE_SHOT_COMMANDS = ("plan", "apply", "routes", "explain", "reconcile")
+ONE_SHOT_COMMANDS = ("plan", "apply", "routes", "explain", "reconcile", "import")
 
 
 def _apply_aws_flags(args: argparse.Namespace) -> None:
@@ -238,6 +238,18 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("POINTSMAN_SPEC"),
         help="spec directory: the SSM parameters its environments name are added (default desired_state/ when it exists)",
     )
+    p = sub.add_parser("import", help="write the spec of the live estate (functions, REST APIs, domains); reads AWS, writes nothing to it")
+    p.add_argument("--out", required=True, metavar="DIR", help="the directory the spec files are written to (made when missing)")
+    p.add_argument(
+        "--functions", action="append", default=[], metavar="GLOB", help="functions whose name matches GLOB (repeatable); default all, when no scope is given"
+    )
+    p.add_argument(
+        "--apis", action="append", default=[], metavar="GLOB", help="REST APIs whose name matches GLOB (repeatable); default all, when no scope is given"
+    )
+    p.add_argument("--domains", action="append", default=[], metavar="NAME", help="custom domain names (repeatable); default all, when no scope is given")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist (default: refuse, and write nothing)")
+    p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
+    aws_tuning_args(p)
     sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")
     _explain_args(sub.add_parser("explain", help="who serves this request? each step from URL to function version"))
     for name, choice in sub.choices.items():  # each command's help opens with what it does and its exit codes
@@ -283,6 +295,11 @@ DESCRIPTIONS = {
     "/api/status document (every field described; times are ISO-8601 UTC).\n\nExit codes: 0.",
     "iam-policy": "Print the least-privilege IAM policy Pointsman needs, from what each managed kind calls "
     "(and the SSM parameters the spec names).\n\nExit codes: 0, 1 error.",
+    "import": "Write the spec of what AWS holds: one file per REST API (its stages and the functions it routes to), "
+    "functions.yaml and domains.yaml, sorted and byte-identical on a re-run; a plan right after is in sync. Reads "
+    "only (no write call to AWS). What the spec cannot say yet is listed at the end and in `# not managed:` comments.\n\n"
+    "Exit codes: 0 written, 1 error (a glob matching nothing, nothing in scope, --out not writable, a file that "
+    "exists without --force: nothing written).",
     "events-rule": "Print the EventBridge event pattern that forwards Lambda and API Gateway console changes "
     "(CloudTrail) to the queue of --events-queue.\n\nExit codes: 0.",
     "explain": "Who serves this request? Each step from the URL to the function version, as API Gateway and "

@@ -283,6 +283,17 @@ class Scope:
             raise
         return FunctionLive(name, aliases, lambda: self.function_versions(name))
 
+    def function_names(self) -> list[str]:
+        """Every function in the region (ListFunctions), sorted: for ``pointsman import``."""
+        return self._memo(("function_names",), self._load_function_names)
+
+    @expects_shapes
+    def _load_function_names(self) -> list[str]:
+        names: list[str] = []
+        for page in self.clients.lambda_.get_paginator("list_functions").paginate():
+            names.extend(str(item["FunctionName"]) for item in page.get("Functions", []))
+        return sorted(set(names))
+
     def function_versions(self, name: str) -> FunctionVersions:
         """Published versions, $LATEST's code and every environment: ListVersionsByFunction."""
         return self._memo(("versions", name), lambda: self._load_versions(name))
@@ -447,6 +458,17 @@ class Scope:
     def newest_deployment(self, api_id: str) -> str | None:
         items = self.deployments(api_id)
         return str(items[0]["id"]) if items else None
+
+    def domain_names(self) -> list[str]:
+        """Every custom domain name in the region (GetDomainNames), sorted: for ``pointsman import``."""
+        return self._memo(("domain_names",), self._load_domain_names)
+
+    @expects_shapes
+    def _load_domain_names(self) -> list[str]:
+        names: list[str] = []
+        for page in self.clients.apigateway.get_paginator("get_domain_names").paginate(PaginationConfig={"PageSize": 500}):
+            names.extend(str(item["domainName"]) for item in page.get("items", []))
+        return sorted(set(names))
 
     def mappings(self, domain: str) -> dict[str, dict[str, Any]] | None:
         """Base path mappings of a custom domain, or None when the domain does not exist."""

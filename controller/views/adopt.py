@@ -1,0 +1,390 @@
+"""``pointsman import``: write the spec of a live estate, reading AWS and writing nothing to it.
+
+The layout (README "Adopting an existing estate"):
+
+- ``<api>.yaml`` per REST API in scope: its stages, and the functions only it routes to;
+- ``functions.yaml``: the functions in scope that no imported API (or more than one) routes to;
+- ``domains.yaml``: the custom domains in scope and their base path mappings.
+
+Everything is sorted and the text depends only on what AWS holds, so a re-import gives the
+same bytes. What the spec cannot say (or what this first slice does not import yet) is left
+out, named in ``# not managed:`` comments in the files and in the summary printed at the end.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.kinds.lambda_permission import covers, own_api_id
+from controller.live.scope import VERSION_SELECTED, AliasRoute, FunctionLive, Scope
+
+FUNCTIONS_FILE = "functions.yaml"
+DOMAINS_FILE = "domains.yaml"
+# Stage variables Pointsman writes for API versions: an API carrying them is versioned.
+_VERSION_VARIABLES = ("pointsmanVersions", "pointsmanDefaultVersion", "pointsmanStage")
+_PLAIN_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_.$/-]*$")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+_FILE_SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class AdoptError(Exception):
+    """Bad input for import (a glob matching nothing, nothing in scope, --out unusable, a file in the way)."""
+
+
+@dataclass(frozen=True)
+class Scoping:
+    """What to import: name globs for functions and APIs, domain names. All empty: everything."""
+
+    functions: tuple[str, ...] = ()
+    apis: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not (self.functions or self.apis or self.domains)
+
+
+@dataclass
+class Imported:
+    """The files to write (name -> text) and what was left out, one line each, with why."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- YAML text
+
+
+def scalar(value: object) -> str:
+    """A YAML scalar that reads back as the same text (quoted unless plainly a word)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    if _PLAIN_RE.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
+
+
+def flow(mapping: dict[str, Any]) -> str:
+    """``{version: "3", description: "v1 production"}``, keys in the given order."""
+    parts = []
+    for key, value in mapping.items():
+        shown = flow(value) if isinstance(value, dict) else scalar(value)
+        parts.append(f"{scalar(key)}: {shown}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _comment(text: str) -> str:
+    return "# " + " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _matching(names: Iterable[str], globs: Sequence[str], what: str, flag: str) -> set[str]:
+    names = list(names)
+    found: set[str] = set()
+    for glob in globs:
+        hits = {n for n in names if fnmatch.fnmatchcase(n, glob)}
+        if not hits:
+            raise AdoptError(f"{flag} {glob!r} matches no {what}")
+        found |= hits
+    return found
+
+
+@dataclass
+class _Api:
+    name: str
+    api_id: str
+    stages: dict[str, dict[str, Any]]
+    routes: list[AliasRoute]
+    newest: str | None
+
+
+def _version_reason(api: _Api) -> str | None:
+    """Why an API is not imported yet (versions by header or media type), or None."""
+    if any(r.variable == VERSION_SELECTED for r in api.routes):
+        return "its integrations pick the alias per request (header or media-type versions)"
+    for stage in api.stages.values():
+        named = sorted(set(_VERSION_VARIABLES) & set(stage.get("variables") or {}))
+        if named:
+            return f"stage {stage['stageName']} has the versions' stage variable {named[0]} (header, media-type or http-proxy versions)"
+    return None
+
+
+def gather(scope: Scope, scoping: Scoping) -> Imported:
+    """Read what the scope needs (reads only) and render the spec files."""
+    every_api = scope.rest_api_ids()
+    every_function = scope.function_names()
+    every_domain = scope.domain_names()
+    all_of = scoping.everything
+    function_names = set(every_function) if all_of else _matching(every_function, scoping.functions, "function", "--functions")
+    api_names = set(every_api) if all_of else _matching(every_api, scoping.apis, "REST API", "--apis")
+    if all_of:
+        domain_names = set(every_domain)
+    else:
+        unknown = sorted(set(scoping.domains) - set(every_domain))
+        if unknown:
+            raise AdoptError(f"--domains {unknown[0]!r}: no such custom domain")
+        domain_names = set(scoping.domains)
+    if not (function_names or api_names or domain_names):
+        raise AdoptError("nothing in scope: the account has no function, REST API or custom domain to import")
+
+    left_out: list[str] = []
+    notes: dict[str, list[str]] = {}  # file -> its `# not managed:` lines
+
+    # REST APIs: the ones whose name is one id; versioned ones are left for later.
+    apis: dict[str, _Api] = {}
+    versioned: dict[str, str] = {}  # api id -> name, of APIs not imported yet
+    for name in sorted(api_names):
+        ids = every_api[name]
+        if len(ids) != 1:
+            left_out.append(f"rest_api {name}: {len(ids)} REST APIs have this name (ids {', '.join(sorted(ids))}); a spec names one")
+            continue
+        api = _Api(name, ids[0], scope.stages(ids[0]), scope.alias_routes(ids[0]), None)
+        reason = _version_reason(api)
+        if reason is not None:
+            versioned[api.api_id] = name
+            left_out.append(f"rest_api {name}: not imported yet: {reason}")
+            continue
+        api.newest = scope.newest_deployment(api.api_id)
+        apis[name] = api
+    # Functions the APIs of a versioned API route to are left with it (their aliases are its versions).
+    held_back: dict[str, str] = {}
+    for api_id, name in versioned.items():
+        for route in scope.alias_routes(api_id):
+            held_back.setdefault(route.function, name)
+    # The functions in scope: matched, and those the imported APIs route to.
+    routed_by: dict[str, set[str]] = {}
+    for api in apis.values():
+        for route in api.routes:
+            routed_by.setdefault(route.function, set()).add(api.name)
+    wanted = sorted(function_names | set(routed_by))
+    functions: dict[str, FunctionLive] = {}
+    for name in wanted:
+        if name in held_back:
+            left_out.append(f"function {name}: not imported yet: REST API {held_back[name]} picks its aliases per request (versions)")
+            continue
+        fn = scope.function(name)
+        if fn is None:
+            left_out.append(f"function {name}: an integration routes to it but it does not exist")
+            continue
+        functions[name] = fn
+    imported_ids = {api.api_id: api.name for api in apis.values()}
+
+    # Where each function is written: the file of the one API that routes to it, else functions.yaml.
+    api_files = _api_files(sorted(apis))
+    home: dict[str, str] = {}
+    for name in functions:
+        users = sorted(routed_by.get(name, ()))
+        home[name] = api_files[users[0]] if len(users) == 1 else FUNCTIONS_FILE
+
+    # Which (function, alias) the imported stages route to, with the source ARN each needs.
+    derived: dict[tuple[str, str], list[tuple[str, str]]] = {}  # -> [(api id, stage)]
+    for api in apis.values():
+        for stage_name, stage in api.stages.items():
+            variables = stage.get("variables") or {}
+            for route in api.routes:
+                if route.variable in variables:
+                    derived.setdefault((route.function, str(variables[route.variable])), []).append((api.api_id, stage_name))
+
+    rendered_functions: dict[str, list[str]] = {}
+    for name, fn in functions.items():
+        lines = _function_lines(scope, name, fn, derived, imported_ids, versioned, notes.setdefault(home[name], []), left_out)
+        said = [
+            "  " + _comment(f"{api.name} routes {method} {path} to it via stage variable {variable}")
+            for api in apis.values()
+            if home[name] == api_files[api.name]
+            for method, path, variable in sorted({(r.method, r.path, r.variable) for r in api.routes if r.function == name})
+        ]
+        rendered_functions.setdefault(home[name], []).extend([*said, *lines])
+
+    files: dict[str, list[str]] = {}
+    for api_name, api in apis.items():
+        file = api_files[api_name]
+        body = ["rest_apis:", f"  {scalar(api_name)}:", "    stages:"]
+        if not api.stages:
+            body[-1] = "    stages: {}"
+        for stage_name in sorted(api.stages):
+            live_stage = api.stages[stage_name]
+            entry: dict[str, Any] = {}
+            variables = live_stage.get("variables") or {}
+            if variables:
+                entry["variables"] = {k: str(variables[k]) for k in sorted(variables)}
+            if live_stage.get("description"):
+                entry["description"] = str(live_stage["description"])
+            deployment = live_stage.get("deploymentId")
+            pinned = deployment and api.newest and deployment != api.newest
+            if pinned:
+                entry["deployment"] = str(deployment)
+            line = f"      {scalar(stage_name)}: {flow(entry)}"
+            if pinned:
+                line += f"  # pinned: {api.newest} is the API's newest deployment"
+            body.append(line)
+        files[file] = body
+    for file, function_lines in rendered_functions.items():
+        files.setdefault(file, [])
+        files[file] = ["functions:", *function_lines, *([""] if files[file] else []), *files[file]]
+
+    # Domains: mappings to imported APIs; the others are named and left to whoever manages them.
+    domain_lines: list[str] = []
+    for domain in sorted(domain_names):
+        mappings = scope.mappings(domain) or {}
+        kept: list[str] = []
+        skipped: list[str] = []
+        for base_path in sorted(mappings):
+            item = mappings[base_path]
+            api_id, stage_name = str(item.get("restApiId", "")), str(item.get("stage", ""))
+            target = imported_ids.get(api_id)
+            if target is not None and stage_name in apis[target].stages:
+                kept.append(f"      {scalar(base_path)}: {flow({'api': target, 'stage': stage_name})}")
+                continue
+            why = "not imported yet" if api_id in versioned else "not in scope"
+            skipped.append(f"domain {domain} base path {base_path} -> {scope.api_name(api_id)} stage {stage_name or '(none)'}: the API is {why}")
+        if not kept:
+            left_out.append(f"domain {domain}: no base path maps to an imported API ({len(mappings)} mappings); not imported")
+            continue
+        notes.setdefault(DOMAINS_FILE, []).extend(skipped)
+        left_out.extend(f"{line} (a plan reports it extra; --prune would delete it)" for line in skipped)
+        domain_lines += [f"  {scalar(domain)}:", "    mappings:", *kept]
+    if domain_lines:
+        files[DOMAINS_FILE] = ["domains:", *domain_lines]
+
+    out = Imported(left_out=left_out)
+    header = _comment("Written by `pointsman import` from the live account; edit freely.")
+    for file in sorted(files):
+        top = [header]
+        top += [_comment(f"not managed: {note}") for note in notes.get(file, [])]
+        if file != DOMAINS_FILE and any(line.startswith("rest_apis:") for line in files[file]):
+            top.append(_comment("Invoke permissions are derived from the stages and integrations: not written."))
+        out.files[file] = "\n".join([*top, *files[file]]) + "\n"
+    for file, file_notes in sorted(notes.items()):
+        if file_notes and file not in out.files:
+            out.left_out.append(f"{file}: not written (nothing in it to manage)")
+    return out
+
+
+def _api_files(names: Sequence[str]) -> dict[str, str]:
+    """A file per API, named after it (made safe), never one of the shared files or another's."""
+    taken = {FUNCTIONS_FILE, DOMAINS_FILE}
+    out: dict[str, str] = {}
+    for name in names:
+        stem = _FILE_SAFE_RE.sub("-", name).strip(".-") or "api"
+        file, n = f"{stem}.yaml", 2
+        while file in taken:
+            file, n = f"{stem}-{n}.yaml", n + 1
+        taken.add(file)
+        out[name] = file
+    return out
+
+
+def _function_lines(
+    scope: Scope,
+    name: str,
+    fn: FunctionLive,
+    derived: dict[tuple[str, str], list[tuple[str, str]]],
+    imported: dict[str, str],
+    versioned: dict[str, str],
+    notes: list[str],
+    left_out: list[str],
+) -> list[str]:
+    lines = [f"  {scalar(name)}:"]
+    if not fn.aliases:
+        return [*lines, "    aliases: {}"]
+    lines.append("    aliases:")
+    for alias in sorted(fn.aliases):
+        item = fn.aliases[alias]
+        entry: dict[str, Any] = {"version": str(item.get("FunctionVersion"))}
+        if item.get("Description"):
+            entry["description"] = str(item["Description"])
+        weights = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        if weights:
+            entry["routing"] = {str(v): float(w) for v, w in sorted(weights.items())}
+        lines.append(f"      {scalar(alias)}: {flow(entry)}")
+        for statement in scope.policy_statements(name, alias):
+            why = _unmanaged_statement(scope, fn, statement, derived.get((name, alias), []), imported, versioned)
+            if why is not None:
+                line = f"permission {statement.get('Sid', '(no id)')} on {name}:{alias}: {why}"
+                notes.append(line)
+                left_out.append(line)
+    return lines
+
+
+def _unmanaged_statement(
+    scope: Scope,
+    fn: FunctionLive,
+    statement: dict[str, Any],
+    routes: list[tuple[str, str]],
+    imported: dict[str, str],
+    versioned: dict[str, str],
+) -> str | None:
+    """None when the statement is one Pointsman derives (or one that covers it); else why not."""
+    own = own_api_id(statement)
+    if own is not None:
+        if own in imported:
+            return None
+        api = versioned.get(own) or scope.api_name(own)
+        return f"Pointsman's statement for REST API {api}, which is not imported (a plan reports it extra)"
+    for api_id, stage in routes:
+        if covers(statement, f"arn:{fn.partition}:execute-api:{fn.region}:{fn.account}:{api_id}/{stage}/*/*"):
+            return None
+    principal = statement.get("Principal")
+    service = principal.get("Service", principal.get("AWS")) if isinstance(principal, dict) else principal
+    return f"lets {service} invoke it, which no imported stage derives"
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def check_out_dir(out: Path) -> None:
+    """--out is a directory that exists and can be written, or one that can be made."""
+    if out.exists():
+        if not out.is_dir():
+            raise AdoptError(f"--out {out}: not a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise AdoptError(f"--out {out}: not writable")
+        return
+    parent = next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise AdoptError(f"--out {out}: cannot be created ({parent} is not writable)")
+
+
+def write(out: Path, imported: Imported, *, force: bool = False) -> list[Path]:
+    """Write every file, or none: an existing one without ``force`` stops it before any write."""
+    check_out_dir(out)
+    targets = [out / name for name in sorted(imported.files)]
+    if not force:
+        there = [t for t in targets if t.exists() or t.is_symlink()]
+        if there:
+            more = f" (and {len(there) - 1} more)" if len(there) > 1 else ""
+            raise AdoptError(f"{there[0]} exists{more}; pass --force to overwrite")
+    for target in targets:
+        if target.is_dir():
+            raise AdoptError(f"{target} is a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for target in targets:
+        temporary = target.with_name(f".{target.name}.import-tmp")
+        temporary.write_text(imported.files[target.name], encoding="utf-8")
+        os.replace(temporary, target)
+        written.append(target)
+    return written
+
+
+def summary(imported: Imported, written: Sequence[Path]) -> str:
+    lines = [f"wrote {path}" for path in written]
+    if imported.left_out:
+        lines.append(f"left out ({len(imported.left_out)}):")
+        lines += [f"  {line}" for line in imported.left_out]
+    else:
+        lines.append("nothing left out")
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""`pointsman import`: the spec written from a live estate is in sync at once, reads only,
+is the same bytes on a re-run, leaves out nothing silently, and refuses bad input whole."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.aws.clients import AwsClients, write_calls
+from controller.engine.pipeline import reconcile
+from controller.spec import load_spec
+from tests.conftest import cli
+
+
+@pytest.fixture
+def importing(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> AwsClients:
+    """The CLI's clients are the fixture's, so the test sees every call import makes."""
+    monkeypatch.setattr("controller.cli.main.AwsClients", lambda: clients)
+    return clients
+
+
+def run_import(capsys: pytest.CaptureFixture[str], clients: AwsClients, out: Path, *flags: str) -> tuple[int, str, str]:
+    clients.counter.reset()
+    code, stdout, stderr = cli(capsys, "import", "--out", str(out), *flags)
+    assert write_calls(clients.counter.snapshot()) == {}, "import made a write call"
+    return code, stdout, stderr
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())} if directory.exists() else {}
+
+
+def assert_in_sync(spec_dir: Path, clients: AwsClients) -> None:
+    result = reconcile(load_spec(spec_dir), clients, apply=True)
+    assert not result.problems, result.problems
+    assert result.drift == [], [(d.resource, d.status.value) for d in result.drift]
+    assert write_calls(clients.counter.snapshot()) == {}
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_the_imported_demo_estate_is_in_sync_writes_nothing_and_reimports_byte_for_byte(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "imported"
+    code, stdout, stderr = run_import(capsys, importing, out)
+    assert (code, stderr) == (0, "")
+    assert sorted(files(out)) == ["domains.yaml", "getreport-api.yaml", "products-v1.yaml", "products-v2.yaml"]
+    text = (out / "products-v1.yaml").read_text()
+    assert '      prod: {version: "3", description: "v1 production"}\n' in text
+    assert '      dev: {version: $LATEST, description: "v1 development"}\n' in text
+    assert "  # products-v1 routes GET /products to it via stage variable lambdaAlias\n" in text
+    assert "      prod: {variables: {lambdaAlias: prod}, description: production}\n" in text
+    assert "      v2: {api: products-v2, stage: prod}\n" in (out / "domains.yaml").read_text()
+    # The versioned APIs (generated templates) and their functions are listed, not written wrong.
+    for name in ("rest_api users-api: not imported yet", "rest_api catalog-api: not imported yet", "function postUser: not imported yet"):
+        assert name in stdout
+
+    importing.counter.reset()
+    assert_in_sync(out, importing)
+
+    first = files(out)
+    code, _, _ = run_import(capsys, importing, out, "--force")
+    assert code == 0 and files(out) == first
+    code, _, _ = run_import(capsys, importing, tmp_path / "again")
+    assert code == 0 and files(tmp_path / "again") == first
+
+
+def test_weighted_routing_a_pinned_deployment_and_a_foreign_permission_round_trip(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lam, apigw = importing.lambda_, importing.apigateway
+    lam.update_alias(FunctionName="getProducts", Name="prod", RoutingConfig={"AdditionalVersionWeights": {"4": 0.25}})
+    api_id = converged["apis"]["products-v1"]["id"]
+    time.sleep(1.1)  # the emulator's createdDate counts whole seconds: this one is the newest
+    newest = apigw.create_deployment(restApiId=api_id, description="a newer deployment")["id"]
+    lam.add_permission(FunctionName="getreport", Qualifier="prod", StatementId="s3-reports", Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")
+    out = tmp_path / "imported"
+    code, stdout, _ = run_import(capsys, importing, out)
+    assert code == 0
+    text = (out / "products-v1.yaml").read_text()
+    assert 'prod: {version: "3", description: "v1 production", routing: {"4": 0.25}}' in text
+    pinned = [line for line in text.splitlines() if "deployment:" in line]
+    assert len(pinned) == 2 and all(f"# pinned: {newest} is the API's newest deployment" in line for line in pinned)
+    report = (out / "getreport-api.yaml").read_text()
+    assert "# not managed: permission s3-reports on getreport:prod: lets s3.amazonaws.com invoke it" in report
+    assert "permission s3-reports on getreport:prod" in stdout
+    importing.counter.reset()
+    assert_in_sync(out, importing)
+
+
+# --------------------------------------------------------------------------- scoping
+
+
+def test_api_globs_import_those_apis_with_the_functions_they_route_to(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "imported"
+    code, _, _ = run_import(capsys, importing, out, "--apis", "products-*")
+    assert code == 0
+    assert sorted(files(out)) == ["products-v1.yaml", "products-v2.yaml"]
+    spec = load_spec(out)
+    assert sorted(spec.functions) == ["getProducts", "getProductsV2"]
+    assert sorted(spec.rest_apis) == ["products-v1", "products-v2"]
+    importing.counter.reset()
+    assert_in_sync(out, importing)
+
+
+def test_a_domain_mapping_to_an_api_out_of_scope_is_listed_not_managed(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "imported"
+    code, stdout, _ = run_import(capsys, importing, out, "--apis", "products-v1", "--domains", "myapi.com")
+    assert code == 0
+    domains = (out / "domains.yaml").read_text()
+    assert "v1: {api: products-v1, stage: prod}" in domains
+    assert "# not managed: domain myapi.com base path v2 -> products-v2 stage prod: the API is not in scope" in domains
+    assert "domain myapi.com base path v2 -> products-v2 stage prod" in stdout
+
+
+def test_function_globs_alone_write_functions_yaml_and_name_the_permissions_of_apis_left_out(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "imported"
+    code, stdout, _ = run_import(capsys, importing, out, "--functions", "getrep*")
+    assert code == 0
+    assert sorted(files(out)) == ["functions.yaml"]
+    assert sorted(load_spec(out).functions) == ["getreport"]
+    assert "Pointsman's statement for REST API getreport-api, which is not imported" in stdout
+    assert "# not managed: permission pointsman-" in (out / "functions.yaml").read_text()
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def one_error(code: int, stdout: str, stderr: str) -> str:
+    assert code == 1 and stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--functions", "nope-*"), "--functions 'nope-*' matches no function"),
+        (("--apis", "getreport-api", "--apis", "nope"), "--apis 'nope' matches no REST API"),
+        (("--domains", "nope.example.com"), "--domains 'nope.example.com': no such custom domain"),
+    ],
+)
+def test_a_scope_that_matches_nothing_is_one_error_and_nothing_written(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: tuple[str, ...], says: str
+) -> None:
+    out = tmp_path / "imported"
+    assert says in one_error(*run_import(capsys, importing, out, *flags))
+    assert not out.exists()
+
+
+def test_an_empty_account_is_one_error(importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "imported"
+    assert "nothing in scope" in one_error(*run_import(capsys, importing, out))
+    assert not out.exists()
+
+
+def test_an_out_that_cannot_be_a_directory_is_one_error(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert "not a directory" in one_error(*run_import(capsys, importing, blocker))
+    assert "cannot be created" in one_error(*run_import(capsys, importing, blocker / "spec"))
+    assert blocker.read_text() == "x"
+
+
+def test_an_existing_file_is_kept_and_nothing_is_written_without_force(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "imported"
+    out.mkdir()
+    (out / "products-v2.yaml").write_text("# mine\n")
+    line = one_error(*run_import(capsys, importing, out))
+    assert "products-v2.yaml exists" in line and "--force" in line
+    assert files(out) == {"products-v2.yaml": b"# mine\n"}
+    code, _, _ = run_import(capsys, importing, out, "--force")
+    assert code == 0 and (out / "products-v2.yaml").read_text() != "# mine\n"
+    assert json.dumps(sorted(files(out))) == json.dumps(["domains.yaml", "getreport-api.yaml", "products-v1.yaml", "products-v2.yaml"])
+
+
+# --------------------------------------------------------------------------- YAML text
+
+
+@pytest.mark.parametrize(
+    "text", ["prod", "$LATEST", "2022-01-01", "3", "1e3", "yes", "No", "null", "~", "", "a: b", "# x", 'it\'s "quoted"', "tab\there", "é ü", "(none)", "-x"]
+)
+def test_a_scalar_reads_back_as_the_same_text(text: str) -> None:
+    import yaml
+
+    from controller.views.adopt import flow
+
+    assert yaml.safe_load(flow({text: text})) == {text: text}
