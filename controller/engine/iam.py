@@ -48,7 +48,19 @@ def policy_document(spec: Spec | None = None, *, read_only: bool = False) -> dic
                 "Sid": "PointsmanApiGateway",
                 "Effect": "Allow",
                 "Action": apigw_actions,
-                "Resource": ["arn:aws:apigateway:*::/restapis", "arn:aws:apigateway:*::/restapis/*", "arn:aws:apigateway:*::/domainnames/*"],
+                "Resource": [
+                    "arn:aws:apigateway:*::/restapis",
+                    "arn:aws:apigateway:*::/restapis/*",
+                    "arn:aws:apigateway:*::/domainnames",
+                    "arn:aws:apigateway:*::/domainnames/*",
+                ],
+            },
+            {
+                # `pointsman import` lists the functions in scope; ListFunctions has no resource-level permissions.
+                "Sid": "PointsmanImportDiscovery",
+                "Effect": "Allow",
+                "Action": ["lambda:ListFunctions"],
+                "Resource": "*",
             },
         ],
     }

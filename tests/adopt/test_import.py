@@ -203,3 +203,20 @@ def test_a_scalar_reads_back_as_the_same_text(text: str) -> None:
     from controller.views.adopt import flow
 
     assert yaml.safe_load(flow({text: text})) == {text: text}
+
+
+def test_the_read_only_policy_has_no_write_action_and_covers_import() -> None:
+    from controller.engine.iam import policy_document
+
+    statements = policy_document(read_only=True)["Statement"]
+    actions = {a for s in statements for a in s["Action"]}
+    assert actions == {
+        "lambda:GetFunctionConfiguration",
+        "lambda:GetPolicy",
+        "lambda:ListAliases",
+        "lambda:ListVersionsByFunction",
+        "lambda:ListFunctions",
+        "apigateway:GET",
+    }
+    full = {a for s in policy_document()["Statement"] for a in s["Action"]}
+    assert {"lambda:UpdateAlias", "apigateway:PATCH", "sqs:DeleteMessage"} <= full and "lambda:ListFunctions" in full
