@@ -450,7 +450,9 @@ def _import(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         check_out_dir(out)
-        imported = gather(Scope(AwsClients(), concurrency=args.concurrency), Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains)))
+        imported = gather(
+            Scope(AwsClients(), concurrency=args.concurrency), Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains)), observe=args.observe
+        )
         written = write(out, imported, force=args.force)
     except AdoptError as exc:
         print(f"error: {exc}; nothing was written.", file=sys.stderr)

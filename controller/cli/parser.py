@@ -248,6 +248,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--domains", action="append", default=[], metavar="NAME", help="custom domain names (repeatable); default all, when no scope is given")
     p.add_argument("--force", action="store_true", help="overwrite files that exist (default: refuse, and write nothing)")
+    p.add_argument(
+        "--observe",
+        action="store_true",
+        help="write manage: observe on every function, API and domain: drift is reported, nothing written, until a PR sets manage: full (default: managed)",
+    )
     p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
     aws_tuning_args(p)
     sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")

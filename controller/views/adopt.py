@@ -121,8 +121,10 @@ def _version_reason(api: _Api) -> str | None:
     return None
 
 
-def gather(scope: Scope, scoping: Scoping) -> Imported:
-    """Read what the scope needs (reads only) and render the spec files."""
+def gather(scope: Scope, scoping: Scoping, *, observe: bool = False) -> Imported:
+    """Read what the scope needs (reads only) and render the spec files. ``observe``: every
+    function, API and domain is written ``manage: observe`` (reported, never written to)."""
+    manage = ["    manage: observe"] if observe else []
     every_api = scope.rest_api_ids()
     every_function = scope.function_names()
     every_domain = scope.domain_names()
@@ -200,6 +202,7 @@ def gather(scope: Scope, scoping: Scoping) -> Imported:
     rendered_functions: dict[str, list[str]] = {}
     for name, fn in functions.items():
         lines = _function_lines(scope, name, fn, derived, imported_ids, versioned, notes.setdefault(home[name], []), left_out)
+        lines[1:1] = manage
         said = [
             "  " + _comment(f"{api.name} routes {method} {path} to it via stage variable {variable}")
             for api in apis.values()
@@ -211,7 +214,7 @@ def gather(scope: Scope, scoping: Scoping) -> Imported:
     files: dict[str, list[str]] = {}
     for api_name, api in apis.items():
         file = api_files[api_name]
-        body = ["rest_apis:", f"  {scalar(api_name)}:", "    stages:"]
+        body = ["rest_apis:", f"  {scalar(api_name)}:", *manage, "    stages:"]
         if not api.stages:
             body[-1] = "    stages: {}"
         for stage_name in sorted(api.stages):
@@ -255,7 +258,7 @@ def gather(scope: Scope, scoping: Scoping) -> Imported:
             continue
         notes.setdefault(DOMAINS_FILE, []).extend(skipped)
         left_out.extend(f"{line} (a plan reports it extra; --prune would delete it)" for line in skipped)
-        domain_lines += [f"  {scalar(domain)}:", "    mappings:", *kept]
+        domain_lines += [f"  {scalar(domain)}:", *manage, "    mappings:", *kept]
     if domain_lines:
         files[DOMAINS_FILE] = ["domains:", *domain_lines]
 

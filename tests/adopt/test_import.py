@@ -220,3 +220,23 @@ def test_the_read_only_policy_has_no_write_action_and_covers_import() -> None:
     }
     full = {a for s in policy_document()["Statement"] for a in s["Action"]}
     assert {"lambda:UpdateAlias", "apigateway:PATCH", "sqs:DeleteMessage"} <= full and "lambda:ListFunctions" in full
+
+
+def test_import_observe_writes_manage_observe_and_a_drift_is_reported_never_written(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "observed"
+    code, _, stderr = run_import(capsys, importing, out, "--observe")
+    assert (code, stderr) == (0, "")
+    text = (out / "products-v1.yaml").read_text()
+    assert "  getProducts:\n    manage: observe\n    aliases:\n" in text
+    assert "  products-v1:\n    manage: observe\n    stages:\n" in text
+    assert "  myapi.com:\n    manage: observe\n    mappings:\n" in (out / "domains.yaml").read_text()
+    importing.counter.reset()
+    assert_in_sync(out, importing)
+    # A console change is drift, reported; apply writes nothing to what is observed.
+    importing.lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
+    importing.counter.reset()
+    result = reconcile(load_spec(out), importing, apply=True, prune=True)
+    assert [d.resource for d in result.drift] == ["lambda_alias/getProducts/prod"]
+    assert write_calls(importing.counter.snapshot()) == {} and [h.action.resource for h in result.observed] == ["lambda_alias/getProducts/prod"]
