@@ -240,3 +240,26 @@ def test_import_observe_writes_manage_observe_and_a_drift_is_reported_never_writ
     result = reconcile(load_spec(out), importing, apply=True, prune=True)
     assert [d.resource for d in result.drift] == ["lambda_alias/getProducts/prod"]
     assert write_calls(importing.counter.snapshot()) == {} and [h.action.resource for h in result.observed] == ["lambda_alias/getProducts/prod"]
+
+
+def test_wiped_managed_parts_are_restored_by_apply_and_import_again_gives_the_same_bytes(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "imported"
+    assert run_import(capsys, importing, out)[0] == 0
+    first = files(out)
+    # Wipe what Pointsman manages: aliases (and their policies), a stage's variables, the mappings.
+    lam, apigw = importing.lambda_, importing.apigateway
+    for alias in ("prod", "dev"):
+        lam.delete_alias(FunctionName="getProducts", Name=alias)
+    v2 = next(i["id"] for i in apigw.get_rest_apis()["items"] if i["name"] == "products-v2")
+    apigw.update_stage(restApiId=v2, stageName="prod", patchOperations=[{"op": "remove", "path": "/variables/lambdaAlias"}])
+    for base_path in ("v1", "v2"):
+        apigw.delete_base_path_mapping(domainName="myapi.com", basePath=base_path)
+    importing.counter.reset()
+    result = reconcile(load_spec(out), importing, apply=True)
+    assert not result.failed and result.drift, [o.as_dict() for o in result.outcomes]
+    importing.counter.reset()
+    assert_in_sync(out, importing)  # restored
+    code, _, _ = run_import(capsys, importing, tmp_path / "again")
+    assert code == 0 and files(tmp_path / "again") == first
