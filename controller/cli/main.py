@@ -451,7 +451,9 @@ def _import(args: argparse.Namespace) -> int:
     try:
         check_out_dir(out)
         imported = gather(
-            Scope(AwsClients(), concurrency=args.concurrency), Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains)), observe=args.observe
+            Scope(AwsClients(), concurrency=args.concurrency),
+            Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains), tuple(args.tag)),
+            observe=args.observe,
         )
         written = write(out, imported, force=args.force)
     except AdoptError as exc:

@@ -247,6 +247,14 @@ def _parser() -> argparse.ArgumentParser:
         "--apis", action="append", default=[], metavar="GLOB", help="REST APIs whose name matches GLOB (repeatable); default all, when no scope is given"
     )
     p.add_argument("--domains", action="append", default=[], metavar="NAME", help="custom domain names (repeatable); default all, when no scope is given")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        type=_tag,
+        metavar="KEY=VALUE",
+        help="functions, REST APIs and domains tagged KEY=VALUE (repeatable: every tag must match); default none",
+    )
     p.add_argument("--force", action="store_true", help="overwrite files that exist (default: refuse, and write nothing)")
     p.add_argument(
         "--observe",
@@ -311,6 +319,13 @@ DESCRIPTIONS = {
     "Lambda would resolve it, live or from the spec.\n\n"
     "Exit codes: 0 a function serves it, 3 the client gets an error (4XX or 5XX, shown), 1 the question cannot be asked.",
 }
+
+
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value.strip()
 
 
 def _explain_args(p: argparse.ArgumentParser) -> None:

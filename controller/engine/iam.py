@@ -56,10 +56,10 @@ def policy_document(spec: Spec | None = None, *, read_only: bool = False) -> dic
                 ],
             },
             {
-                # `pointsman import` lists the functions in scope; ListFunctions has no resource-level permissions.
+                # `pointsman import` lists the functions in scope (and, with --tag, their tags); ListFunctions has no resource-level permissions.
                 "Sid": "PointsmanImportDiscovery",
                 "Effect": "Allow",
-                "Action": ["lambda:ListFunctions"],
+                "Action": ["lambda:ListFunctions", "lambda:ListTags"],
                 "Resource": "*",
             },
         ],

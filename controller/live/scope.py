@@ -202,6 +202,8 @@ class Scope:
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _ever: set[tuple[str, ...]] = field(default_factory=set)  # every key read, forgotten since or not
     _rest_api_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> GetRestApis item
+    _function_arns: dict[str, str] = field(default_factory=dict)  # name -> ARN, from ListFunctions
+    _domain_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> GetDomainNames item
 
     # ------------------------------------------------------------------ plumbing
 
@@ -290,9 +292,24 @@ class Scope:
     @expects_shapes
     def _load_function_names(self) -> list[str]:
         names: list[str] = []
+        arns: dict[str, str] = {}
         for page in self.clients.lambda_.get_paginator("list_functions").paginate():
-            names.extend(str(item["FunctionName"]) for item in page.get("Functions", []))
+            for item in page.get("Functions", []):
+                names.append(str(item["FunctionName"]))
+                arns[str(item["FunctionName"])] = str(item.get("FunctionArn") or "")
+        with self._guard:
+            self._function_arns = arns
         return sorted(set(names))
+
+    def function_tags(self, name: str) -> dict[str, str]:
+        """A function's tags (ListTags on the ARN ListFunctions gave): for ``import --tag``."""
+        self.function_names()
+        arn = self._function_arns.get(name)
+        if not arn:
+            return {}
+        return self._memo(
+            ("function_tags", name), lambda: {str(k): str(v) for k, v in (self.clients.lambda_.list_tags(Resource=arn).get("Tags") or {}).items()}
+        )
 
     def function_versions(self, name: str) -> FunctionVersions:
         """Published versions, $LATEST's code and every environment: ListVersionsByFunction."""
@@ -466,9 +483,23 @@ class Scope:
     @expects_shapes
     def _load_domain_names(self) -> list[str]:
         names: list[str] = []
+        items: dict[str, dict[str, Any]] = {}
         for page in self.clients.apigateway.get_paginator("get_domain_names").paginate(PaginationConfig={"PageSize": 500}):
-            names.extend(str(item["domainName"]) for item in page.get("items", []))
+            for item in page.get("items", []):
+                names.append(str(item["domainName"]))
+                items[str(item["domainName"])] = item
+        with self._guard:
+            self._domain_items = items
         return sorted(set(names))
+
+    def domain_tags(self, name: str) -> dict[str, str]:
+        """A custom domain's tags, as GetDomainNames gave them."""
+        self.domain_names()
+        return {str(k): str(v) for k, v in ((self._domain_items.get(name) or {}).get("tags") or {}).items()}
+
+    def rest_api_tags(self, api_id: str) -> dict[str, str]:
+        """A REST API's tags, as GetRestApis gave them."""
+        return {str(k): str(v) for k, v in ((self.rest_api(api_id) or {}).get("tags") or {}).items()}
 
     def mappings(self, domain: str) -> dict[str, dict[str, Any]] | None:
         """Base path mappings of a custom domain, or None when the domain does not exist."""

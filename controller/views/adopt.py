@@ -45,10 +45,11 @@ class Scoping:
     functions: tuple[str, ...] = ()
     apis: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value): functions, APIs and domains carrying every one
 
     @property
     def everything(self) -> bool:
-        return not (self.functions or self.apis or self.domains)
+        return not (self.functions or self.apis or self.domains or self.tags)
 
 
 @dataclass
@@ -138,6 +139,21 @@ def gather(scope: Scope, scoping: Scoping, *, observe: bool = False) -> Imported
         if unknown:
             raise AdoptError(f"--domains {unknown[0]!r}: no such custom domain")
         domain_names = set(scoping.domains)
+    if scoping.tags:
+        wanted_tags = dict(scoping.tags)
+
+        def tagged(tags: dict[str, str]) -> bool:
+            return all(tags.get(k) == v for k, v in wanted_tags.items())
+
+        by_tag = (
+            {n for n in every_function if tagged(scope.function_tags(n))},
+            {n for n, ids in every_api.items() if any(tagged(scope.rest_api_tags(i)) for i in ids)},
+            {d for d in every_domain if tagged(scope.domain_tags(d))},
+        )
+        if not any(by_tag):
+            shown = ", ".join(f"{k}={v}" for k, v in scoping.tags)
+            raise AdoptError(f"--tag {shown}: no function, REST API or custom domain carries it")
+        function_names, api_names, domain_names = function_names | by_tag[0], api_names | by_tag[1], domain_names | by_tag[2]
     if not (function_names or api_names or domain_names):
         raise AdoptError("nothing in scope: the account has no function, REST API or custom domain to import")
 

@@ -216,6 +216,7 @@ def test_the_read_only_policy_has_no_write_action_and_covers_import() -> None:
         "lambda:ListAliases",
         "lambda:ListVersionsByFunction",
         "lambda:ListFunctions",
+        "lambda:ListTags",
         "apigateway:GET",
     }
     full = {a for s in policy_document()["Statement"] for a in s["Action"]}
@@ -263,3 +264,20 @@ def test_wiped_managed_parts_are_restored_by_apply_and_import_again_gives_the_sa
     assert_in_sync(out, importing)  # restored
     code, _, _ = run_import(capsys, importing, tmp_path / "again")
     assert code == 0 and files(tmp_path / "again") == first
+
+
+def test_tags_scope_functions_apis_and_domains(converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    arn = importing.lambda_.get_function(FunctionName="getreport")["Configuration"]["FunctionArn"]
+    importing.lambda_.tag_resource(Resource=arn, Tags={"team": "reports"})
+    importing.apigateway.create_rest_api(name="reports-api", tags={"team": "reports"})  # GetRestApis returns its tags
+    out = tmp_path / "tagged"
+    code, _, stderr = run_import(capsys, importing, out, "--tag", "team=reports")
+    assert (code, stderr) == (0, "")
+    assert sorted(files(out)) == ["functions.yaml", "reports-api.yaml"]
+    assert "  getreport:\n" in (out / "functions.yaml").read_text() and "  reports-api:\n" in (out / "reports-api.yaml").read_text()
+    code, _, stderr = run_import(capsys, importing, tmp_path / "none", "--tag", "team=nobody")
+    assert code == 1 and stderr.strip() == "error: --tag team=nobody: no function, REST API or custom domain carries it; nothing was written."
+    assert not (tmp_path / "none").exists() or files(tmp_path / "none") == {}
+    with pytest.raises(SystemExit) as exited:  # argparse: a usage error, exit 2
+        run_import(capsys, importing, tmp_path / "bad", "--tag", "team")
+    assert exited.value.code == 2 and "'team' is not KEY=VALUE" in capsys.readouterr().err
