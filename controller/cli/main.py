@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
@@ -440,6 +440,21 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
+def _progress_line() -> Callable[[str, int, int], None]:
+    """On a terminal: one line, rewritten at most 5 times a second, ``import: functions 120/1,000``."""
+    import time
+
+    last = [0.0]
+
+    def show(what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= 0.2:
+            last[0] = now
+            print(f"\rimport: reading {what} {done:,}/{total:,}\033[K", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
 def _import(args: argparse.Namespace) -> int:
     """``pointsman import``: bad input is one ``error:`` line and nothing written."""
     from pathlib import Path
@@ -454,7 +469,10 @@ def _import(args: argparse.Namespace) -> int:
             Scope(AwsClients(), concurrency=args.concurrency),
             Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains), tuple(args.tag)),
             observe=args.observe,
+            progress=_progress_line() if sys.stderr.isatty() else None,
         )
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # end the progress line
         written = write(out, imported, force=args.force)
     except AdoptError as exc:
         print(f"error: {exc}; nothing was written.", file=sys.stderr)

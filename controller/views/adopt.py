@@ -17,7 +17,7 @@ import fnmatch
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,11 @@ def _version_reason(api: _Api) -> str | None:
     return None
 
 
-def gather(scope: Scope, scoping: Scoping, *, observe: bool = False) -> Imported:
+def gather(scope: Scope, scoping: Scoping, *, observe: bool = False, progress: Callable[[str, int, int], None] | None = None) -> Imported:
     """Read what the scope needs (reads only) and render the spec files. ``observe``: every
-    function, API and domain is written ``manage: observe`` (reported, never written to)."""
+    function, API and domain is written ``manage: observe`` (reported, never written to).
+    ``progress(what, done, total)``: told as each REST API, function and domain is read."""
+    tell = progress or (lambda what, done, total: None)
     manage = ["    manage: observe"] if observe else []
     every_api = scope.rest_api_ids()
     every_function = scope.function_names()
@@ -163,7 +165,8 @@ def gather(scope: Scope, scoping: Scoping, *, observe: bool = False) -> Imported
     # REST APIs: the ones whose name is one id; versioned ones are left for later.
     apis: dict[str, _Api] = {}
     versioned: dict[str, str] = {}  # api id -> name, of APIs not imported yet
-    for name in sorted(api_names):
+    for done, name in enumerate(sorted(api_names), 1):
+        tell("REST APIs", done, len(api_names))
         ids = every_api[name]
         if len(ids) != 1:
             left_out.append(f"rest_api {name}: {len(ids)} REST APIs have this name (ids {', '.join(sorted(ids))}); a spec names one")
@@ -188,7 +191,8 @@ def gather(scope: Scope, scoping: Scoping, *, observe: bool = False) -> Imported
             routed_by.setdefault(route.function, set()).add(api.name)
     wanted = sorted(function_names | set(routed_by))
     functions: dict[str, FunctionLive] = {}
-    for name in wanted:
+    for done, name in enumerate(wanted, 1):
+        tell("functions", done, len(wanted))
         if name in held_back:
             left_out.append(f"function {name}: not imported yet: REST API {held_back[name]} picks its aliases per request (versions)")
             continue
@@ -256,7 +260,8 @@ def gather(scope: Scope, scoping: Scoping, *, observe: bool = False) -> Imported
 
     # Domains: mappings to imported APIs; the others are named and left to whoever manages them.
     domain_lines: list[str] = []
-    for domain in sorted(domain_names):
+    for done, domain in enumerate(sorted(domain_names), 1):
+        tell("domains", done, len(domain_names))
         mappings = scope.mappings(domain) or {}
         kept: list[str] = []
         skipped: list[str] = []

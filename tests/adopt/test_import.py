@@ -281,3 +281,15 @@ def test_tags_scope_functions_apis_and_domains(converged: dict[str, Any], import
     with pytest.raises(SystemExit) as exited:  # argparse: a usage error, exit 2
         run_import(capsys, importing, tmp_path / "bad", "--tag", "team")
     assert exited.value.code == 2 and "'team' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_progress_is_told_for_every_api_function_and_domain(converged: dict[str, Any], clients: AwsClients) -> None:
+    from controller.live.scope import Scope
+    from controller.views.adopt import Scoping, gather
+
+    told: list[tuple[str, int, int]] = []
+    gather(Scope(clients), Scoping(), progress=lambda what, done, total: told.append((what, done, total)))
+    for what in ("REST APIs", "functions", "domains"):
+        mine = [t for t in told if t[0] == what]
+        assert mine and [d for _, d, _ in mine] == list(range(1, mine[0][2] + 1)), (what, mine)
+    assert ("domains", 2, 2) in told
