@@ -469,6 +469,7 @@ def _import(args: argparse.Namespace) -> int:
             Scope(AwsClients(), concurrency=args.concurrency),
             Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains), tuple(args.tag)),
             observe=args.observe,
+            environment=args.environment,
             progress=_progress_line() if sys.stderr.isatty() else None,
         )
         if sys.stderr.isatty():

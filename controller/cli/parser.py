@@ -257,6 +257,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="overwrite files that exist (default: refuse, and write nothing)")
     p.add_argument(
+        "--environment",
+        action="store_true",
+        help="also manage each function's $LATEST environment: names written, values as SSM Parameter Store references to fill in (default: not managed)",
+    )
+    p.add_argument(
         "--observe",
         action="store_true",
         help="write manage: observe on every function, API and domain: drift is reported, nothing written, until a PR sets manage: full (default: managed)",

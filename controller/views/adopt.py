@@ -122,7 +122,9 @@ def _version_reason(api: _Api) -> str | None:
     return None
 
 
-def gather(scope: Scope, scoping: Scoping, *, observe: bool = False, progress: Callable[[str, int, int], None] | None = None) -> Imported:
+def gather(
+    scope: Scope, scoping: Scoping, *, observe: bool = False, environment: bool = False, progress: Callable[[str, int, int], None] | None = None
+) -> Imported:
     """Read what the scope needs (reads only) and render the spec files. ``observe``: every
     function, API and domain is written ``manage: observe`` (reported, never written to).
     ``progress(what, done, total)``: told as each REST API, function and domain is read."""
@@ -223,6 +225,8 @@ def gather(scope: Scope, scoping: Scoping, *, observe: bool = False, progress: C
     for name, fn in functions.items():
         lines = _function_lines(scope, name, fn, derived, imported_ids, versioned, notes.setdefault(home[name], []), left_out)
         lines[1:1] = manage
+        if environment:
+            lines[1:1] = _environment_lines(name, fn, left_out)
         said = [
             "  " + _comment(f"{api.name} routes {method} {path} to it via stage variable {variable}")
             for api in apis.values()
@@ -309,6 +313,26 @@ def _api_files(names: Sequence[str]) -> dict[str, str]:
         taken.add(file)
         out[name] = file
     return out
+
+
+SSM_PLACEHOLDER = "/pointsman/import/{function}/{name}"
+
+
+def _environment_lines(name: str, fn: FunctionLive, left_out: list[str]) -> list[str]:
+    """$LATEST's environment, no value written: each is a Parameter Store reference to create
+    (or to replace with the parameter that holds it). Until it exists, a plan stops at that line
+    with "missing parameter", so nothing is applied with a placeholder."""
+    variables = fn.latest_environment
+    if not variables:
+        return ["    environment: {}"]
+    lines = ["    environment:  " + _comment("values not written: create these SSM parameters, or point each at the one that holds it")]
+    for key in sorted(variables):
+        lines.append(f"      {scalar(key)}: {flow({'ssm': SSM_PLACEHOLDER.format(function=name, name=key)})}")
+    left_out.append(
+        f"function {name} environment: {len(variables)} values not written; each is a Parameter Store reference "
+        f"to fill in ({SSM_PLACEHOLDER.format(function=name, name='NAME')})"
+    )
+    return lines
 
 
 def _function_lines(

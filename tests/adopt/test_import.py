@@ -293,3 +293,26 @@ def test_progress_is_told_for_every_api_function_and_domain(converged: dict[str,
         mine = [t for t in told if t[0] == what]
         assert mine and [d for _, d, _ in mine] == list(range(1, mine[0][2] + 1)), (what, mine)
     assert ("domains", 2, 2) in told
+
+
+def test_environment_names_are_imported_values_never_and_a_plan_waits_for_the_parameters(
+    converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    importing.lambda_.update_function_configuration(FunctionName="getreport", Environment={"Variables": {"API_KEY": "s3cret-value", "MODE": "fast"}})
+    out = tmp_path / "env"
+    code, stdout, stderr = run_import(capsys, importing, out, "--environment", "--apis", "getreport-api")
+    assert (code, stderr) == (0, "")
+    text = (out / "getreport-api.yaml").read_text()
+    assert '      API_KEY: {ssm: "/pointsman/import/getreport/API_KEY"}\n' in text and '      MODE: {ssm: "/pointsman/import/getreport/MODE"}\n' in text
+    assert "s3cret-value" not in text and "s3cret-value" not in stdout and "fast" not in text
+    assert "function getreport environment: 2 values not written" in stdout
+    # Until the parameters exist the plan stops at their line: nothing is applied with a placeholder.
+    importing.counter.reset()
+    result = reconcile(load_spec(out), importing, apply=True)
+    assert result.problems and "/pointsman/import/getreport/API_KEY" in str(result.problems[0])
+    assert write_calls(importing.counter.snapshot()) == {}
+    ssm = importing.client("ssm")
+    ssm.put_parameter(Name="/pointsman/import/getreport/API_KEY", Value="s3cret-value", Type="SecureString")
+    ssm.put_parameter(Name="/pointsman/import/getreport/MODE", Value="fast", Type="String")
+    importing.counter.reset()
+    assert_in_sync(out, importing)
