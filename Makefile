@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_reconcile.py
 
 # Figures at scale under AWS's quotas: 100 and 1,000 functions behind a proxy answering 429 like AWS
-# (converged plan, an apply of 1 %, reads vs the minimum, throttling, peak RSS). Takes many minutes.
+# (converged plan, an apply of 1 %, an import of the whole estate, reads vs the minimum, throttling, peak RSS). Takes many minutes.
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
 

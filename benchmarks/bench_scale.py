@@ -9,6 +9,9 @@ scenario runs the real ``pointsman`` command against ``benchmarks/quota_proxy.py
 quotas enforced (HTTP 429 past a bucket), AWS's round trip added, and Pointsman pacing itself
 as it does against AWS.
 
+Scenarios: a converged plan, an apply of 1% drift, and ``pointsman import`` of the whole estate
+(reads only; its minimum adds the listings that find what exists).
+
 One line of figures per scenario: wall time; the quota-bound time of the calls it made (the
 least time AWS's quotas allow for them) and wall/bound; reads made against the minimum for the
 scope (ListAliases per function, GetPolicy per alias, one GetRestApis, GetStages and
@@ -291,6 +294,7 @@ class Scenario:
     name: str
     argv: tuple[str, ...]
     prepare: Callable[[Estate], None] | None = None
+    with_spec: bool = True  # False: the argv is whole (``{out}`` is a directory beside the spec)
 
 
 def change_one_percent_of_prod_aliases(estate: Estate) -> None:
@@ -305,7 +309,20 @@ def change_one_percent_of_prod_aliases(estate: Estate) -> None:
 SCENARIOS: list[Scenario] = [
     Scenario("converged plan", ("plan",)),
     Scenario("1% drift apply", ("apply",), change_one_percent_of_prod_aliases),
+    Scenario("import", ("import", "--out", "{out}", "--force"), with_spec=False),
 ]
+
+
+def import_minimum(shape: Shape) -> dict[str, int]:
+    """The reads ``pointsman import`` of the whole estate cannot do without: a plan's, and the
+    listings that find what exists (ListFunctions pages of 50, GetDomainNames) and the newest
+    deployment of each API (a stage's deployment is pinned only when it is not the newest)."""
+    return {
+        **shape.minimum_reads(),
+        "lambda.ListFunctions": max(1, -(-shape.functions // 50)),
+        "apigateway.GetDomainNames": 1,
+        "apigateway.GetDeployments": shape.apis,
+    }
 
 
 @dataclass
@@ -329,7 +346,7 @@ class Figures:
         return sum(self.counts["throttled"].values())
 
     def line(self) -> str:
-        minimum = sum(self.shape.minimum_reads().values())
+        minimum = sum((import_minimum(self.shape) if self.scenario == "import" else self.shape.minimum_reads()).values())
         reads = sum(self.reads.values())
         bound = self.bound_s
         ratio = f"{self.run.wall_s / bound:5.2f}" if bound > 0 else "  n/a"
@@ -356,7 +373,11 @@ def measure(scenario: Scenario, estate: Estate, proxy: QuotaProxy, scale: float)
     if scale != 1:  # pace to the proxy's scaled quotas; at 1 Pointsman's defaults are AWS's
         env["POINTSMAN_RATE_LIMITS"] = rate_limits_env(proxy.quotas)
     proxy.reset()  # full buckets, as after a quiet spell
-    run = run_pointsman([*scenario.argv, "--spec", str(estate.spec_dir)], env)
+    if scenario.with_spec:
+        argv = [*scenario.argv, "--spec", str(estate.spec_dir)]
+    else:
+        argv = [a.replace("{out}", str(estate.spec_dir.parent / f"{estate.spec_dir.name}-imported")) for a in scenario.argv]
+    run = run_pointsman(argv, env)
     counts = proxy.snapshot()
     return Figures(scenario.name, estate.shape, run, counts, proxy.bound_seconds(counts["forwarded"]))
 

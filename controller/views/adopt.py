@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,7 @@ def gather(
 
     left_out: list[str] = []
     notes: dict[str, list[str]] = {}  # file -> its `# not managed:` lines
+    _read_ahead(scope, sorted(function_names), [every_api[n][0] for n in sorted(api_names) if len(every_api[n]) == 1], sorted(domain_names))
 
     # REST APIs: the ones whose name is one id; versioned ones are left for later.
     apis: dict[str, _Api] = {}
@@ -299,6 +301,38 @@ def gather(
         if file_notes and file not in out.files:
             out.left_out.append(f"{file}: not written (nothing in it to manage)")
     return out
+
+
+def _read_ahead(scope: Scope, functions: Sequence[str], api_ids: Sequence[str], domains: Sequence[str]) -> None:
+    """Make the reads import needs at once, every quota bucket busy (as a plan observes): the
+    functions' aliases then their policies, the APIs' stages, resources and deployments, then the
+    aliases and policies of the functions their routes name, and the domains' mappings. The
+    rendering after it reads them from the scope, in order."""
+    lanes = scope.lanes()
+    asked: set[str] = set()
+
+    def function(name: str) -> None:
+        if name not in asked:
+            asked.add(name)
+            lanes.submit("lambda.ListAliases", partial(scope.function, name), partial(found_function, name))
+
+    def found_function(name: str, fn: FunctionLive | None) -> None:
+        for alias in fn.aliases if fn is not None else ():
+            lanes.submit("lambda.GetPolicy", partial(scope.policy_statements, name, alias))
+
+    def found_routes(routes: list[AliasRoute]) -> None:
+        for route in routes:
+            function(route.function)
+
+    for name in functions:
+        function(name)
+    for api_id in api_ids:
+        lanes.submit("apigateway.GetStages", partial(scope.stages, api_id))
+        lanes.submit("apigateway.GetResources", partial(scope.alias_routes, api_id), found_routes)
+        lanes.submit("apigateway.GetDeployments", partial(scope.newest_deployment, api_id))
+    for domain in domains:
+        lanes.submit("apigateway.GetBasePathMappings", partial(scope.mappings, domain))
+    lanes.wait()
 
 
 def _api_files(names: Sequence[str]) -> dict[str, str]:

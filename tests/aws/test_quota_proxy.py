@@ -17,7 +17,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.parsers import ResponseParserError
 
-from benchmarks.bench_scale import EVENT_MINIMUM, Shape, aws_env, converge, direct_clients, event_heal, run_pointsman, seed
+from benchmarks.bench_scale import EVENT_MINIMUM, Shape, aws_env, converge, direct_clients, event_heal, import_minimum, run_pointsman, seed
 from benchmarks.quota_proxy import QuotaProxy, bound_seconds, classify, rate_limits_env, scaled_quotas
 from controller.aws.clients import is_write
 from controller.aws.ratelimit import DEFAULT_QUOTAS, THROTTLING_CODES, Quota
@@ -251,6 +251,25 @@ def test_a_small_converged_estate_planned_through_the_proxy_makes_no_write(moto_
         assert counts["forwarded"].get(operation, 0) >= least, (operation, counts["forwarded"])
     assert counts["errors"] == {}, counts["errors"]  # every alias has its invoke permission: no 404 either
     assert planned.peak_rss_kib > 10_000
+
+
+def test_importing_a_small_estate_through_the_proxy_reads_only_and_the_spec_is_in_sync(moto_url: str, tmp_path: Path) -> None:
+    """The benchmark's import scenario in small: through the quota proxy, no write, at least the
+    minimum reads, and the imported spec plans in sync."""
+    shape = Shape(functions=20, apis=2, domains=1, mappings_per_domain=2)
+    estate = seed(moto_url, shape, tmp_path / "spec")
+    assert converge(estate).exit_code == 0
+    out = tmp_path / "imported"
+    with QuotaProxy(moto_url, scale=10, latency_ms=2) as proxy:
+        env = {**aws_env(proxy.url), "POINTSMAN_RATE_LIMITS": rate_limits_env(proxy.quotas)}
+        imported = run_pointsman(["import", "--out", str(out)], env, timeout=120)
+        counts = proxy.snapshot()
+        assert imported.exit_code == 0, imported.stdout + imported.stderr
+        assert {op: n for op, n in counts["forwarded"].items() if is_write(op)} == {}
+        for operation, least in import_minimum(shape).items():
+            assert counts["forwarded"].get(operation, 0) >= least, (operation, counts["forwarded"])
+        planned = run_pointsman(["plan", "--spec", str(out)], env, timeout=120)
+    assert planned.exit_code == 0, planned.stdout + planned.stderr
 
 
 def test_peak_rss_is_pointsmans_own_not_the_benchmarks(moto_url: str) -> None:
