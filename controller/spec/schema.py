@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -172,8 +173,14 @@ def _duration(value: str) -> str:
     return value
 
 
+def _duration_form(value: Any) -> Any:
+    """YAML reads ``pause: 5`` as a number: it is the text "5", refused for its missing unit."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 DurationText = Annotated[
     str,
+    BeforeValidator(_duration_form),
     AfterValidator(_duration),
     WithJsonSchema({"type": "string", "pattern": _DURATION_PATTERN, "minLength": 2, "description": "30s, 5m, 1h or 1m30s"}),
 ]
@@ -186,11 +193,6 @@ class RolloutStepSpec(_Strict):
 
     weight: float | None = Field(None, gt=0, lt=100, description="percent of traffic on the new version, 0 < weight < 100")
     pause: DurationText | None = None
-
-    @field_validator("pause", mode="before")
-    @classmethod
-    def _pause_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value  # `pause: 5` has no unit: said so
 
     @model_validator(mode="after")
     def _one(self) -> RolloutStepSpec:
@@ -209,11 +211,6 @@ class AnalysisSpec(_Strict):
     min_invocations: int = Field(1, ge=0, description="fewer invocations than this over a step: not enough traffic to judge")
     on_no_data: Literal["hold", "pass", "fail"] = Field("hold", description="with too few invocations: hold the step, pass it, or roll back")
     deadline: DurationText | None = Field(None, description="a step held for want of data longer than this rolls back")
-
-    @field_validator("deadline", mode="before")
-    @classmethod
-    def _deadline_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 class RolloutSpec(_Strict):
@@ -250,7 +247,8 @@ def _preset_or_rollout(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"type": "string", "enum": list(PRESETS)}, *schema.get("anyOf", [])]
 
 
-RolloutField = RolloutSpec | None
+# ``rollout: Canary10Percent5Minutes`` is ``rollout: {preset: Canary10Percent5Minutes}``.
+RolloutField = Annotated[RolloutSpec | None, BeforeValidator(_rollout_form)]
 
 # ------------------------------------------------------------------ guardrails (protect, approve, windows)
 _PROTECT_DESCRIPTION = "never deleted (even with --prune); a change to it needs --allow-protected"
@@ -332,11 +330,6 @@ class AliasSpec(_Strict):
     protect: bool = _protect()
     manage: Manage = _manage()
     approve: Literal["auto", "manual"] = _approve()
-
-    @field_validator("rollout", mode="before")
-    @classmethod
-    def _rollout_before(cls, value: Any) -> Any:
-        return _rollout_form(value)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -482,11 +475,6 @@ class FunctionSpec(_Strict):
     rollout: RolloutField = Field(
         None, description="The rollout of every alias of this function that declares none (and no routing)", json_schema_extra=_preset_or_rollout
     )
-
-    @field_validator("rollout", mode="before")
-    @classmethod
-    def _rollout_before(cls, value: Any) -> Any:
-        return _rollout_form(value)
 
     def rollout_of(self, alias: str) -> RolloutSpec | None:
         """The alias's own rollout, else the function's (an alias with hand-set routing has none)."""
@@ -655,11 +643,6 @@ class VersionsSpec(_Strict):
         description="The rollout of every alias the catalogue pins to a published version (a preset name or {preset | steps, alarms, analysis})",
         json_schema_extra=_preset_or_rollout,
     )
-
-    @field_validator("rollout", mode="before")
-    @classmethod
-    def _rollout_before(cls, value: Any) -> Any:
-        return _rollout_form(value)
 
     @field_validator("default", mode="before")
     @classmethod
