@@ -110,7 +110,7 @@ def _match(resource: str, rules: dict[str, str]) -> str | None:
     return None
 
 
-def _with_dependents(actions: Iterable[Action], stopped: set[str]) -> tuple[list[Action], list[Action]]:
+def with_dependents(actions: Iterable[Action], stopped: set[str]) -> tuple[list[Action], list[Action]]:
     """Split ``actions`` into those that may run and those that do not: the actions on ``stopped``
     resources and, transitively, every action that requires one of them."""
     actions = list(actions)
@@ -130,7 +130,7 @@ def check(plan: Plan, spec: Spec, rails: Guardrails) -> Verdict:
     held = list(plan.held)
     # Protected deletions are held, and so is every deletion that waits for one of them.
     deletions = {a.resource: where for a in plan.actions if a.deletes and (where := _match(a.resource, protected)) is not None}
-    actions, stopped = _with_dependents(plan.actions, set(deletions))
+    actions, stopped = with_dependents(plan.actions, set(deletions))
     for action in stopped:
         where = deletions.get(action.resource)
         reason = f"protected (protect: true at {where})" if where else "it waits for a protected deletion that is held back"
@@ -151,7 +151,7 @@ def check(plan: Plan, spec: Spec, rails: Guardrails) -> Verdict:
     if rails.approvals:
         manual = _approval(spec)
         waiting_ids = {a.resource for a in actions if _match(a.resource, manual) is not None and fingerprint(a) not in rails.approved}
-        kept, waiting = _with_dependents(actions, waiting_ids)
+        kept, waiting = with_dependents(actions, waiting_ids)
         verdict_.waiting = tuple(waiting)
         verdict_.plan = dataclasses.replace(verdict_.plan, actions=tuple(kept))
     if spec.windows and verdict_.plan.actions and not verdict_.refused:

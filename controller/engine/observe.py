@@ -17,8 +17,9 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller.engine.guardrails import with_dependents
 from controller.engine.plan import Held, Plan
-from controller.model import Action, Drift
+from controller.model import Drift
 from controller.spec import Spec
 
 OBSERVE = "observe"
@@ -120,21 +121,12 @@ def observe_only(plan: Plan, spec: Spec, drift: list[Drift]) -> tuple[Plan, tupl
             reasons[action.resource] = hit[0].reason(holds_back=hit[1])
     if not reasons:
         return plan, ()
-    kept: list[Action] = []
+    kept, stopped = with_dependents(plan.actions, set(reasons))
+    set_aside = {a.resource for a in stopped}
     observed: list[Held] = []
-    stopped = set(reasons)
-    changed = True
-    while changed:  # what requires an observe-only action waits with it
-        changed = False
-        for action in plan.actions:
-            if action.resource not in stopped and any(r in stopped for r in action.requires):
-                stopped.add(action.resource)
-                needed = next(r for r in action.requires if r in reasons or r in stopped)
-                reasons[action.resource] = f"needs {needed}, which is observe-only"
-                changed = True
-    for action in plan.actions:
-        if action.resource in stopped:
-            observed.append(Held(action, reasons[action.resource]))
-        else:
-            kept.append(action)
+    for action in stopped:
+        if action.resource not in reasons:
+            needed = next(r for r in action.requires if r in set_aside)
+            reasons[action.resource] = f"needs {needed}, which is observe-only"
+        observed.append(Held(action, reasons[action.resource]))
     return dataclasses.replace(plan, actions=tuple(kept)), tuple(observed)
