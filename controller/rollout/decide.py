@@ -147,11 +147,39 @@ def _verdict(rollout: RolloutSpec, readings: Readings, *, judging: bool) -> tupl
     return "pass", ""
 
 
-def decide(**kwargs: Any) -> Decision:
-    """The alias's desired version and routing for this run, with the rollout's new record (see
-    ``_decide`` for the arguments)."""
-    decision = _decide(**kwargs)
-    decision.total = len(kwargs["rollout"].schedule())
+def decide(
+    *,
+    alias: str,
+    rollout: RolloutSpec,
+    target: str,
+    live_version: str,
+    live_routing: dict[str, float],
+    record: RolloutRecord | None,
+    commit: str | None,
+    now: float,
+    gates: Gates,
+    control: str | None = None,
+    ignore_alarms_at_start: bool = False,
+) -> Decision:
+    """The alias's desired version and routing for this run, with the rollout's new record.
+
+    ``alias`` is ``FUNCTION/ALIAS``; ``live_version``/``live_routing`` what it serves now;
+    ``record`` the persisted rollout (None when none); ``gates(since)`` reads the gates;
+    ``control`` an abort, promote or retry asked for."""
+    decision = _decide(
+        alias=alias,
+        rollout=rollout,
+        target=target,
+        live_version=live_version,
+        live_routing=live_routing,
+        record=record,
+        commit=commit,
+        now=now,
+        gates=gates,
+        control=control,
+        ignore_alarms_at_start=ignore_alarms_at_start,
+    )
+    decision.total = len(rollout.schedule())  # every decision says how many steps its schedule has
     return decision
 
 
@@ -169,10 +197,7 @@ def _decide(
     control: str | None = None,
     ignore_alarms_at_start: bool = False,
 ) -> Decision:
-    """The alias's desired version and routing for this run, with the rollout's new record.
-
-    ``alias`` is ``FUNCTION/ALIAS``; ``live_version``/``live_routing`` what it serves now;
-    ``record`` the persisted rollout (None when none); ``gates(since)`` reads the gates."""
+    """``decide``, but for the number of steps each decision carries."""
     steps = rollout.schedule()
     name = alias.replace("/", ":")
     total = len(steps)
