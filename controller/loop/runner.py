@@ -80,11 +80,18 @@ HEALED_KEPT_S = 3600.0
 HEALED_KEPT_MAX = 200
 
 
+def healed_by(record: RunRecord) -> list[str]:
+    """The resources ``record`` healed. A rollout's step moves its alias on purpose: not a heal
+    (the rollout's line says what happened)."""
+    _, healed = remaining_drift(record.drift, record.actions)
+    stepped = {f"lambda_alias/{r.get('alias')}" for r in record.rollouts}
+    return [h for h in healed if h not in stepped]
+
+
 def heals_of(record: RunRecord, first_seen: dict[str, float], healed_at: float) -> list[dict[str, Any]]:
     """What ``record`` healed, as the status page keeps it: the drift entries it found and healed,
     newest first, each with ``first_seen``, ``healed_at`` (epoch seconds) and the run's id."""
-    _, healed = remaining_drift(record.drift, record.actions)
-    names = set(healed)
+    names = set(healed_by(record))
     out = []
     for d in record.drift:
         if d["resource"] in names:
@@ -259,15 +266,13 @@ class Controller:
         self._record_result(record, result, head_ok)
         self._rollouts(record, result, write)
         self._attribute(record, result, events)
-        remaining, healed = remaining_drift(record.drift, record.actions)
-        # A rollout's step moves its alias on purpose: not a heal (its line says what happened).
-        stepped = {f"lambda_alias/{alias}" for alias, d in result.rollouts.decisions.items() if d.line}
-        healed = [h for h in healed if h not in stepped]
+        remaining, _ = remaining_drift(record.drift, record.actions)
+        healed = healed_by(record)
         self.metrics.observe_result(result, remaining)
         now = time.time()
         # Drift is healed when the commit was applied already: a new commit's changes are a deployment, not a heal.
         healing = self.status.applied_commit == commit
-        fresh = [h for h in heals_of(record, self.status.first_seen, now) if h["resource"] not in stepped] if healing else []
+        fresh = heals_of(record, self.status.first_seen, now) if healing else []
         self.status.heals = [h for h in fresh + self.status.heals if h["healed_at"] > now - HEALED_KEPT_S][:HEALED_KEPT_MAX]
         self.status.first_seen = {d["resource"]: self.status.first_seen.get(d["resource"], record.started) for d in remaining}
         self.status.drift, self.status.found, self.status.healed = remaining, record.drift, healed
@@ -378,8 +383,7 @@ class Controller:
             if run.started < since:
                 break
             if run.status == "applied" and run.finished and run.commit_sha and before.commit_sha == run.commit_sha:
-                stepped = {f"lambda_alias/{r.get('alias')}" for r in run.rollouts}
-                heals.extend(h for h in heals_of(run, {}, run.finished) if h["resource"] not in stepped)
+                heals.extend(heals_of(run, {}, run.finished))
         return heals[:HEALED_KEPT_MAX]
 
     def _planned(self, drift: int, actions: int) -> None:
