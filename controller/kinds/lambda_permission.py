@@ -3,6 +3,13 @@
 Derived, never declared: for every managed stage, each integration URI naming
 ``function:NAME:${stageVariables.X}`` routes to alias ``stage.variables[X]`` of NAME, and
 that alias's resource policy must let apigateway.amazonaws.com invoke it from that API.
+
+The permission Pointsman adds covers the stage (``API_ID/STAGE/*/*``). One already there counts
+when it covers that, or when the statements there together cover every route the stage sends to
+the alias: API Gateway invokes with the SourceArn ``arn:aws:execute-api:REGION:ACCOUNT:API_ID/
+STAGE/VERB/RESOURCE_PATH`` (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+api-gateway-control-access-using-iam-policies-to-invoke-api.html), and the console's own
+statement for a method is ``API_ID/*/VERB/PATH`` (``*`` for ANY).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from controller.aws.clients import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
 from controller.live.scope import VERSION_SELECTED
 from controller.model import Action, Call, Drift, FieldChange, Resource
-from controller.versions import STAGE_VERSIONS_VAR
+from controller.versions import STAGE_VERSIONS_VAR, versioned_path
 
 PRINCIPAL = "apigateway.amazonaws.com"
 INVOKE = "lambda:InvokeFunction"
@@ -53,6 +60,12 @@ class StageRoute:
     variable: str
     method: str
     path: str
+    invoked: str = ""  # the resource path API Gateway invokes the alias from, when not ``path`` (behind an http-proxy)
+
+    def source_arn(self, partition: str, region: str, account: str) -> str:
+        """The SourceArn API Gateway invokes this route's alias with (``*`` for the verb of ANY)."""
+        verb = "*" if self.method == "ANY" else self.method
+        return f"arn:{partition}:execute-api:{region}:{account}:{self.api_id}/{self.stage}/{verb}/{(self.invoked or self.path).lstrip('/')}"
 
 
 def stage_routes(ctx: PlanContext) -> list[StageRoute]:
@@ -79,7 +92,8 @@ def _stage_routes(ctx: PlanContext) -> list[StageRoute]:
             if versions is not None:
                 for version in versions.exposed(stage_name):
                     for vroute in versions.routes:
-                        out.append(StageRoute(api_name, api_id, stage_name, vroute.function, version, VERSION_SELECTED, vroute.method, vroute.path))
+                        invoked = versioned_path(vroute.path, version) if versions.strategy == "http-proxy" else ""
+                        out.append(StageRoute(api_name, api_id, stage_name, vroute.function, version, VERSION_SELECTED, vroute.method, vroute.path, invoked))
             for route in routes:
                 alias = stage.variables.get(route.variable)
                 if alias is None:
@@ -244,6 +258,9 @@ class LambdaPermission(Kind):
                 ctx.function(function, ctx.spec.source_of("rest_apis", api, "stages", stages[0]))
                 continue
             first = routes[0]
+            fn = ctx.scope.function(function)
+            assert fn is not None  # source_arn_pattern found it
+            route_arns = sorted({r.source_arn(fn.partition, fn.region, fn.account) for r in routes})
             out.append(
                 Resource(
                     kind=self.name,
@@ -254,6 +271,7 @@ class LambdaPermission(Kind):
                         "alias": alias,
                         "api_id": api_id,
                         "statement_id": statement_id(api_id, alias, arn),
+                        "route_arns": route_arns,
                         "requires": (f"lambda_alias/{function}/{alias}",),
                         "missing_reason": (f"stage {first.stage} of {api} routes to {function}:{alias}, which API Gateway may not invoke"),
                     },
@@ -300,13 +318,18 @@ class LambdaPermission(Kind):
         wanted = want.attributes["source_arn"]
         statements = ctx.scope.policy_statements(function, alias)
         own = [s for s in statements if own_api_id(s) == api_id]
-        covering = [s for s in own if _source_arn_of(s) == wanted] or [s for s in own if covers(s, wanted)] or [s for s in statements if covers(s, wanted)]
+        covering = (
+            [s for s in own if _source_arn_of(s) == wanted]
+            or [s for s in own if covers(s, wanted)]
+            or [s for s in statements if covers(s, wanted)]
+            or _covering_every_route(statements, want.context.get("route_arns") or ())
+        )
         primary = covering[0] if covering else None
-        rest = [s for s in own if s is not primary]
+        rest = [s for s in own if all(s is not c for c in covering)]
 
         def still_covered(arn: str) -> bool:
-            # After apply, the primary statement (or the one added for `wanted`) stays.
-            return covers(primary, arn) if primary is not None else fnmatch.fnmatchcase(arn, wanted)
+            # After apply, the covering statements (or the one added for `wanted`) stay.
+            return any(covers(s, arn) for s in covering) if covering else fnmatch.fnmatchcase(arn, wanted)
 
         out: list[Resource] = []
         if primary is not None:
@@ -378,6 +401,21 @@ class LambdaPermission(Kind):
     @staticmethod
     def _remove(function: str, alias: str, sid: str) -> Call:
         return Call("lambda", "remove_permission", {"FunctionName": function, "Qualifier": alias, "StatementId": sid})
+
+
+def _covering_every_route(statements: list[dict[str, Any]], route_arns: Iterable[str]) -> list[dict[str, Any]]:
+    """The statements that together cover every route's SourceArn (each route by one of them,
+    the console's statement per method, say), in policy order; empty unless every route is."""
+    arns = list(route_arns)
+    chosen: list[dict[str, Any]] = []
+    for arn in arns:
+        found = next((s for s in statements if covers(s, arn)), None)
+        if found is None:
+            return []
+        if all(found is not c for c in chosen):
+            chosen.append(found)
+    order = {id(s): n for n, s in enumerate(statements)}
+    return sorted(chosen, key=lambda s: order[id(s)])
 
 
 def _attributes(statement: dict[str, Any]) -> dict[str, Any]:

@@ -195,6 +195,46 @@ def test_wider_permission_made_by_hand_counts_as_present(converged, clients, spe
     assert run(spec_dir, clients).in_sync
 
 
+def _console_statement(clients, api, sid, resource_path):
+    """What the console's "add permission" command adds for one method: ``API/*/VERB/PATH``."""
+    clients.lambda_.add_permission(
+        FunctionName="getProducts",
+        Qualifier="prod",
+        StatementId=sid,
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/{resource_path}",
+    )
+
+
+def test_console_statements_covering_every_route_count_as_present(converged, clients, spec_dir):
+    api = _api_id(clients, "products-v1")
+    routes = sorted(
+        (method, resource["path"])
+        for resource in clients.apigateway.get_resources(restApiId=api, embed=["methods"])["items"]
+        for method, body in (resource.get("resourceMethods") or {}).items()
+        if "getProducts:${stageVariables." in str((body.get("methodIntegration") or {}).get("uri"))
+    )
+    assert routes, "the demo's products-v1 routes to getProducts"
+    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=_own_sid(clients, "getProducts", "prod", api))
+    for n, (method, path) in enumerate(routes):
+        _console_statement(clients, api, f"console-{n}", f"{method}{path}")
+    result = run(spec_dir, clients)
+    assert result.in_sync, [d.as_dict() for d in result.drift]
+    assert write_calls(result.api_calls) == {}
+
+
+def test_a_console_statement_for_another_route_does_not_count(converged, clients, spec_dir):
+    api = _api_id(clients, "products-v1")
+    clients.lambda_.remove_permission(FunctionName="getProducts", Qualifier="prod", StatementId=_own_sid(clients, "getProducts", "prod", api))
+    _console_statement(clients, api, "console-other", "GET/orders")
+    result = run(spec_dir, clients)
+    assert drift_of(result, "lambda_permission/getProducts/prod/products-v1").status is DriftStatus.MISSING
+    assert_heals(spec_dir, clients, {"lambda.AddPermission": 1})
+    # The console's statement is not Pointsman's: it stays.
+    assert "console-other" in [s["Sid"] for s in _statements(clients, "getProducts", "prod")]
+
+
 def test_permission_extra_is_pointsman_owned_and_pruned(converged, clients, spec_dir):
     other = _api_id(clients, "products-v2")
     clients.lambda_.add_permission(
