@@ -63,9 +63,14 @@ class StageRoute:
     invoked: str = ""  # the resource path API Gateway invokes the alias from, when not ``path`` (behind an http-proxy)
 
     def source_arn(self, partition: str, region: str, account: str) -> str:
-        """The SourceArn API Gateway invokes this route's alias with (``*`` for the verb of ANY)."""
-        verb = "*" if self.method == "ANY" else self.method
-        return f"arn:{partition}:execute-api:{region}:{account}:{self.api_id}/{self.stage}/{verb}/{(self.invoked or self.path).lstrip('/')}"
+        """The SourceArn API Gateway invokes this route's alias with."""
+        return invoke_arn(partition, region, account, self.api_id, self.stage, self.method, self.invoked or self.path)
+
+
+def invoke_arn(partition: str, region: str, account: str, api_id: str, stage: str, method: str, path: str) -> str:
+    """``arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/VERB/PATH`` (``*`` for the verb of ANY)."""
+    verb = "*" if method == "ANY" else method
+    return f"arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/{verb}/{path.lstrip('/')}"
 
 
 def stage_routes(ctx: PlanContext) -> list[StageRoute]:

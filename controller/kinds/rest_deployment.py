@@ -7,6 +7,11 @@ now holds), so it knows whether a snapshot with the current configuration exists
 one does, stages are moved to it (no new deployment); when the configuration changed, one
 CreateDeployment per API, after the methods are written and before the stages move.
 Exposing another version on a stage changes only stage variables and needs no deployment.
+
+An API whose proxy routes are unmanaged (``proxy: unmanaged``, a hand-built http-proxy
+adopted as it is) has no deployment of Pointsman's until Pointsman changes one of its routes:
+while every generated route in the working copy is already as the spec says, its stages keep
+the deployment they serve (``adopted``), so adopting it writes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import json
 
 from controller.kinds.base import Kind, PlanContext
+from controller.kinds.rest_method import live_attributes
 from controller.model import Action, Call, Drift, FieldChange, Resource
 
 DESCRIPTION_PREFIX = "pointsman "
@@ -24,6 +30,23 @@ def deployment_for(ctx: PlanContext, api: str) -> tuple[str, str | None] | None:
     """For a versioned API: (resource id of its deployment, the live deployment id or None if it
     must be created). None for an API without versions."""
     return ctx.derived.get("deployments", {}).get(api)
+
+
+def adopted(ctx: PlanContext, api: str) -> bool:
+    """Does this versioned API's stages keep the deployments they serve (see the module)?"""
+    return api in ctx.derived.get("adopted_deployments", set())
+
+
+def _working_copy_as_desired(ctx: PlanContext, methods: list[Resource]) -> bool:
+    for method in methods:
+        resource = ctx.scope.resources(method.context["api_id"]).get(method.context["path"]) or {}
+        body = (resource.get("resourceMethods") or {}).get(method.context["method"])
+        if body is None:
+            return False
+        live = live_attributes(body, method.attributes)
+        if any(live.get(key) != value for key, value in method.attributes.items()):
+            return False
+    return True
 
 
 class RestDeployment(Kind):
@@ -51,6 +74,9 @@ class RestDeployment(Kind):
             description = f"{DESCRIPTION_PREFIX}{digest}"
             existing = [d for d in ctx.scope.deployments(api_id) if d.get("description") == description]
             deployment_id = str(existing[0]["id"]) if existing else None
+            versions = ctx.spec.rest_apis[api].spec.versions if api in ctx.spec.rest_apis else None
+            if deployment_id is None and versions is not None and versions.proxy == "unmanaged" and _working_copy_as_desired(ctx, methods):
+                ctx.derived.setdefault("adopted_deployments", set()).add(api)
             context = {
                 "api": api,
                 "api_id": api_id,
@@ -66,7 +92,7 @@ class RestDeployment(Kind):
         return out
 
     def live(self, ctx: PlanContext, desired: list[Resource]) -> list[Resource]:
-        return [Resource(self.name, d.key, dict(d.attributes), dict(d.context)) for d in desired if d.context["deployment_id"]]
+        return [Resource(self.name, d.key, dict(d.attributes), dict(d.context)) for d in desired if d.context["deployment_id"] or adopted(ctx, d.key)]
 
     def converge(self, desired: Resource | None, live: Resource | None, changes: tuple[FieldChange, ...], prune_entries: list[Drift]) -> list[Action]:
         assert desired is not None

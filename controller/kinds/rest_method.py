@@ -7,7 +7,8 @@ with the stage's default, and the integration and method responses that turn "no
 into a 400 listing the versions the stage supports. Strategy ``http-proxy``: the route is an
 HTTP proxy whose template calls ``{path}/{version}`` on its own stage, and each version has
 that route behind it, a Lambda proxy integration of the version's alias (created, resource
-included, when missing). The route's resource must exist; a missing method is created. The
+included, when missing). With ``proxy: unmanaged`` the proxy route is left as its owner made
+it (the console layout of a hand-written proxy): only the routes behind it are Pointsman's. The route's resource must exist; a missing method is created. The
 proxy method declares the ``method.request.path.*`` parameters its integration maps. A route
 behind the proxy whose version left the catalogue (and that is shaped as Pointsman makes them)
 is extra: pruned once no stage lists its version, never otherwise.
@@ -121,7 +122,7 @@ class RestMethod(Kind):
             if api_id is None:
                 continue
             source = ctx.spec.source_of("rest_apis", api_name, "versions") or decl.source
-            if versions.strategy == "http-proxy" and (ctx.scope.rest_api(api_id) or {}).get("disableExecuteApiEndpoint"):
+            if versions.generated_proxy and (ctx.scope.rest_api(api_id) or {}).get("disableExecuteApiEndpoint"):
                 # https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-disable-default-endpoint.html:
                 # with the default endpoint disabled, execute-api answers 403 Forbidden to every call.
                 ctx.problem(
@@ -150,7 +151,8 @@ class RestMethod(Kind):
                     attrs = proxy_attributes(selector, api_id, fn.region, route.method, route.path)
                 else:
                     attrs = method_attributes(selector, fn.region, fn.arn)
-                out.append(Resource(self.name, f"{api_name}/{route.method}{route.path}", attrs, context, source))
+                if versions.proxy != "unmanaged":  # an unmanaged proxy route is its owner's: never read as drift, never written
+                    out.append(Resource(self.name, f"{api_name}/{route.method}{route.path}", attrs, context, source))
                 if versions.strategy != "http-proxy":
                     continue
                 for version in versions.catalogue:

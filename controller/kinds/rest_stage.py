@@ -6,7 +6,7 @@ from typing import Any
 
 from controller.kinds.base import Kind, PlanContext, describe_changes
 from controller.kinds.lambda_permission import stage_routes
-from controller.kinds.rest_deployment import deployment_for
+from controller.kinds.rest_deployment import adopted, deployment_for
 from controller.model import Action, Call, Drift, FieldChange, Ref, Resource
 
 
@@ -45,7 +45,16 @@ class RestStage(Kind):
                     "requires": tuple(sorted(requires.get((api_name, stage_name), ()))),
                 }
                 snapshot = deployment_for(ctx, api_name)
-                if snapshot is not None:
+                if snapshot is not None and adopted(ctx, api_name):
+                    # A hand-built http-proxy adopted as it is: the stage keeps the deployment it serves.
+                    context["requires"] += (snapshot[0],)
+                    if stage_name not in live_stages:
+                        newest = ctx.scope.newest_deployment(api_id)
+                        if newest is None:
+                            ctx.problem(source, f"stage {stage_name} of {api_name} must be created but the API has no deployment")
+                            continue
+                        context["deployment"] = newest
+                elif snapshot is not None:
                     # A versioned API: every stage serves the deployment holding the generated integrations.
                     deployment_resource, deployment_id = snapshot
                     context["requires"] += (deployment_resource,)

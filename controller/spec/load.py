@@ -284,8 +284,12 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
                     f"rest_apis.{api_name}.stages.{stage_name}",
                     f"stage {stage_name} does not expose the default version {versions.default}",
                 )
-            variables = {**stage.variables, STAGE_VERSIONS_VAR: ",".join(exposed), STAGE_DEFAULT_VAR: versions.default}
-            if versions.strategy == "http-proxy":
+            if versions.proxy == "unmanaged":
+                # The proxy routes are someone else's: they read no variable of Pointsman's.
+                variables = dict(stage.variables)
+            else:
+                variables = {**stage.variables, STAGE_VERSIONS_VAR: ",".join(exposed), STAGE_DEFAULT_VAR: versions.default}
+            if versions.generated_proxy:
                 variables[STAGE_NAME_VAR] = stage_name  # the proxy calls the versioned routes of its own stage
             stages[stage_name] = stage.model_copy(update={"variables": variables})
         for version, entry in versions.catalogue.items():
@@ -299,7 +303,8 @@ def _expand_versions(spec: Spec, problems: list[SpecProblem]) -> None:
                         f"stage {stage_name!r} is not declared for REST API {api_name!r}",
                     )
             for function, pin in entry.functions.items():
-                _generate_alias(spec, problems, generated, function, version, pin, f"{api_name} API version {version}", entry_where, versions.rollout)
+                description = f"{api_name} API version {version}" if entry.description is None else entry.description
+                _generate_alias(spec, problems, generated, function, version, pin, description, entry_where, versions.rollout)
         spec.rest_apis[api_name] = Declared(api_name, declared.spec.model_copy(update={"stages": stages}), declared.source)
 
 

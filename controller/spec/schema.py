@@ -583,6 +583,9 @@ class CatalogueEntry(_Strict):
     functions: dict[FunctionName, VersionText] = Field(
         description="For each route function: a version as in aliases.", json_schema_extra=_keys(_FUNCTION_NAME_RE)
     )
+    description: str | None = Field(
+        None, max_length=256, description='The description of the aliases this version is made of (default: "<API> API version <version>").'
+    )
     stages: list[StageName] | None = Field(
         None,
         description="Stages exposing this version (default: every stage).",
@@ -635,6 +638,12 @@ class VersionsSpec(_Strict):
         description="lambda: an AWS Lambda integration whose alias is chosen per request (one API Gateway call); "
         "http-proxy: an HTTP proxy route in front of path-versioned routes {path}/{version} (two calls).",
     )
+    proxy: Literal["generated", "unmanaged"] = Field(
+        "generated",
+        description="strategy http-proxy: generated (Pointsman writes the proxy routes' integrations) or unmanaged "
+        "(the proxy routes are yours, hand-written templates and all: Pointsman manages the routes behind them, "
+        "their aliases and permissions, and never writes the proxy routes).",
+    )
     # uniqueItems: _consistent refuses a route listed twice (the schema sees only identical ones).
     routes: list[VersionRoute] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
     catalogue: dict[VersionName, CatalogueEntry] = Field(min_length=1, json_schema_extra=_keys(_ALIAS_NAME_RE))
@@ -683,7 +692,16 @@ class VersionsSpec(_Strict):
                 raise ValueError(f"version {name} must be lower case: media types are matched in any case")
             if entry.stages is not None and not entry.stages:
                 raise ValueError(f"version {name} is exposed on no stage (omit stages for every stage)")
+            if entry.stages is not None and self.proxy == "unmanaged":
+                raise ValueError(f"version {name}: with proxy: unmanaged, the proxy routes' own templates decide what a stage serves (remove stages)")
+        if self.proxy == "unmanaged" and self.strategy != "http-proxy":
+            raise ValueError("proxy: unmanaged needs strategy: http-proxy")
         return self
+
+    @property
+    def generated_proxy(self) -> bool:
+        """Does Pointsman write the proxy routes (strategy http-proxy, proxy generated)?"""
+        return self.strategy == "http-proxy" and self.proxy == "generated"
 
     def exposed(self, stage: str) -> list[str]:
         """The versions a stage serves, in catalogue order."""

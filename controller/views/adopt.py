@@ -14,7 +14,6 @@ out, named in ``# not managed:`` comments in the files and in the summary printe
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -23,15 +22,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from controller.kinds.lambda_permission import covers, own_api_id
+from controller.kinds.lambda_permission import covers, invoke_arn, own_api_id
 from controller.live.scope import VERSION_SELECTED, AliasRoute, FunctionLive, Scope
+from controller.views.adopt_versions import VERSION_VARIABLES, Found, NotImportable, recognise, versions_lines
+from controller.views.yaml_text import comment, flow, scalar
 
 FUNCTIONS_FILE = "functions.yaml"
 DOMAINS_FILE = "domains.yaml"
-# Stage variables Pointsman writes for API versions: an API carrying them is versioned.
-_VERSION_VARIABLES = ("pointsmanVersions", "pointsmanDefaultVersion", "pointsmanStage")
-_PLAIN_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_.$/-]*$")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 _FILE_SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -61,34 +58,6 @@ class Imported:
     left_out: list[str] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------------------- YAML text
-
-
-def scalar(value: object) -> str:
-    """A YAML scalar that reads back as the same text (quoted unless plainly a word)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value)
-    if _PLAIN_RE.match(text) and text.lower() not in _YAML_WORDS:
-        return text
-    return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
-
-
-def flow(mapping: dict[str, Any]) -> str:
-    """``{version: "3", description: "v1 production"}``, keys in the given order."""
-    parts = []
-    for key, value in mapping.items():
-        shown = flow(value) if isinstance(value, dict) else scalar(value)
-        parts.append(f"{scalar(key)}: {shown}")
-    return "{" + ", ".join(parts) + "}"
-
-
-def _comment(text: str) -> str:
-    return "# " + " ".join(text.split())
-
-
 # ---------------------------------------------------------------------------- reading
 
 
@@ -103,6 +72,16 @@ def _matching(names: Iterable[str], globs: Sequence[str], what: str, flag: str) 
     return found
 
 
+@dataclass(frozen=True)
+class _Invoke:
+    """A stage's route to an alias: API Gateway invokes it with this stage, verb and path."""
+
+    api_id: str
+    stage: str
+    method: str
+    path: str
+
+
 @dataclass
 class _Api:
     name: str
@@ -110,17 +89,28 @@ class _Api:
     stages: dict[str, dict[str, Any]]
     routes: list[AliasRoute]
     newest: str | None
+    versions: Found | None = None
 
+    def said(self, function: str) -> list[str]:
+        """What this API's routes do with ``function``, one comment each."""
+        out = [
+            f"{self.name} routes {method} {path} to it via stage variable {variable}"
+            for method, path, variable in sorted(
+                {(r.method, r.path, r.variable) for r in self.routes if r.function == function and r.variable != VERSION_SELECTED}
+            )
+        ]
+        if self.versions is not None:
+            chosen = self.versions.selector.describe()
+            for route in sorted(r for r in self.versions.routes if r.function == function):
+                out.append(
+                    f"{self.name} routes {route.method} {route.path} to it by {chosen}: its aliases {', '.join(self.versions.catalogue)} come from the versions catalogue"
+                )
+        return out
 
-def _version_reason(api: _Api) -> str | None:
-    """Why an API is not imported yet (versions by header or media type), or None."""
-    if any(r.variable == VERSION_SELECTED for r in api.routes):
-        return "its integrations pick the alias per request (header or media-type versions)"
-    for stage in api.stages.values():
-        named = sorted(set(_VERSION_VARIABLES) & set(stage.get("variables") or {}))
-        if named:
-            return f"stage {stage['stageName']} has the versions' stage variable {named[0]} (header, media-type or http-proxy versions)"
-    return None
+    def functions(self) -> set[str]:
+        """The functions this API's routes name (stage-variable routes and versions)."""
+        names = {r.function for r in self.routes if r.variable != VERSION_SELECTED}
+        return names | ({r.function for r in self.versions.routes} if self.versions is not None else set())
 
 
 def gather(
@@ -166,9 +156,10 @@ def gather(
     notes: dict[str, list[str]] = {}  # file -> its `# not managed:` lines
     _read_ahead(scope, sorted(function_names), [every_api[n][0] for n in sorted(api_names) if len(every_api[n]) == 1], sorted(domain_names))
 
-    # REST APIs: the ones whose name is one id; versioned ones are left for later.
+    # REST APIs: the ones whose name is one id, and whose versions (if any) a spec reproduces.
     apis: dict[str, _Api] = {}
-    versioned: dict[str, str] = {}  # api id -> name, of APIs not imported yet
+    versioned: dict[str, str] = {}  # api id -> name, of versioned APIs not imported
+    held_back: dict[str, str] = {}  # function -> the versioned API not imported that routes to it
     for done, name in enumerate(sorted(api_names), 1):
         tell("REST APIs", done, len(api_names))
         ids = every_api[name]
@@ -176,29 +167,29 @@ def gather(
             left_out.append(f"rest_api {name}: {len(ids)} REST APIs have this name (ids {', '.join(sorted(ids))}); a spec names one")
             continue
         api = _Api(name, ids[0], scope.stages(ids[0]), scope.alias_routes(ids[0]), None)
-        reason = _version_reason(api)
-        if reason is not None:
+        try:
+            api.versions = recognise(scope, name, api.api_id, api.stages)
+        except NotImportable as exc:
             versioned[api.api_id] = name
-            left_out.append(f"rest_api {name}: not imported yet: {reason}")
+            left_out.append(f"rest_api {name}: not imported: its versions cannot be written as a spec: {exc.reason}")
+            for function in exc.functions:
+                held_back.setdefault(function, name)
             continue
+        if api.versions is not None:
+            left_out.extend(f"rest_api {name}: {note}" for note in api.versions.notes)
         api.newest = scope.newest_deployment(api.api_id)
         apis[name] = api
-    # Functions the APIs of a versioned API route to are left with it (their aliases are its versions).
-    held_back: dict[str, str] = {}
-    for api_id, name in versioned.items():
-        for route in scope.alias_routes(api_id):
-            held_back.setdefault(route.function, name)
     # The functions in scope: matched, and those the imported APIs route to.
     routed_by: dict[str, set[str]] = {}
     for api in apis.values():
-        for route in api.routes:
-            routed_by.setdefault(route.function, set()).add(api.name)
+        for function in api.functions():
+            routed_by.setdefault(function, set()).add(api.name)
     wanted = sorted(function_names | set(routed_by))
     functions: dict[str, FunctionLive] = {}
     for done, name in enumerate(wanted, 1):
         tell("functions", done, len(wanted))
         if name in held_back:
-            left_out.append(f"function {name}: not imported yet: REST API {held_back[name]} picks its aliases per request (versions)")
+            left_out.append(f"function {name}: not imported: REST API {held_back[name]}, not imported, picks its aliases per request (versions)")
             continue
         fn = scope.function(name)
         if fn is None:
@@ -214,27 +205,34 @@ def gather(
         users = sorted(routed_by.get(name, ()))
         home[name] = api_files[users[0]] if len(users) == 1 else FUNCTIONS_FILE
 
-    # Which (function, alias) the imported stages route to, with the source ARN each needs.
-    derived: dict[tuple[str, str], list[tuple[str, str]]] = {}  # -> [(api id, stage)]
+    # Which (function, alias) the imported stages route to, and from where (the invoke ARNs they need).
+    derived: dict[tuple[str, str], list[_Invoke]] = {}
+    generated: set[tuple[str, str]] = set()  # (function, alias) a versions catalogue makes
     for api in apis.values():
         for stage_name, stage in api.stages.items():
             variables = stage.get("variables") or {}
             for route in api.routes:
                 if route.variable in variables:
-                    derived.setdefault((route.function, str(variables[route.variable])), []).append((api.api_id, stage_name))
+                    invoke = _Invoke(api.api_id, stage_name, route.method, route.path)
+                    derived.setdefault((route.function, str(variables[route.variable])), []).append(invoke)
+            found = api.versions
+            if found is None:
+                continue
+            for version in found.exposed.get(stage_name, ()):
+                for vroute in found.routes:
+                    invoke = _Invoke(api.api_id, stage_name, vroute.method, found.invoked(vroute, version))
+                    derived.setdefault((vroute.function, version), []).append(invoke)
+        if api.versions is not None:
+            generated |= api.versions.aliases
+            notes.setdefault(api_files[api.name], []).extend(api.versions.notes)
 
     rendered_functions: dict[str, list[str]] = {}
     for name, fn in functions.items():
-        lines = _function_lines(scope, name, fn, derived, imported_ids, versioned, notes.setdefault(home[name], []), left_out)
+        lines = _function_lines(scope, name, fn, derived, imported_ids, versioned, generated, notes.setdefault(home[name], []), left_out)
         lines[1:1] = manage
         if environment:
             lines[1:1] = _environment_lines(name, fn, left_out)
-        said = [
-            "  " + _comment(f"{api.name} routes {method} {path} to it via stage variable {variable}")
-            for api in apis.values()
-            if home[name] == api_files[api.name]
-            for method, path, variable in sorted({(r.method, r.path, r.variable) for r in api.routes if r.function == name})
-        ]
+        said = ["  " + comment(text) for api in apis.values() if home[name] == api_files[api.name] for text in api.said(name)]
         rendered_functions.setdefault(home[name], []).extend([*said, *lines])
 
     files: dict[str, list[str]] = {}
@@ -247,18 +245,23 @@ def gather(
             live_stage = api.stages[stage_name]
             entry: dict[str, Any] = {}
             variables = live_stage.get("variables") or {}
+            if api.versions is not None:  # the versions block sets these
+                variables = {k: v for k, v in variables.items() if k not in VERSION_VARIABLES}
             if variables:
                 entry["variables"] = {k: str(variables[k]) for k in sorted(variables)}
             if live_stage.get("description"):
                 entry["description"] = str(live_stage["description"])
             deployment = live_stage.get("deploymentId")
-            pinned = deployment and api.newest and deployment != api.newest
+            # A versioned API's stages serve the deployment Pointsman makes: never pinned.
+            pinned = deployment and api.newest and deployment != api.newest and api.versions is None
             if pinned:
                 entry["deployment"] = str(deployment)
             line = f"      {scalar(stage_name)}: {flow(entry)}"
             if pinned:
                 line += f"  # pinned: {api.newest} is the API's newest deployment"
             body.append(line)
+        if api.versions is not None:
+            body += versions_lines(api.versions)
         files[file] = body
     for file, function_lines in rendered_functions.items():
         files.setdefault(file, [])
@@ -278,7 +281,7 @@ def gather(
             if target is not None and stage_name in apis[target].stages:
                 kept.append(f"      {scalar(base_path)}: {flow({'api': target, 'stage': stage_name})}")
                 continue
-            why = "not imported yet" if api_id in versioned else "not in scope"
+            why = "not imported (its versions)" if api_id in versioned else "not in scope"
             skipped.append(f"domain {domain} base path {base_path} -> {scope.api_name(api_id)} stage {stage_name or '(none)'}: the API is {why}")
         if not kept:
             left_out.append(f"domain {domain}: no base path maps to an imported API ({len(mappings)} mappings); not imported")
@@ -290,12 +293,12 @@ def gather(
         files[DOMAINS_FILE] = ["domains:", *domain_lines]
 
     out = Imported(left_out=left_out)
-    header = _comment("Written by `pointsman import` from the live account; edit freely.")
+    header = comment("Written by `pointsman import` from the live account; edit freely.")
     for file in sorted(files):
         top = [header]
-        top += [_comment(f"not managed: {note}") for note in notes.get(file, [])]
+        top += [comment(f"not managed: {note}") for note in notes.get(file, [])]
         if file != DOMAINS_FILE and any(line.startswith("rest_apis:") for line in files[file]):
-            top.append(_comment("Invoke permissions are derived from the stages and integrations: not written."))
+            top.append(comment("Invoke permissions are derived from the stages and integrations: not written."))
         out.files[file] = "\n".join([*top, *files[file]]) + "\n"
     for file, file_notes in sorted(notes.items()):
         if file_notes and file not in out.files:
@@ -359,7 +362,7 @@ def _environment_lines(name: str, fn: FunctionLive, left_out: list[str]) -> list
     variables = fn.latest_environment
     if not variables:
         return ["    environment: {}"]
-    lines = ["    environment:  " + _comment("values not written: create these SSM parameters, or point each at the one that holds it")]
+    lines = ["    environment:  " + comment("values not written: create these SSM parameters, or point each at the one that holds it")]
     for key in sorted(variables):
         lines.append(f"      {scalar(key)}: {flow({'ssm': SSM_PLACEHOLDER.format(function=name, name=key)})}")
     left_out.append(
@@ -373,18 +376,30 @@ def _function_lines(
     scope: Scope,
     name: str,
     fn: FunctionLive,
-    derived: dict[tuple[str, str], list[tuple[str, str]]],
+    derived: dict[tuple[str, str], list[_Invoke]],
     imported: dict[str, str],
     versioned: dict[str, str],
+    generated: set[tuple[str, str]],
     notes: list[str],
     left_out: list[str],
 ) -> list[str]:
     lines = [f"  {scalar(name)}:"]
-    if not fn.aliases:
-        return [*lines, "    aliases: {}"]
-    lines.append("    aliases:")
+    own = [alias for alias in sorted(fn.aliases) if (name, alias) not in generated]
+    if not own:
+        lines.append("    aliases: {}")
+    else:
+        lines.append("    aliases:")
     for alias in sorted(fn.aliases):
         item = fn.aliases[alias]
+        if (name, alias) in generated:
+            # Written by its API's versions catalogue; its permissions are checked all the same.
+            for statement in scope.policy_statements(name, alias):
+                why = _unmanaged_statement(scope, fn, statement, derived.get((name, alias), []), imported, versioned)
+                if why is not None:
+                    line = f"permission {statement.get('Sid', '(no id)')} on {name}:{alias}: {why}"
+                    notes.append(line)
+                    left_out.append(line)
+            continue
         entry: dict[str, Any] = {"version": str(item.get("FunctionVersion"))}
         if item.get("Description"):
             entry["description"] = str(item["Description"])
@@ -405,19 +420,22 @@ def _unmanaged_statement(
     scope: Scope,
     fn: FunctionLive,
     statement: dict[str, Any],
-    routes: list[tuple[str, str]],
+    routes: list[_Invoke],
     imported: dict[str, str],
     versioned: dict[str, str],
 ) -> str | None:
-    """None when the statement is one Pointsman derives (or one that covers it); else why not."""
+    """None when the statement is one Pointsman derives, or one that covers a stage or a route an
+    imported stage sends to the alias (the plan counts those); else why not."""
     own = own_api_id(statement)
     if own is not None:
         if own in imported:
             return None
         api = versioned.get(own) or scope.api_name(own)
         return f"Pointsman's statement for REST API {api}, which is not imported (a plan reports it extra)"
-    for api_id, stage in routes:
-        if covers(statement, f"arn:{fn.partition}:execute-api:{fn.region}:{fn.account}:{api_id}/{stage}/*/*"):
+    for route in routes:
+        stage_arn = f"arn:{fn.partition}:execute-api:{fn.region}:{fn.account}:{route.api_id}/{route.stage}/*/*"
+        route_arn = invoke_arn(fn.partition, fn.region, fn.account, route.api_id, route.stage, route.method, route.path)
+        if covers(statement, stage_arn) or covers(statement, route_arn):
             return None
     principal = statement.get("Principal")
     service = principal.get("Service", principal.get("AWS")) if isinstance(principal, dict) else principal

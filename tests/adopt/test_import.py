@@ -50,16 +50,25 @@ def test_the_imported_demo_estate_is_in_sync_writes_nothing_and_reimports_byte_f
     out = tmp_path / "imported"
     code, stdout, stderr = run_import(capsys, importing, out)
     assert (code, stderr) == (0, "")
-    assert sorted(files(out)) == ["domains.yaml", "getreport-api.yaml", "products-v1.yaml", "products-v2.yaml"]
+    assert sorted(files(out)) == ["catalog-api.yaml", "domains.yaml", "getreport-api.yaml", "products-v1.yaml", "products-v2.yaml", "users-api.yaml"]
     text = (out / "products-v1.yaml").read_text()
     assert '      prod: {version: "3", description: "v1 production"}\n' in text
     assert '      dev: {version: $LATEST, description: "v1 development"}\n' in text
     assert "  # products-v1 routes GET /products to it via stage variable lambdaAlias\n" in text
     assert "      prod: {variables: {lambdaAlias: prod}, description: production}\n" in text
     assert "      v2: {api: products-v2, stage: prod}\n" in (out / "domains.yaml").read_text()
-    # The versioned APIs (generated templates) and their functions are listed, not written wrong.
-    for name in ("rest_api users-api: not imported yet", "rest_api catalog-api: not imported yet", "function postUser: not imported yet"):
-        assert name in stdout
+    # The versioned APIs (generated templates) are written back as the versions blocks that generate them.
+    users = (out / "users-api.yaml").read_text()
+    assert (
+        "  # users-api routes POST /users to it by header Version: its aliases 2022-01-01, 2022-05-03, 2022-11-01 come from the versions catalogue\n" in users
+    )
+    assert "  postUser:\n    aliases: {}\n" in users
+    assert "        - {method: POST, path: /users, function: postUser}\n" in users
+    assert '        "2022-11-01": {functions: {postUser: $LATEST}, stages: [dev]}\n' in users
+    assert "pointsmanVersions" not in users  # set by the versions block, not written under stages
+    catalog = (out / "catalog-api.yaml").read_text()
+    assert "      media_type: application/vnd.acme\n      default: v1\n" in catalog
+    assert "nothing left out" in stdout
 
     importing.counter.reset()
     assert_in_sync(out, importing)
@@ -188,7 +197,9 @@ def test_an_existing_file_is_kept_and_nothing_is_written_without_force(
     assert files(out) == {"products-v2.yaml": b"# mine\n"}
     code, _, _ = run_import(capsys, importing, out, "--force")
     assert code == 0 and (out / "products-v2.yaml").read_text() != "# mine\n"
-    assert json.dumps(sorted(files(out))) == json.dumps(["domains.yaml", "getreport-api.yaml", "products-v1.yaml", "products-v2.yaml"])
+    assert json.dumps(sorted(files(out))) == json.dumps(
+        ["catalog-api.yaml", "domains.yaml", "getreport-api.yaml", "products-v1.yaml", "products-v2.yaml", "users-api.yaml"]
+    )
 
 
 # --------------------------------------------------------------------------- YAML text
@@ -200,9 +211,10 @@ def test_an_existing_file_is_kept_and_nothing_is_written_without_force(
 def test_a_scalar_reads_back_as_the_same_text(text: str) -> None:
     import yaml
 
-    from controller.views.adopt import flow
+    from controller.views.yaml_text import flow
 
     assert yaml.safe_load(flow({text: text})) == {text: text}
+    assert yaml.safe_load(flow({"list": [text, {text: [text]}]})) == {"list": [text, {text: [text]}]}
 
 
 def test_the_read_only_policy_has_no_write_action_and_covers_import() -> None:
@@ -303,7 +315,7 @@ def test_environment_names_are_imported_values_never_and_a_plan_waits_for_the_pa
     code, stdout, stderr = run_import(capsys, importing, out, "--environment", "--apis", "getreport-api")
     assert (code, stderr) == (0, "")
     text = (out / "getreport-api.yaml").read_text()
-    assert '      API_KEY: {ssm: "/pointsman/import/getreport/API_KEY"}\n' in text and '      MODE: {ssm: "/pointsman/import/getreport/MODE"}\n' in text
+    assert "      API_KEY: {ssm: /pointsman/import/getreport/API_KEY}\n" in text and "      MODE: {ssm: /pointsman/import/getreport/MODE}\n" in text
     assert "s3cret-value" not in text and "s3cret-value" not in stdout and "fast" not in text
     assert "function getreport environment: 2 values not written" in stdout
     # Until the parameters exist the plan stops at their line: nothing is applied with a placeholder.

@@ -241,7 +241,8 @@ class DesiredEstate:
             for route in versions.routes:
                 function = self.live.scope.function(route.function)
                 if versions.strategy == "http-proxy":
-                    out.setdefault(route.path, {})[route.method] = generated_proxy(versions, api_id, self.region, route.path)
+                    if versions.proxy == "generated":  # an unmanaged proxy route is read as it is live
+                        out.setdefault(route.path, {})[route.method] = generated_proxy(versions, api_id, self.region, route.path)
                     for version in versions.catalogue:
                         behind = generated_route_behind(function, self.region, route.function, version)
                         out.setdefault(versioning.versioned_path(route.path, version), {})[route.method] = behind
