@@ -16,13 +16,6 @@ from controller.spec import load_spec
 from tests.conftest import cli
 
 
-@pytest.fixture
-def importing(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> AwsClients:
-    """The CLI's clients are the fixture's, so the test sees every call import makes."""
-    monkeypatch.setattr("controller.cli.main.AwsClients", lambda: clients)
-    return clients
-
-
 def run_import(capsys: pytest.CaptureFixture[str], clients: AwsClients, out: Path, *flags: str) -> tuple[int, str, str]:
     clients.counter.reset()
     code, stdout, stderr = cli(capsys, "import", "--out", str(out), *flags)
