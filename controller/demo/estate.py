@@ -4,6 +4,11 @@ Pointsman does not create functions, code, REST APIs, integrations or custom dom
 module builds them in an emulator (or any account you point it at) so the spec in
 ``desired_state/`` has something to manage: published Lambda versions, REST APIs whose
 integration URIs pick the alias with ``${stageVariables.lambdaAlias}``, and custom domains.
+
+``seed_hand_built`` adds what no spec declares, as a team builds it in the console before it
+adopts Pointsman: two functions with aliases, a REST API whose stages pick them, the invoke
+permissions the console asks for, and a custom domain of its own. The demo has it, for README
+"Adopting an existing estate" to import.
 """
 
 from __future__ import annotations
@@ -140,4 +145,80 @@ def seed(clients: AwsClients) -> dict[str, Any]:
         ComparisonOperator="GreaterThanThreshold",
     )
     cloudwatch.set_alarm_state(AlarmName=ROLLOUT_ALARM, StateValue="OK", StateReason="no errors")
+    return out
+
+
+# The hand-built part: in the account, in no spec (README "Adopting an existing estate").
+HAND_BUILT_FUNCTIONS = (
+    ExampleFunction("getInventory", published=3),  # prod serves 2 and sends 10% to 3
+    ExampleFunction("listOrders", published=2),
+)
+HAND_BUILT_API = "inventory-api"
+HAND_BUILT_ROUTES = (
+    ExampleApi(HAND_BUILT_API, "getInventory", "inventory", "GET"),
+    ExampleApi(HAND_BUILT_API, "listOrders", "orders", "GET"),
+)
+HAND_BUILT_DOMAIN = "inventory.myapi.com"  # not a domain of desired_state/: no mapping there is extra
+
+
+def seed_hand_built(clients: AwsClients) -> dict[str, Any]:
+    """Build the unmanaged API as the console does (run after ``seed``, whose role it uses):
+    functions with published versions and aliases (``prod`` of getInventory weighted), one REST
+    API whose integrations pick the alias with ``${stageVariables.lambdaAlias}``, stages dev and
+    prod setting it, per alias the invoke permission the console's pop-up command adds (SourceArn
+    ``<api id>/*/GET/<path>``), and ``inventory.myapi.com/v1`` mapped to prod."""
+    lam = clients.lambda_
+    apigw = clients.apigateway
+    region = clients.region
+    role_arn = clients.client("iam").get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    out: dict[str, Any] = {"functions": {}, "api": {}, "domain": HAND_BUILT_DOMAIN}
+    for fn in HAND_BUILT_FUNCTIONS:
+        arn = lam.create_function(
+            FunctionName=fn.name,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler="index.handler",
+            Code={"ZipFile": handler_zip(fn.name, 1)},
+            Publish=False,
+        )["FunctionArn"]
+        for revision in range(1, fn.published + 1):
+            if revision > 1:
+                lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, revision))
+            lam.publish_version(FunctionName=fn.name, Description=f"revision {revision}")
+        out["functions"][fn.name] = arn
+    lam.create_alias(
+        FunctionName="getInventory",
+        Name="prod",
+        FunctionVersion="2",
+        Description="stock levels",
+        RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}},
+    )
+    lam.create_alias(FunctionName="getInventory", Name="dev", FunctionVersion="$LATEST")
+    lam.create_alias(FunctionName="listOrders", Name="prod", FunctionVersion="2", Description="orders")
+    lam.create_alias(FunctionName="listOrders", Name="dev", FunctionVersion="$LATEST")
+
+    rest = apigw.create_rest_api(name=HAND_BUILT_API, description="inventory and orders (built in the console)")
+    api_id = rest["id"]
+    root = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    account = out["functions"]["getInventory"].split(":")[4]
+    for route in HAND_BUILT_ROUTES:
+        resource = apigw.create_resource(restApiId=api_id, parentId=root, pathPart=route.path)
+        where = {"restApiId": api_id, "resourceId": resource["id"], "httpMethod": route.method}
+        apigw.put_method(**where, authorizationType="NONE")
+        apigw.put_integration(**where, type="AWS_PROXY", integrationHttpMethod="POST", uri=alias_uri(region, out["functions"][route.function]))
+        for alias in ("dev", "prod"):
+            lam.add_permission(
+                FunctionName=route.function,
+                Qualifier=alias,
+                StatementId=f"console-{route.method}-{route.path}-{alias}",
+                Action="lambda:InvokeFunction",
+                Principal="apigateway.amazonaws.com",
+                SourceArn=f"arn:aws:execute-api:{region}:{account}:{api_id}/*/{route.method}/{route.path}",
+            )
+    deployment = apigw.create_deployment(restApiId=api_id, description="first deployment")["id"]
+    for stage, description in (("dev", "development"), ("prod", "production")):
+        apigw.create_stage(restApiId=api_id, stageName=stage, deploymentId=deployment, description=description, variables={"lambdaAlias": stage})
+    apigw.create_domain_name(domainName=HAND_BUILT_DOMAIN, certificateArn=f"arn:aws:acm:us-east-1:{account}:certificate/{HAND_BUILT_DOMAIN.replace('.', '-')}")
+    apigw.create_base_path_mapping(domainName=HAND_BUILT_DOMAIN, basePath="v1", restApiId=api_id, stage="prod")
+    out["api"] = {"id": api_id, "deployment": deployment}
     return out

@@ -1,10 +1,11 @@
 """`pointsman demo`: the controller against an embedded AWS emulator and a local git repo.
 
 Starts moto's server on 127.0.0.1, creates the example estate's pre-existing
-infrastructure in it, makes a git repository from desired_state/, prints the first plan and
-then runs the controller, which applies it and keeps reconciling. The emulator starts empty
-each time, so each start makes the repository and the history afresh too (the walkthrough
-works again from step 1); ``--keep`` keeps them from the last start.
+infrastructure in it (and a hand-built API that no spec declares, for ``pointsman import``),
+makes a git repository from desired_state/, prints the first plan and then runs the
+controller, which applies it and keeps reconciling. The emulator starts empty each time, so
+each start makes the repository and the history afresh too (the walkthrough works again from
+step 1); ``--keep`` keeps them from the last start.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from controller.app import build_runner
     from controller.demo.emulator import fix_moto_gaps
-    from controller.demo.estate import seed
+    from controller.demo.estate import seed, seed_hand_built
 
     workdir = Path(args.workdir).resolve()
     if not _port_free(args.aws_port):
@@ -101,6 +102,7 @@ def run_demo(args: argparse.Namespace) -> int:
     server.start()
     try:
         seed(AwsClients())
+        seed_hand_built(AwsClients())  # in no spec: README "Adopting an existing estate" imports it
         prepare_workdir(workdir, args.keep)
         repo_dir = workdir / "repo"
         _, created = make_repo(repo_dir, _find_example_spec())
@@ -139,7 +141,8 @@ def _banner(endpoint: str, repo_dir: Path, settings: RunSettings, created: bool)
         f"""
 Pointsman demo
   status page : http://{host}:{port}/   (JSON: /api/status, /api/history, /metrics)
-  AWS emulator: {endpoint}   (moto, seeded with the example estate's functions, APIs and domains)
+  AWS emulator: {endpoint}   (moto, seeded with the example estate's functions, APIs and domains,
+                and the hand-built inventory-api to import: README "Adopting an existing estate")
   git repo    : {repo_dir}   ({"new, from desired_state/" if created else "reused (--keep): your commits and history kept"}; branch main)
   mode        : {settings.mode.value}, reconciling every {settings.interval:g}s and on every new commit
 
