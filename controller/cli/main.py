@@ -16,7 +16,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
@@ -440,19 +441,24 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-def _progress_line() -> Callable[[str, int, int], None]:
-    """On a terminal: one line, rewritten at most 5 times a second, ``import: functions 120/1,000``."""
-    import time
+class _ProgressBar:
+    """On a terminal: a progress bar of what import is reading (tqdm, redrawn at most 5 times a
+    second, the total growing as listed aliases add their policies), cleared at the end."""
 
-    last = [0.0]
+    def __init__(self) -> None:
+        from tqdm import tqdm
 
-    def show(what: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done == total or now - last[0] >= 0.2:
-            last[0] = now
-            print(f"\rimport: reading {what} {done:,}/{total:,}\033[K", end="", file=sys.stderr, flush=True)
+        self._bar = tqdm(total=0, desc="import: AWS reads", unit=" reads", file=sys.stderr, mininterval=0.2, leave=False, dynamic_ncols=True)
+        self._lock = threading.Lock()
 
-    return show
+    def __call__(self, what: str, done: int, total: int) -> None:
+        with self._lock:
+            self._bar.set_description(f"import: {what}", refresh=False)
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -463,6 +469,7 @@ def _import(args: argparse.Namespace) -> int:
     from controller.views.adopt import AdoptError, Scoping, check_out_dir, gather, summary, write
 
     out = Path(args.out)
+    bar = _ProgressBar() if sys.stderr.isatty() else None
     try:
         check_out_dir(out)
         imported = gather(
@@ -470,12 +477,15 @@ def _import(args: argparse.Namespace) -> int:
             Scoping(tuple(args.functions), tuple(args.apis), tuple(args.domains), tuple(args.tag)),
             observe=args.observe,
             environment=args.environment,
-            progress=_progress_line() if sys.stderr.isatty() else None,
+            progress=bar,
         )
-        if sys.stderr.isatty():
-            print(file=sys.stderr)  # end the progress line
+        if bar is not None:
+            bar.close()
+            bar = None
         written = write(out, imported, force=args.force)
     except AdoptError as exc:
+        if bar is not None:
+            bar.close()
         print(f"error: {exc}; nothing was written.", file=sys.stderr)
         return EXIT_ERROR
     print(summary(imported, written))

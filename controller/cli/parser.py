@@ -244,7 +244,11 @@ def _parser() -> argparse.ArgumentParser:
         "--functions", action="append", default=[], metavar="GLOB", help="functions whose name matches GLOB (repeatable); default all, when no scope is given"
     )
     p.add_argument(
-        "--apis", action="append", default=[], metavar="GLOB", help="REST APIs whose name matches GLOB (repeatable); default all, when no scope is given"
+        "--apis",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="REST APIs whose name matches GLOB, or the API with that id (repeatable); default all, when no scope is given",
     )
     p.add_argument("--domains", action="append", default=[], metavar="NAME", help="custom domain names (repeatable); default all, when no scope is given")
     p.add_argument(

@@ -676,6 +676,8 @@ class VersionsSpec(_Strict):
     def _consistent(self) -> VersionsSpec:
         if (self.header is None) == (self.media_type is None):
             raise ValueError("versions need exactly one of header or media_type")
+        if self.proxy == "unmanaged" and self.strategy != "http-proxy":
+            raise ValueError("proxy: unmanaged needs strategy: http-proxy")
         if self.default not in self.catalogue:
             raise ValueError(f"default version {self.default} is not in the catalogue")
         seen: set[tuple[str, str]] = set()
@@ -694,8 +696,6 @@ class VersionsSpec(_Strict):
                 raise ValueError(f"version {name} is exposed on no stage (omit stages for every stage)")
             if entry.stages is not None and self.proxy == "unmanaged":
                 raise ValueError(f"version {name}: with proxy: unmanaged, the proxy routes' own templates decide what a stage serves (remove stages)")
-        if self.proxy == "unmanaged" and self.strategy != "http-proxy":
-            raise ValueError("proxy: unmanaged needs strategy: http-proxy")
         return self
 
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -126,7 +127,10 @@ def gather(
     every_domain = scope.domain_names()
     all_of = scoping.everything
     function_names = set(every_function) if all_of else _matching(every_function, scoping.functions, "function", "--functions")
-    api_names = set(every_api) if all_of else _matching(every_api, scoping.apis, "REST API", "--apis")
+    by_id = {api_id: name for name, ids in every_api.items() for api_id in ids}
+    api_globs = [glob for glob in scoping.apis if glob not in by_id or glob in every_api]
+    api_names = set(every_api) if all_of else _matching(every_api, api_globs, "REST API", "--apis")
+    api_names |= {by_id[glob] for glob in scoping.apis if glob in by_id and glob not in every_api}  # an API id
     if all_of:
         domain_names = set(every_domain)
     else:
@@ -154,7 +158,7 @@ def gather(
 
     left_out: list[str] = []
     notes: dict[str, list[str]] = {}  # file -> its `# not managed:` lines
-    _read_ahead(scope, sorted(function_names), [every_api[n][0] for n in sorted(api_names) if len(every_api[n]) == 1], sorted(domain_names))
+    _read_ahead(scope, sorted(function_names), [every_api[n][0] for n in sorted(api_names) if len(every_api[n]) == 1], sorted(domain_names), tell)
 
     # REST APIs: the ones whose name is one id, and whose versions (if any) a spec reproduces.
     apis: dict[str, _Api] = {}
@@ -306,22 +310,39 @@ def gather(
     return out
 
 
-def _read_ahead(scope: Scope, functions: Sequence[str], api_ids: Sequence[str], domains: Sequence[str]) -> None:
+def _read_ahead(scope: Scope, functions: Sequence[str], api_ids: Sequence[str], domains: Sequence[str], tell: Callable[[str, int, int], None]) -> None:
     """Make the reads import needs at once, every quota bucket busy (as a plan observes): the
     functions' aliases then their policies, the APIs' stages, resources and deployments, then the
     aliases and policies of the functions their routes name, and the domains' mappings. The
-    rendering after it reads them from the scope, in order."""
+    rendering after it reads them from the scope, in order. ``tell("AWS reads", done, total)``
+    as each read ends (the total grows as listed aliases add their policies)."""
     lanes = scope.lanes()
     asked: set[str] = set()
+    counts = [0, 0]  # done, total
+    lock = threading.Lock()
+
+    def submit(operation: str, job: Callable[[], Any], then: Callable[[Any], None] | None = None) -> None:
+        with lock:
+            counts[1] += 1
+
+        def counted(value: Any) -> None:
+            if then is not None:
+                then(value)  # submits what it finds first, so the total never falls behind
+            with lock:
+                counts[0] += 1
+                done, total = counts
+            tell("AWS reads", done, total)
+
+        lanes.submit(operation, job, counted)
 
     def function(name: str) -> None:
         if name not in asked:
             asked.add(name)
-            lanes.submit("lambda.ListAliases", partial(scope.function, name), partial(found_function, name))
+            submit("lambda.ListAliases", partial(scope.function, name), partial(found_function, name))
 
     def found_function(name: str, fn: FunctionLive | None) -> None:
         for alias in fn.aliases if fn is not None else ():
-            lanes.submit("lambda.GetPolicy", partial(scope.policy_statements, name, alias))
+            submit("lambda.GetPolicy", partial(scope.policy_statements, name, alias))
 
     def found_routes(routes: list[AliasRoute]) -> None:
         for route in routes:
@@ -330,11 +351,11 @@ def _read_ahead(scope: Scope, functions: Sequence[str], api_ids: Sequence[str], 
     for name in functions:
         function(name)
     for api_id in api_ids:
-        lanes.submit("apigateway.GetStages", partial(scope.stages, api_id))
-        lanes.submit("apigateway.GetResources", partial(scope.alias_routes, api_id), found_routes)
-        lanes.submit("apigateway.GetDeployments", partial(scope.newest_deployment, api_id))
+        submit("apigateway.GetStages", partial(scope.stages, api_id))
+        submit("apigateway.GetResources", partial(scope.alias_routes, api_id), found_routes)
+        submit("apigateway.GetDeployments", partial(scope.newest_deployment, api_id))
     for domain in domains:
-        lanes.submit("apigateway.GetBasePathMappings", partial(scope.mappings, domain))
+        submit("apigateway.GetBasePathMappings", partial(scope.mappings, domain))
     lanes.wait()
 
 

@@ -113,6 +113,15 @@ def test_api_globs_import_those_apis_with_the_functions_they_route_to(
     assert_in_sync(out, importing)
 
 
+def test_an_api_id_scopes_that_api(converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    api_id = converged["apis"]["getreport-api"]["id"]
+    out = tmp_path / "imported"
+    code, _, stderr = run_import(capsys, importing, out, "--apis", api_id)
+    assert (code, stderr) == (0, "")
+    assert sorted(files(out)) == ["getreport-api.yaml"]
+    assert sorted(load_spec(out).rest_apis) == ["getreport-api"]
+
+
 def test_a_domain_mapping_to_an_api_out_of_scope_is_listed_not_managed(
     converged: dict[str, Any], importing: AwsClients, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -298,6 +307,9 @@ def test_progress_is_told_for_every_api_function_and_domain(converged: dict[str,
         mine = [t for t in told if t[0] == what]
         assert mine and [d for _, d, _ in mine] == list(range(1, mine[0][2] + 1)), (what, mine)
     assert ("domains", 2, 2) in told
+    # Every read of the read-ahead is told as it ends, the total never behind what is done.
+    reads = [t for t in told if t[0] == "AWS reads"]
+    assert reads and all(done <= total for _, done, total in reads) and reads[-1][1] == reads[-1][2] == len(reads)
 
 
 def test_environment_names_are_imported_values_never_and_a_plan_waits_for_the_parameters(
