@@ -178,7 +178,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _explain(args)
     if args.command == "import":
         return _import(args)
-    spec = load_spec(args.spec, allow_empty=args.allow_empty)
+    from controller.spec.targets import load_targets
+
+    targets = load_targets(args.spec, allow_empty=args.allow_empty, only=getattr(args, "target", None))
+    if args.command == "validate" and (len(targets) > 1 or targets[0].name):
+        files = sum(len(t.spec.files) for t in targets)
+        n = sum(len(t.spec.functions) + len(t.spec.rest_apis) + len(t.spec.domains) for t in targets)
+        print(f"{args.spec}: valid ({len(targets)} targets, {files} files, {n} top-level items)")
+        return EXIT_OK
+    if args.command in ("plan", "apply") and (len(targets) > 1 or targets[0].name):
+        return _targets_command(args, targets)
+    if len(targets) > 1:
+        names = ", ".join(t.name for t in targets)
+        print(f"error: the spec declares {len(targets)} targets ({names}): pass --target NAME", file=sys.stderr)
+        return EXIT_ERROR
+    spec = targets[0].spec
     if args.command == "validate":
         n = len(spec.functions) + len(spec.rest_apis) + len(spec.domains)
         print(f"{args.spec}: valid ({len(spec.files)} files, {n} top-level items)")
@@ -198,7 +212,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     base_changes = _base_changes(args, spec) if args.command == "plan" else None
     rails = _guardrails(args)
-    clients = AwsClients()
+    clients = _target_clients(targets[0])
     mode = args.command
     scope = Scope(clients, concurrency=args.concurrency)
     result = reconcile(
@@ -231,6 +245,48 @@ def _dispatch(args: argparse.Namespace) -> int:
     if mode == "plan":
         return EXIT_OK if result.in_sync else EXIT_DRIFT
     return EXIT_ERROR if result.failed else EXIT_OK
+
+
+def _target_clients(target: Any) -> AwsClients:
+    """The clients of one target (its role assumed, its account checked); the ambient ones without targets."""
+    from controller.aws.targets import check_account
+    from controller.engine.targets import clients_for
+
+    clients = clients_for(target)
+    if target.settings is not None:
+        check_account(clients.client("sts"), target.settings.account_id)
+    return clients
+
+
+def _targets_command(args: argparse.Namespace, targets: list[Any]) -> int:
+    """plan / apply of several targets: a section each and a total; exit 1 when any target
+    failed, else (plan) 2 when any drifted."""
+    from controller.engine.targets import reconcile_targets
+    from controller.views.targets_report import render_targets, state
+
+    mode = args.command
+    if mode == "plan" and (args.show_values or args.base or args.base_spec):
+        print("error: --show-values, --base and --base-spec take one target: add --target NAME", file=sys.stderr)
+        return EXIT_ERROR
+    runs = reconcile_targets(
+        targets,
+        parallelism=args.parallelism,
+        apply=mode == "apply",
+        prune=args.prune,
+        dry_run=getattr(args, "dry_run", False),
+        concurrency=args.concurrency,
+        guardrails=_guardrails(args),
+    )
+    print(render_targets(runs, fmt=args.format, mode=mode))
+    states = [state(run) for run in runs]
+    for run in runs:
+        if run.error is not None:
+            print(f"error: target {run.target.label}: {run.error}", file=sys.stderr)
+    if any(s in ("failed", "problems", "refused") for s in states):
+        return EXIT_ERROR
+    if mode == "plan":
+        return EXIT_DRIFT if "drifted" in states else EXIT_OK
+    return EXIT_OK
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")

@@ -140,13 +140,21 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--spec", default=os.environ.get("POINTSMAN_SPEC", "desired_state"), help="spec directory (default desired_state/)")
         p.add_argument("--allow-empty", action="store_true", help="a spec directory without *.yaml files is valid (manages nothing)")
 
+    def target_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--target", metavar="NAME", help="only this target (a directory of the spec with a target.yaml); default every target")
+
     def aws_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="text (a review), json or markdown (a PR comment); default text")
         p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
+        p.add_argument(
+            "--parallelism", type=_int_between(1, 64), default=4, help="targets reconciled at once, 1 to 64 (default 4; a spec with targets)"
+        )
+        target_arg(p)
         aws_tuning_args(p)
 
     p = sub.add_parser("validate", help="check the spec files (all problems, file:line)")
     spec_arg(p)
+    target_arg(p)
     p = sub.add_parser("plan", help="show drift and the actions apply would take")
     spec_arg(p)
     aws_args(p)

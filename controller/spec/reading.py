@@ -320,6 +320,10 @@ class _Found:
     real: Path  # what is read: the same file, or a symlink's target inside the spec directory
 
 
+TARGET_FILE = "target.yaml"
+TARGET_FILES = frozenset({"target.yaml", "target.yml"})  # a target's settings (controller.spec.targets), not a spec file
+
+
 def _find_spec_files(root: Path, show: Callable[[Path], str], shown_root: str, problems: list[SpecProblem]) -> list[_Found]:
     """Every *.yaml / *.yml file under ``root``, without following symlinks out of it.
 
@@ -348,7 +352,7 @@ def _find_spec_files(root: Path, show: Callable[[Path], str], shown_root: str, p
                 problems.append(SpecProblem(shown_root, 0, "", f"more than {MAX_DIR_ENTRIES:,} files and directories under the spec directory"))
                 return []
             path = Path(entry.path)
-            is_spec = path.suffix in _SUFFIXES
+            is_spec = path.suffix in _SUFFIXES and entry.name not in TARGET_FILES
             try:
                 if entry.is_symlink():
                     target = os.path.realpath(path)

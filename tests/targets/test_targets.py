@@ -1,0 +1,186 @@
+"""Targets: a spec split by account and Region, each target's role assumed (through a chain),
+its account checked, reconciled on its own; one target's failure is its own line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from controller.aws.clients import AwsClients, write_calls
+from controller.aws.targets import TargetIdentityError, assumed_session, check_account
+from controller.demo.estate import seed
+from controller.spec import SpecInvalid
+from controller.spec.targets import load_targets
+from tests.conftest import EXAMPLE_SPEC, cli
+
+A, B = "111122223333", "444455556666"
+
+
+def role(account: str, name: str = "pointsman") -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+def write_target(root: Path, name: str, body: str, *, spec: bool = True) -> Path:
+    directory = root / name
+    directory.mkdir(parents=True)
+    (directory / "target.yaml").write_text(body)
+    if spec:
+        for file in EXAMPLE_SPEC.glob("*.yaml"):
+            shutil.copy(file, directory / file.name)
+    return directory
+
+
+# ------------------------------------------------------------------ the spec
+
+
+def test_a_spec_without_targets_is_one_unnamed_target() -> None:
+    (only,) = load_targets(EXAMPLE_SPEC)
+    assert only.name == "" and only.settings is None and "getProducts" in only.spec.functions
+
+
+def test_targets_are_directories_with_a_target_file(tmp_path: Path) -> None:
+    write_target(tmp_path, "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nexternal_id: s3cr3t-id\n')
+    write_target(tmp_path, "dev/us", f"account_id: {B}\nregion: us-east-1\n")
+    targets = load_targets(tmp_path)
+    assert [t.name for t in targets] == ["dev/us", "prod-eu"]
+    prod = targets[1]
+    assert prod.settings is not None and prod.settings.account_id == A and prod.settings.region == "eu-west-1"
+    assert "s3cr3t" not in prod.settings.describe() and "s3cr3t" not in repr(prod.settings)
+    assert prod.settings.external_id is not None and prod.settings.external_id.reveal() == "s3cr3t-id"
+    assert [t.name for t in load_targets(tmp_path, only="prod-eu")] == ["prod-eu"]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        ("region: eu-west-1\n", 1, "required field 'account_id' is missing"),
+        (f'account_id: "{A}"\nregion: europe\n', 2, "region 'europe' is not a Region name"),
+        (f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(B)}\n', 1, f"role_arn is in account {B}, not the target's account_id {A}"),
+        (f'account_id: "{A}"\nregion: eu-west-1\nvia: [{role(B, "hub")}]\n', 1, "via needs role_arn"),
+        (f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nvia: [{role(B)}]\nduration_seconds: 7200\n', 1, "a chained role session lasts at most 3600"),
+        (f'account_id: "{A}"\nregion: eu-west-1\nexternal_id: "no spaces allowed"\n', 3, "its value is not shown"),
+        (f'account_id: "{A}"\nregion: eu-west-1\nrole: x\n', 3, "unknown field 'role'"),
+    ],
+)
+def test_a_bad_target_file_is_a_problem_at_its_line(tmp_path: Path, body: str, line: int, message: str) -> None:
+    write_target(tmp_path, "prod", body)
+    with pytest.raises(SpecInvalid) as caught:
+        load_targets(tmp_path)
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.line) == (str(tmp_path / "prod" / "target.yaml"), line) and message in problem.message, problem
+    assert "no spaces allowed" not in str(problem)
+
+
+def test_every_file_belongs_to_one_target(tmp_path: Path) -> None:
+    write_target(tmp_path, "prod", f'account_id: "{A}"\nregion: eu-west-1\n')
+    write_target(tmp_path, "prod/inner", f'account_id: "{B}"\nregion: eu-west-1\n', spec=False)
+    (tmp_path / "stray.yaml").write_text("functions: {}\n")
+    with pytest.raises(SpecInvalid) as caught:
+        load_targets(tmp_path)
+    text = "\n".join(map(str, caught.value.problems))
+    assert f"{tmp_path}/stray.yaml:1: this spec file belongs to no target" in text
+    assert "target prod/inner is inside target prod: targets do not nest" in text
+    with pytest.raises(SpecInvalid, match="--target nope: no such target"):
+        load_targets(tmp_path / "prod", only="nope")
+
+
+# ------------------------------------------------------------------ credentials
+
+
+def test_a_chain_of_roles_lands_in_the_last_account_and_is_refreshed_before_it_expires(clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = assumed_session("eu-west-1", [role(B, "hub"), role(A)], external_id=lambda: "ext-id", duration_seconds=900)
+    assert session.client("sts").get_caller_identity()["Account"] == A
+    first = session.get_credentials().get_frozen_credentials().access_key
+    # 20 minutes later the 15-minute session is inside botocore's refresh window: the chain is walked again.
+    import datetime
+
+    import botocore.credentials
+
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=20)
+    monkeypatch.setattr(botocore.credentials, "_local_now", lambda: later)
+    second = session.get_credentials().get_frozen_credentials().access_key
+    assert second != first
+    check_account(session.client("sts"), A)
+    with pytest.raises(TargetIdentityError, match=f"the credentials are for account {A}, not the declared {B}"):
+        check_account(session.client("sts"), B)
+
+
+# ------------------------------------------------------------------ plan and apply of several targets
+
+
+def _seed_account(account: str, region: str) -> None:
+    session = assumed_session(region, [role(account)])
+    seed(AwsClients(session, rate_limiter=False))
+
+
+@pytest.fixture
+def two_accounts(clients: AwsClients, tmp_path: Path) -> Path:
+    """The example estate in two accounts (and Regions); a spec with a target for each."""
+    _seed_account(A, "eu-west-1")
+    _seed_account(B, "us-east-1")
+    root = tmp_path / "spec"
+    write_target(root, "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nexternal_id: the-external-id\n')
+    write_target(root, "prod-us", f'account_id: "{B}"\nregion: us-east-1\nrole_arn: {role(B)}\n')
+    return root
+
+
+def test_apply_converges_every_target_in_its_own_account_then_plan_is_in_sync(two_accounts: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "apply", "--spec", str(two_accounts))
+    assert code == 0, err
+    assert f"== target prod-eu: {A} eu-west-1 as {role(A)}" in out and f"== target prod-us: {B} us-east-1 as {role(B)}" in out
+    assert "the-external-id" not in out + err
+    for account, region in ((A, "eu-west-1"), (B, "us-east-1")):
+        lam = assumed_session(region, [role(account)]).client("lambda")
+        assert lam.get_alias(FunctionName="getProducts", Name="prod")["FunctionVersion"] == "3"
+    code, out, _ = cli(capsys, "plan", "--spec", str(two_accounts))
+    assert code == 0 and out.rstrip().endswith("Total: 2 targets: 2 in sync"), out
+    # The ambient account holds nothing: every write went to the targets' accounts.
+    assert boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"] == []
+
+
+def test_one_target_failing_is_its_own_line_and_the_others_are_applied(two_accounts: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Declared for account A, but with no role: the ambient credentials are for another account.
+    write_target(two_accounts, "wrong", f'account_id: "{A}"\nregion: eu-west-1\n')
+    code, out, err = cli(capsys, "apply", "--spec", str(two_accounts), "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    by_name = {t["name"]: t for t in document["targets"]}
+    assert by_name["wrong"]["state"] == "failed" and f"not the declared {A}; nothing was read or written" in by_name["wrong"]["error"]
+    assert by_name["prod-eu"]["state"] == "in sync" and by_name["prod-us"]["state"] == "in sync"  # applied: in sync after
+    assert document["total"]["targets"] == 3 and document["total"]["states"] == {"failed": 1, "in sync": 2}
+    assert f"error: target wrong: the credentials are for account 123456789012, not the declared {A}" in err
+    code, out, _ = cli(capsys, "plan", "--spec", str(two_accounts), "--target", "prod-us")
+    assert code == 0 and "== target prod-us" in out and "prod-eu" not in out
+
+
+def test_a_single_target_command_needs_target_and_validate_counts_targets(two_accounts: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "routes", "--spec", str(two_accounts))
+    assert code == 1 and "the spec declares 2 targets (prod-eu, prod-us): pass --target NAME" in err
+    code, out, _ = cli(capsys, "validate", "--spec", str(two_accounts))
+    assert code == 0 and "valid (2 targets," in out
+    code, out, _ = cli(capsys, "routes", "--spec", str(two_accounts), "--target", "prod-eu")
+    assert code == 0, out
+
+
+def test_the_writes_of_each_target_are_its_own(two_accounts: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from controller.engine import targets as engine_targets
+
+    made: dict[str, AwsClients] = {}
+    real = engine_targets.clients_for
+
+    def recording(target: Any, **options: Any) -> AwsClients:
+        made[target.name] = real(target, **options)
+        return made[target.name]
+
+    monkeypatch.setattr(engine_targets, "clients_for", recording)
+    monkeypatch.setattr("controller.cli.main.AwsClients", lambda: pytest.fail("no ambient clients with targets"))
+    code, _, _ = cli(capsys, "apply", "--spec", str(two_accounts))
+    assert code == 0
+    for name in ("prod-eu", "prod-us"):
+        writes = write_calls(made[name].counter.snapshot())
+        assert writes.get("lambda.UpdateAlias", 0) + writes.get("lambda.CreateAlias", 0) > 0, (name, writes)
