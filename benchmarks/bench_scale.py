@@ -10,16 +10,26 @@ quotas enforced (HTTP 429 past a bucket), AWS's round trip added, and Pointsman 
 as it does against AWS.
 
 Scenarios: a converged plan, an apply of 1% drift, and ``pointsman import`` of the whole estate
-(reads only; its minimum adds the listings that find what exists).
+(reads only; its minimum adds the listings that find what exists). Pointsman runs with
+``--quota-share`` (default its own default, 0.5): its reads paced at that share of each quota.
+
+The shared quota: a converged plan while a concurrent "deployer" (another pipeline of the
+account, its own user agent) calls ListAliases, GetPolicy, GetStages and GetResources at half
+of each quota bucket the plan reads from, open loop and without retries, from the plan's start
+to its end; once with Pointsman at the share, once at the whole quota (``--quota-share 1``) for
+comparison. It prints the deployer's requests and the share of them throttled, and Pointsman's
+wall time against its budget.
 
 One line of figures per scenario: wall time; the quota-bound time of the calls it made (the
-least time AWS's quotas allow for them) and wall/bound; reads made against the minimum for the
+least time the quota share allows for them: reads at the share of each bucket, writes at the
+whole quota) and wall/bound; reads made against the minimum for the
 scope (ListAliases per function, GetPolicy per alias, one GetRestApis, GetStages and
 GetResources per API, GetBasePathMappings per domain); writes; requests throttled by the
 proxy; exit code; peak RSS of the pointsman process. Then its reads by operation.
 
     .venv/bin/python benchmarks/bench_scale.py                      # 100 and 1000 functions
     .venv/bin/python benchmarks/bench_scale.py --functions 100 --scale 10 --latency-ms 5
+    .venv/bin/python benchmarks/bench_scale.py --functions 1000 --shared-only --no-events   # the deployer beside a plan
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -46,10 +57,12 @@ if str(ROOT) not in sys.path:
 
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
+import botocore.exceptions  # noqa: E402
 import yaml  # noqa: E402
 
 from benchmarks.quota_proxy import QuotaProxy, rate_limits_env  # noqa: E402
 from controller.aws.clients import is_write  # noqa: E402
+from controller.aws.ratelimit import DEFAULT_QUOTA_SHARE  # noqa: E402
 from controller.demo.estate import alias_uri, handler_zip  # noqa: E402
 
 REGION = "us-east-1"
@@ -332,6 +345,7 @@ class Figures:
     run: Run
     counts: dict[str, dict[str, int]]
     bound_s: float
+    share: float = DEFAULT_QUOTA_SHARE
 
     @property
     def reads(self) -> dict[str, int]:
@@ -351,7 +365,7 @@ class Figures:
         bound = self.bound_s
         ratio = f"{self.run.wall_s / bound:5.2f}" if bound > 0 else "  n/a"
         return (
-            f"{self.scenario:16} functions={self.shape.functions:5} wall={self.run.wall_s:7.1f}s bound={bound:7.1f}s wall/bound={ratio}"
+            f"{self.scenario:16} functions={self.shape.functions:5} share={self.share:g} wall={self.run.wall_s:7.1f}s bound={bound:7.1f}s wall/bound={ratio}"
             f" reads={reads:5}/{minimum:<5} ({reads / minimum:4.2f}x) writes={sum(self.writes.values()):4}"
             f" throttled={self.throttled:4} exit={self.run.exit_code} rss={self.run.peak_rss_kib / 1024:6.1f}MiB"
         )
@@ -366,20 +380,151 @@ class Figures:
         return out
 
 
-def measure(scenario: Scenario, estate: Estate, proxy: QuotaProxy, scale: float) -> Figures:
-    if scenario.prepare is not None:
-        scenario.prepare(estate)
+def paced_env(proxy: QuotaProxy, scale: float, share: float) -> dict[str, str]:
+    """Pointsman's environment behind the proxy: paced to its quotas, reads at ``share`` of each."""
     env = aws_env(proxy.url)
+    env["POINTSMAN_QUOTA_SHARE"] = f"{share:g}"
     if scale != 1:  # pace to the proxy's scaled quotas; at 1 Pointsman's defaults are AWS's
         env["POINTSMAN_RATE_LIMITS"] = rate_limits_env(proxy.quotas)
+    return env
+
+
+def measure(scenario: Scenario, estate: Estate, proxy: QuotaProxy, scale: float, share: float = DEFAULT_QUOTA_SHARE) -> Figures:
+    if scenario.prepare is not None:
+        scenario.prepare(estate)
+    env = paced_env(proxy, scale, share)
     proxy.reset()  # full buckets, as after a quiet spell
     if scenario.with_spec:
         argv = [*scenario.argv, "--spec", str(estate.spec_dir)]
     else:
         argv = [a.replace("{out}", str(estate.spec_dir.parent / f"{estate.spec_dir.name}-imported")) for a in scenario.argv]
     run = run_pointsman(argv, env)
-    counts = proxy.snapshot()
-    return Figures(scenario.name, estate.shape, run, counts, proxy.bound_seconds(counts["forwarded"]))
+    counts = proxy.snapshot("pointsman")
+    return Figures(scenario.name, estate.shape, run, counts, proxy.bound_seconds(counts["forwarded"], share), share)
+
+
+# ------------------------------------------------------------------ a shared quota: a concurrent deployer
+
+
+# What the deployer calls, and at what share of which quota bucket: half of every bucket a plan
+# reads from (GetResources also draws from the account-wide API Gateway bucket: GetStages takes
+# the rest of that half).
+DEPLOYER_CALLS: tuple[tuple[str, str, str, float], ...] = (
+    ("lambda", "ListAliases", "lambda", 0.5),
+    ("lambda", "GetPolicy", "lambda.GetPolicy", 0.5),
+    ("apigateway", "GetResources", "apigateway.GetResources", 0.5),
+    ("apigateway", "GetStages", "apigateway", 0.375),
+)
+
+
+class Deployer:
+    """Another deploy pipeline of the account: one thread per call, each at its share of its
+    bucket (``DEPLOYER_CALLS``), open loop (the next call at its time, however the last one
+    went) and without retries, so each request is counted once, throttled or not."""
+
+    def __init__(self, estate: Estate, proxy: QuotaProxy) -> None:
+        config = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=8, user_agent_extra="deployer/1")
+        session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
+        self._clients = {service: session.client(service, endpoint_url=proxy.url, config=config) for service in ("lambda", "apigateway")}
+        self._estate = estate
+        self._quotas = proxy.quotas
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.throttled = 0
+        self.errors = 0
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def rate(self, bucket: str, share: float) -> float:
+        return self._quotas[bucket].rate * share
+
+    def _call(self, service: str, operation: str, i: int) -> None:
+        function = self._estate.functions[i % len(self._estate.functions)]
+        apis = list(self._estate.api_ids.values())
+        client = self._clients[service]
+        if operation == "ListAliases":
+            client.list_aliases(FunctionName=function)
+        elif operation == "GetPolicy":
+            client.get_policy(FunctionName=function, Qualifier="prod")
+        elif operation == "GetResources":
+            client.get_resources(restApiId=apis[i % len(apis)], limit=500)
+        else:
+            client.get_stages(restApiId=apis[i % len(apis)])
+
+    def _stream(self, service: str, operation: str, bucket: str, share: float, started: float) -> None:
+        interval = 1.0 / self.rate(bucket, share)
+        i = 0
+        while not self._stop.is_set():
+            delay = started + i * interval - time.perf_counter()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            throttled = error = False
+            try:
+                self._call(service, operation, i)
+            except botocore.exceptions.ClientError as exc:
+                throttled = exc.response.get("Error", {}).get("Code") == "TooManyRequestsException"
+                error = not throttled
+            except botocore.exceptions.BotoCoreError:
+                error = True
+            with self._lock:
+                self.requests += 1
+                self.throttled += throttled
+                self.errors += error
+            i += 1
+
+    def __enter__(self) -> Deployer:
+        started = self._started = time.perf_counter()
+        for service, operation, bucket, share in DEPLOYER_CALLS:
+            thread = threading.Thread(target=self._stream, args=(service, operation, bucket, share, started), name=f"deployer-{operation}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+        self.seconds = time.perf_counter() - self._started
+
+    @property
+    def throttled_pct(self) -> float:
+        return 100.0 * self.throttled / self.requests if self.requests else 0.0
+
+
+@dataclass
+class SharedFigures:
+    figures: Figures
+    deployer_requests: int
+    deployer_throttled: int
+    deployer_errors: int
+    deployer_rate: float  # requests per second it sent
+
+    def lines(self) -> list[str]:
+        f = self.figures
+        pct = 100.0 * self.deployer_throttled / self.deployer_requests if self.deployer_requests else 0.0
+        budget = f"{f.run.wall_s / f.bound_s:5.2f}" if f.bound_s > 0 else "  n/a"
+        return [
+            f"shared quota     functions={f.shape.functions:5} share={f.share:g}"
+            f" deployer: {self.deployer_requests} requests ({self.deployer_rate:.1f}/s), throttled={self.deployer_throttled} ({pct:.2f} %),"
+            f" other errors={self.deployer_errors};"
+            f" pointsman: wall={f.run.wall_s:.1f}s budget={f.bound_s:.1f}s wall/budget={budget} throttled={f.throttled} exit={f.run.exit_code}",
+            *f.details(),
+        ]
+
+
+def shared_quota(estate: Estate, proxy: QuotaProxy, scale: float, share: float) -> SharedFigures:
+    """A converged plan at ``share`` while the deployer calls at half of each quota it reads from."""
+    env = paced_env(proxy, scale, share)
+    proxy.reset()
+    with Deployer(estate, proxy) as deployer:
+        run = run_pointsman(["plan", "--spec", str(estate.spec_dir)], env)
+    counts = proxy.snapshot("pointsman")
+    figures = Figures("shared quota", estate.shape, run, counts, proxy.bound_seconds(counts["forwarded"], share), share)
+    theirs = proxy.snapshot("other")
+    assert sum(theirs["requests"].values()) == deployer.requests, (theirs["requests"], deployer.requests)  # the proxy saw each one
+    return SharedFigures(figures, deployer.requests, deployer.throttled, deployer.errors, deployer.requests / deployer.seconds if deployer.seconds else 0.0)
 
 
 # ------------------------------------------------------------------ the event-driven heal
@@ -460,7 +605,7 @@ def _http_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(response.read())
 
 
-def event_heal(estate: Estate, proxy: QuotaProxy, scale: float) -> EventFigures:
+def event_heal(estate: Estate, proxy: QuotaProxy, scale: float, share: float = DEFAULT_QUOTA_SHARE) -> EventFigures:
     """``pointsman run --events-queue`` in apply mode through the proxy: its first full run, then
     a console change of one prod alias and its CloudTrail event on the queue; the clock runs from
     the event being queued to the drift in the log and to the alias back on its version."""
@@ -483,9 +628,7 @@ def event_heal(estate: Estate, proxy: QuotaProxy, scale: float) -> EventFigures:
     for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "the estate"]):
         subprocess.run(["git", *argv], cwd=repo, env=git_env, check=True)
     port = free_port()
-    env = {**aws_env(proxy.url), "AWS_ENDPOINT_URL_SQS": estate.moto_url}  # the queue is not behind the quotas
-    if scale != 1:
-        env["POINTSMAN_RATE_LIMITS"] = rate_limits_env(proxy.quotas)
+    env = {**paced_env(proxy, scale, share), "AWS_ENDPOINT_URL_SQS": estate.moto_url}  # the queue is not behind the quotas
     argv = [
         "--log-level",
         "info",
@@ -600,7 +743,16 @@ class MotoServer:
             response.read()
 
 
-def bench(functions: int, scale: float, latency_ms: float, scenarios: list[Scenario], events: bool = True) -> list[Figures]:
+def bench(
+    functions: int,
+    scale: float,
+    latency_ms: float,
+    scenarios: list[Scenario],
+    events: bool = True,
+    share: float = DEFAULT_QUOTA_SHARE,
+    shared: bool = True,
+    compare: bool = True,
+) -> list[Figures]:
     shape = Shape.of(functions)
     spec_dir = Path(tempfile.mkdtemp(prefix=f"pointsman-scale-{functions}-"))
     figures: list[Figures] = []
@@ -620,13 +772,17 @@ def bench(functions: int, scale: float, latency_ms: float, scenarios: list[Scena
                 print(f"    {line}", flush=True)
             with QuotaProxy(moto.url, scale=scale, latency_ms=latency_ms) as proxy:
                 for scenario in scenarios:
-                    result = measure(scenario, estate, proxy, scale)
+                    result = measure(scenario, estate, proxy, scale, share)
                     figures.append(result)
                     print(result.line(), flush=True)
                     for line in result.details():
                         print(line, flush=True)
+                if shared:
+                    for pointsman_share in dict.fromkeys((share, 1.0) if compare else (share,)):  # the share, then the whole quota
+                        for line in shared_quota(estate, proxy, scale, pointsman_share).lines():
+                            print(line, flush=True)
                 if events:
-                    for line in event_heal(estate, proxy, scale).lines():
+                    for line in event_heal(estate, proxy, scale, share).lines():
                         print(line, flush=True)
             moto.reset()
     finally:
@@ -641,16 +797,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added round trip per request (default 20)")
     parser.add_argument("--no-events", action="store_true", help="skip the event-driven heal (a `pointsman run` with its first full scan)")
     parser.add_argument("--events-only", action="store_true", help="only the event-driven heal")
+    parser.add_argument("--no-shared", action="store_true", help="skip the shared quota (a plan beside a concurrent deployer)")
+    parser.add_argument("--shared-only", action="store_true", help="only the shared quota (and the event heal unless --no-events)")
+    parser.add_argument("--no-compare", action="store_true", help="the shared quota at --quota-share only, not also at the whole quota")
+    parser.add_argument("--quota-share", type=float, default=DEFAULT_QUOTA_SHARE, help="Pointsman's --quota-share (default its own, 0.5)")
     args = parser.parse_args(argv)
     sizes = args.functions or [100, 1000]
-    if any(n < 1 for n in sizes) or not args.scale > 0 or args.latency_ms < 0:
-        parser.error("--functions must be at least 1, --scale positive, --latency-ms not negative")
+    if any(n < 1 for n in sizes) or not args.scale > 0 or args.latency_ms < 0 or not 0 < args.quota_share <= 1:
+        parser.error("--functions must be at least 1, --scale positive, --latency-ms not negative, --quota-share above 0 and at most 1")
     print(
-        f"quotas x{args.scale:g}, latency {args.latency_ms:g} ms per request, pacing on (Pointsman's defaults" + (")" if args.scale == 1 else ", scaled)"),
+        f"quotas x{args.scale:g}, latency {args.latency_ms:g} ms per request, pacing on (Pointsman's defaults"
+        + (")" if args.scale == 1 else ", scaled)")
+        + f", reads at {args.quota_share:g} of each quota",
         flush=True,
     )
+    scenarios = [] if args.events_only or args.shared_only else SCENARIOS
     for n in sizes:
-        bench(n, args.scale, args.latency_ms, [] if args.events_only else SCENARIOS, events=not args.no_events)
+        bench(
+            n,
+            args.scale,
+            args.latency_ms,
+            scenarios,
+            events=not args.no_events,
+            share=args.quota_share,
+            shared=not (args.no_shared or args.events_only),
+            compare=not args.no_compare,
+        )
     return 0
 
 

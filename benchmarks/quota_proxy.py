@@ -19,7 +19,9 @@ like AWS past a quota:
   connection per proxy thread, and upstream's answer returned as it is;
 - an optional latency per request stands for AWS's round trip.
 
-Other services (IAM, STS, SQS) pass through unthrottled, and are counted too.
+Other services (IAM, STS, SQS) pass through unthrottled, and are counted too. Counts are kept
+per caller as well: ``pointsman`` (its user agent) and ``other`` (every other client), so a
+benchmark can tell Pointsman's requests from a concurrent deployer's.
 
     with QuotaProxy("http://127.0.0.1:5000", scale=1.0, latency_ms=20) as proxy:
         ... point AWS_ENDPOINT_URL at proxy.url ...
@@ -43,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from controller.aws.ratelimit import DEFAULT_QUOTAS, Quota, RateLimiter
+from controller.aws.ratelimit import DEFAULT_QUOTAS, Quota, RateLimiter, is_read
 
 # Services whose operations are resolved from botocore's model by method and request URI.
 REST_SERVICES = ("lambda", "apigateway")
@@ -108,6 +110,12 @@ def rest_operation(service: str, method: str, path: str, query: Mapping[str, lis
     return OTHER
 
 
+def caller_of(headers: Mapping[str, str]) -> str:
+    """``pointsman`` for a request Pointsman sent (its user agent names it), else ``other``."""
+    agent = next((value for name, value in headers.items() if name.lower() == "user-agent"), "")
+    return "pointsman" if "pointsman/" in agent else "other"
+
+
 def service_of(headers: Mapping[str, str]) -> str:
     """The service a SigV4-signed request is for (its credential scope); ``unsigned`` otherwise."""
     match = _SCOPE_RE.search(next((value for name, value in headers.items() if name.lower() == "authorization"), ""))
@@ -170,15 +178,27 @@ def _resolver(names: tuple[str, ...]) -> Any:
     return RateLimiter({name: Quota(1, 1) for name in names}).buckets_for
 
 
-def bound_seconds(counts: Mapping[str, int], quotas: Mapping[str, Quota] = DEFAULT_QUOTAS) -> float:
+def bound_seconds(counts: Mapping[str, int], quotas: Mapping[str, Quota] = DEFAULT_QUOTAS, share: float = 1.0) -> float:
     """The least time these calls (``{"service.Operation": n}``) can take under the quotas: for
-    each bucket, the calls past its burst at its rate; the busiest bucket bounds them all."""
+    each bucket, the calls past its burst at its rate; the busiest bucket bounds them all.
+    ``share``: the budget of Pointsman's quota share, reads at that share of each bucket (its
+    rate and its burst), writes at the whole quota (``--quota-share``)."""
     per_bucket: Counter[str] = Counter()
+    reads: Counter[str] = Counter()
     for operation, n in counts.items():
         service, _, name = operation.partition(".")
         for bucket in bucket_names(service, name, quotas):
             per_bucket[bucket] += n
-    return max((max(0.0, n - max(1.0, quotas[b].burst)) / quotas[b].rate for b, n in per_bucket.items()), default=0.0)
+            if is_read(name):
+                reads[bucket] += n
+
+    def least(bucket: str) -> float:
+        quota = quotas[bucket]
+        whole = max(0.0, per_bucket[bucket] - max(1.0, quota.burst)) / quota.rate
+        shared = max(0.0, reads[bucket] - max(1.0, quota.burst * share)) / (quota.rate * share)
+        return max(whole, shared)
+
+    return max((least(bucket) for bucket in per_bucket), default=0.0)
 
 
 # ------------------------------------------------------------------ the proxy
@@ -211,9 +231,10 @@ class QuotaProxy:
         self._buckets = {name: _Bucket(q) for name, q in self.quotas.items()}
         self._bucket_lock = threading.Lock()
         self._count_lock = threading.Lock()
-        self._requests: Counter[str] = Counter()
-        self._throttled: Counter[str] = Counter()
-        self._errors: Counter[str] = Counter()  # upstream answers >= 400, by operation
+        # By (caller, operation): see ``caller_of``.
+        self._requests: Counter[tuple[str, str]] = Counter()
+        self._throttled: Counter[tuple[str, str]] = Counter()
+        self._errors: Counter[tuple[str, str]] = Counter()  # upstream answers >= 400
         self._local = threading.local()
         self._bind = (host, port)
         self._server: ThreadingHTTPServer | None = None
@@ -260,11 +281,20 @@ class QuotaProxy:
 
     # -------------------------------------------------------------- counters
 
-    def snapshot(self) -> dict[str, dict[str, int]]:
+    def snapshot(self, caller: str | None = None) -> dict[str, dict[str, int]]:
         """``requests`` received, ``throttled`` (answered 429 here), ``forwarded`` (the rest) and
-        ``errors`` (upstream answers of 400 or more), each by ``service.Operation``."""
+        ``errors`` (upstream answers of 400 or more), each by ``service.Operation``: of every
+        caller, or of one (``pointsman``, ``other``)."""
+
+        def of(counts: Counter[tuple[str, str]]) -> Counter[str]:
+            out: Counter[str] = Counter()
+            for (who, operation), n in counts.items():
+                if caller is None or who == caller:
+                    out[operation] += n
+            return out
+
         with self._count_lock:
-            requests, throttled, errors = Counter(self._requests), Counter(self._throttled), Counter(self._errors)
+            requests, throttled, errors = of(self._requests), of(self._throttled), of(self._errors)
         forwarded = requests - throttled
         return {
             "requests": dict(sorted(requests.items())),
@@ -282,9 +312,9 @@ class QuotaProxy:
         with self._bucket_lock:
             self._buckets = {name: _Bucket(q) for name, q in self.quotas.items()}
 
-    def bound_seconds(self, counts: Mapping[str, int]) -> float:
-        """``bound_seconds`` under this proxy's (scaled) quotas."""
-        return bound_seconds(counts, self.quotas)
+    def bound_seconds(self, counts: Mapping[str, int], share: float = 1.0) -> float:
+        """``bound_seconds`` under this proxy's (scaled) quotas, reads at ``share`` of each."""
+        return bound_seconds(counts, self.quotas, share)
 
     # -------------------------------------------------------------- per request
 
@@ -304,13 +334,14 @@ class QuotaProxy:
                 bucket.tokens -= 1
             return True
 
-    def _count(self, operation: str, *, throttled: bool = False, error: bool = False) -> None:
+    def _count(self, operation: str, *, throttled: bool = False, error: bool = False, caller: str = "other") -> None:
+        key = (caller, operation)
         with self._count_lock:
-            self._requests[operation] += 1
+            self._requests[key] += 1
             if throttled:
-                self._throttled[operation] += 1
+                self._throttled[key] += 1
             if error:
-                self._errors[operation] += 1
+                self._errors[key] += 1
 
     def _connection(self, fresh: bool = False) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
@@ -379,11 +410,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         service, name = classify(self.command, self.path, dict(self.headers.items()), body)
         operation = f"{service}.{name}"
+        caller = caller_of(dict(self.headers.items()))
         admitted = proxy.admit(service, name)
         if proxy.latency:
             time.sleep(proxy.latency)
         if not admitted:
-            proxy._count(operation, throttled=True)
+            proxy._count(operation, throttled=True, caller=caller)
             status, out_headers, data = throttled_response(service)
             reason = "Too Many Requests"
         else:
@@ -393,11 +425,11 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 status, reason, upstream_headers, data = proxy.forward(self.command, self.path, forwarded, body)
             except Exception as exc:  # noqa: BLE001 - upstream unreachable: a 502, as a gateway would answer
-                proxy._count(operation, error=True)
+                proxy._count(operation, error=True, caller=caller)
                 data = f"quota proxy: upstream {proxy.upstream} failed: {type(exc).__name__}: {exc}".encode()
                 self._send(502, "Bad Gateway", [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))], data)
                 return
-            proxy._count(operation, error=status >= 400)
+            proxy._count(operation, error=status >= 400, caller=caller)
             keep_length = self.command == "HEAD"  # no body: upstream's length stands
             out_headers = [(k, v) for k, v in upstream_headers if k.lower() not in HOP_BY_HOP and (keep_length or k.lower() != "content-length")]
             if not keep_length:

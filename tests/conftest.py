@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
+from controller.aws import ratelimit
 from controller.aws.clients import AwsClients
 from controller.cli.main import main
 from controller.demo.emulator import fix_moto_gaps
@@ -64,6 +65,8 @@ def _clean_pointsman_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
     # The emulator has no quotas: no client-side pacing (tests of pacing turn it on themselves).
     monkeypatch.setenv("POINTSMAN_RATE_LIMITS", "off")
+    # Each test's clients start with full quota buckets, not those an earlier test drew from.
+    ratelimit.forget_shared()
 
 
 @pytest.fixture(autouse=True)

@@ -37,9 +37,8 @@ from botocore.parsers import ResponseParserError
 
 from controller import __version__
 from controller.aws import ratelimit
-from controller.aws.ratelimit import RateLimiter
+from controller.aws.ratelimit import READ_PREFIXES, RateLimiter
 
-READ_PREFIXES = ("Get", "List", "Describe")
 DEFAULT_MAX_ATTEMPTS = 5
 MAX_ATTEMPTS = 10  # AWS_MAX_ATTEMPTS above this is taken as this
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -146,14 +145,18 @@ class AwsClients:
         throttle_deadline: float | None = None,
         counter: CallCounter | None = None,
         rate_limiter: RateLimiter | None | bool = True,
+        quota_share: float | None = None,
+        account: str | None = None,
     ) -> None:
         """``max_attempts`` counts every try (AWS_MAX_ATTEMPTS semantics); ``None`` takes
         AWS_MAX_ATTEMPTS / the profile's max_attempts, else 5. ``retry_mode`` likewise
         (AWS_RETRY_MODE, else standard). Timeouts default to POINTSMAN_AWS_CONNECT_TIMEOUT
         and POINTSMAN_AWS_READ_TIMEOUT. ``timeout_hold``: how long calls to an endpoint
         that timed out fail at once (``None``: as long as these clients live). ``rate_limiter``:
-        True paces requests as POINTSMAN_RATE_LIMITS says (AWS's quotas by default), False or
-        None does not pace, or a RateLimiter to share."""
+        True paces requests as POINTSMAN_RATE_LIMITS says (AWS's quotas by default), with the
+        buckets every client of this process for the same ``account`` (None: not known) and
+        Region shares; False or None does not pace, or a RateLimiter to share. ``quota_share``:
+        the share of each bucket reads are paced to (None: POINTSMAN_QUOTA_SHARE, else half)."""
         if session is None:
             # AWS_REGION wins over AWS_DEFAULT_REGION, as in the AWS CLI and the other SDKs
             # (botocore alone reads only AWS_DEFAULT_REGION and the profile).
@@ -184,7 +187,7 @@ class AwsClients:
         )
         if rate_limiter is True:
             try:
-                rate_limiter = ratelimit.from_environment()
+                rate_limiter = ratelimit.shared(session.region_name, account, share=quota_share)
             except ratelimit.RateLimitError as exc:
                 raise AwsConfigError(str(exc)) from None
         self.rate_limiter: RateLimiter | None = rate_limiter or None

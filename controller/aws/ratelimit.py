@@ -12,10 +12,20 @@ source of each); ``POINTSMAN_RATE_LIMITS`` overrides them (``apigateway=5:20,lam
 as rate per second, optionally ``:burst``) or turns pacing off (``off``). Pointsman paces at
 ``HEADROOM`` of each rate: AWS's buckets then keep a few spare tokens, and a request delayed on
 the way (so that two arrive closer together than they were sent) is not throttled.
+
+A fair share: the account's other deploy pipelines draw from the same quotas. Reads (Get*,
+List*, Describe*: a plan's scan) are paced at ``POINTSMAN_QUOTA_SHARE`` of each bucket
+(``--quota-share``, default half); writes (the calls an apply or a rollout makes) at the full
+quota. A read takes a token from the bucket and from its share of it, a write from the bucket
+only: reads never use more than the share, reads and writes together never more than the quota.
+
+Buckets are per account and Region, as AWS's quotas are: every client of one process for the
+same account and Region shares one limiter (``shared``), another account or Region has its own.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -53,36 +63,62 @@ DEFAULT_QUOTAS: dict[str, Quota] = {
 _SHARED_TOTAL = frozenset({"apigateway"})
 # The share of each quota Pointsman paces itself to.
 HEADROOM = 0.97
+# The share of each bucket reads are paced to (POINTSMAN_QUOTA_SHARE, --quota-share).
+DEFAULT_QUOTA_SHARE = 0.5
+# Operations that only read: paced at the share. Every other operation writes.
+READ_PREFIXES = ("Get", "List", "Describe")
+
+
+def is_read(operation: str) -> bool:
+    """``GetPolicy``, ``ListAliases`` -> True; ``UpdateAlias``, ``CreateDeployment`` -> False."""
+    return operation.startswith(READ_PREFIXES)
 
 
 class RateLimitError(ValueError):
-    """A malformed POINTSMAN_RATE_LIMITS."""
+    """A malformed POINTSMAN_RATE_LIMITS or POINTSMAN_QUOTA_SHARE."""
 
 
 class Bucket:
-    """A token bucket whose rate adapts: halved on throttling, raised slowly on success."""
+    """A token bucket whose rate adapts: halved on throttling, raised slowly on success.
 
-    def __init__(self, name: str, quota: Quota, clock: Callable[[], float] = time.monotonic, headroom: float = 1.0) -> None:
+    Reads also draw on ``share`` of it: a second bucket of ``share`` times the rate and the
+    burst (at least one token), refilled and adapted with the first."""
+
+    def __init__(self, name: str, quota: Quota, clock: Callable[[], float] = time.monotonic, headroom: float = 1.0, share: float = 1.0) -> None:
         self.name = name
         self.ceiling = quota.rate * headroom
         self.floor = self.ceiling / 16
         self.rate = self.ceiling
         self.capacity = max(1.0, quota.burst)
         self.tokens = self.capacity
+        self.share = share
+        self.read_capacity = max(1.0, quota.burst * share)
+        self.read_tokens = self.read_capacity
         self._clock = clock
         self._last = clock()
         self._lock = threading.Lock()
         self.waited = 0.0  # seconds callers were asked to wait, in all
         self.throttles = 0
 
-    def reserve(self) -> float:
-        """Take a token; return how long the caller must wait before using it."""
+    @property
+    def read_rate(self) -> float:
+        """Requests per second reads are paced to: the share of the bucket's rate."""
+        return self.rate * self.share
+
+    def reserve(self, read: bool = False) -> float:
+        """Take a token (a read: also one of its share); return how long the caller must wait before using it."""
         with self._lock:
             now = self._clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
+            elapsed = now - self._last
+            self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+            self.read_tokens = min(self.read_capacity, self.read_tokens + elapsed * self.read_rate)
             self._last = now
             self.tokens -= 1
             wait = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+            if read:
+                self.read_tokens -= 1
+                if self.read_tokens < 0:
+                    wait = max(wait, -self.read_tokens / self.read_rate)
             self.waited += wait
             return wait
 
@@ -97,7 +133,7 @@ class Bucket:
 
 
 class RateLimiter:
-    """The buckets of one process, keyed by quota family."""
+    """The buckets of one account and Region, keyed by quota family; reads paced at ``share`` of each."""
 
     def __init__(
         self,
@@ -105,8 +141,12 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         headroom: float = HEADROOM,
+        share: float = DEFAULT_QUOTA_SHARE,
     ) -> None:
-        self.buckets = {name: Bucket(name, quota, clock, headroom) for name, quota in (quotas or DEFAULT_QUOTAS).items()}
+        if not 0 < share <= 1:
+            raise RateLimitError(f"the quota share must be above 0 and at most 1, not {share!r}")
+        self.share = share
+        self.buckets = {name: Bucket(name, quota, clock, headroom, share) for name, quota in (quotas or DEFAULT_QUOTAS).items()}
         self._sleep = sleep
 
     def buckets_for(self, service: str, operation: str) -> list[Bucket]:
@@ -117,7 +157,9 @@ class RateLimiter:
         return [own, total] if service in _SHARED_TOTAL and total is not None else [own]
 
     def before(self, service: str, operation: str) -> None:
-        wait = max((bucket.reserve() for bucket in self.buckets_for(service, operation)), default=0.0)
+        """Wait for the operation's tokens: a read's at the share of each bucket, a write's at the full quota."""
+        read = is_read(operation)
+        wait = max((bucket.reserve(read) for bucket in self.buckets_for(service, operation)), default=0.0)
         if wait > 0:
             self._sleep(wait)
 
@@ -149,8 +191,49 @@ def parse_limits(text: str, base: Mapping[str, Quota] = DEFAULT_QUOTAS) -> dict[
     return quotas
 
 
-def from_environment(environ: Mapping[str, str] | None = None) -> RateLimiter | None:
-    """The limiter the environment asks for: the AWS quotas unless POINTSMAN_RATE_LIMITS says otherwise."""
-    text = (environ if environ is not None else os.environ).get("POINTSMAN_RATE_LIMITS", "")
+def quota_share(environ: Mapping[str, str] | None = None) -> float:
+    """POINTSMAN_QUOTA_SHARE (above 0, at most 1), else ``DEFAULT_QUOTA_SHARE``."""
+    raw = (environ if environ is not None else os.environ).get("POINTSMAN_QUOTA_SHARE", "").strip()
+    if not raw:
+        return DEFAULT_QUOTA_SHARE
+    try:
+        share = float(raw)
+    except ValueError:
+        share = math.nan
+    if not 0 < share <= 1:  # NaN fails it too
+        raise RateLimitError(f"POINTSMAN_QUOTA_SHARE must be a number above 0 and at most 1, not {raw!r}")
+    return share
+
+
+def from_environment(environ: Mapping[str, str] | None = None, share: float | None = None) -> RateLimiter | None:
+    """A new limiter as the environment asks: the AWS quotas unless POINTSMAN_RATE_LIMITS says
+    otherwise, reads at ``share`` (None: POINTSMAN_QUOTA_SHARE) of each."""
+    env = environ if environ is not None else os.environ
+    text = env.get("POINTSMAN_RATE_LIMITS", "")
     quotas = parse_limits(text) if text else dict(DEFAULT_QUOTAS)
-    return RateLimiter(quotas) if quotas is not None else None
+    share = quota_share(env) if share is None else share
+    return RateLimiter(quotas, share=share) if quotas is not None else None
+
+
+_shared: dict[tuple[str, str, str, float], RateLimiter | None] = {}
+_shared_lock = threading.Lock()
+
+
+def shared(region: str | None, account: str | None = None, environ: Mapping[str, str] | None = None, share: float | None = None) -> RateLimiter | None:
+    """The limiter of one account and Region, as the environment configures it: every client of
+    this process for the same account and Region (and settings) shares its buckets, as AWS's
+    quotas are per account and Region; another account or Region has buckets of its own. An
+    account not known (None) is one account per Region."""
+    env = environ if environ is not None else os.environ
+    share = quota_share(env) if share is None else share
+    key = (account or "", region or "", env.get("POINTSMAN_RATE_LIMITS", "").strip(), share)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = from_environment(env, share)
+        return _shared[key]
+
+
+def forget_shared() -> None:
+    """Drop every shared limiter: the next clients start with full buckets."""
+    with _shared_lock:
+        _shared.clear()

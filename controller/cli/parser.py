@@ -64,9 +64,20 @@ def _rate_limits(text: str) -> str:
     return text
 
 
+def _quota_share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share above 0 and at most 1 (0.5: half of each quota)")
+    return value
+
+
 # Flags that stand for the AWS environment: given, they win over the variable (set for this process).
 _AWS_FLAGS = {
     "rate_limits": "POINTSMAN_RATE_LIMITS",
+    "quota_share": "POINTSMAN_QUOTA_SHARE",
     "max_attempts": "AWS_MAX_ATTEMPTS",
     "retry_mode": "AWS_RETRY_MODE",
     "throttle_deadline": "POINTSMAN_THROTTLE_DEADLINE",
@@ -79,6 +90,13 @@ def aws_tuning_args(p: argparse.ArgumentParser) -> None:
         type=_rate_limits,
         metavar="NAME=RATE[:BURST],...|off",
         help="requests per second per AWS quota bucket, over AWS's published quotas (env POINTSMAN_RATE_LIMITS)",
+    )
+    p.add_argument(
+        "--quota-share",
+        type=_quota_share,
+        metavar="SHARE",
+        help="share of each AWS quota bucket reads are paced to, above 0 and at most 1, default 0.5; writes an apply or rollout "
+        "makes use the full quota (env POINTSMAN_QUOTA_SHARE)",
     )
     p.add_argument("--max-attempts", type=_int_between(1, 10), help="attempts per AWS call, default 5 (env AWS_MAX_ATTEMPTS)")
     p.add_argument("--retry-mode", choices=("standard", "adaptive", "legacy"), help="botocore retry mode, default standard (env AWS_RETRY_MODE)")

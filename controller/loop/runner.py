@@ -120,7 +120,7 @@ class Controller:
         if clients is None:
             # A hung endpoint fails the rest of a reconcile at once, and the next scheduled
             # reconcile tries it again.
-            clients = AwsClients(timeout_hold=settings.interval / 2)
+            clients = AwsClients(timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
             for service in ("lambda", "apigateway"):
                 clients.client(service)  # a bad endpoint URL or region stops the start, not each reconcile
         self.clients = clients

@@ -43,6 +43,9 @@ class RunSettings(BaseSettings):
     state_dir: Path = Field(Path(".pointsman"), description="clone, history database, exported specs")
     listen: str = Field("127.0.0.1:8080", description="HTTP address for /healthz, /readyz, /metrics, /api/status, /webhook")
     concurrency: int = Field(8, ge=1, le=64)
+    quota_share: float = Field(
+        0.5, gt=0, le=1, allow_inf_nan=False, description="share of each AWS quota bucket reads are paced to (writes use the full quota)"
+    )
     history_keep: int = Field(1000, ge=1, description="runs kept in the history database")
     ready_after: float = Field(
         0.0, ge=0, le=YEAR, allow_inf_nan=False, description="a reconcile must have finished within this many seconds for /readyz (0: 3 intervals)"

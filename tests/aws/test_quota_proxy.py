@@ -17,8 +17,20 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.parsers import ResponseParserError
 
-from benchmarks.bench_scale import EVENT_MINIMUM, Shape, aws_env, converge, direct_clients, event_heal, import_minimum, run_pointsman, seed
-from benchmarks.quota_proxy import QuotaProxy, bound_seconds, classify, rate_limits_env, scaled_quotas
+from benchmarks.bench_scale import (
+    DEPLOYER_CALLS,
+    EVENT_MINIMUM,
+    Shape,
+    aws_env,
+    converge,
+    direct_clients,
+    event_heal,
+    import_minimum,
+    run_pointsman,
+    seed,
+    shared_quota,
+)
+from benchmarks.quota_proxy import QuotaProxy, bound_seconds, caller_of, classify, rate_limits_env, scaled_quotas
 from controller.aws.clients import is_write
 from controller.aws.ratelimit import DEFAULT_QUOTAS, THROTTLING_CODES, Quota
 
@@ -119,6 +131,22 @@ def test_bound_seconds_is_the_busiest_bucket_past_its_burst() -> None:
     # Lambda's own buckets do not draw from the control-plane bucket (15 + 15 fit both bursts); other services have none.
     assert bound_seconds({"lambda.GetPolicy": 15, "lambda.ListAliases": 15, "sqs.ListQueues": 1000}) == 0.0
     assert bound_seconds({"lambda.GetPolicy": 45}, scaled_quotas(3)) == pytest.approx(30 / 45)
+
+
+def test_the_budget_of_a_quota_share_paces_reads_at_the_share_and_writes_at_the_whole_quota() -> None:
+    # Reads at half of GetPolicy's bucket: (45 - 7.5) / 7.5 = 5 s, not (45 - 15) / 15 = 2 s.
+    assert bound_seconds({"lambda.GetPolicy": 45}, share=0.5) == pytest.approx(5.0)
+    # Writes at the whole quota: 45 UpdateAlias, (45 - 15) / 15 = 2 s at any share.
+    assert bound_seconds({"lambda.UpdateAlias": 45}, share=0.5) == pytest.approx(2.0)
+    # Both in one bucket: the reads' share bounds them (20 - 7.5) / 7.5, the whole bucket (50 - 15) / 15.
+    assert bound_seconds({"lambda.ListAliases": 20, "lambda.UpdateAlias": 30}, share=0.5) == pytest.approx(35 / 15)
+    assert bound_seconds({"lambda.ListAliases": 45, "lambda.UpdateAlias": 5}, share=0.5) == pytest.approx(37.5 / 7.5)
+
+
+def test_requests_are_counted_per_caller() -> None:
+    assert caller_of({"User-Agent": "Boto3/1.35 md/Botocore#1.35 pointsman/0.1.0"}) == "pointsman"
+    assert caller_of({"user-agent": "Boto3/1.35 deployer/1"}) == "other"
+    assert caller_of({}) == "other"
 
 
 def test_scaled_quotas_and_the_matching_pointsman_setting() -> None:
@@ -299,3 +327,24 @@ def test_the_event_driven_heal_through_the_proxy_reads_only_the_touched_function
     assert forwarded == {**{op: 1 for op in EVENT_MINIMUM}, "lambda.ListAliases": 2, "lambda.UpdateAlias": 1}
     assert figures.exit_code == 0 and figures.peak_rss_kib > 10_000
     assert "event heal" in figures.lines()[0]
+
+
+@pytest.mark.server
+def test_a_plan_beside_a_concurrent_deployer_through_the_proxy(moto_url: str, tmp_path: Path) -> None:
+    """The benchmark's shared quota in small: the deployer's requests and Pointsman's are counted
+    apart, the plan is in sync and writes nothing (figures, not timings, are the benchmark's)."""
+    shape = Shape(functions=10, apis=1, domains=1, mappings_per_domain=1)
+    estate = seed(moto_url, shape, tmp_path / "spec")
+    assert converge(estate).exit_code == 0
+    with QuotaProxy(moto_url, scale=10, latency_ms=2) as proxy:
+        shared = shared_quota(estate, proxy, scale=10, share=0.5)
+        theirs = proxy.snapshot("other")["requests"]
+    figures = shared.figures
+    assert figures.run.exit_code == 0, figures.run.stdout + figures.run.stderr
+    assert figures.share == 0.5 and figures.writes == {}
+    for operation, least in shape.minimum_reads().items():
+        assert figures.counts["forwarded"].get(operation, 0) >= least, (operation, figures.counts["forwarded"])
+    assert shared.deployer_requests == sum(theirs.values()) > 0
+    assert set(theirs) <= {f"{service}.{operation}" for service, operation, _, _ in DEPLOYER_CALLS}
+    assert figures.bound_s > 0
+    assert shared.lines()[0].startswith("shared quota     functions=   10 share=0.5 deployer: ")

@@ -25,7 +25,7 @@ class FakeClock:
 
 def test_a_bucket_lets_the_burst_through_then_paces_at_its_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter({"apigateway.GetResources": Quota(2.5, 5)}, clock=clock, sleep=clock.sleep, headroom=1.0)
+    limiter = RateLimiter({"apigateway.GetResources": Quota(2.5, 5)}, clock=clock, sleep=clock.sleep, headroom=1.0, share=1.0)
     for _ in range(10):
         limiter.before("apigateway", "GetResources")
     # 5 at once, then one every 0.4 s: the quota is 5 per 2 seconds.
@@ -79,7 +79,7 @@ def test_every_call_is_paced_and_a_throttled_answer_slows_its_bucket(estate: dic
     from botocore.awsrequest import AWSResponse
 
     clock = FakeClock()
-    limiter = RateLimiter({"apigateway": Quota(10, 2), "lambda": Quota(15, 15)}, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter({"apigateway": Quota(10, 2), "lambda": Quota(15, 15)}, clock=clock, sleep=clock.sleep, share=1.0)
     paced = AwsClients(max_attempts=3, rate_limiter=limiter)
 
     class _Raw:
@@ -109,7 +109,7 @@ def test_every_call_is_paced_and_a_throttled_answer_slows_its_bucket(estate: dic
 
 def test_pointsman_paces_a_little_under_each_quota() -> None:
     clock = FakeClock()
-    limiter = RateLimiter({"lambda": Quota(10, 1)}, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter({"lambda": Quota(10, 1)}, clock=clock, sleep=clock.sleep, share=1.0)
     for _ in range(11):
         limiter.before("lambda", "ListAliases")
     # One token at once, then ten at HEADROOM x 10 per second: a little over a second.

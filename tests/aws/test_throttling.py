@@ -148,7 +148,7 @@ def test_a_burst_of_200_parallel_reads_stays_under_the_bucket_rate() -> None:
         with lock:
             scheduled.append(now[0] + seconds)
 
-    limiter = RateLimiter({"lambda.GetPolicy": Quota(15, 15)}, clock=lambda: now[0], sleep=sleep)
+    limiter = RateLimiter({"lambda.GetPolicy": Quota(15, 15)}, clock=lambda: now[0], sleep=sleep, share=1.0)
     start = threading.Barrier(200)
 
     def read() -> None:
