@@ -164,9 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     def aws_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="text (a review), json or markdown (a PR comment); default text")
         p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
-        p.add_argument(
-            "--parallelism", type=_int_between(1, 64), default=4, help="targets reconciled at once, 1 to 64 (default 4; a spec with targets)"
-        )
+        p.add_argument("--parallelism", type=_int_between(1, 64), default=4, help="targets reconciled at once, 1 to 64 (default 4; a spec with targets)")
         target_arg(p)
         aws_tuning_args(p)
 

@@ -163,7 +163,9 @@ def load_targets(directory: str | Path, *, allow_empty: bool = False, only: str 
         if outer is not None:
             problems.append(SpecProblem(_printable(str(_file(path))), 1, "", f"target {name} is inside target {_name(root, outer)}: targets do not nest"))
         if not _NAME_RE.fullmatch(name):
-            problems.append(SpecProblem(_printable(str(_file(path))), 1, "", f"target name {_printable(name)!r} (its directory) must be letters, digits and ._/-"))
+            problems.append(
+                SpecProblem(_printable(str(_file(path))), 1, "", f"target name {_printable(name)!r} (its directory) must be letters, digits and ._/-")
+            )
     for stray in _files_outside(root, dirs):
         problems.append(SpecProblem(_printable(str(stray)), 1, "", "this spec file belongs to no target: move it into a directory with a target.yaml"))
     if only is not None and only not in names:

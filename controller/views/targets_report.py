@@ -36,7 +36,7 @@ def _where(target: Target) -> str:
 
 
 def state(run: Run) -> str:
-    """failed, problems, refused, in sync, drifted (plan) or applied/failed (apply)."""
+    """failed, problems, refused, in sync, applied (apply wrote and every action succeeded) or drifted."""
     result = run.result
     if run.error is not None or result is None:
         return "failed"
@@ -46,7 +46,9 @@ def state(run: Run) -> str:
         return "refused"
     if result.failed:
         return "failed"
-    return "in sync" if result.in_sync else "drifted"
+    if result.in_sync:
+        return "in sync"
+    return "applied" if result.outcomes and not result.dry_run else "drifted"
 
 
 def total(runs: Sequence[Run]) -> dict[str, Any]:

@@ -62,7 +62,11 @@ def test_targets_are_directories_with_a_target_file(tmp_path: Path) -> None:
         (f'account_id: "{A}"\nregion: europe\n', 2, "region 'europe' is not a Region name"),
         (f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(B)}\n', 1, f"role_arn is in account {B}, not the target's account_id {A}"),
         (f'account_id: "{A}"\nregion: eu-west-1\nvia: [{role(B, "hub")}]\n', 1, "via needs role_arn"),
-        (f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nvia: [{role(B)}]\nduration_seconds: 7200\n', 1, "a chained role session lasts at most 3600"),
+        (
+            f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nvia: [{role(B)}]\nduration_seconds: 7200\n',
+            1,
+            "a chained role session lasts at most 3600",
+        ),
         (f'account_id: "{A}"\nregion: eu-west-1\nexternal_id: "no spaces allowed"\n', 3, "its value is not shown"),
         (f'account_id: "{A}"\nregion: eu-west-1\nrole: x\n', 3, "unknown field 'role'"),
     ],
@@ -101,7 +105,7 @@ def test_a_chain_of_roles_lands_in_the_last_account_and_is_refreshed_before_it_e
 
     import botocore.credentials
 
-    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=20)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=20)
     monkeypatch.setattr(botocore.credentials, "_local_now", lambda: later)
     second = session.get_credentials().get_frozen_credentials().access_key
     assert second != first
@@ -151,8 +155,8 @@ def test_one_target_failing_is_its_own_line_and_the_others_are_applied(two_accou
     document = json.loads(out)
     by_name = {t["name"]: t for t in document["targets"]}
     assert by_name["wrong"]["state"] == "failed" and f"not the declared {A}; nothing was read or written" in by_name["wrong"]["error"]
-    assert by_name["prod-eu"]["state"] == "in sync" and by_name["prod-us"]["state"] == "in sync"  # applied: in sync after
-    assert document["total"]["targets"] == 3 and document["total"]["states"] == {"failed": 1, "in sync": 2}
+    assert by_name["prod-eu"]["state"] == "applied" and by_name["prod-us"]["state"] == "applied"
+    assert document["total"]["targets"] == 3 and document["total"]["states"] == {"applied": 2, "failed": 1}
     assert f"error: target wrong: the credentials are for account 123456789012, not the declared {A}" in err
     code, out, _ = cli(capsys, "plan", "--spec", str(two_accounts), "--target", "prod-us")
     assert code == 0 and "== target prod-us" in out and "prod-eu" not in out
