@@ -132,6 +132,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.engine.iam import policy_document
 
         spec_dir = args.spec or ("desired_state" if Path("desired_state").is_dir() else None)
+        if args.target or args.trust:
+            return _target_policy(args, spec_dir)
         print(json.dumps(policy_document(load_spec(spec_dir, allow_empty=True) if spec_dir else None, read_only=args.read_only), indent=2))
         return EXIT_OK
     if args.command == "events-rule":
@@ -256,6 +258,26 @@ def _target_clients(target: Any) -> AwsClients:
     if target.settings is not None:
         check_account(clients.client("sts"), target.settings.account_id)
     return clients
+
+
+def _target_policy(args: argparse.Namespace, spec_dir: str | None) -> int:
+    """iam-policy --target NAME [--trust PRINCIPAL]: the target role's policy, narrowed to its
+    account and Region, or the role's trust policy."""
+    from controller.engine.iam import policy_document, scoped, trust_policy
+    from controller.spec.targets import load_targets
+
+    if not args.target or spec_dir is None:
+        print("error: --trust needs --target NAME, and --target a spec with targets (--spec)", file=sys.stderr)
+        return EXIT_ERROR
+    (target,) = load_targets(spec_dir, allow_empty=True, only=args.target)
+    settings = target.settings
+    assert settings is not None  # load_targets found it by name
+    if args.trust:
+        document = trust_policy(args.trust, external_id=settings.external_id is not None)
+    else:
+        document = scoped(policy_document(target.spec, read_only=args.read_only), settings.account_id, settings.region)
+    print(json.dumps(document, indent=2))
+    return EXIT_OK
 
 
 def _targets_command(args: argparse.Namespace, targets: list[Any]) -> int:

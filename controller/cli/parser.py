@@ -262,6 +262,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("POINTSMAN_SPEC"),
         help="spec directory: the SSM parameters its environments name are added (default desired_state/ when it exists)",
     )
+    p.add_argument("--target", metavar="NAME", help="the policy of this target's role: every resource narrowed to its account and Region")
+    p.add_argument(
+        "--trust",
+        metavar="PRINCIPAL_ARN",
+        help="print instead the trust policy of --target's role: PRINCIPAL_ARN (the controller's role, or the hub of a chain) may assume it",
+    )
     p = sub.add_parser("import", help="write the spec of the live estate (functions, REST APIs, domains); reads AWS, writes nothing to it")
     p.add_argument("--out", required=True, metavar="DIR", help="the directory the spec files are written to (made when missing)")
     p.add_argument(

@@ -10,6 +10,7 @@ needs no statement): narrow its Resource to those keys' ARNs. Rollouts gated by 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from controller.kinds import KINDS
@@ -109,3 +110,32 @@ def policy_document(spec: Spec | None = None, *, read_only: bool = False) -> dic
         # GetMetricData has no resource-level permissions: its Resource is "*".
         document["Statement"].append({"Sid": "PointsmanRolloutMetrics", "Effect": "Allow", "Action": ["cloudwatch:GetMetricData"], "Resource": "*"})
     return document
+
+
+def scoped(document: dict[str, Any], account: str, region: str) -> dict[str, Any]:
+    """The policy with every resource ARN narrowed to one account and Region (a target's role):
+    ``arn:aws:lambda:*:*:`` becomes ``arn:aws:lambda:REGION:ACCOUNT:``, API Gateway's
+    ``arn:aws:apigateway:*::`` becomes ``arn:aws:apigateway:REGION::``."""
+
+    def narrow(value: Any) -> Any:
+        if isinstance(value, str):
+            return re.sub(r"^(arn:aws:[a-z0-9-]+):\*:\*:", rf"\1:{region}:{account}:", value).replace(
+                "arn:aws:apigateway:*::", f"arn:aws:apigateway:{region}::"
+            )
+        if isinstance(value, list):
+            return [narrow(item) for item in value]
+        if isinstance(value, dict):
+            return {key: narrow(item) for key, item in value.items()}
+        return value
+
+    return narrow(document)
+
+
+def trust_policy(principal: str, *, external_id: bool) -> dict[str, Any]:
+    """A target role's trust policy: ``principal`` (the role or user the controller runs as, or the
+    hub role of a chain) may assume it, with the ExternalId when the target declares one (its value
+    is not printed: the placeholder stands for it)."""
+    statement: dict[str, Any] = {"Sid": "PointsmanAssumeRole", "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+    if external_id:
+        statement["Condition"] = {"StringEquals": {"sts:ExternalId": "<the external_id of target.yaml>"}}
+    return {"Version": "2012-10-17", "Statement": [statement]}

@@ -188,3 +188,19 @@ def test_the_writes_of_each_target_are_its_own(two_accounts: Path, capsys: pytes
     for name in ("prod-eu", "prod-us"):
         writes = write_calls(made[name].counter.snapshot())
         assert writes.get("lambda.UpdateAlias", 0) + writes.get("lambda.CreateAlias", 0) > 0, (name, writes)
+
+
+def test_the_iam_policy_of_a_target_is_narrowed_to_its_account_and_region_and_its_trust_policy_names_the_principal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_target(tmp_path, "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nexternal_id: the-external-id\n')
+    code, out, _ = cli(capsys, "iam-policy", "--spec", str(tmp_path), "--target", "prod-eu")
+    assert code == 0
+    resources = json.dumps([s["Resource"] for s in json.loads(out)["Statement"]])
+    assert f"arn:aws:lambda:eu-west-1:{A}:function:*" in resources and "arn:aws:apigateway:eu-west-1::/restapis" in resources
+    assert "arn:aws:lambda:*:*:" not in resources and "arn:aws:apigateway:*::" not in resources
+    hub = "arn:aws:iam::999988887777:role/pointsman-controller"
+    code, out, _ = cli(capsys, "iam-policy", "--spec", str(tmp_path), "--target", "prod-eu", "--trust", hub)
+    (statement,) = json.loads(out)["Statement"]
+    assert code == 0 and statement["Principal"] == {"AWS": hub} and statement["Action"] == "sts:AssumeRole"
+    assert "sts:ExternalId" in json.dumps(statement) and "the-external-id" not in out
