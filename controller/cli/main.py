@@ -404,8 +404,13 @@ def _explain(args: argparse.Namespace) -> int:
 
     try:
         request = parse_request(args.method, args.url, args.header, args.body, api=args.api, stage=args.stage)
-        live = LiveEstate(Scope(AwsClients()))
-        estate: Estate = DesiredEstate(load_spec(args.spec), live) if args.view == "desired" else live
+        from controller.spec.targets import load_targets
+
+        targets = load_targets(args.spec, only=args.target) if args.view == "desired" or args.target else []
+        if len(targets) > 1:
+            raise ExplainError(f"the spec declares {len(targets)} targets ({', '.join(t.name for t in targets)}): pass --target NAME")
+        live = LiveEstate(Scope(_target_clients(targets[0]) if targets else AwsClients()))
+        estate: Estate = DesiredEstate(targets[0].spec, live) if args.view == "desired" else live
         explanation = explain(request, estate)
     except ExplainError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -369,6 +369,7 @@ def _tag(text: str) -> tuple[str, str]:
 
 def _explain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spec", default=os.environ.get("POINTSMAN_SPEC", "desired_state"), help="spec directory, for --desired (default desired_state/)")
+    p.add_argument("--target", metavar="NAME", help="the target (account and Region) to ask, in a spec split into targets")
     view = p.add_mutually_exclusive_group()
     view.add_argument("--live", dest="view", action="store_const", const="live", help="answer from the live account (default)")
     view.add_argument("--desired", dest="view", action="store_const", const="desired", help="answer from the spec (live reads for what it leaves out)")

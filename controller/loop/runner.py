@@ -32,6 +32,7 @@ from controller.loop.view import HttpServer, LoopView
 from controller.model import OutcomeStatus
 from controller.rollout import ABORTED, CONTROLS, PROGRESSING, WAITING, RolloutBook, RolloutRecord
 from controller.spec import Spec, SpecInvalid, SpecProblem, load_spec
+from controller.spec.targets import target_dirs
 from controller.views.managed import managed_entries
 from controller.views.words import noun, plural, status_words, trigger_words
 
@@ -429,6 +430,20 @@ class Controller:
             directory = self.git.export(commit, path, self.exports)
             if not directory.is_dir():
                 raise SpecInvalid([SpecProblem(path, 0, "", f"commit {commit[:12]} has no spec directory {path}/")])
+            declared = target_dirs(directory)
+            if declared:
+                names = ", ".join(d.relative_to(directory).as_posix() if d != directory else "." for d in declared)
+                raise SpecInvalid(
+                    [
+                        SpecProblem(
+                            path,
+                            0,
+                            "",
+                            f"the spec is split into targets ({names}): `pointsman run` does not reconcile targets yet; "
+                            "schedule `pointsman apply --spec DIR` (every target, each with its own credentials) instead",
+                        )
+                    ]
+                )
             spec = load_spec(directory, display_root=path, allow_empty=self.settings.allow_empty)
         except (SpecInvalid, UnsafeSpecTree) as exc:  # a symlink out of the spec directory, too
             errors = [str(p) for p in exc.problems]

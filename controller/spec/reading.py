@@ -353,6 +353,16 @@ def _find_spec_files(root: Path, show: Callable[[Path], str], shown_root: str, p
                 return []
             path = Path(entry.path)
             is_spec = path.suffix in _SUFFIXES and entry.name not in TARGET_FILES
+            if entry.name in TARGET_FILES and Path(directory) != root:
+                problems.append(
+                    SpecProblem(
+                        show(path),
+                        1,
+                        "",
+                        "a target's settings: this spec is split into targets, and this reads it as one "
+                        "(plan, apply and validate read every target; routes, explain and iam-policy take --target NAME)",
+                    )
+                )
             try:
                 if entry.is_symlink():
                     target = os.path.realpath(path)

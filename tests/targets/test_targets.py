@@ -204,3 +204,29 @@ def test_the_iam_policy_of_a_target_is_narrowed_to_its_account_and_region_and_it
     (statement,) = json.loads(out)["Statement"]
     assert code == 0 and statement["Principal"] == {"AWS": hub} and statement["Action"] == "sts:AssumeRole"
     assert "sts:ExternalId" in json.dumps(statement) and "the-external-id" not in out
+
+
+def test_the_controller_refuses_a_spec_split_into_targets_and_writes_nothing(clients: AwsClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.e2e_support import git
+
+    repo = tmp_path / "repo"
+    write_target(repo / "desired_state", "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\n')
+    git("init", "--initial-branch=main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-m", "targets", cwd=repo)
+    clients.counter.reset()
+    code, out, err = cli(capsys, "reconcile", "--once", "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "--poll-interval", "0")
+    assert code == 1
+    assert "the spec is split into targets (prod-eu): `pointsman run` does not reconcile targets yet" in out + err
+    assert write_calls(clients.counter.snapshot()) == {}
+
+
+def test_a_command_reading_one_spec_says_the_spec_has_targets(two_accounts: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "explain", "GET", "https://myapi.com/v1/products", "--desired", "--spec", str(two_accounts))
+    assert code == 1 and "the spec declares 2 targets (prod-eu, prod-us): pass --target NAME" in err
+    code, out, err = cli(capsys, "explain", "GET", "https://myapi.com/v1/products", "--desired", "--spec", str(two_accounts), "--target", "prod-eu")
+    assert code in (0, 3), err
+    with pytest.raises(SpecInvalid, match="a target's settings: this spec is split into targets"):
+        from controller.spec import load_spec
+
+        load_spec(two_accounts)
