@@ -533,12 +533,18 @@ class _ProgressBar:
 
         self._bar = tqdm(total=0, desc="import: AWS reads", unit=" reads", file=sys.stderr, mininterval=0.2, leave=False, dynamic_ncols=True)
         self._lock = threading.Lock()
+        self._what = "AWS reads"
 
     def __call__(self, what: str, done: int, total: int) -> None:
         with self._lock:
-            self._bar.set_description(f"import: {what}", refresh=False)
             self._bar.total = total
-            self._bar.update(done - self._bar.n)
+            if what != self._what or done == total:  # a new phase, or one finished: drawn at once
+                self._what = what
+                self._bar.set_description(f"import: {what}", refresh=False)
+                self._bar.n = done
+                self._bar.refresh()
+            else:
+                self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
         self._bar.close()
