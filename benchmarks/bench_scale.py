@@ -9,8 +9,11 @@ scenario runs the real ``pointsman`` command against ``benchmarks/quota_proxy.py
 quotas enforced (HTTP 429 past a bucket), AWS's round trip added, and Pointsman pacing itself
 as it does against AWS.
 
-Scenarios: a converged plan, an apply of 1% drift, and ``pointsman import`` of the whole estate
-(reads only; its minimum adds the listings that find what exists).
+Scenarios: a converged plan, an apply of 1% drift, ``pointsman import`` of the whole estate
+(reads only; its minimum adds the listings that find what exists), and a plan of the estate's
+spec with 10,000 aliases more, spread over its functions and not created yet (a first apply of
+a big new service): an alias that does not exist has no policy to read, so its minimum is the
+converged plan's.
 
 One line of figures per scenario: wall time; the quota-bound time of the calls it made (the
 least time AWS's quotas allow for them) and wall/bound; reads made against the minimum for the
@@ -20,6 +23,7 @@ proxy; exit code; peak RSS of the pointsman process. Then its reads by operation
 
     .venv/bin/python benchmarks/bench_scale.py                      # 100 and 1000 functions
     .venv/bin/python benchmarks/bench_scale.py --functions 100 --scale 10 --latency-ms 5
+    .venv/bin/python benchmarks/bench_scale.py --functions 1000 --scenario "new aliases plan" --no-events
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ ALIASES = {"prod": "2", "dev": "$LATEST", "canary": "3"}
 STAGES = ("prod", "dev", "canary")
 FUNCTIONS_PER_API = 10
 FUNCTIONS_PER_FILE = 250
+NEW_ALIASES = 10_000  # declared by the "new aliases plan" scenario, none of them created
 
 
 # ------------------------------------------------------------------ the estate
@@ -212,6 +217,27 @@ def write_spec(shape: Shape, spec_dir: Path) -> None:
     (spec_dir / "domains.yaml").write_text(yaml.safe_dump({"domains": domains}, sort_keys=False))
 
 
+def new_aliases_dir(estate: Estate) -> Path:
+    return estate.spec_dir.parent / f"{estate.spec_dir.name}-new-aliases"
+
+
+def declare_new_aliases(estate: Estate, count: int = NEW_ALIASES) -> None:
+    """Beside the spec: the same spec with ``count`` aliases more (new0000, new0001... on each
+    function in turn), on $LATEST so that no published version needs reading. None exists."""
+    target = new_aliases_dir(estate)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(estate.spec_dir, target)
+    functions = estate.functions
+    for start in range(0, len(functions), FUNCTIONS_PER_FILE):
+        path = target / f"functions-{start // FUNCTIONS_PER_FILE:02d}.yaml"
+        document = yaml.safe_load(path.read_text())
+        for i, name in enumerate(functions[start : start + FUNCTIONS_PER_FILE], start):
+            aliases = document["functions"][name]["aliases"]
+            for k in range(i, count, len(functions)):
+                aliases[f"new{k // len(functions):04d}"] = {"version": "$LATEST"}
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 # ------------------------------------------------------------------ running pointsman
 
 
@@ -294,7 +320,7 @@ class Scenario:
     name: str
     argv: tuple[str, ...]
     prepare: Callable[[Estate], None] | None = None
-    with_spec: bool = True  # False: the argv is whole (``{out}`` is a directory beside the spec)
+    with_spec: bool = True  # False: the argv is whole (``{out}``, ``{new_aliases}``: directories beside the spec)
 
 
 def change_one_percent_of_prod_aliases(estate: Estate) -> None:
@@ -310,6 +336,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("converged plan", ("plan",)),
     Scenario("1% drift apply", ("apply",), change_one_percent_of_prod_aliases),
     Scenario("import", ("import", "--out", "{out}", "--force"), with_spec=False),
+    Scenario("new aliases plan", ("plan", "--spec", "{new_aliases}"), declare_new_aliases, with_spec=False),
 ]
 
 
@@ -376,7 +403,10 @@ def measure(scenario: Scenario, estate: Estate, proxy: QuotaProxy, scale: float)
     if scenario.with_spec:
         argv = [*scenario.argv, "--spec", str(estate.spec_dir)]
     else:
-        argv = [a.replace("{out}", str(estate.spec_dir.parent / f"{estate.spec_dir.name}-imported")) for a in scenario.argv]
+        beside = {"{out}": estate.spec_dir.parent / f"{estate.spec_dir.name}-imported", "{new_aliases}": new_aliases_dir(estate)}
+        argv = list(scenario.argv)
+        for placeholder, path in beside.items():
+            argv = [a.replace(placeholder, str(path)) for a in argv]
     run = run_pointsman(argv, env)
     counts = proxy.snapshot()
     return Figures(scenario.name, estate.shape, run, counts, proxy.bound_seconds(counts["forwarded"]))
@@ -630,7 +660,8 @@ def bench(functions: int, scale: float, latency_ms: float, scenarios: list[Scena
                         print(line, flush=True)
             moto.reset()
     finally:
-        shutil.rmtree(spec_dir, ignore_errors=True)
+        for made in (spec_dir, *(spec_dir.parent / f"{spec_dir.name}-{suffix}" for suffix in ("imported", "new-aliases"))):
+            shutil.rmtree(made, ignore_errors=True)
     return figures
 
 
@@ -639,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--functions", type=int, action="append", help="estate size in functions (repeatable; default 100 and 1000)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every quota's rate (default 1: AWS's)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added round trip per request (default 20)")
+    parser.add_argument("--scenario", action="append", choices=[s.name for s in SCENARIOS], help="run only this scenario (repeatable; default all)")
     parser.add_argument("--no-events", action="store_true", help="skip the event-driven heal (a `pointsman run` with its first full scan)")
     parser.add_argument("--events-only", action="store_true", help="only the event-driven heal")
     args = parser.parse_args(argv)
@@ -650,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     for n in sizes:
-        bench(n, args.scale, args.latency_ms, [] if args.events_only else SCENARIOS, events=not args.no_events)
+        scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+        bench(n, args.scale, args.latency_ms, [] if args.events_only else scenarios, events=not args.no_events)
     return 0
 
 
