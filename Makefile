@@ -45,7 +45,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_reconcile.py
 
 # Figures at scale under AWS's quotas: 100 and 1,000 functions behind a proxy answering 429 like AWS
-# (converged plan, an apply of 1 %, an import of the whole estate, reads vs the minimum, throttling, peak RSS). Takes many minutes.
+# (converged plan, an apply of 1 %, an import of the whole estate, a plan of 10,000 aliases not yet created,
+# reads vs the minimum, throttling, peak RSS). Takes many minutes; BENCH_ARGS='--scenario "new aliases plan"' runs one.
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
 

@@ -9,9 +9,12 @@ scenario runs the real ``pointsman`` command against ``benchmarks/quota_proxy.py
 quotas enforced (HTTP 429 past a bucket), AWS's round trip added, and Pointsman pacing itself
 as it does against AWS.
 
-Scenarios: a converged plan, an apply of 1% drift, and ``pointsman import`` of the whole estate
-(reads only; its minimum adds the listings that find what exists). Pointsman runs with
-``--quota-share`` (default its own default, 0.5): its reads paced at that share of each quota.
+Scenarios: a converged plan, an apply of 1% drift, ``pointsman import`` of the whole estate
+(reads only; its minimum adds the listings that find what exists), and a plan of the estate's
+spec with 10,000 aliases more, spread over its functions and not created yet (a first apply of
+a big new service): an alias that does not exist has no policy to read, so its minimum is the
+converged plan's. Pointsman runs with ``--quota-share`` (default its own default, 0.5): its
+reads paced at that share of each quota.
 
 The shared quota: a converged plan while a concurrent "deployer" (another pipeline of the
 account, its own user agent) calls ListAliases, GetPolicy, GetStages and GetResources at half
@@ -30,6 +33,7 @@ proxy; exit code; peak RSS of the pointsman process. Then its reads by operation
     .venv/bin/python benchmarks/bench_scale.py                      # 100 and 1000 functions
     .venv/bin/python benchmarks/bench_scale.py --functions 100 --scale 10 --latency-ms 5
     .venv/bin/python benchmarks/bench_scale.py --functions 1000 --shared-only --no-events   # the deployer beside a plan
+    .venv/bin/python benchmarks/bench_scale.py --functions 1000 --scenario "new aliases plan" --no-events
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ ALIASES = {"prod": "2", "dev": "$LATEST", "canary": "3"}
 STAGES = ("prod", "dev", "canary")
 FUNCTIONS_PER_API = 10
 FUNCTIONS_PER_FILE = 250
+NEW_ALIASES = 10_000  # declared by the "new aliases plan" scenario, none of them created
 
 
 # ------------------------------------------------------------------ the estate
@@ -225,6 +230,27 @@ def write_spec(shape: Shape, spec_dir: Path) -> None:
     (spec_dir / "domains.yaml").write_text(yaml.safe_dump({"domains": domains}, sort_keys=False))
 
 
+def new_aliases_dir(estate: Estate) -> Path:
+    return estate.spec_dir.parent / f"{estate.spec_dir.name}-new-aliases"
+
+
+def declare_new_aliases(estate: Estate, count: int = NEW_ALIASES) -> None:
+    """Beside the spec: the same spec with ``count`` aliases more (new0000, new0001... on each
+    function in turn), on $LATEST so that no published version needs reading. None exists."""
+    target = new_aliases_dir(estate)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(estate.spec_dir, target)
+    functions = estate.functions
+    for start in range(0, len(functions), FUNCTIONS_PER_FILE):
+        path = target / f"functions-{start // FUNCTIONS_PER_FILE:02d}.yaml"
+        document = yaml.safe_load(path.read_text())
+        for i, name in enumerate(functions[start : start + FUNCTIONS_PER_FILE], start):
+            aliases = document["functions"][name]["aliases"]
+            for k in range(i, count, len(functions)):
+                aliases[f"new{k // len(functions):04d}"] = {"version": "$LATEST"}
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 # ------------------------------------------------------------------ running pointsman
 
 
@@ -307,7 +333,7 @@ class Scenario:
     name: str
     argv: tuple[str, ...]
     prepare: Callable[[Estate], None] | None = None
-    with_spec: bool = True  # False: the argv is whole (``{out}`` is a directory beside the spec)
+    with_spec: bool = True  # False: the argv is whole (``{out}``, ``{new_aliases}``: directories beside the spec)
 
 
 def change_one_percent_of_prod_aliases(estate: Estate) -> None:
@@ -323,6 +349,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("converged plan", ("plan",)),
     Scenario("1% drift apply", ("apply",), change_one_percent_of_prod_aliases),
     Scenario("import", ("import", "--out", "{out}", "--force"), with_spec=False),
+    Scenario("new aliases plan", ("plan", "--spec", "{new_aliases}"), declare_new_aliases, with_spec=False),
 ]
 
 
@@ -397,7 +424,10 @@ def measure(scenario: Scenario, estate: Estate, proxy: QuotaProxy, scale: float,
     if scenario.with_spec:
         argv = [*scenario.argv, "--spec", str(estate.spec_dir)]
     else:
-        argv = [a.replace("{out}", str(estate.spec_dir.parent / f"{estate.spec_dir.name}-imported")) for a in scenario.argv]
+        beside = {"{out}": estate.spec_dir.parent / f"{estate.spec_dir.name}-imported", "{new_aliases}": new_aliases_dir(estate)}
+        argv = list(scenario.argv)
+        for placeholder, path in beside.items():
+            argv = [a.replace(placeholder, str(path)) for a in argv]
     run = run_pointsman(argv, env)
     counts = proxy.snapshot("pointsman")
     return Figures(scenario.name, estate.shape, run, counts, proxy.bound_seconds(counts["forwarded"], share), share)
@@ -786,7 +816,8 @@ def bench(
                         print(line, flush=True)
             moto.reset()
     finally:
-        shutil.rmtree(spec_dir, ignore_errors=True)
+        for made in (spec_dir, *(spec_dir.parent / f"{spec_dir.name}-{suffix}" for suffix in ("imported", "new-aliases"))):
+            shutil.rmtree(made, ignore_errors=True)
     return figures
 
 
@@ -795,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--functions", type=int, action="append", help="estate size in functions (repeatable; default 100 and 1000)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every quota's rate (default 1: AWS's)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added round trip per request (default 20)")
+    parser.add_argument("--scenario", action="append", choices=[s.name for s in SCENARIOS], help="run only this scenario (repeatable; default all)")
     parser.add_argument("--no-events", action="store_true", help="skip the event-driven heal (a `pointsman run` with its first full scan)")
     parser.add_argument("--events-only", action="store_true", help="only the event-driven heal")
     parser.add_argument("--no-shared", action="store_true", help="skip the shared quota (a plan beside a concurrent deployer)")
@@ -813,11 +845,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     scenarios = [] if args.events_only or args.shared_only else SCENARIOS
     for n in sizes:
+        chosen = [s for s in scenarios if not args.scenario or s.name in args.scenario]
         bench(
             n,
             args.scale,
             args.latency_ms,
-            scenarios,
+            chosen,
             events=not args.no_events,
             share=args.quota_share,
             shared=not (args.no_shared or args.events_only),

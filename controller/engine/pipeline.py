@@ -84,15 +84,18 @@ class Result:
 def observe(spec: Spec, scope: Scope) -> None:
     """Read the managed scope, each read once, every quota bucket busy from the start.
 
-    Each read starts as soon as what it depends on is known: the GetPolicy of a declared
-    alias at once (a missing alias is a 404), the policies of undeclared live aliases when
-    their function's ListAliases answers, the functions and aliases that integrations route
-    to when their API's resources are read. Published versions are read only for functions
-    whose plan needs them (``lambda_alias.needs_versions``); the SSM parameters the spec's
-    environments name, ten a call.
+    Each read starts as soon as what it depends on is known: the GetPolicy of each alias of a
+    declared function as soon as its function's ListAliases lists it, of an alias an integration
+    routes to as soon as its API's resources are read and its function's aliases listed. An
+    alias that is not created yet (a first apply, a new service) has no policy and costs no
+    GetPolicy, nor does any alias of a function that does not exist. Published versions are
+    read only for functions whose plan needs them (``lambda_alias.needs_versions``); the SSM
+    parameters the spec's environments name, ten a call.
     """
     lanes = scope.lanes()
     asked: set[tuple[str, ...]] = set()
+    listed: dict[str, FunctionLive | None] = {}  # the functions whose ListAliases answered
+    routed: dict[str, set[str]] = {}  # function -> aliases routed to, before its ListAliases answered
     guard = threading.Lock()
 
     def once(key: tuple[str, ...]) -> bool:
@@ -105,14 +108,29 @@ def observe(spec: Spec, scope: Scope) -> None:
         if once(("policy", function, alias)):
             lanes.submit("lambda.GetPolicy", partial(scope.policy_statements, function, alias))
 
+    def policy_once_listed(function: str, alias: str) -> None:
+        with guard:
+            if function not in listed:
+                routed.setdefault(function, set()).add(alias)
+                return
+            fn = listed[function]
+        if fn is not None and alias in fn.aliases:
+            policy(function, alias)
+
     def found_function(name: str, fn: FunctionLive | None) -> None:
-        decl = spec.functions.get(name)
-        if fn is None or decl is None:
+        with guard:
+            listed[name] = fn
+            aliases = routed.pop(name, set())
+        if fn is None:
             return
-        for alias in fn.aliases:
-            policy(name, alias)
-        if needs_versions(decl.spec, fn):
-            lanes.submit("lambda.ListVersionsByFunction", partial(scope.function_versions, name))
+        decl = spec.functions.get(name)
+        if decl is not None:
+            aliases |= set(fn.aliases)
+            if needs_versions(decl.spec, fn):
+                lanes.submit("lambda.ListVersionsByFunction", partial(scope.function_versions, name))
+        for alias in sorted(aliases):
+            if alias in fn.aliases:
+                policy(name, alias)
 
     def function(name: str) -> None:
         if once(("function", name)):
@@ -123,7 +141,7 @@ def observe(spec: Spec, scope: Scope) -> None:
             for route in routes:
                 if route.variable in stage.variables:
                     function(route.function)
-                    policy(route.function, stage.variables[route.variable])
+                    policy_once_listed(route.function, stage.variables[route.variable])
 
     def found_apis(_: object) -> None:
         for name, api_id in scope.unique_api_ids(spec.rest_apis).items():
@@ -131,10 +149,8 @@ def observe(spec: Spec, scope: Scope) -> None:
             lanes.submit("apigateway.GetResources", partial(scope.alias_routes, api_id), partial(found_routes, name))
 
     lanes.submit("apigateway.GetRestApis", scope.rest_api_ids, found_apis)
-    for name, decl in spec.functions.items():
+    for name in spec.functions:
         function(name)
-        for alias in decl.spec.aliases:
-            policy(name, alias)
     for domain in spec.domains:
         lanes.submit("apigateway.GetBasePathMappings", partial(scope.mappings, domain))
     parameters = sorted({name for decl in spec.functions.values() for name in decl.spec.ssm_parameters().values()})

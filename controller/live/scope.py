@@ -367,12 +367,20 @@ class Scope:
         return {name: found.get(name) for name in names}
 
     def policy_statements(self, function: str, alias: str) -> list[dict[str, Any]]:
-        """Statements of the alias's resource policy (matched on Resource, which the alias ARN names)."""
+        """Statements of the alias's resource policy (matched on Resource, which the alias ARN names).
+
+        Only an alias that exists has a policy: the function's aliases (its ListAliases, read once)
+        are asked first, and an alias they do not list, or one of a function that does not exist,
+        answers [] without a GetPolicy. Once a write forgets the function's aliases (an alias created
+        in this run), they are listed again, and the new alias's policy is read from AWS."""
+        fn = self.function(function)
+        if fn is None or alias not in fn.aliases:
+            return []
         return self._memo(("policy", function, alias), lambda: self._load_policy(function, alias))
 
     @expects_shapes
     def _load_policy(self, function: str, alias: str) -> list[dict[str, Any]]:
-        # Read without waiting for the function's aliases: a missing alias (or function) is a 404.
+        # An alias without a policy, or deleted since its function's aliases were listed, is a 404.
         try:
             response = self.clients.lambda_.get_policy(FunctionName=function, Qualifier=alias)
         except Exception as exc:

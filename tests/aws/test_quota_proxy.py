@@ -23,9 +23,11 @@ from benchmarks.bench_scale import (
     Shape,
     aws_env,
     converge,
+    declare_new_aliases,
     direct_clients,
     event_heal,
     import_minimum,
+    new_aliases_dir,
     run_pointsman,
     seed,
     shared_quota,
@@ -298,6 +300,26 @@ def test_importing_a_small_estate_through_the_proxy_reads_only_and_the_spec_is_i
             assert counts["forwarded"].get(operation, 0) >= least, (operation, counts["forwarded"])
         planned = run_pointsman(["plan", "--spec", str(out)], env, timeout=120)
     assert planned.exit_code == 0, planned.stdout + planned.stderr
+
+
+@pytest.mark.server
+def test_new_aliases_planned_through_the_proxy_cost_no_get_policy(moto_url: str, tmp_path: Path) -> None:
+    """The benchmark's "new aliases plan" in small: 200 aliases declared and not created cost no
+    read; the aliases that exist, one GetPolicy each, as a converged plan."""
+    shape = Shape(functions=20, apis=2, domains=1, mappings_per_domain=2)
+    estate = seed(moto_url, shape, tmp_path / "spec")
+    assert converge(estate).exit_code == 0
+    declare_new_aliases(estate, count=200)
+    with QuotaProxy(moto_url, scale=10, latency_ms=2) as proxy:
+        env = {**aws_env(proxy.url), "POINTSMAN_RATE_LIMITS": rate_limits_env(proxy.quotas)}
+        planned = run_pointsman(["plan", "--spec", str(new_aliases_dir(estate))], env, timeout=60)
+        counts = proxy.snapshot()
+    assert planned.exit_code == 2 and planned.error_lines == [], planned.stdout + planned.stderr  # drift: 200 aliases to create
+    assert "new0009" in planned.stdout
+    assert counts["forwarded"]["lambda.GetPolicy"] == shape.aliases
+    assert counts["forwarded"]["lambda.ListAliases"] == shape.functions
+    assert counts["errors"] == {}, counts["errors"]  # not one 404
+    assert {op: n for op, n in counts["forwarded"].items() if is_write(op)} == {}
 
 
 def test_peak_rss_is_pointsmans_own_not_the_benchmarks(moto_url: str) -> None:
