@@ -145,10 +145,11 @@ def aws_env(endpoint: str) -> dict[str, str]:
     return env
 
 
-def direct_clients(moto_url: str) -> tuple[Any, Any, Any]:
-    """boto3 clients straight to moto (not through the proxy): lambda, apigateway, iam."""
+def direct_clients(moto_url: str, session: Any = None) -> tuple[Any, Any, Any]:
+    """boto3 clients straight to moto (not through the proxy): lambda, apigateway, iam (of
+    ``session``'s account, the default one without)."""
     config = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=64)
-    session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
+    session = session or boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
     lam, apigw, iam = (session.client(service, endpoint_url=moto_url, config=config) for service in ("lambda", "apigateway", "iam"))
     return lam, apigw, iam
 
@@ -158,9 +159,9 @@ def _parallel(jobs: Iterable[Callable[[], Any]], workers: int = 16) -> list[Any]
         return [future.result() for future in [pool.submit(job) for job in jobs]]
 
 
-def seed(moto_url: str, shape: Shape, spec_dir: Path) -> Estate:
-    """Create the estate in moto (directly, in parallel) and write the spec that matches it."""
-    lam, apigw, iam = direct_clients(moto_url)
+def seed(moto_url: str, shape: Shape, spec_dir: Path, session: Any = None) -> Estate:
+    """Create the estate in moto (directly, in parallel; in ``session``'s account) and write the spec that matches it."""
+    lam, apigw, iam = direct_clients(moto_url, session)
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     try:
         role = iam.create_role(RoleName="pointsman-bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
@@ -773,6 +774,114 @@ class MotoServer:
             response.read()
 
 
+# ------------------------------------------------------------------ several targets: an account each
+
+
+def target_account(i: int) -> str:
+    return f"{210000000000 + i:012d}"
+
+
+def assumed(moto_url: str, account: str) -> Any:
+    """A session in ``account`` (moto gives an assumed role's credentials the role's account)."""
+    sts = boto3.client("sts", endpoint_url=moto_url, aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/pointsman", RoleSessionName="bench-seed")["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
+
+
+@dataclass
+class TargetsFigures:
+    targets: int
+    shape: Shape
+    clean: Run
+    clean_seconds: dict[str, float]
+    bounds: dict[str, float]
+    faulty: Run | None = None
+    faulty_seconds: dict[str, float] = field(default_factory=dict)
+    faulty_states: dict[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        slowest = max(self.bounds.values(), default=0.0)
+        total = sum(self.bounds.values())
+        out = [
+            f"targets          {self.targets} accounts x {self.shape.functions} functions, --parallelism {self.targets}, one process:"
+            f" wall {self.clean.wall_s:.1f}s, slowest target's quota bound {slowest:.1f}s (x{self.clean.wall_s / slowest:.2f}),"
+            f" sum of the bounds {total:.1f}s, exit={self.clean.exit_code}, peak RSS {self.clean.peak_rss_kib / 1024:.0f} MiB"
+            if slowest
+            else f"targets          {self.targets} accounts: no quota-bound calls counted (exit={self.clean.exit_code})"
+        ]
+        out.append("    per target (clean): " + ", ".join(f"{name} {self.clean_seconds[name]:.1f}s" for name in sorted(self.clean_seconds)))
+        if self.faulty_seconds:
+            out.append("    per target (faults): " + ", ".join(f"{name} {self.faulty_seconds[name]:.1f}s" for name in sorted(self.faulty_seconds)))
+        if self.faulty is not None:
+            others = [n for n in self.clean_seconds if n not in ("t00", "t01") and n in self.faulty_seconds and self.faulty_states.get(n) == "in sync"]
+            ratios = sorted(self.faulty_seconds[name] / self.clean_seconds[name] for name in others if self.clean_seconds[name])
+            worst = ratios[-1] if ratios else float("nan")
+            out.append(
+                f"    faults: t00 AccessDenied ({self.faulty_states.get('t00')}), t01 50% 429s ({self.faulty_states.get('t01')}):"
+                f" the {len(ratios)} others' times against the clean run: worst x{worst:.2f},"
+                f" median x{ratios[len(ratios) // 2] if ratios else float('nan'):.2f}; wall {self.faulty.wall_s:.1f}s exit={self.faulty.exit_code}"
+            )
+        for line in self.clean.error_lines[:3]:
+            out.append(f"    {line}")
+        return out
+
+
+def _per_target(run: Run) -> tuple[dict[str, float], dict[str, str]]:
+    try:
+        document = json.loads(run.stdout)
+    except ValueError:
+        return {}, {}
+    return {t["name"]: float(t["seconds"]) for t in document["targets"]}, {t["name"]: t["state"] for t in document["targets"]}
+
+
+def bench_targets(count: int, functions: int, scale: float, latency_ms: float, share: float, faults: bool = True) -> TargetsFigures:
+    """``count`` targets, an emulated account each holding ``functions`` functions: a converged
+    plan of them all at once (``--parallelism count``) behind a proxy whose quotas are per account,
+    against the slowest target's quota bound; then the same with one target denied and another
+    answered 429 half the time, each other target's time against its clean one."""
+    shape = Shape.of(functions, domains=2)
+    root = Path(tempfile.mkdtemp(prefix=f"pointsman-targets-{count}x{functions}-"))
+    try:
+        with MotoServer() as moto:
+            started = time.perf_counter()
+            for i in range(count):
+                account = target_account(i)
+                directory = root / f"t{i:02d}"
+                seed(moto.url, shape, directory, session=assumed(moto.url, account))
+                (directory / "target.yaml").write_text(f'account_id: "{account}"\nregion: {REGION}\nrole_arn: arn:aws:iam::{account}:role/pointsman\n')
+            seeded = time.perf_counter() - started
+            first = run_pointsman(["apply", "--spec", str(root), "--parallelism", str(count)], {**aws_env(moto.url), "POINTSMAN_RATE_LIMITS": "off"})
+            print(
+                f"targets estate   {count} accounts x {functions} functions: seeded in {seeded:.1f}s, first apply {first.wall_s:.1f}s exit={first.exit_code}",
+                flush=True,
+            )
+            argv = ["plan", "--spec", str(root), "--parallelism", str(count), "--format", "json"]
+            with QuotaProxy(moto.url, scale=scale, latency_ms=latency_ms, per_account=True) as proxy:
+                clean = run_pointsman(argv, paced_env(proxy, scale, share))
+                bounds = {
+                    account: proxy.bound_seconds({op: n for op, n in counts.items() if op.startswith(("lambda.", "apigateway."))}, share)
+                    for account, counts in proxy.account_counts().items()
+                    if account != "default"
+                }
+            seconds, _ = _per_target(clean)
+            figures = TargetsFigures(count, shape, clean, seconds, bounds)
+            if faults and count > 2:
+                plan = {target_account(0): "deny", target_account(1): ("throttle", 0.5)}
+                with QuotaProxy(moto.url, scale=scale, latency_ms=latency_ms, per_account=True, faults=plan) as proxy:
+                    faulty = run_pointsman(argv, paced_env(proxy, scale, share))
+                figures.faulty = faulty
+                figures.faulty_seconds, figures.faulty_states = _per_target(faulty)
+            moto.reset()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return figures
+
+
 def bench(
     functions: int,
     scale: float,
@@ -833,6 +942,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared-only", action="store_true", help="only the shared quota (and the event heal unless --no-events)")
     parser.add_argument("--no-compare", action="store_true", help="the shared quota at --quota-share only, not also at the whole quota")
     parser.add_argument("--quota-share", type=float, default=DEFAULT_QUOTA_SHARE, help="Pointsman's --quota-share (default its own, 0.5)")
+    parser.add_argument("--targets", type=int, default=0, metavar="N", help="also N targets (an emulated account each) of --functions each, in one process")
+    parser.add_argument("--targets-only", action="store_true", help="only the targets figures (with --targets N)")
     args = parser.parse_args(argv)
     sizes = args.functions or [100, 1000]
     if any(n < 1 for n in sizes) or not args.scale > 0 or args.latency_ms < 0 or not 0 < args.quota_share <= 1:
@@ -843,6 +954,12 @@ def main(argv: list[str] | None = None) -> int:
         + f", reads at {args.quota_share:g} of each quota",
         flush=True,
     )
+    if args.targets:
+        for n in sizes:
+            for line in bench_targets(args.targets, n, args.scale, args.latency_ms, args.quota_share).lines():
+                print(line, flush=True)
+        if args.targets_only:
+            return 0
     scenarios = [] if args.events_only or args.shared_only else SCENARIOS
     for n in sizes:
         chosen = [s for s in scenarios if not args.scenario or s.name in args.scenario]

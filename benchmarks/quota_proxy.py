@@ -23,6 +23,12 @@ Other services (IAM, STS, SQS) pass through unthrottled, and are counted too. Co
 per caller as well: ``pointsman`` (its user agent) and ``other`` (every other client), so a
 benchmark can tell Pointsman's requests from a concurrent deployer's.
 
+With ``per_account``, the buckets are per AWS account, as AWS's quotas are: the proxy learns
+which account an access key is for from the AssumeRole answers that pass through it (moto gives
+each assumed role's credentials its account), and counts forwarded requests per account too.
+``faults`` makes one account's Lambda and API Gateway requests fail: ``"deny"`` answers every one
+403 AccessDeniedException, ``("throttle", 0.5)`` answers that share of them 429.
+
     with QuotaProxy("http://127.0.0.1:5000", scale=1.0, latency_ms=20) as proxy:
         ... point AWS_ENDPOINT_URL at proxy.url ...
         counts = proxy.snapshot()
@@ -51,6 +57,10 @@ from controller.aws.ratelimit import DEFAULT_QUOTAS, Quota, RateLimiter, is_read
 REST_SERVICES = ("lambda", "apigateway")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
 _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_KEY_RE = re.compile(r"Credential=([^/,\s]+)/")
+_ROLE_ACCOUNT_RE = re.compile(r"RoleArn=arn%3Aaws%3Aiam%3A%3A(\d{12})%3A")
+_ISSUED_KEY_RE = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
+DEFAULT_ACCOUNT = "default"
 _LABEL_RE = re.compile(r"\{([^}]+)\}")
 
 LAMBDA_THROTTLED = {"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"}
@@ -114,6 +124,12 @@ def caller_of(headers: Mapping[str, str]) -> str:
     """``pointsman`` for a request Pointsman sent (its user agent names it), else ``other``."""
     agent = next((value for name, value in headers.items() if name.lower() == "user-agent"), "")
     return "pointsman" if "pointsman/" in agent else "other"
+
+
+def access_key_of(headers: Mapping[str, str]) -> str:
+    """The access key id a SigV4-signed request was signed with ("" when unsigned)."""
+    match = _KEY_RE.search(next((value for name, value in headers.items() if name.lower() == "authorization"), ""))
+    return match.group(1) if match else ""
 
 
 def service_of(headers: Mapping[str, str]) -> str:
@@ -217,8 +233,11 @@ class QuotaProxy:
         host: str = "127.0.0.1",
         port: int = 0,
         upstream_timeout: float = 120.0,
+        per_account: bool = False,
+        faults: Mapping[str, Any] | None = None,
     ) -> None:
-        """``quotas``: the buckets (default ``DEFAULT_QUOTAS``), each rate times ``scale``."""
+        """``quotas``: the buckets (default ``DEFAULT_QUOTAS``), each rate times ``scale``;
+        ``per_account``: a set of buckets per account; ``faults``: account -> "deny" or ("throttle", share)."""
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream must be an http:// URL, not {upstream!r}")
@@ -228,8 +247,13 @@ class QuotaProxy:
         self._upstream_timeout = upstream_timeout
         self.quotas = scaled_quotas(scale, quotas if quotas is not None else DEFAULT_QUOTAS)
         self.latency = max(0.0, latency_ms) / 1000.0
-        self._buckets = {name: _Bucket(q) for name, q in self.quotas.items()}
+        self.per_account = per_account
+        self.faults = dict(faults or {})
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._bucket_lock = threading.Lock()
+        self._accounts: dict[str, str] = {}  # access key id -> account, from AssumeRole answers
+        self._by_account: Counter[tuple[str, str]] = Counter()  # (account, operation) forwarded
+        self._fault_seen: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         # By (caller, operation): see ``caller_of``.
         self._requests: Counter[tuple[str, str]] = Counter()
@@ -309,8 +333,43 @@ class QuotaProxy:
             self._requests.clear()
             self._throttled.clear()
             self._errors.clear()
+            self._by_account.clear()
         with self._bucket_lock:
-            self._buckets = {name: _Bucket(q) for name, q in self.quotas.items()}
+            self._buckets = {}
+
+    def account_counts(self) -> dict[str, dict[str, int]]:
+        """Forwarded requests by account (``default`` for keys no AssumeRole issued), then by operation."""
+        with self._count_lock:
+            out: dict[str, dict[str, int]] = {}
+            for (account, operation), n in sorted(self._by_account.items()):
+                out.setdefault(account, {})[operation] = n
+            return out
+
+    def account_of(self, access_key: str) -> str:
+        return self._accounts.get(access_key, DEFAULT_ACCOUNT)
+
+    def learn(self, operation: str, body: bytes, answer: bytes) -> None:
+        """Remember which account an AssumeRole's credentials are for."""
+        if operation != "sts.AssumeRole":
+            return
+        role = _ROLE_ACCOUNT_RE.search(body.decode("utf-8", "replace"))
+        issued = _ISSUED_KEY_RE.search(answer)
+        if role and issued:
+            with self._count_lock:
+                self._accounts[issued.group(1).decode()] = role.group(1)
+
+    def fault(self, account: str, service: str) -> str | None:
+        """ "deny" or "throttle" when this request of ``account`` must fail so, else None."""
+        how = self.faults.get(account)
+        if how is None or service not in REST_SERVICES:
+            return None
+        if how == "deny":
+            return "deny"
+        kind, share = how
+        with self._count_lock:
+            self._fault_seen[account] += 1
+            n = self._fault_seen[account]
+        return kind if int(n * share) != int((n - 1) * share) else None  # evenly: every 1/share-th request
 
     def bound_seconds(self, counts: Mapping[str, int], share: float = 1.0) -> float:
         """``bound_seconds`` under this proxy's (scaled) quotas, reads at ``share`` of each."""
@@ -318,14 +377,21 @@ class QuotaProxy:
 
     # -------------------------------------------------------------- per request
 
-    def admit(self, service: str, operation: str) -> bool:
-        """Take a token from each of the operation's buckets, or from none: False past a quota."""
+    def admit(self, service: str, operation: str, account: str = DEFAULT_ACCOUNT) -> bool:
+        """Take a token from each of the operation's buckets (the account's, with ``per_account``),
+        or from none: False past a quota."""
         names = bucket_names(service, operation, self.quotas)
         if not names:
             return True
         now = time.monotonic()
+        owner = account if self.per_account else DEFAULT_ACCOUNT
         with self._bucket_lock:
-            buckets = [self._buckets[name] for name in names]
+            buckets = []
+            for name in names:
+                bucket = self._buckets.get((owner, name))
+                if bucket is None:
+                    bucket = self._buckets[(owner, name)] = _Bucket(self.quotas[name])
+                buckets.append(bucket)
             for bucket in buckets:
                 bucket.refill(now)
             if any(bucket.tokens < 1 for bucket in buckets):
@@ -334,12 +400,14 @@ class QuotaProxy:
                 bucket.tokens -= 1
             return True
 
-    def _count(self, operation: str, *, throttled: bool = False, error: bool = False, caller: str = "other") -> None:
+    def _count(self, operation: str, *, throttled: bool = False, error: bool = False, caller: str = "other", account: str = DEFAULT_ACCOUNT) -> None:
         key = (caller, operation)
         with self._count_lock:
             self._requests[key] += 1
             if throttled:
                 self._throttled[key] += 1
+            else:
+                self._by_account[(account, operation)] += 1
             if error:
                 self._errors[key] += 1
 
@@ -370,6 +438,18 @@ class QuotaProxy:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+def denied_response(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What AWS answers a caller without the permission: 403 AccessDeniedException."""
+    body = json.dumps({"Type": "User", "message": "User is not authorized to perform this action"}, separators=(",", ":")).encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-ErrorType", "AccessDeniedException"),
+        ("x-amzn-RequestId", str(uuid.uuid4())),
+        ("Content-Length", str(len(body))),
+    ]
+    return 403, headers, body
 
 
 def throttled_response(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -411,11 +491,17 @@ class _Handler(BaseHTTPRequestHandler):
         service, name = classify(self.command, self.path, dict(self.headers.items()), body)
         operation = f"{service}.{name}"
         caller = caller_of(dict(self.headers.items()))
-        admitted = proxy.admit(service, name)
+        account = proxy.account_of(access_key_of(dict(self.headers.items())))
+        fault = proxy.fault(account, service)
+        admitted = fault is None and proxy.admit(service, name, account)
         if proxy.latency:
             time.sleep(proxy.latency)
-        if not admitted:
-            proxy._count(operation, throttled=True, caller=caller)
+        if fault == "deny":
+            proxy._count(operation, error=True, caller=caller, account=account)
+            status, out_headers, data = denied_response(service)
+            reason = "Forbidden"
+        elif not admitted:
+            proxy._count(operation, throttled=True, caller=caller, account=account)
             status, out_headers, data = throttled_response(service)
             reason = "Too Many Requests"
         else:
@@ -429,7 +515,8 @@ class _Handler(BaseHTTPRequestHandler):
                 data = f"quota proxy: upstream {proxy.upstream} failed: {type(exc).__name__}: {exc}".encode()
                 self._send(502, "Bad Gateway", [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))], data)
                 return
-            proxy._count(operation, error=status >= 400, caller=caller)
+            proxy._count(operation, error=status >= 400, caller=caller, account=account)
+            proxy.learn(operation, body, data)
             keep_length = self.command == "HEAD"  # no body: upstream's length stands
             out_headers = [(k, v) for k, v in upstream_headers if k.lower() not in HOP_BY_HOP and (keep_length or k.lower() != "content-length")]
             if not keep_length:
