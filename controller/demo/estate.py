@@ -71,6 +71,23 @@ def handler_zip(function: str, revision: int) -> bytes:
     return buffer.getvalue()
 
 
+def create_function(lam: Any, role_arn: str, fn: ExampleFunction, *, moved_on: bool = True) -> str:
+    """The function with versions 1..published, each its own code ("revision N"); ``moved_on``:
+    $LATEST then holds one more change, not yet published. Returns its ARN."""
+    arn = str(
+        lam.create_function(
+            FunctionName=fn.name, Runtime="python3.12", Role=role_arn, Handler="index.handler", Code={"ZipFile": handler_zip(fn.name, 1)}, Publish=False
+        )["FunctionArn"]
+    )
+    for revision in range(1, fn.published + 1):
+        if revision > 1:
+            lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, revision))
+        lam.publish_version(FunctionName=fn.name, Description=f"revision {revision}")
+    if moved_on:
+        lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, fn.published + 1))
+    return arn
+
+
 def alias_uri(region: str, function_arn: str, variable: str = "lambdaAlias") -> str:
     return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}:${{stageVariables.{variable}}}/invocations"
 
@@ -92,21 +109,7 @@ def seed(clients: AwsClients) -> dict[str, Any]:
 
     out: dict[str, Any] = {"functions": {}, "apis": {}, "domains": list(DOMAINS)}
     for fn in FUNCTIONS:
-        created = lam.create_function(
-            FunctionName=fn.name,
-            Runtime="python3.12",
-            Role=role_arn,
-            Handler="index.handler",
-            Code={"ZipFile": handler_zip(fn.name, 1)},
-            Publish=False,
-        )
-        arn = created["FunctionArn"]
-        for revision in range(1, fn.published + 1):
-            if revision > 1:
-                lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, revision))
-            lam.publish_version(FunctionName=fn.name, Description=f"revision {revision}")
-        # $LATEST moves on: a change not yet published.
-        lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, fn.published + 1))
+        arn = create_function(lam, role_arn, fn)
         out["functions"][fn.name] = arn
 
     def create_api(api: ExampleApi, description: str, integration: dict[str, Any]) -> None:
@@ -173,19 +176,7 @@ def seed_hand_built(clients: AwsClients) -> dict[str, Any]:
     role_arn = clients.client("iam").get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
     out: dict[str, Any] = {"functions": {}, "api": {}, "domain": HAND_BUILT_DOMAIN}
     for fn in HAND_BUILT_FUNCTIONS:
-        arn = lam.create_function(
-            FunctionName=fn.name,
-            Runtime="python3.12",
-            Role=role_arn,
-            Handler="index.handler",
-            Code={"ZipFile": handler_zip(fn.name, 1)},
-            Publish=False,
-        )["FunctionArn"]
-        for revision in range(1, fn.published + 1):
-            if revision > 1:
-                lam.update_function_code(FunctionName=fn.name, ZipFile=handler_zip(fn.name, revision))
-            lam.publish_version(FunctionName=fn.name, Description=f"revision {revision}")
-        out["functions"][fn.name] = arn
+        out["functions"][fn.name] = create_function(lam, role_arn, fn, moved_on=False)
     lam.create_alias(
         FunctionName="getInventory",
         Name="prod",

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from controller.aws.clients import AwsClients, write_calls
-from controller.demo.estate import ROLE_NAME, handler_zip
+from controller.demo.estate import ROLE_NAME, ExampleFunction, create_function
 from controller.engine.pipeline import reconcile
 from controller.spec import load_spec
 from tests.adopt.test_import import assert_in_sync, files, run_import
@@ -46,16 +46,8 @@ ARTICLE_403 = """#set($APIExposedVersions = ['2022-01-01', '2022-05-03'])
 
 
 def _function(clients: AwsClients, name: str, versions: int) -> str:
-    lam = clients.lambda_
     role = clients.client("iam").get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
-    arn = lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="index.handler", Code={"ZipFile": handler_zip(name, 1)})[
-        "FunctionArn"
-    ]
-    for revision in range(1, versions + 1):
-        if revision > 1:
-            lam.update_function_code(FunctionName=name, ZipFile=handler_zip(name, revision))
-        lam.publish_version(FunctionName=name)
-    return str(arn)
+    return create_function(clients.lambda_, role, ExampleFunction(name, published=versions), moved_on=False)
 
 
 def _lambda_proxy_uri(arn: str, alias: str) -> str:
