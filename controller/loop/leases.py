@@ -582,10 +582,13 @@ class LeaseBook:
         log.info("lease taken", target=target, epoch=epoch, replica=self.replica_id, previous=lease.owner if lease else None)
         return True
 
-    def release(self, target: str) -> bool:
+    def release(self, target: str, *, unless_busy: bool = False) -> bool:
         """Stop working on the target and free its lease at once (for the next replica to take
-        it without waiting for expiry). False when it was not held."""
-        with self._lock:
+        it without waiting for expiry). False when it was not held, or (``unless_busy``) while a
+        ``fenced`` block on the target runs."""
+        with self._lock:  # one step with fenced()'s mark: a handover never frees a lease in use
+            if unless_busy and self._busy[target] > 0:
+                return False
             held = self._held.pop(target, None)
         if held is None:
             return False
@@ -689,11 +692,7 @@ class LeaseBook:
             if not thief or thief == me:
                 continue
             if thief in live and counts[me] - counts[thief] >= 2:
-                with self._lock:
-                    busy = self._busy[target] > 0
-                if busy:
-                    continue  # a fenced write is in progress: at a later tick
-                if self.release(target):
+                if self.release(target, unless_busy=True):  # not while a fenced write runs: at a later tick
                     log.info("lease handed over", target=target, to=thief, replica=me)
                     counts[me] -= 1
                     counts[thief] += 1

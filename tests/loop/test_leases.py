@@ -27,7 +27,7 @@ from controller.loop.leases import (
     create_table,
     default_replica_id,
 )
-from tests.conftest import cli
+from tests.conftest import cli, free_port
 
 TABLE = "pointsman-leases"
 TARGETS = [f"acct-{i:02d}/eu-west-1" for i in range(12)]
@@ -147,6 +147,14 @@ def test_cli_without_a_table_name_is_one_error_line(capsys: pytest.CaptureFixtur
     code, out, err = cli(capsys, "lease-table", "create")
     assert code == 1 and out == ""
     assert err.splitlines() == ["error: lease-table create needs --table NAME (or POINTSMAN_LEASE_TABLE)"]
+
+
+def test_cli_an_unreachable_endpoint_is_one_error_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    code, out, err = cli(capsys, "lease-table", "create", "--table", TABLE, "--max-attempts", "1")
+    assert code == 1 and out == ""
+    assert err.splitlines() == [f"error: lease table {TABLE}: cannot reach AWS endpoint http://127.0.0.1:{port}/"]
 
 
 def test_cli_prints_a_cloudformation_template(capsys: pytest.CaptureFixture[str]) -> None:
@@ -334,6 +342,21 @@ def test_a_replica_that_cannot_renew_drops_the_target_before_others_may_take_it(
     assert dropped == renewed + DEFAULT_RENEW_DEADLINE
     assert taken >= renewed + DEFAULT_LEASE_DURATION > dropped
     assert a.held() == set() and b.epoch("t") == 2
+
+
+def test_two_replicas_that_read_the_same_free_or_expired_lease_cannot_both_take_it(table: str, clock: FakeClock) -> None:
+    """The race a tick cannot show in one thread: both decided from the same read; the
+    conditional write (no item yet, or the record version read) lets one of them through."""
+    a, b = replica("a", clock), replica("b", clock)
+    assert [a._acquire("t", None), b._acquire("t", None)] == [True, False]
+    clock.advance(DEFAULT_RENEW_DEADLINE)
+    c, d = replica("c", clock), replica("d", clock)
+    seen = c._read()[0]["t"]
+    assert seen == d._read()[0]["t"]
+    assert [d._acquire("t", seen), c._acquire("t", seen)] == [True, False]
+    assert (d.epoch("t"), c.holds("t"), b.holds("t")) == (2, False, False)
+    with pytest.raises(LeaseLost):
+        a.fence("t")
 
 
 def test_a_lease_dropped_at_the_deadline_is_taken_again_at_a_new_epoch(table: str, clock: FakeClock) -> None:
