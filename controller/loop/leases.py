@@ -30,13 +30,15 @@ The table has one string hash key, ``pk``; ``pointsman lease-table create`` make
 
 Typical use (the runner)::
 
-    book = LeaseBook(clients, "pointsman-leases")
-    while running:                              # every book.timings.retry_period seconds
-        mine = book.tick([t.name for t in targets])
-        for target in mine: ...
-            with book.fenced(target.name):      # raises LeaseLost: stop working on the target
+    book = LeaseBook(clients, "pointsman-leases")   # clients with short timeouts: see LeaseBook
+    while running:                                  # every book.timings.retry_period seconds
+        mine = book.tick([t.name for t in targets])  # the target names held now
+        for name in mine:                           # (a reconcile per target, on a worker)
+            state = book.state(name)                # where the last holder stopped
+            with book.fenced(name):                 # right before each write; LeaseLost: stop
                 write_to_aws(...)
-    book.close()                                # release the leases at once (graceful stop)
+            state.put("rollout", {...})             # fenced on the lease too
+    book.close()                                    # release the leases at once (graceful stop)
 """
 
 from __future__ import annotations
@@ -375,8 +377,12 @@ class LeaseBook:
     fake one in tests); ``wall`` is only shown to people. Thread-safe: fences may run on worker
     threads while another thread ticks.
 
-    The clients' timeouts bound how long one call can take; a renewal still in flight at the
-    renew deadline does not keep the lease (``holds`` is judged on the clock at each call)."""
+    The clients' timeouts bound how long one call can take: give the book clients whose
+    attempts and timeouts fit in the renew deadline, and a short ``timeout_hold`` (without one,
+    a timed-out endpoint fails every later call): ``AwsClients(max_attempts=2, connect_timeout=2,
+    read_timeout=3, timeout_hold=retry_period)``, so a hung endpoint costs a renewal, not the lease.
+    Safety does not depend on it: a renewal still in flight at the renew deadline does not keep
+    the lease (``holds`` is judged on the clock at each call)."""
 
     def __init__(
         self,
