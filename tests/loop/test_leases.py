@@ -4,6 +4,7 @@ assertion. Every replica has clients of its own, so the calls each one makes are
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -451,6 +452,33 @@ def test_a_lease_asked_for_is_not_handed_over_during_a_fenced_write(table: str, 
         assert b.tick(["t", "u"]) == set()
     assert a.tick(["t", "u"]) == {"t", "u"} - {asked}
     assert b.tick(["t", "u"]) == {asked} and b.epoch(asked) == 2
+
+
+def test_a_fenced_write_on_a_worker_thread_holds_off_the_handover(table: str, clock: FakeClock) -> None:
+    a, b = replica("a", clock), replica("b", clock)
+    a.tick(["t", "u"])
+    b.tick(["t", "u"])
+    asked = next(lease.target for lease in a.holders().leases if lease.wanted_by == "b")
+    inside, done = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with a.fenced(asked):
+                inside.set()
+                assert done.wait(60)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+
+    worker = threading.Thread(target=write)
+    worker.start()
+    assert inside.wait(60)
+    assert a.tick(["t", "u"]) == {"t", "u"}  # the write is in progress: not handed over
+    done.set()
+    worker.join(60)
+    assert not failures
+    assert a.tick(["t", "u"]) == {"t", "u"} - {asked}
+    assert b.tick(["t", "u"]) == {asked}
 
 
 # -- shared state and the status view ----------------------------------------------------------
