@@ -141,6 +141,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(json.dumps(event_pattern(), indent=2))
         return EXIT_OK
+    if args.command == "lease-table":
+        return _lease_table(args)
     if args.command == "run":
         from controller.app import build_runner
 
@@ -381,6 +383,31 @@ def _route_rows(spec: Any, scope: Any) -> list[dict[str, Any]]:
     except AWS_ERRORS as exc:
         print(f"warning: routing view left out: {describe_error(exc)}", file=sys.stderr)
         return []
+
+
+def _lease_table(args: argparse.Namespace) -> int:
+    """``pointsman lease-table create|cloudformation``."""
+    from controller.loop.leases import LeaseTableError, cloudformation, create_table
+
+    if args.action == "cloudformation":
+        print(cloudformation(args.table), end="")
+        return EXIT_OK
+    if not args.table:
+        print("error: lease-table create needs --table NAME (or POINTSMAN_LEASE_TABLE)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        created = create_table(AwsClients(), args.table)
+    except LeaseTableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except AWS_ERRORS as exc:
+        print(f"error: lease table {args.table}: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    if created:
+        print(f"lease table {args.table} created (on-demand, string hash key pk) and ACTIVE")
+    else:
+        print(f"lease table {args.table} exists with the right key: nothing to do")
+    return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:

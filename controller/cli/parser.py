@@ -303,6 +303,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_int_between(1, 64), default=8, help="parallel AWS reads per quota bucket, 1 to 64 (default 8)")
     aws_tuning_args(p)
     sub.add_parser("events-rule", help="print the EventBridge event pattern that forwards console changes to --events-queue")
+    p = sub.add_parser("lease-table", help="make the DynamoDB table replicas share the targets through, or print its CloudFormation")
+    p.add_argument(
+        "action",
+        choices=("create", "cloudformation"),
+        help="create: make the table (idempotent) and wait until it is ACTIVE; cloudformation: print a template of it",
+    )
+    p.add_argument("--table", default=os.environ.get("POINTSMAN_LEASE_TABLE") or None, metavar="NAME", help="the table's name (env POINTSMAN_LEASE_TABLE)")
+    aws_tuning_args(p)
     _explain_args(sub.add_parser("explain", help="who serves this request? each step from URL to function version"))
     for name, choice in sub.choices.items():  # each command's help opens with what it does and its exit codes
         choice.description = "\n\n".join(textwrap.fill(paragraph, 88) for paragraph in DESCRIPTIONS[name].split("\n\n"))
@@ -352,6 +360,11 @@ DESCRIPTIONS = {
     "only (no write call to AWS). What the spec cannot say yet is listed at the end and in `# not managed:` comments.\n\n"
     "Exit codes: 0 written, 1 error (a glob matching nothing, nothing in scope, --out not writable, a file that "
     "exists without --force: nothing written).",
+    "lease-table": "Make the DynamoDB table through which several controller replicas share the targets (a "
+    "lease per target, replica heartbeats, each target's shared state): on-demand capacity, one string hash key "
+    "pk; wait until it is ACTIVE. Idempotent: a table of that name with that key is fine. Or print a CloudFormation "
+    "template of it.\n\nExit codes: 0 the table is there (made, or already there) or the template printed, 1 error "
+    "(a table of that name with another key, AWS unreachable or refusing).",
     "events-rule": "Print the EventBridge event pattern that forwards Lambda and API Gateway console changes "
     "(CloudTrail) to the queue of --events-queue.\n\nExit codes: 0.",
     "explain": "Who serves this request? Each step from the URL to the function version, as API Gateway and "

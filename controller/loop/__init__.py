@@ -10,6 +10,8 @@ Concepts:
 - **history** (:mod:`controller.loop.history`) keeps every run in SQLite, **notifications**
   (:mod:`controller.loop.notify`) tell Slack or a webhook when the state changes, **metrics**
   (:mod:`controller.loop.metrics`) count for Prometheus;
+- **leases** (:mod:`controller.loop.leases`): replicas share the targets through a DynamoDB table
+  (a lease per target, fenced writes, shared state per target); not used by the runner yet;
 - **settings** (:mod:`controller.loop.settings`): flags, then ``POINTSMAN_*``, then defaults;
 - :mod:`controller.loop.view`: the small typed interface the web layer serves (``LoopView``).
 
