@@ -134,7 +134,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         spec_dir = args.spec or ("desired_state" if Path("desired_state").is_dir() else None)
         if args.target or args.trust:
             return _target_policy(args, spec_dir)
-        print(json.dumps(policy_document(load_spec(spec_dir, allow_empty=True) if spec_dir else None, read_only=args.read_only), indent=2))
+        document = policy_document(load_spec(spec_dir, allow_empty=True) if spec_dir else None, read_only=args.read_only)
+        if args.lease_table:
+            from controller.engine.iam import with_lease_table
+
+            document = with_lease_table(document, args.lease_table)
+        print(json.dumps(document, indent=2))
         return EXIT_OK
     if args.command == "events-rule":
         from controller.loop.events import event_pattern

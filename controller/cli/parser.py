@@ -264,6 +264,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--target", metavar="NAME", help="the policy of this target's role: every resource narrowed to its account and Region")
     p.add_argument(
+        "--lease-table", metavar="TABLE", help="add what replicas sharing the targets through this DynamoDB table need on it (see pointsman lease-table)"
+    )
+    p.add_argument(
         "--trust",
         metavar="PRINCIPAL_ARN",
         help="print instead the trust policy of --target's role: PRINCIPAL_ARN (the controller's role, or the hub of a chain) may assume it",

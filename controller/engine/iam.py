@@ -139,3 +139,21 @@ def trust_policy(principal: str, *, external_id: bool) -> dict[str, Any]:
     if external_id:
         statement["Condition"] = {"StringEquals": {"sts:ExternalId": "<the external_id of target.yaml>"}}
     return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+LEASE_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem")
+
+
+def with_lease_table(document: dict[str, Any], table: str) -> dict[str, Any]:
+    """The policy plus what replicas sharing the targets through ``table`` need on it (conditional
+    writes, TransactWriteItems for fenced shared state); CreateTable is for `pointsman lease-table create` only."""
+    statements = [*document["Statement"]]
+    statements.append(
+        {
+            "Sid": "PointsmanLeaseTable",
+            "Effect": "Allow",
+            "Action": sorted({*LEASE_ACTIONS, "dynamodb:ConditionCheckItem"}),
+            "Resource": f"arn:aws:dynamodb:*:*:table/{table}",
+        }
+    )
+    return {**document, "Statement": statements}

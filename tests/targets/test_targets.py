@@ -230,3 +230,10 @@ def test_a_command_reading_one_spec_says_the_spec_has_targets(two_accounts: Path
         from controller.spec import load_spec
 
         load_spec(two_accounts)
+
+
+def test_the_iam_policy_with_a_lease_table_names_what_replicas_need_on_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "iam-policy", "--lease-table", "pointsman-leases")
+    (statement,) = [s for s in json.loads(out)["Statement"] if s["Sid"] == "PointsmanLeaseTable"]
+    assert code == 0 and statement["Resource"] == "arn:aws:dynamodb:*:*:table/pointsman-leases"
+    assert {"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:GetItem"} <= set(statement["Action"])
