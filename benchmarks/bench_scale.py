@@ -598,31 +598,79 @@ def cloudtrail_update_alias(function: str, alias: str, version: str) -> str:
 
 
 @dataclass
+class EventRun:
+    """One event: its reads and writes, the controller's CPU, and its times after being queued."""
+
+    function: str
+    counts: dict[str, dict[str, int]]
+    cpu_s: float | None
+    reported_s: float | None
+    healed_s: float | None
+
+    @property
+    def reads(self) -> dict[str, int]:
+        return {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and not is_write(op)}
+
+    @property
+    def writes(self) -> dict[str, int]:
+        return {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and is_write(op)}
+
+
+@dataclass
 class EventFigures:
     shape: Shape
     full_run_s: float
     full_run_status: str
-    reported_s: float | None
-    healed_s: float | None
-    counts: dict[str, dict[str, int]]
+    events: list[EventRun]
     exit_code: int
     peak_rss_kib: int
     errors: list[str]
 
     def lines(self) -> list[str]:
-        reads = {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and not is_write(op)}
-        writes = {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and is_write(op)}
-        shown = lambda v: f"{v:5.2f}s" if v is not None else "  never"  # noqa: E731
+        def median(values: list[float | None]) -> float | None:
+            known = sorted(v for v in values if v is not None)
+            return known[len(known) // 2] if known and len(known) == len(values) else None
+
+        shown = lambda v, unit="s": f"{v:6.3f}{unit}" if v is not None else "  never"  # noqa: E731
+        reads = [sum(e.reads.values()) for e in self.events]
+        writes = [sum(e.writes.values()) for e in self.events]
         out = [
             f"event heal       functions={self.shape.functions:5} first full run={self.full_run_s:6.1f}s ({self.full_run_status})"
-            f" drift reported={shown(self.reported_s)} healed={shown(self.healed_s)} after the event was queued"
-            f" reads={sum(reads.values()):3}/{len(EVENT_MINIMUM)} writes={sum(writes.values())} throttled={sum(self.counts['throttled'].values())}"
+            f" events={len(self.events)} per event (median): drift logged={shown(median([e.reported_s for e in self.events]))}"
+            f" healed={shown(median([e.healed_s for e in self.events]))} after queued,"
+            f" CPU={shown(median([e.cpu_s for e in self.events]))} (controller process),"
+            f" reads={'/'.join(map(str, reads))} (minimum {len(EVENT_MINIMUM)}) writes={'/'.join(map(str, writes))}"
+            f" throttled={sum(sum(e.counts['throttled'].values()) for e in self.events)}"
             f" exit={self.exit_code} rss={self.peak_rss_kib / 1024:6.1f}MiB (whole run)",
-            "    event reads: " + ", ".join(f"{op}={n}" for op, n in sorted(reads.items())),
         ]
-        if writes:
-            out.append("    event writes: " + ", ".join(f"{op}={n}" for op, n in sorted(writes.items())))
+        for e in self.events:
+            out.append(
+                f"    {e.function}: drift logged={shown(e.reported_s)} healed={shown(e.healed_s)} CPU={shown(e.cpu_s)}"
+                f" reads: " + ", ".join(f"{op}={n}" for op, n in sorted(e.reads.items()))
+            )
         return out + [f"    {line}" for line in self.errors[:3]]
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of a process so far (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _child_pid(pid: int) -> int:
+    """The pointsman process the launcher forked (the launcher's only child)."""
+    for _ in range(100):
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    return pid
 
 
 # What a heal of one alias cannot do without: its aliases, its policy, its versions, one UpdateAlias.
@@ -636,10 +684,42 @@ def _http_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(response.read())
 
 
-def event_heal(estate: Estate, proxy: QuotaProxy, scale: float, share: float = DEFAULT_QUOTA_SHARE) -> EventFigures:
+def _one_event(target: str, lam: Any, sqs: Any, queue: str, proxy: QuotaProxy, lines: list[tuple[float, str]], pid: int, process: Any) -> EventRun:
+    """A console change of ``target``:prod and its event on the queue: the reads the event's run
+    made, the controller's CPU from the event queued to its run finished, and the times from
+    the event queued to the drift in the log and to the alias back on its version."""
+    lam.update_alias(FunctionName=target, Name="prod", FunctionVersion="1")  # the console change
+    time.sleep(0.2)
+    proxy.reset()
+    cpu_before = _cpu_seconds(pid)
+    sqs.send_message(QueueUrl=queue, MessageBody=cloudtrail_update_alias(target, "prod", "1"))
+    queued = time.perf_counter()
+    reported = healed = finished = None
+
+    def seen(text: str, *also: str) -> float | None:
+        return next((at - queued for at, line in list(lines) if at >= queued and text in line and all(a in line for a in also)), None)
+
+    while time.perf_counter() - queued < 60 and process.poll() is None:
+        reported = reported if reported is not None else seen("drift found", target)
+        if healed is None and lam.get_alias(FunctionName=target, Name="prod")["FunctionVersion"] == ALIASES["prod"]:
+            healed = time.perf_counter() - queued
+        finished = seen("reconcile finished")
+        if healed is not None and finished is not None:
+            break
+        time.sleep(0.01)
+    cpu_after = _cpu_seconds(pid)
+    reported = reported if reported is not None else seen("drift found", target)
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    time.sleep(0.3)
+    return EventRun(target, proxy.snapshot(), cpu, reported, healed)
+
+
+def event_heal(estate: Estate, proxy: QuotaProxy, scale: float, share: float = DEFAULT_QUOTA_SHARE, events: int = 5) -> EventFigures:
     """``pointsman run --events-queue`` in apply mode through the proxy: its first full run, then
-    a console change of one prod alias and its CloudTrail event on the queue; the clock runs from
-    the event being queued to the drift in the log and to the alias back on its version."""
+    ``events`` times a console change of one prod alias and its CloudTrail event on the queue.
+    Each event: the reads its run made, the controller process's CPU time from the event queued
+    to its run finished (time.process_time's measure, read from /proc), and the times from the
+    event queued to the drift in the log and to the alias back on its version."""
     import threading
 
     lam = direct_clients(estate.moto_url)[0]
@@ -690,7 +770,9 @@ def event_heal(estate: Estate, proxy: QuotaProxy, scale: float, share: float = D
     process = start_pointsman(argv, env, str(rss), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     reader = threading.Thread(target=lambda: [lines.append((time.perf_counter(), line)) for line in process.stderr or ()], daemon=True)
     reader.start()
-    full_run_s, full_status, reported, healed, counts = 0.0, "never finished", None, None, proxy.snapshot()
+    full_run_s, full_status = 0.0, "never finished"
+    done: list[EventRun] = []
+    pid = _child_pid(process.pid)
     try:
         started = time.perf_counter()
         runs: list[dict[str, Any]] = []
@@ -705,22 +787,9 @@ def event_heal(estate: Estate, proxy: QuotaProxy, scale: float, share: float = D
         if runs:
             full_run_s, full_status = runs[0]["duration_s"], runs[0]["status"]
             time.sleep(1.5)  # the consumer's long poll is running
-            target = estate.functions[len(estate.functions) // 2]
-            lam.update_alias(FunctionName=target, Name="prod", FunctionVersion="1")  # the console change
-            proxy.reset()
-            sqs.send_message(QueueUrl=queue, MessageBody=cloudtrail_update_alias(target, "prod", "1"))
-            queued = time.perf_counter()
-            while time.perf_counter() - queued < 60 and process.poll() is None:
-                if reported is None:
-                    reported = next((at - queued for at, line in list(lines) if at >= queued and "drift found" in line and target in line), None)
-                if lam.get_alias(FunctionName=target, Name="prod")["FunctionVersion"] == ALIASES["prod"]:
-                    healed = time.perf_counter() - queued
-                    break
-                time.sleep(0.01)
-            time.sleep(0.5)  # the event's run records its reads
-            if reported is None:
-                reported = next((at - queued for at, line in list(lines) if at >= queued and "drift found" in line and target in line), None)
-            counts = proxy.snapshot()
+            for k in range(events):
+                target = estate.functions[(len(estate.functions) // 2 + k * 7) % len(estate.functions)]
+                done.append(_one_event(target, lam, sqs, queue, proxy, lines, pid, process))
     finally:
         process.terminate()
         try:
@@ -731,7 +800,7 @@ def event_heal(estate: Estate, proxy: QuotaProxy, scale: float, share: float = D
         reader.join(5)
         sqs.delete_queue(QueueUrl=queue)
     errors = [line.strip() for _, line in lines if '"level": "error"' in line or line.startswith("error:")]
-    figures = EventFigures(estate.shape, full_run_s, full_status, reported, healed, counts, process.returncode, read_rss(str(rss)), errors)
+    figures = EventFigures(estate.shape, full_run_s, full_status, done, process.returncode, read_rss(str(rss)), errors)
     shutil.rmtree(work, ignore_errors=True)
     return figures
 

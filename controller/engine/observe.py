@@ -105,9 +105,27 @@ def observed_by(spec: Spec, drift: list[Drift]) -> Callable[[str], tuple[_Observ
                     return apis[target[0]], True
                 if target in stages:
                     return stages[target], True
+                elsewhere = _elsewhere(spec, *target)  # a part of a spec: the API may be declared in the rest
+                if elsewhere is not None:
+                    return elsewhere, True
         return None
 
     return find
+
+
+def _elsewhere(spec: Spec, api: str, stage: str) -> _Observed | None:
+    """The observed declaration of ``api`` or its ``stage`` when the whole spec declares them and
+    this part of it does not (a mapping in a focused run pointing at an API outside the focus)."""
+    if not spec.leaves_out_api(api):
+        return None
+    declared = spec.declared_api(api)
+    assert declared is not None and spec.whole is not None
+    if declared.spec.manage == OBSERVE:
+        return _Observed(f"REST API {api}", declared.source)
+    decl = declared.spec.stages.get(stage)
+    if decl is not None and decl.manage == OBSERVE:
+        return _Observed(f"stage {api}/{stage}", spec.whole.source_of("rest_apis", api, "stages", stage) or declared.source)
+    return None
 
 
 def observe_only(plan: Plan, spec: Spec, drift: list[Drift]) -> tuple[Plan, tuple[Held, ...]]:

@@ -303,6 +303,8 @@ class LambdaPermission(Kind):
                     api_id = own_api_id(statement)
                     if api_id is None or (fn_name, alias, api_id) in handled:
                         continue
+                    if ctx.spec.leaves_out_api(ctx.scope.api_name(api_id)):
+                        continue  # a part of the spec (a focused run): that API's statements are planned with it
                     key = f"{fn_name}/{alias}/{ctx.scope.api_name(api_id)}"
                     key = f"{key}/{statement['Sid']}" if key in keys else key
                     keys.add(key)

@@ -204,6 +204,7 @@ class Scope:
     _rest_api_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> GetRestApis item
     _function_arns: dict[str, str] = field(default_factory=dict)  # name -> ARN, from ListFunctions
     _domain_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> GetDomainNames item
+    _parameter_batches: dict[str, tuple[str, ...]] = field(default_factory=dict)  # SSM name -> the key of the batch that read it
 
     # ------------------------------------------------------------------ plumbing
 
@@ -349,8 +350,15 @@ class Scope:
         GetParameters takes up to ``SSM_BATCH`` names a call; each batch is read once (the
         sorted names cut the same way every time, so ``observe`` and the plan share them).
         A value never leaves as text: it is a ``Sensitive``, which prints as its digest."""
-        wanted = sorted(set(names))
         out: dict[str, Sensitive | None] = {}
+        wanted: list[str] = []
+        with self._guard:  # a name some earlier batch read (a focused run asks for fewer names)
+            for name in sorted(set(names)):
+                batch = self._parameter_batches.get(name)
+                if batch is not None and batch in self._cache:
+                    out[name] = self._cache[batch][name]
+                else:
+                    wanted.append(name)
         for start in range(0, len(wanted), SSM_BATCH):
             batch = tuple(wanted[start : start + SSM_BATCH])
             out.update(self._memo(("parameters", *batch), partial(self._load_parameters, batch)))
@@ -364,6 +372,9 @@ class Scope:
             # Asked by name, answered by name (an ARN would be answered by its ARN).
             name = item["Name"] if item["Name"] in found else item.get("ARN", item["Name"])
             found[name] = Sensitive(str(item["Value"]))
+        with self._guard:
+            for name in names:
+                self._parameter_batches[name] = ("parameters", *names)
         return {name: found.get(name) for name in names}
 
     def policy_statements(self, function: str, alias: str) -> list[dict[str, Any]]:

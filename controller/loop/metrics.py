@@ -38,8 +38,9 @@ class Metrics:
         self.rollout_weight = Gauge("pointsman_rollout_weight_percent", "Share of traffic on the new version of each rollout", ["alias", "target"], registry=r)
         self.rollout_aborts = Counter("pointsman_rollout_aborts_total", "Rollouts rolled back (a gate tripped, or aborted by request)", registry=r)
 
-    def observe_result(self, result: Result, remaining: list[dict[str, Any]] | None = None) -> None:
-        """``remaining``: the drift left after the run (``result.drift`` less what it healed)."""
+    def observe_result(self, result: Result, remaining: list[dict[str, Any]] | None = None, warnings: int | None = None) -> None:
+        """``remaining``: the drift left after the run (``result.drift`` less what it healed);
+        ``warnings``: how many the status holds (a focused run's merged with the last full run's)."""
         self.drift.clear()
         counts: dict[tuple[str, str], int] = {}
         left = remaining if remaining is not None else [d.as_dict() for d in result.drift]
@@ -47,7 +48,7 @@ class Metrics:
             counts[(d["kind"], d["status"])] = counts.get((d["kind"], d["status"]), 0) + 1
         for (kind, status), n in counts.items():
             self.drift.labels(kind=kind, status=status).set(n)
-        self.warnings.set(len(result.warnings))
+        self.warnings.set(len(result.warnings) if warnings is None else warnings)
         for outcome in result.outcomes:
             self.actions.labels(outcome=outcome.status.value).inc()
         for operation, n in result.api_calls.items():

@@ -7,6 +7,7 @@ remote for new commits, serves HTTP, and stops cleanly on SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -20,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
+from controller.engine.focus import Dependencies, Focus, Owner, focus, owner
 from controller.engine.guardrails import Guardrails, fingerprint
 from controller.engine.pipeline import Result, reconcile
 from controller.live.scope import Scope
@@ -149,6 +151,14 @@ class Controller:
         self.git_failures = 0
         self._scope: Scope | None = None  # the reads of the last full run, kept for events
         self._scope_commit: str | None = None
+        # Who routes to whom in the kept reads (None: an event's run plans the whole spec), and the
+        # status's routing view and managed resources by declaration, so a focused run replaces
+        # only what it planned (``controller.engine.focus``).
+        self._deps: Dependencies | None = None
+        self._route_groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._managed_groups: dict[Owner | tuple[str, str], list[dict[str, Any]]] = {}
+        self._focus: Focus | None = None  # the focus of the run in progress (None: the whole spec)
+        self._widen = False  # a focused run left extra resources that prune would delete
         self._commits: dict[str, dict[str, Any]] = {}
         # When the next scheduled reconcile runs (the Runner knows; None without one).
         self.next_run_at: Callable[[], float | None] = lambda: None
@@ -164,19 +174,33 @@ class Controller:
 
     # ------------------------------------------------------------------ one run
 
-    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = ()) -> RunRecord:
+    def reconcile(
+        self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = (), *, whole: bool = False
+    ) -> RunRecord:
         """One run. ``changed``: the reads an event says changed (``("function", F)``...):
         only those are read again, against the spec and the reads of the last full run.
         ``events``: the CloudTrail events that brought the run; the drift each explains is
-        kept with who made it (``actor``)."""
+        kept with who made it (``actor``). With both, the run is focused: it plans only the
+        declarations the events touched and what depends on them (``controller.engine.focus``),
+        unless ``whole`` or the touch cannot be mapped. When a focused run leaves extra
+        resources that prune would delete, a run over the whole spec follows at once."""
+        record = self._reconcile_once(trigger, changed, events, whole)
+        if self._widen:
+            self._widen = False
+            log.info("prune is on and the focused run found extra resources: planning the whole spec", run=record.id)
+            record = self._reconcile_once(trigger, [], events, True)
+        return record
+
+    def _reconcile_once(self, trigger: str, changed: Collection[tuple[str, ...]] | None, events: Sequence[Touch], whole: bool) -> RunRecord:
         with self._lock:  # never two reconciles at once, whoever asks
             record = self.history.start(RunRecord(started=time.time(), trigger=trigger, mode=self.settings.mode.value))
             self.status.running = {"id": record.id, "trigger": trigger, "started": record.started}
             run_id = record.id  # logged at the start and the finish, whatever entry the run folds into
             log.info("reconcile started", run=run_id, trigger=trigger)
             started = time.monotonic()
+            self._focus = None
             try:
-                self._run(record, changed, events)
+                self._run(record, changed, events, whole)
             except AWS_ERRORS as exc:
                 record.status, record.error = "error", describe_error(exc)
             except Exception as exc:  # never crash the loop; say what happened
@@ -191,10 +215,23 @@ class Controller:
                 self.status.running = None
                 self._publish(record, time.monotonic() - started)
                 if self.notifier is not None:
-                    self.notifier.observe(record, head_invalid=self.status.head_valid is False)
+                    self.notifier.observe(self._as_state(record), head_invalid=self.status.head_valid is False)
             folded = {"folded_into": record.id, "count": record.count} if record.id != run_id else {}
-            log.info("reconcile finished", run=run_id, status=record.status, drift=record.drift_count, error=record.error, **folded)
+            focused: dict[str, Any] = {"focus": self._focus_words()} if self._focus is not None else {}
+            log.info("reconcile finished", run=run_id, status=record.status, drift=record.drift_count, error=record.error, **folded, **focused)
             return record
+
+    def _focus_words(self) -> list[str]:
+        f = self._focus
+        assert f is not None
+        return [f"function {n}" for n in sorted(f.functions)] + [f"REST API {n}" for n in sorted(f.apis)] + [f"domain {n}" for n in sorted(f.domains)]
+
+    def _as_state(self, record: RunRecord) -> RunRecord:
+        """The run as notifications see it: a focused run that changed nothing says what the whole
+        estate is now (its drift merged with what the last full run found), not only its part."""
+        if self._focus is None or record.status not in ("in_sync", "drift"):
+            return record
+        return dataclasses.replace(record, status="drift" if self.status.drift else "in_sync", drift=list(self.status.drift))
 
     def has_reads(self) -> bool:
         """Has a full run read the managed scope (so events can be matched against it)?"""
@@ -206,11 +243,14 @@ class Controller:
         scope = self._scope
         return [key for key in keys if scope is not None and scope.was_read(key)]
 
-    def _run(self, record: RunRecord, changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = ()) -> None:
+    def _run(self, record: RunRecord, changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = (), whole: bool = False) -> None:
         self.clients.counter.reset()
         if changed is not None and self._scope is not None and self._good is not None and self._good[0] == self._scope_commit:
             self._scope.invalidate(changed)
-            self._reconcile(record, self._scope, events)  # the commit the last run used: no fetch, no full scan
+            # The commit the last run used: no fetch, no full scan; and, when the events can be
+            # mapped to declarations, a plan of those alone.
+            self._focus = None if whole else self._focus_of(self._scope, events)
+            self._reconcile(record, self._scope, events, self._focus)
             return
         head = self._fetch()
         record.head_sha = head or self.status.head_commit
@@ -223,13 +263,36 @@ class Controller:
             record.error = self.status.git_error or "; ".join(self.status.spec_errors[:5]) or "no valid commit yet"
             return
         scope = Scope(self.clients, concurrency=self.settings.concurrency)
+        self._deps = None
         self._reconcile(record, scope)
         # Events reuse these reads, for this commit, until the next full run.
         self._scope, self._scope_commit = scope, self._good[0]
+        if record.status not in ("error", "refused", "deferred") and self.status.applied_commit == self._good[0]:
+            try:
+                self._deps = Dependencies.of(self._good[1], scope)  # the routing view read what it needs
+            except AWS_ERRORS as exc:
+                log.warning("events will plan the whole spec: the routes could not be read", error=describe_error(exc))
 
-    def _reconcile(self, record: RunRecord, scope: Scope, events: Sequence[Touch] = ()) -> None:
+    def _focus_of(self, scope: Scope, events: Sequence[Touch]) -> Focus | None:
+        """What the events' run plans (``controller.engine.focus``); None for the whole spec: the
+        events name something the spec and the reads cannot place, or a REST API was created or
+        deleted, or a person's word waits for the next run (an approval, a rollout control)."""
+        if not events or self._deps is None or self._good is None or self._waiting or self.rollout_controls:
+            return None
+        if any(("rest_apis",) in touch.keys for touch in events):
+            return None
+        functions = {f for t in events for f in t.functions}
+        api_ids = {a for t in events for a in t.api_ids}
+        domains = {d for t in events for d in t.domains}
+        return focus(self._good[1], scope, self._deps, functions, api_ids, domains)
+
+    def _reconcile(self, record: RunRecord, scope: Scope, events: Sequence[Touch] = (), part: Focus | None = None) -> None:
         assert self._good is not None
-        commit, spec = self._good
+        commit, whole = self._good
+        spec = part.spec(whole, self._deps) if part is not None and self._deps is not None else whole
+        applied_before = self._applied[1] if self._applied is not None else None
+        if part is not None and applied_before is not None:
+            applied_before = applied_before.part(part.functions, part.apis, part.domains)  # the protection of what the plan can touch
         record.commit_sha = commit
         head_ok = self.status.head_valid is not False
         write = self.settings.mode is Mode.APPLY and head_ok
@@ -249,13 +312,13 @@ class Controller:
             heal=self._applied is not None and self._applied[0] == commit,
             approvals=True,
             approved=self._approved,
-            protected_before=self._applied[1] if self._applied is not None else None,
+            protected_before=applied_before,
         )
         result = reconcile(
             spec,
             self.clients,
             apply=write,
-            prune=self.settings.prune,
+            prune=self.settings.prune and part is None,  # what a part of the spec leaves out is not extra
             concurrency=self.settings.concurrency,
             should_stop=self.stop_requested.is_set,
             scope=scope,
@@ -263,31 +326,54 @@ class Controller:
             rollouts=book,
             guardrails=rails,
         )
-        self._guarded(commit, spec, result, write)
+        self._guarded(commit, whole, result, write)
         self._record_result(record, result, head_ok)
-        self._rollouts(record, result, write)
+        self._rollouts(record, result, write, part)
         self._attribute(record, result, events)
         remaining, _ = remaining_drift(record.drift, record.actions)
         healed = healed_by(record)
-        self.metrics.observe_result(result, remaining)
+        planned = [a for a in record.actions if a.get("outcome") != OutcomeStatus.SUCCEEDED.value]
+        found, warnings = record.drift, list(record.warnings)
+        if part is not None:
+            # A focused run's findings replace what earlier runs found of what it planned; the
+            # rest of the estate stays as the last full run (and later focused runs) saw it.
+            def kept(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                return [e for e in entries if not part.covers(e["resource"], whole)]
+
+            remaining, found, planned = kept(self.status.drift) + remaining, kept(self.status.found) + found, kept(self.status.planned) + planned
+            warnings = [w for w in self.status.warnings if w.split(":", 1)[0] not in part.functions and w not in warnings] + warnings
+            if result.plan.not_pruned and self.settings.prune:
+                self._widen = True
+        self.metrics.observe_result(result, remaining, warnings=len(warnings))
         now = time.time()
         # Drift is healed when the commit was applied already: a new commit's changes are a deployment, not a heal.
         healing = self.status.applied_commit == commit
         fresh = heals_of(record, self.status.first_seen, now) if healing else []
         self.status.heals = [h for h in fresh + self.status.heals if h["healed_at"] > now - HEALED_KEPT_S][:HEALED_KEPT_MAX]
         self.status.first_seen = {d["resource"]: self.status.first_seen.get(d["resource"], record.started) for d in remaining}
-        self.status.drift, self.status.found, self.status.healed = remaining, record.drift, healed
-        self.status.planned = [a for a in record.actions if a.get("outcome") != OutcomeStatus.SUCCEEDED.value]
-        self.status.warnings = list(record.warnings)
-        self._routes(spec, scope)
+        self.status.drift, self.status.found, self.status.healed = remaining, found, healed
+        self.status.planned = planned
+        self.status.warnings = warnings
+        self._routes(whole, scope, part)
         if not result.problems and not (write and (result.refused or result.window)):
-            self.status.applied_commit = commit
-            self.status.managed = managed_entries(result.managed, record.drift, remaining)
+            entries = managed_entries(result.managed, record.drift, remaining)
+            if part is None:
+                self.status.applied_commit = commit
+                self.status.managed = entries
+                self._managed_groups = _grouped(entries, _managed_owner)
+            else:
+                self._managed_groups.update(dict.fromkeys(part.owners(), []))
+                self._managed_groups.update(_grouped(entries, _managed_owner))
+                self.status.managed = [entry for group in self._managed_groups.values() for entry in group]
+            if part is not None and self._deps is not None:
+                # What this run read again (routes, mappings) keeps the next focus right.
+                self._deps.refresh(whole, scope, part.apis, part.domains)
 
-    def _rollouts(self, record: RunRecord, result: Result, write: bool) -> None:
+    def _rollouts(self, record: RunRecord, result: Result, write: bool, part: Focus | None = None) -> None:
         """Keep each rollout's step: persisted once its action is applied (a failed or skipped
         UpdateAlias leaves the step where it was, and the next run tries it again); detect mode
-        never moves a rollout, so nothing is persisted."""
+        never moves a rollout, so nothing is persisted. A focused run decides the rollouts of its
+        functions only: the others stay as the last run left them."""
         failed = {o.action.resource for o in result.outcomes if o.status is not OutcomeStatus.SUCCEEDED}
         planned = {a.resource for a in result.plan.actions}
         keep: dict[str, dict[str, Any]] = {}
@@ -309,14 +395,20 @@ class Controller:
         if write:
             self.history.save_rollouts(keep)
         record.rollouts = [r for r in rows if r.get("line")]
-        self.status.rollouts = record.rollouts
+        rolling = bool(due)
+        others: list[dict[str, Any]] = []
+        if part is not None:
+            others = [r for r in self.status.rollouts if str(r.get("alias")).split("/", 1)[0] not in part.functions]
+            if self.rollout_due_at is not None and any(r.get("status") in (PROGRESSING, WAITING) for r in others):
+                due.append(self.rollout_due_at)
+        self.status.rollouts = others + record.rollouts
         self.rollout_due_at = min(due) if due and write else None
-        if due and record.status == "in_sync":
+        if rolling and record.status == "in_sync":
             record.status = "rolling_out"  # nothing differs from this step, but git's version does not take all traffic yet
         for row in record.rollouts:
             if row.get("event") == "rollout_aborted":
                 self.metrics.rollout_aborts.inc()
-        self.metrics.observe_rollouts(record.rollouts)
+        self.metrics.observe_rollouts(self.status.rollouts)
 
     def rollout_control(self, alias: str, action: str) -> str | None:
         """Ask the next run to ``abort``, ``promote`` or ``retry`` the rollout of ``alias``
@@ -392,14 +484,28 @@ class Controller:
         if running is not None:
             running["drift"], running["actions"] = drift, actions
 
-    def _routes(self, spec: Spec, scope: Scope) -> None:
-        """The routing view of this run's reads (kept in the status; a failed read is logged)."""
+    def _routes(self, spec: Spec, scope: Scope, part: Focus | None = None) -> None:
+        """The routing view of this run's reads (kept in the status; a failed read is logged). A
+        focused run makes again the routes it can have changed (``Focus.routes_spec``): the
+        stages of its APIs and of those its domains map to, its domains and those mapping to its APIs."""
         from controller.views.routes import routes
 
+        shown = spec if part is None or self._deps is None else part.routes_spec(spec, self._deps)
         try:
-            self.status.routes = [r.as_dict() for r in routes(spec, scope)]
+            rows = [r.as_dict() for r in routes(shown, scope)]
         except AWS_ERRORS as exc:
             log.warning("routing view not updated", error=describe_error(exc))
+            return
+        if shown is spec:
+            self._route_groups = _grouped(rows, _route_owner)
+            self.status.routes = rows
+            return
+        self._route_groups.update(dict.fromkeys([("domain", d) for d in shown.domains] + [("stage", a) for a in shown.rest_apis], []))
+        self._route_groups.update(_grouped(rows, _route_owner))
+        groups = self._route_groups.items()
+        self.status.routes = [row for key, group in groups if key[0] == "domain" for row in group] + [
+            row for key, group in groups if key[0] != "domain" for row in group
+        ]
 
     def _fetch(self) -> str | None:
         try:
@@ -657,6 +763,23 @@ class Controller:
                 "approval": s.approval,
             },
         }
+
+
+def _route_owner(row: dict[str, Any]) -> tuple[str, str]:
+    """The declaration a routing view row belongs to: its domain, or the REST API of its stage."""
+    entry = str(row.get("entry") or "")
+    return ("domain", entry.split("/", 1)[0]) if row.get("entry_kind") == "domain" else ("stage", entry.rsplit("/", 1)[0])
+
+
+def _managed_owner(entry: dict[str, Any]) -> tuple[str, str]:
+    return owner(str(entry.get("resource") or "")) or ("other", "")
+
+
+def _grouped(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return groups
 
 
 def _notifier(settings: RunSettings) -> Any:
