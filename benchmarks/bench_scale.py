@@ -908,7 +908,9 @@ def _per_target(run: Run) -> tuple[dict[str, float], dict[str, str]]:
     return {t["name"]: float(t["seconds"]) for t in document["targets"]}, {t["name"]: t["state"] for t in document["targets"]}
 
 
-def bench_targets(count: int, functions: int, scale: float, latency_ms: float, share: float, faults: bool = True) -> TargetsFigures:
+def bench_targets(
+    count: int, functions: int, scale: float, latency_ms: float, share: float, faults: bool = True, throttle_deadline: float | None = None
+) -> TargetsFigures:
     """``count`` targets, an emulated account each holding ``functions`` functions: a converged
     plan of them all at once (``--parallelism count``) behind a proxy whose quotas are per account,
     against the slowest target's quota bound; then the same with one target denied and another
@@ -942,7 +944,10 @@ def bench_targets(count: int, functions: int, scale: float, latency_ms: float, s
             if faults and count > 2:
                 plan = {target_account(0): "deny", target_account(1): ("throttle", 0.5)}
                 with QuotaProxy(moto.url, scale=scale, latency_ms=latency_ms, per_account=True, faults=plan) as proxy:
-                    faulty = run_pointsman(argv, paced_env(proxy, scale, share))
+                    env = paced_env(proxy, scale, share)
+                    if throttle_deadline is not None:  # how long the throttled target holds out (default: the one-shot 5 minutes)
+                        env["POINTSMAN_THROTTLE_DEADLINE"] = f"{throttle_deadline:g}"
+                    faulty = run_pointsman(argv, env)
                 figures.faulty = faulty
                 figures.faulty_seconds, figures.faulty_states = _per_target(faulty)
             moto.reset()

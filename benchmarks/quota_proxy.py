@@ -389,8 +389,9 @@ class QuotaProxy:
             buckets = []
             for name in names:
                 bucket = self._buckets.get((owner, name))
-                if bucket is None:
+                if bucket is None:  # full, as at the start
                     bucket = self._buckets[(owner, name)] = _Bucket(self.quotas[name])
+                    bucket.last = now
                 buckets.append(bucket)
             for bucket in buckets:
                 bucket.refill(now)

@@ -338,13 +338,14 @@ def test_the_event_driven_heal_through_the_proxy_reads_only_the_touched_function
     estate = seed(moto_url, shape, tmp_path / "spec")
     assert converge(estate).exit_code == 0
     with QuotaProxy(moto_url, scale=10, latency_ms=2) as proxy:
-        figures = event_heal(estate, proxy, scale=10)
+        figures = event_heal(estate, proxy, scale=10, events=1)
     assert figures.full_run_status == "in_sync", figures.errors
-    assert figures.reported_s is not None and figures.healed_s is not None, figures.lines()
-    assert figures.reported_s <= figures.healed_s
+    (event,) = figures.events
+    assert event.reported_s is not None and event.healed_s is not None, figures.lines()
+    assert event.reported_s <= event.healed_s
     lam = direct_clients(moto_url)[0]
     assert all(lam.get_alias(FunctionName=f, Name="prod")["FunctionVersion"] == "2" for f in estate.functions)
-    forwarded = {op: n for op, n in figures.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway."))}
+    forwarded = {op: n for op, n in event.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway."))}
     # The heal's own reads, one write, and the healed function's aliases read again for the routing view.
     assert forwarded == {**{op: 1 for op in EVENT_MINIMUM}, "lambda.ListAliases": 2, "lambda.UpdateAlias": 1}
     assert figures.exit_code == 0 and figures.peak_rss_kib > 10_000
@@ -370,3 +371,19 @@ def test_a_plan_beside_a_concurrent_deployer_through_the_proxy(moto_url: str, tm
     assert set(theirs) <= {f"{service}.{operation}" for service, operation, _, _ in DEPLOYER_CALLS}
     assert figures.bound_s > 0
     assert shared.lines()[0].startswith("shared quota     functions=   10 share=0.5 deployer: ")
+
+
+def test_targets_slice_each_account_has_its_quota_and_a_failing_target_fails_alone() -> None:
+    """A fast slice of `make bench-scale --targets`: 3 emulated accounts x 4 functions behind the
+    proxy with per-account quotas (x10), one plan of all three; then t00 denied and t01 answered
+    429 half the time: t00 fails with AccessDenied, t02 is planned in sync all the same."""
+    from benchmarks.bench_scale import bench_targets, target_account
+
+    figures = bench_targets(3, 4, scale=10, latency_ms=2, share=0.5, throttle_deadline=20)
+    assert figures.clean.exit_code == 0, figures.clean.stderr[-2000:]
+    assert sorted(figures.bounds) == [target_account(i) for i in range(3)]  # every account's calls counted apart
+    assert sorted(figures.clean_seconds) == ["t00", "t01", "t02"]
+    assert figures.faulty is not None and figures.faulty.exit_code == 1
+    assert figures.faulty_states["t00"] == "failed" and figures.faulty_states["t02"] == "in sync"
+    assert "AccessDenied" in figures.faulty.stderr
+    assert any("targets" in line for line in figures.lines())
