@@ -2,13 +2,14 @@
 
 The layout (README "Adopting an existing estate"):
 
-- ``<api>.yaml`` per REST API in scope: its stages, and the functions only it routes to;
+- ``<api>.yaml`` per REST API in scope: its stages (and its ``versions`` block, see
+  :mod:`controller.views.adopt_versions`), and the functions only it routes to;
 - ``functions.yaml``: the functions in scope that no imported API (or more than one) routes to;
 - ``domains.yaml``: the custom domains in scope and their base path mappings.
 
 Everything is sorted and the text depends only on what AWS holds, so a re-import gives the
-same bytes. What the spec cannot say (or what this first slice does not import yet) is left
-out, named in ``# not managed:`` comments in the files and in the summary printed at the end.
+same bytes. What the spec cannot say is left out, named in ``# not managed:`` comments in the
+files and in the summary printed at the end.
 """
 
 from __future__ import annotations
