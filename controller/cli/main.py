@@ -458,6 +458,9 @@ def _reconcile_once(settings: RunSettings) -> int:
     """Exit 0 nothing to do, 2 drift found (healed in apply mode) or a rollout in progress, 1 error."""
     from controller.loop.runner import Controller
 
+    targets = _spec_targets(settings)
+    if targets:
+        return _reconcile_targets_once(settings, targets)
     controller = Controller(settings)
     try:
         record = controller.reconcile("once")
@@ -468,6 +471,76 @@ def _reconcile_once(settings: RunSettings) -> int:
         print(f"error: {record.error}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK if record.status == "in_sync" else EXIT_DRIFT
+
+
+def _spec_targets(settings: RunSettings) -> list[tuple[str, Any, list[Any]]]:
+    """The targets of the spec at the head of the branch, each with its settings or the problems of
+    its target file (none: a spec without targets, or one that cannot be read now, which the
+    controller then reports as it always has)."""
+    import tempfile
+    from pathlib import Path
+
+    from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
+    from controller.spec.targets import read_target_settings
+
+    state = settings.prepare_state_dir()
+    git = GitSource(
+        url=settings.repo,
+        branch=settings.branch,
+        workdir=state / "repo.git",
+        token=settings.git_token.get_secret_value() if settings.git_token else None,
+        ssh_key_file=settings.git_ssh_key_file,
+    )
+    try:
+        head = git.fetch()
+        with tempfile.TemporaryDirectory(prefix="pointsman-targets-") as tmp:
+            directory = git.export(head, settings.path.strip("/") or ".", Path(tmp))
+            return read_target_settings(directory) if directory.is_dir() else []
+    except (GitSourceError, UnsafeSpecTree):
+        return []
+
+
+def _reconcile_targets_once(settings: RunSettings, targets: list[tuple[str, Any, list[Any]]]) -> int:
+    """``reconcile --once`` of a spec split into targets: each target a controller of its own (its
+    directory of the spec, its credentials and account check, its history under
+    STATE_DIR/targets/NAME), --parallelism at once; one JSON document of every target's run.
+    Exit 1 when any target failed, else 2 when any drifted or is rolling out, else 0."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from controller.aws.targets import check_account
+    from controller.engine.targets import clients_for_settings
+    from controller.loop.runner import Controller
+
+    base = settings.path.strip("/")
+
+    def one(name: str, target: Any, problems: list[Any]) -> tuple[str, dict[str, Any], int]:
+        if target is None:
+            return name, {"status": "invalid", "error": "; ".join(str(p) for p in problems)}, EXIT_ERROR
+        sub = settings.model_copy(update={"path": f"{base}/{name}" if base and base != "." else name, "state_dir": settings.state_dir / "targets" / name})
+        try:
+            clients = clients_for_settings(target, timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
+            check_account(clients.client("sts"), target.account_id)
+            controller = Controller(sub, clients, target=name)
+        except Exception as exc:  # noqa: BLE001 - one target's failure is its own line
+            message = describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc)
+            return name, {"status": "error", "error": f"{message}; nothing was read or written"}, EXIT_ERROR
+        try:
+            record = controller.reconcile("once")
+        finally:
+            controller.history.close()
+        document = {k: v for k, v in record.as_json().items() if k != "api_calls"}
+        if record.status in ("error", "invalid", "failed", "interrupted") or controller.status.head_valid is False:
+            return name, document, EXIT_ERROR
+        return name, document, EXIT_OK if record.status == "in_sync" else EXIT_DRIFT
+
+    with ThreadPoolExecutor(max(1, settings.parallelism)) as pool:
+        runs = list(pool.map(lambda item: one(*item), targets))
+    print(json.dumps({"targets": {name: document for name, document, _ in runs}}, indent=2, default=str))
+    for name, document, code in runs:
+        if code == EXIT_ERROR:
+            print(f"error: target {name}: {document.get('error')}", file=sys.stderr)
+    codes = [code for _, _, code in runs]
+    return EXIT_ERROR if EXIT_ERROR in codes else EXIT_DRIFT if EXIT_DRIFT in codes else EXIT_OK
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -412,6 +412,7 @@ _RUN_FLAGS = (
     "state_dir",
     "listen",
     "concurrency",
+    "parallelism",
     "history_keep",
     "allow_empty",
     "events_queue",
@@ -446,6 +447,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", help="clone, history and exports, default .pointsman " + env.format("STATE_DIR"))
     p.add_argument("--listen", help="HTTP HOST:PORT, default 127.0.0.1:8080 " + env.format("LISTEN"))
     p.add_argument("--concurrency", type=int, help="parallel AWS reads per quota bucket, default 8 " + env.format("CONCURRENCY"))
+    p.add_argument(
+        "--parallelism", type=int, help="targets reconciled at once (reconcile --once of a spec with targets), default 4 " + env.format("PARALLELISM")
+    )
     p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
     p.add_argument(
         "--events-queue",

@@ -23,7 +23,7 @@ from controller.aws.clients import AwsClients, describe_error
 from controller.aws.targets import TargetIdentityError, assumed_session, check_account
 from controller.engine.pipeline import Result, reconcile
 from controller.live.scope import Scope
-from controller.spec.targets import Target
+from controller.spec.targets import Target, TargetSpec
 
 DEFAULT_PARALLELISM = 4
 
@@ -42,7 +42,11 @@ class TargetRun:
 def clients_for(target: Target, *, base: boto3.session.Session | None = None, **options: Any) -> AwsClients:
     """The target's clients: its role assumed (through its chain) in its Region, paced by its
     account's and Region's quota buckets; the ambient credentials for a target without a role."""
-    settings = target.settings
+    return clients_for_settings(target.settings, base=base, **options)
+
+
+def clients_for_settings(settings: TargetSpec | None, *, base: boto3.session.Session | None = None, **options: Any) -> AwsClients:
+    """As :func:`clients_for`, from a target's settings alone (None: the ambient ones)."""
     if settings is None:
         return AwsClients(**options)
     roles = [*settings.via, settings.role_arn] if settings.role_arn else []

@@ -118,8 +118,11 @@ def remaining_drift(drift: list[dict[str, Any]], actions: list[dict[str, Any]]) 
 
 
 class Controller:
-    def __init__(self, settings: RunSettings, clients: AwsClients | None = None) -> None:
+    def __init__(self, settings: RunSettings, clients: AwsClients | None = None, target: str | None = None) -> None:
+        """``target``: the name of the target whose directory ``settings.path`` is (its own
+        ``target.yaml`` at the root, ``clients`` made with its credentials); None: a spec without targets."""
         self.settings = settings
+        self.target = target
         if clients is None:
             # A hung endpoint fails the rest of a reconcile at once, and the next scheduled
             # reconcile tries it again.
@@ -536,7 +539,7 @@ class Controller:
             directory = self.git.export(commit, path, self.exports)
             if not directory.is_dir():
                 raise SpecInvalid([SpecProblem(path, 0, "", f"commit {commit[:12]} has no spec directory {path}/")])
-            declared = target_dirs(directory)
+            declared = [d for d in target_dirs(directory) if self.target is None or d != directory]
             if declared:
                 names = ", ".join(d.relative_to(directory).as_posix() if d != directory else "." for d in declared)
                 raise SpecInvalid(
@@ -546,7 +549,7 @@ class Controller:
                             0,
                             "",
                             f"the spec is split into targets ({names}): `pointsman run` does not reconcile targets yet; "
-                            "schedule `pointsman apply --spec DIR` (every target, each with its own credentials) instead",
+                            "schedule `pointsman reconcile --once` (every target, each with its own credentials) instead",
                         )
                     ]
                 )

@@ -206,18 +206,56 @@ def test_the_iam_policy_of_a_target_is_narrowed_to_its_account_and_region_and_it
     assert "sts:ExternalId" in json.dumps(statement) and "the-external-id" not in out
 
 
-def test_the_controller_refuses_a_spec_split_into_targets_and_writes_nothing(clients: AwsClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _repo_of(spec_root: Path, repo: Path) -> Path:
     from tests.e2e_support import git
 
-    repo = tmp_path / "repo"
-    write_target(repo / "desired_state", "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\n')
+    shutil.copytree(spec_root, repo / "desired_state")
     git("init", "--initial-branch=main", cwd=repo)
     git("add", "-A", cwd=repo)
     git("commit", "-m", "targets", cwd=repo)
+    return repo
+
+
+def test_reconcile_once_reconciles_every_target_with_its_own_credentials_and_history(
+    two_accounts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_target(two_accounts, "wrong", f'account_id: "{A}"\nregion: eu-west-1\n')  # the ambient account is not A
+    repo = _repo_of(two_accounts, tmp_path / "repo")
+    state = tmp_path / "state"
+    argv = ("reconcile", "--once", "--repo", str(repo), "--state-dir", str(state), "--poll-interval", "0", "--parallelism", "3")
+    code, out, err = cli(capsys, *argv)
+    document = json.loads(out)["targets"]
+    assert code == 1 and sorted(document) == ["prod-eu", "prod-us", "wrong"]
+    assert document["prod-eu"]["status"] == "applied" and document["prod-us"]["status"] == "applied"
+    assert document["wrong"]["status"] == "error" and f"not the declared {A}; nothing was read or written" in document["wrong"]["error"]
+    assert f"error: target wrong: the credentials are for account 123456789012, not the declared {A}" in err
+    for account, region in ((A, "eu-west-1"), (B, "us-east-1")):
+        lam = assumed_session(region, [role(account)]).client("lambda")
+        assert lam.get_alias(FunctionName="getProducts", Name="prod")["FunctionVersion"] == "3"
+    assert (state / "targets" / "prod-eu" / "history.sqlite3").is_file() and (state / "targets" / "prod-us" / "history.sqlite3").is_file()
+    # Once converged, the targets that can be reached are in sync.
+    code, out, _ = cli(capsys, *argv)
+    document = json.loads(out)["targets"]
+    assert code == 1 and document["prod-eu"]["status"] == "in_sync" and document["prod-us"]["status"] == "in_sync"
+
+
+def test_the_long_running_controller_refuses_a_spec_split_into_targets_and_writes_nothing(
+    clients: AwsClients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controller.loop.runner import Controller
+    from controller.loop.settings import RunSettings
+
+    root = tmp_path / "spec"
+    write_target(root, "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\n')
+    repo = _repo_of(root, tmp_path / "repo")
     clients.counter.reset()
-    code, out, err = cli(capsys, "reconcile", "--once", "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "--poll-interval", "0")
-    assert code == 1
-    assert "the spec is split into targets (prod-eu): `pointsman run` does not reconcile targets yet" in out + err
+    controller = Controller(RunSettings(repo=str(repo), state_dir=tmp_path / "state", poll_interval=0), clients)
+    try:
+        record = controller.reconcile("schedule")
+    finally:
+        controller.history.close()
+    assert record.status == "invalid"
+    assert "the spec is split into targets (prod-eu): `pointsman run` does not reconcile targets yet" in " ".join(controller.status.spec_errors)
     assert write_calls(clients.counter.snapshot()) == {}
 
 
