@@ -473,6 +473,46 @@ def _reconcile_once(settings: RunSettings) -> int:
     return EXIT_OK if record.status == "in_sync" else EXIT_DRIFT
 
 
+def _take_leases(settings: RunSettings, names: list[str]) -> tuple[Any, dict[str, str | None], threading.Event]:
+    """Without --lease-table: every target, no book. With it: the leases this replica can take
+    now (the others' holders named), renewed every retry period on a thread of their own until
+    the returned event is set."""
+    done = threading.Event()
+    if not settings.lease_table:
+        return None, dict.fromkeys(names), done
+    from controller.loop.leases import DEFAULT_RETRY_PERIOD, LeaseBook
+
+    clients = AwsClients(max_attempts=2, connect_timeout=2, read_timeout=3, timeout_hold=DEFAULT_RETRY_PERIOD, rate_limiter=False)
+    book = LeaseBook(clients, settings.lease_table)
+    mine = book.tick(names)
+    holders = book.holders()
+    held = {name: None if name in mine else holders.holder(name) or "(none: not taken by this replica)" for name in names}
+
+    def renew() -> None:
+        while not done.wait(DEFAULT_RETRY_PERIOD):
+            book.tick(sorted(mine))
+
+    threading.Thread(target=renew, name="lease-renewal", daemon=True).start()
+    return book, held, done
+
+
+def _fence_of(book: Any, target: str) -> Any:
+    """The fence a controller asks before each action: the lease still this replica's (None: no leases)."""
+    if book is None:
+        return None
+    from controller.loop.leases import FenceError
+
+    def fence() -> bool:
+        try:
+            book.fence(target)
+        except FenceError as exc:
+            print(f"warning: {exc}; no further write", file=sys.stderr)
+            return False
+        return True
+
+    return fence
+
+
 def _spec_targets(settings: RunSettings) -> list[tuple[str, Any, list[Any]]]:
     """The targets of the spec at the head of the branch, each with its settings or the problems of
     its target file (none: a spec without targets, or one that cannot be read now, which the
@@ -520,12 +560,18 @@ def _reconcile_targets_once(settings: RunSettings, targets: list[tuple[str, Any,
         try:
             clients = clients_for_settings(target, timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
             check_account(clients.client("sts"), target.account_id)
-            controller = Controller(sub, clients, target=name)
+            controller = Controller(sub, clients, target=name, fence=_fence_of(book, name))
         except Exception as exc:  # noqa: BLE001 - one target's failure is its own line
             message = describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc)
             return name, {"status": "error", "error": f"{message}; nothing was read or written"}, EXIT_ERROR
         try:
-            record = controller.reconcile("once")
+            if book is None:
+                record = controller.reconcile("once")
+            else:
+                with book.fenced(name):  # the lease is not handed over while its run goes on
+                    record = controller.reconcile("once")
+        except Exception as exc:  # noqa: BLE001 - the lease lost before the run began
+            return name, {"status": "error", "error": f"{exc}; nothing was written"}, EXIT_ERROR
         finally:
             controller.history.close()
         document = {k: v for k, v in record.as_json().items() if k != "api_calls"}
@@ -533,9 +579,17 @@ def _reconcile_targets_once(settings: RunSettings, targets: list[tuple[str, Any,
             return name, document, EXIT_ERROR
         return name, document, EXIT_OK if record.status == "in_sync" else EXIT_DRIFT
 
-    with ThreadPoolExecutor(max(1, settings.parallelism)) as pool:
-        runs = list(pool.map(lambda item: one(*item), targets))
-    print(json.dumps({"targets": {name: document for name, document, _ in runs}}, indent=2, default=str))
+    book, held, renewing = _take_leases(settings, [name for name, _, _ in targets])
+    elsewhere = {name: {"status": "held elsewhere", "holder": holder} for name, holder in held.items() if holder is not None}
+    try:
+        with ThreadPoolExecutor(max(1, settings.parallelism)) as pool:
+            runs = list(pool.map(lambda item: one(*item), [t for t in targets if t[0] not in elsewhere]))
+    finally:
+        if book is not None:
+            renewing.set()
+            book.close()  # the leases go back at once: the next replica need not wait for them to expire
+    runs += [(name, document, EXIT_OK) for name, document in sorted(elsewhere.items())]
+    print(json.dumps({"targets": {name: document for name, document, _ in sorted(runs, key=lambda r: r[0])}}, indent=2, default=str))
     for name, document, code in runs:
         if code == EXIT_ERROR:
             print(f"error: target {name}: {document.get('error')}", file=sys.stderr)

@@ -413,6 +413,7 @@ _RUN_FLAGS = (
     "listen",
     "concurrency",
     "parallelism",
+    "lease_table",
     "history_keep",
     "allow_empty",
     "events_queue",
@@ -449,6 +450,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, help="parallel AWS reads per quota bucket, default 8 " + env.format("CONCURRENCY"))
     p.add_argument(
         "--parallelism", type=int, help="targets reconciled at once (reconcile --once of a spec with targets), default 4 " + env.format("PARALLELISM")
+    )
+    p.add_argument(
+        "--lease-table",
+        metavar="TABLE",
+        help="DynamoDB lease table (pointsman lease-table create): reconcile only the targets whose lease this replica takes, "
+        "every write fenced by it " + env.format("LEASE_TABLE"),
     )
     p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
     p.add_argument(

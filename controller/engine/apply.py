@@ -49,8 +49,13 @@ def apply_actions(
     *,
     dry_run: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    fence: Callable[[], bool] | None = None,
 ) -> list[Outcome]:
+    """Each action in order. ``should_stop()``: start nothing new (what completes a started
+    action still runs). ``fence()``: before every action, completing ones too; False (this
+    replica no longer holds the target's lease) and no further action runs at all."""
     outcomes: list[Outcome] = []
+    fenced_out = False
     failed: dict[str, str] = {}  # resource id -> why it did not converge
     results: dict[str, dict[str, Any]] = {}
     for action in actions:
@@ -63,6 +68,11 @@ def apply_actions(
             continue
         if dry_run:
             outcomes.append(Outcome(action, OutcomeStatus.DRY_RUN))
+            continue
+        if fenced_out or (fence is not None and not fence()):
+            fenced_out = True
+            failed[action.resource] = "not started"
+            outcomes.append(Outcome(action, OutcomeStatus.SKIPPED, "skipped: this replica no longer holds the target's lease"))
             continue
         # On a stop request, finish what was started (an alias update after its publish),
         # start nothing new.

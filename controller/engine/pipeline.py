@@ -176,22 +176,25 @@ def reconcile(
     on_plan: Callable[[int, int], None] | None = None,
     rollouts: RolloutBook | None = None,
     guardrails: Guardrails | None = None,
+    fence: Callable[[], bool] | None = None,
 ) -> Result:
     """One reconcile. ``scope``: reads to reuse (a scope kept from an earlier reconcile, whose
     changed resources were invalidated); what the plan writes is forgotten from it afterwards.
     ``on_plan(drift, actions)``: told the counts once planned, before anything is applied.
     ``guardrails``: the limits on what the plan may do (protect and sync windows, read from the
-    spec, always apply); a refused or deferred plan makes no write call."""
+    spec, always apply); a refused or deferred plan makes no write call. ``fence()``: asked
+    before every action applied, completing ones too (a conditional check of the replica's lease
+    on the target): False, and no further action is applied."""
     rails = guardrails if guardrails is not None else Guardrails()
     started = time.monotonic()
     clients.start_deadline()
     book = rollouts if rollouts is not None else RolloutBook()
-    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan, rails, book)
+    result = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, scope, on_plan, rails, book, fence)
     created = [o for o in result.outcomes if o.action.kind == "rest_api" and o.status is OutcomeStatus.SUCCEEDED]
     if created and not should_stop():
         # APIs were just cloned: plan and apply what they carry (stages, permissions, mappings) now.
         log.info("planning again for the APIs just created", apis=[o.action.resource for o in created])
-        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, guardrails=rails, rollouts=book)
+        follow = _pass(spec, clients, apply, prune, dry_run, concurrency, should_stop, guardrails=rails, rollouts=book, fence=fence)
         seen = {d.resource for d in result.drift}
         result.problems = follow.problems
         result.warnings = follow.warnings
@@ -220,6 +223,7 @@ def _pass(
     on_plan: Callable[[int, int], None] | None = None,
     guardrails: Guardrails | None = None,
     rollouts: RolloutBook | None = None,
+    fence: Callable[[], bool] | None = None,
 ) -> Result:
     book = rollouts if rollouts is not None else RolloutBook()
     result = Result(prune=prune, dry_run=dry_run, rollouts=book)
@@ -253,7 +257,7 @@ def _pass(
         if on_plan is not None:
             on_plan(len(result.drift), len(result.plan.actions))
         if apply and result.plan.actions and verdict.applies:
-            result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop)
+            result.outcomes = apply_actions(clients, result.plan.actions, dry_run=dry_run, should_stop=should_stop, fence=fence)
             result.applied = not dry_run
             scope.forget_writes((call.service, call.params) for action in result.plan.actions for call in action.calls)
     return result

@@ -118,11 +118,14 @@ def remaining_drift(drift: list[dict[str, Any]], actions: list[dict[str, Any]]) 
 
 
 class Controller:
-    def __init__(self, settings: RunSettings, clients: AwsClients | None = None, target: str | None = None) -> None:
+    def __init__(self, settings: RunSettings, clients: AwsClients | None = None, target: str | None = None, fence: Callable[[], bool] | None = None) -> None:
         """``target``: the name of the target whose directory ``settings.path`` is (its own
-        ``target.yaml`` at the root, ``clients`` made with its credentials); None: a spec without targets."""
+        ``target.yaml`` at the root, ``clients`` made with its credentials); None: a spec without
+        targets. ``fence()``: asked before each action a run applies (a conditional check of this
+        replica's lease); False stops the run's writes there, as a stop request does."""
         self.settings = settings
         self.target = target
+        self.fence = fence
         if clients is None:
             # A hung endpoint fails the rest of a reconcile at once, and the next scheduled
             # reconcile tries it again.
@@ -324,6 +327,7 @@ class Controller:
             prune=self.settings.prune and part is None,  # what a part of the spec leaves out is not extra
             concurrency=self.settings.concurrency,
             should_stop=self.stop_requested.is_set,
+            fence=self.fence,
             scope=scope,
             on_plan=self._planned,
             rollouts=book,

@@ -44,6 +44,9 @@ class RunSettings(BaseSettings):
     listen: str = Field("127.0.0.1:8080", description="HTTP address for /healthz, /readyz, /metrics, /api/status, /webhook")
     concurrency: int = Field(8, ge=1, le=64)
     parallelism: int = Field(4, ge=1, le=64, description="targets reconciled at once (reconcile --once of a spec split into targets)")
+    lease_table: str | None = Field(
+        None, description="DynamoDB table of target leases: replicas reconcile only the targets whose lease they hold (reconcile --once)"
+    )
     quota_share: float = Field(
         0.5, gt=0, le=1, allow_inf_nan=False, description="share of each AWS quota bucket reads are paced to (writes use the full quota)"
     )

@@ -275,3 +275,45 @@ def test_the_iam_policy_with_a_lease_table_names_what_replicas_need_on_it(capsys
     (statement,) = [s for s in json.loads(out)["Statement"] if s["Sid"] == "PointsmanLeaseTable"]
     assert code == 0 and statement["Resource"] == "arn:aws:dynamodb:*:*:table/pointsman-leases"
     assert {"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:GetItem"} <= set(statement["Action"])
+
+
+def test_with_a_lease_table_a_replica_reconciles_only_the_targets_whose_lease_it_takes(
+    two_accounts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from controller.loop.leases import LeaseBook
+
+    assert cli(capsys, "lease-table", "create", "--table", "pointsman-leases")[0] == 0
+    other = LeaseBook(AwsClients(rate_limiter=False), "pointsman-leases", replica_id="replica-b")
+    assert other.tick(["prod-eu"]) == frozenset({"prod-eu"})  # another replica holds prod-eu
+    repo = _repo_of(two_accounts, tmp_path / "repo")
+    argv = ("reconcile", "--once", "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "--poll-interval", "0")
+    code, out, err = cli(capsys, *argv, "--lease-table", "pointsman-leases")
+    document = json.loads(out)["targets"]
+    assert code == 2, err
+    assert document["prod-eu"] == {"status": "held elsewhere", "holder": "replica-b"}
+    assert document["prod-us"]["status"] == "applied"
+    eu = assumed_session("eu-west-1", [role(A)]).client("lambda")
+    with pytest.raises(eu.exceptions.ResourceNotFoundException):
+        eu.get_alias(FunctionName="getProducts", Name="prod")  # not this replica's: never written
+    # Its leases went back at the end: the other replica takes prod-us at once.
+    assert other.tick(["prod-eu", "prod-us"]) == frozenset({"prod-eu", "prod-us"})
+
+
+def test_a_fence_that_fails_stops_every_write_even_one_completing_another(converged: dict[str, Any], clients: AwsClients, spec_dir: Path) -> None:
+    from controller.engine.pipeline import reconcile
+    from controller.model import OutcomeStatus
+    from controller.spec import load_spec
+
+    clients.lambda_.update_alias(FunctionName="getProducts", Name="prod", FunctionVersion="1")
+    clients.lambda_.update_alias(FunctionName="getreport", Name="prod", FunctionVersion="2")
+    asked: list[int] = []
+
+    def fence() -> bool:  # the lease holds for the first action only
+        asked.append(1)
+        return len(asked) == 1
+
+    clients.counter.reset()
+    result = reconcile(load_spec(spec_dir), clients, apply=True, fence=fence)
+    assert write_calls(clients.counter.snapshot()) == {"lambda.UpdateAlias": 1}
+    skipped = [o for o in result.outcomes if o.status is OutcomeStatus.SKIPPED]
+    assert skipped and all("no longer holds the target's lease" in (o.error or "") for o in skipped)
