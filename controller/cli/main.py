@@ -556,7 +556,8 @@ def _reconcile_targets_once(settings: RunSettings, targets: list[tuple[str, Any,
     def one(name: str, target: Any, problems: list[Any]) -> tuple[str, dict[str, Any], int]:
         if target is None:
             return name, {"status": "invalid", "error": "; ".join(str(p) for p in problems)}, EXIT_ERROR
-        sub = settings.model_copy(update={"path": f"{base}/{name}" if base and base != "." else name, "state_dir": settings.state_dir / "targets" / name})
+        path = base if name == "." else f"{base}/{name}" if base and base != "." else name
+        sub = settings.model_copy(update={"path": path or ".", "state_dir": settings.state_dir / "targets" / (name if name != "." else "_root")})
         try:
             clients = clients_for_settings(target, timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
             check_account(clients.client("sts"), target.account_id)

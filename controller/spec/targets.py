@@ -241,13 +241,11 @@ def _read_settings(path: Path, problems: list[SpecProblem]) -> tuple[TargetSpec 
 
 
 def read_target_settings(root: str | Path) -> list[tuple[str, TargetSpec | None, list[SpecProblem]]]:
-    """Each target directory under ``root`` (not ``root`` itself) with its settings, or the problems
-    of its target file: what a target's credentials need, without loading any spec file."""
+    """Each target directory under ``root`` (``root`` itself is the target ".") with its settings,
+    or the problems of its target file: what a target's credentials need, without loading any spec file."""
     base = Path(root)
     out: list[tuple[str, TargetSpec | None, list[SpecProblem]]] = []
     for directory in target_dirs(base):
-        if directory == base:
-            continue
         problems: list[SpecProblem] = []
         settings, _ = _read_settings(_file(directory), problems)
         out.append((_name(base, directory), settings, problems))

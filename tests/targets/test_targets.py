@@ -317,3 +317,19 @@ def test_a_fence_that_fails_stops_every_write_even_one_completing_another(conver
     assert write_calls(clients.counter.snapshot()) == {"lambda.UpdateAlias": 1}
     skipped = [o for o in result.outcomes if o.status is OutcomeStatus.SKIPPED]
     assert skipped and all("no longer holds the target's lease" in (o.error or "") for o in skipped)
+
+
+def test_a_spec_whose_root_is_one_target_is_reconciled_in_that_account(clients: AwsClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _seed_account(A, "eu-west-1")
+    root = tmp_path / "spec"
+    root.mkdir()
+    for file in EXAMPLE_SPEC.glob("*.yaml"):
+        shutil.copy(file, root / file.name)
+    (root / "target.yaml").write_text(f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\n')
+    repo = _repo_of(root, tmp_path / "repo")
+    code, out, err = cli(capsys, "reconcile", "--once", "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "--poll-interval", "0")
+    assert code == 2 and json.loads(out)["targets"]["."]["status"] == "applied", err
+    lam = assumed_session("eu-west-1", [role(A)]).client("lambda")
+    assert lam.get_alias(FunctionName="getProducts", Name="prod")["FunctionVersion"] == "3"
+    code, out, _ = cli(capsys, "plan", "--spec", str(root))
+    assert code == 0 and "== target .:" in out
