@@ -609,12 +609,19 @@ def _history(args: argparse.Namespace) -> int:
     from controller.views.values import change, text_lines
 
     state = Path(args.state_dir)
+    if args.target:  # reconcile --once of a spec split into targets: one history per target
+        state = state / "targets" / (args.target if args.target != "." else "_root")
     if state.exists() and not state.is_dir():
         print(f"error: state dir {state} is not a directory (--state-dir / POINTSMAN_STATE_DIR)", file=sys.stderr)
         return EXIT_ERROR
     path = state / "history.sqlite3"
     if not path.exists():
-        print(f"error: no history at {path} (has `pointsman run` used --state-dir {args.state_dir}?)", file=sys.stderr)
+        hint = (
+            f"has `pointsman reconcile --once` reconciled target {args.target} with --state-dir {args.state_dir}?"
+            if args.target
+            else f"has `pointsman run` used --state-dir {args.state_dir}?"
+        )
+        print(f"error: no history at {path} ({hint})", file=sys.stderr)
         return EXIT_ERROR
     resource = getattr(args, "resource", None)
     if resource is not None and not resource.strip():

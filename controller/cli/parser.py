@@ -214,6 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resource", metavar="ID", help="only runs whose drift or actions name this resource (its id or key, or a prefix of either up to ':' or '/')"
     )
+    p.add_argument("--target", metavar="NAME", help="the runs of this target (reconcile --once of a spec split into targets keeps them apart)")
     p = sub.add_parser("demo", help="run against an embedded AWS emulator and a local git repo (see README)")
     p.add_argument("--workdir", default=".pointsman-demo", help="where the demo keeps its repo and state (default .pointsman-demo)")
     p.add_argument("--aws-port", type=_int_between(1, 65535), default=4599, help="the emulator's port on 127.0.0.1 (default 4599)")
