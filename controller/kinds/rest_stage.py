@@ -45,19 +45,12 @@ class RestStage(Kind):
                     "requires": tuple(sorted(requires.get((api_name, stage_name), ()))),
                 }
                 snapshot = deployment_for(ctx, api_name)
-                if snapshot is not None and adopted(ctx, api_name):
-                    # A hand-built http-proxy adopted as it is: the stage keeps the deployment it serves.
+                if snapshot is not None:
                     context["requires"] += (snapshot[0],)
-                    if stage_name not in live_stages:
-                        newest = ctx.scope.newest_deployment(api_id)
-                        if newest is None:
-                            ctx.problem(source, f"stage {stage_name} of {api_name} must be created but the API has no deployment")
-                            continue
-                        context["deployment"] = newest
-                elif snapshot is not None:
+                if snapshot is not None and not adopted(ctx, api_name):
                     # A versioned API: every stage serves the deployment holding the generated integrations.
+                    # (A hand-built http-proxy adopted as it is keeps the deployment each stage serves.)
                     deployment_resource, deployment_id = snapshot
-                    context["requires"] += (deployment_resource,)
                     if deployment_id:
                         attrs["deployment"] = deployment_id
                     else:

@@ -407,28 +407,17 @@ def _function_lines(
 ) -> list[str]:
     lines = [f"  {scalar(name)}:"]
     own = [alias for alias in sorted(fn.aliases) if (name, alias) not in generated]
-    if not own:
-        lines.append("    aliases: {}")
-    else:
-        lines.append("    aliases:")
+    lines.append("    aliases:" if own else "    aliases: {}")
     for alias in sorted(fn.aliases):
-        item = fn.aliases[alias]
-        if (name, alias) in generated:
-            # Written by its API's versions catalogue; its permissions are checked all the same.
-            for statement in scope.policy_statements(name, alias):
-                why = _unmanaged_statement(scope, fn, statement, derived.get((name, alias), []), imported, versioned)
-                if why is not None:
-                    line = f"permission {statement.get('Sid', '(no id)')} on {name}:{alias}: {why}"
-                    notes.append(line)
-                    left_out.append(line)
-            continue
-        entry: dict[str, Any] = {"version": str(item.get("FunctionVersion"))}
-        if item.get("Description"):
-            entry["description"] = str(item["Description"])
-        weights = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-        if weights:
-            entry["routing"] = {str(v): float(w) for v, w in sorted(weights.items())}
-        lines.append(f"      {scalar(alias)}: {flow(entry)}")
+        if alias in own:  # the others are written by their API's versions catalogue
+            item = fn.aliases[alias]
+            entry: dict[str, Any] = {"version": str(item.get("FunctionVersion"))}
+            if item.get("Description"):
+                entry["description"] = str(item["Description"])
+            weights = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+            if weights:
+                entry["routing"] = {str(v): float(w) for v, w in sorted(weights.items())}
+            lines.append(f"      {scalar(alias)}: {flow(entry)}")
         for statement in scope.policy_statements(name, alias):
             why = _unmanaged_statement(scope, fn, statement, derived.get((name, alias), []), imported, versioned)
             if why is not None:
