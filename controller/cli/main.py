@@ -212,6 +212,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return routes_command(spec, args)
 
     from controller.engine.pipeline import reconcile
+    from controller.engine.targets import clients_for
     from controller.live.scope import Scope
     from controller.views.report import render
 
@@ -221,7 +222,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     base_changes = _base_changes(args, spec) if args.command == "plan" else None
     rails = _guardrails(args)
-    clients = _target_clients(targets[0])
+    clients = clients_for(targets[0])
     mode = args.command
     scope = Scope(clients, concurrency=args.concurrency)
     result = reconcile(
@@ -254,17 +255,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if mode == "plan":
         return EXIT_OK if result.in_sync else EXIT_DRIFT
     return EXIT_ERROR if result.failed else EXIT_OK
-
-
-def _target_clients(target: Any) -> AwsClients:
-    """The clients of one target (its role assumed, its account checked); the ambient ones without targets."""
-    from controller.aws.targets import check_account
-    from controller.engine.targets import clients_for
-
-    clients = clients_for(target)
-    if target.settings is not None:
-        check_account(clients.client("sts"), target.settings.account_id)
-    return clients
 
 
 def _target_policy(args: argparse.Namespace, spec_dir: str | None) -> int:
@@ -431,17 +421,17 @@ def _status(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     """Exit 0 a function serves it, 3 the client gets an error status, 1 the question is bad."""
+    from controller.engine.targets import clients_for
     from controller.live.scope import Scope
+    from controller.spec.targets import load_targets
     from controller.views.explain import DesiredEstate, Estate, ExplainError, LiveEstate, explain, parse_request, render
 
     try:
         request = parse_request(args.method, args.url, args.header, args.body, api=args.api, stage=args.stage)
-        from controller.spec.targets import load_targets
-
         targets = load_targets(args.spec, only=args.target) if args.view == "desired" or args.target else []
         if len(targets) > 1:
             raise ExplainError(f"the spec declares {len(targets)} targets ({', '.join(t.name for t in targets)}): pass --target NAME")
-        live = LiveEstate(Scope(_target_clients(targets[0]) if targets else AwsClients()))
+        live = LiveEstate(Scope(clients_for(targets[0]) if targets else AwsClients()))
         estate: Estate = DesiredEstate(targets[0].spec, live) if args.view == "desired" else live
         explanation = explain(request, estate)
     except ExplainError as exc:
@@ -520,17 +510,11 @@ def _spec_targets(settings: RunSettings) -> list[tuple[str, Any, list[Any]]]:
     import tempfile
     from pathlib import Path
 
-    from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
+    from controller.loop.gitsource import GitSourceError, UnsafeSpecTree
+    from controller.loop.runner import git_source
     from controller.spec.targets import read_target_settings
 
-    state = settings.prepare_state_dir()
-    git = GitSource(
-        url=settings.repo,
-        branch=settings.branch,
-        workdir=state / "repo.git",
-        token=settings.git_token.get_secret_value() if settings.git_token else None,
-        ssh_key_file=settings.git_ssh_key_file,
-    )
+    git = git_source(settings, settings.prepare_state_dir())
     try:
         head = git.fetch()
         with tempfile.TemporaryDirectory(prefix="pointsman-targets-") as tmp:
@@ -547,7 +531,6 @@ def _reconcile_targets_once(settings: RunSettings, targets: list[tuple[str, Any,
     Exit 1 when any target failed, else 2 when any drifted or is rolling out, else 0."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from controller.aws.targets import check_account
     from controller.engine.targets import clients_for_settings
     from controller.loop.runner import Controller
 
@@ -560,7 +543,6 @@ def _reconcile_targets_once(settings: RunSettings, targets: list[tuple[str, Any,
         sub = settings.model_copy(update={"path": path or ".", "state_dir": settings.state_dir / "targets" / (name if name != "." else "_root")})
         try:
             clients = clients_for_settings(target, timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
-            check_account(clients.client("sts"), target.account_id)
             controller = Controller(sub, clients, target=name, fence=_fence_of(book, name))
         except Exception as exc:  # noqa: BLE001 - one target's failure is its own line
             message = describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc)

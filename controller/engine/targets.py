@@ -41,7 +41,8 @@ class TargetRun:
 
 def clients_for(target: Target, *, base: boto3.session.Session | None = None, **options: Any) -> AwsClients:
     """The target's clients: its role assumed (through its chain) in its Region, paced by its
-    account's and Region's quota buckets; the ambient credentials for a target without a role."""
+    account's and Region's quota buckets, the account checked (:class:`TargetIdentityError`); the
+    ambient credentials, unchecked, for a spec without targets."""
     return clients_for_settings(target.settings, base=base, **options)
 
 
@@ -59,7 +60,9 @@ def clients_for_settings(settings: TargetSpec | None, *, base: boto3.session.Ses
         duration_seconds=settings.duration_seconds,
         base=base,
     )
-    return AwsClients(session, account=settings.account_id, **options)
+    clients = AwsClients(session, account=settings.account_id, **options)
+    check_account(clients.client("sts"), settings.account_id)
+    return clients
 
 
 def run_target(target: Target, make_clients: Callable[[Target], AwsClients], **reconcile_options: Any) -> TargetRun:
@@ -68,8 +71,6 @@ def run_target(target: Target, make_clients: Callable[[Target], AwsClients], **r
     clients: AwsClients | None = None
     try:
         clients = make_clients(target)
-        if target.settings is not None:
-            check_account(clients.client("sts"), target.settings.account_id)
         result = reconcile(target.spec, clients, scope=Scope(clients, concurrency=reconcile_options.get("concurrency", 8)), **reconcile_options)
         return TargetRun(target, result, None, time.monotonic() - started, clients)
     except TargetIdentityError as exc:
@@ -88,8 +89,6 @@ def reconcile_targets(
     """Every target through a pool of ``parallelism`` workers; the runs in the targets' order.
     ``make_clients``: a target's clients (default :func:`clients_for`)."""
     make_clients = make_clients or (lambda target: clients_for(target))
-    if len(targets) == 1:
-        return [run_target(targets[0], make_clients, **reconcile_options)]
     with ThreadPoolExecutor(max(1, parallelism), thread_name_prefix="target") as pool:
         futures = [pool.submit(run_target, target, make_clients, **reconcile_options) for target in targets]
         return [future.result() for future in futures]

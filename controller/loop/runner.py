@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -117,6 +118,17 @@ def remaining_drift(drift: list[dict[str, Any]], actions: list[dict[str, Any]]) 
     return remaining, healed
 
 
+def git_source(settings: RunSettings, state: Path) -> GitSource:
+    """The branch the settings follow, mirrored in ``state``/repo.git."""
+    return GitSource(
+        url=settings.repo,
+        branch=settings.branch,
+        workdir=state / "repo.git",
+        token=settings.git_token.get_secret_value() if settings.git_token else None,
+        ssh_key_file=settings.git_ssh_key_file,
+    )
+
+
 class Controller:
     def __init__(self, settings: RunSettings, clients: AwsClients | None = None, target: str | None = None, fence: Callable[[], bool] | None = None) -> None:
         """``target``: the name of the target whose directory ``settings.path`` is (its own
@@ -138,13 +150,7 @@ class Controller:
         interrupted = self.history.mark_unfinished_as_interrupted()
         if interrupted:
             log.warning("closed runs left unfinished by the previous process", runs=interrupted)
-        self.git = GitSource(
-            url=settings.repo,
-            branch=settings.branch,
-            workdir=state / "repo.git",
-            token=settings.git_token.get_secret_value() if settings.git_token else None,
-            ssh_key_file=settings.git_ssh_key_file,
-        )
+        self.git = git_source(settings, state)
         self.exports = state / "specs"
         self.metrics = Metrics()
         self.notifier = _notifier(settings)
