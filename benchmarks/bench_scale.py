@@ -366,6 +366,12 @@ def import_minimum(shape: Shape) -> dict[str, int]:
     }
 
 
+def quota_calls(forwarded: Mapping[str, int], writes: bool | None = None) -> dict[str, int]:
+    """The Lambda and API Gateway calls among ``forwarded`` (the ones with quotas): all, or only
+    the writes (``writes=True``) or only the reads (``writes=False``)."""
+    return {op: n for op, n in forwarded.items() if op.startswith(("lambda.", "apigateway.")) and (writes is None or is_write(op) == writes)}
+
+
 @dataclass
 class Figures:
     scenario: str
@@ -377,11 +383,11 @@ class Figures:
 
     @property
     def reads(self) -> dict[str, int]:
-        return {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and not is_write(op)}
+        return quota_calls(self.counts["forwarded"], writes=False)
 
     @property
     def writes(self) -> dict[str, int]:
-        return {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and is_write(op)}
+        return quota_calls(self.counts["forwarded"], writes=True)
 
     @property
     def throttled(self) -> int:
@@ -609,11 +615,11 @@ class EventRun:
 
     @property
     def reads(self) -> dict[str, int]:
-        return {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and not is_write(op)}
+        return quota_calls(self.counts["forwarded"], writes=False)
 
     @property
     def writes(self) -> dict[str, int]:
-        return {op: n for op, n in self.counts["forwarded"].items() if op.startswith(("lambda.", "apigateway.")) and is_write(op)}
+        return quota_calls(self.counts["forwarded"], writes=True)
 
 
 @dataclass
@@ -935,9 +941,7 @@ def bench_targets(
             with QuotaProxy(moto.url, scale=scale, latency_ms=latency_ms, per_account=True) as proxy:
                 clean = run_pointsman(argv, paced_env(proxy, scale, share))
                 bounds = {
-                    account: proxy.bound_seconds({op: n for op, n in counts.items() if op.startswith(("lambda.", "apigateway."))}, share)
-                    for account, counts in proxy.account_counts().items()
-                    if account != "default"
+                    account: proxy.bound_seconds(quota_calls(counts), share) for account, counts in proxy.account_counts().items() if account != "default"
                 }
             seconds, _ = _per_target(clean)
             figures = TargetsFigures(count, shape, clean, seconds, bounds)

@@ -441,28 +441,27 @@ class QuotaProxy:
         raise AssertionError("unreachable")
 
 
-def denied_response(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    """What AWS answers a caller without the permission: 403 AccessDeniedException."""
-    body = json.dumps({"Type": "User", "message": "User is not authorized to perform this action"}, separators=(",", ":")).encode()
+def error_response(status: int, error_type: str, message: Mapping[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An AWS error answer: JSON ``message``, the error code in ``x-amzn-ErrorType`` (where
+    botocore's rest-json parser reads it)."""
+    body = json.dumps(dict(message), separators=(",", ":")).encode()
     headers = [
         ("Content-Type", "application/json"),
-        ("x-amzn-ErrorType", "AccessDeniedException"),
+        ("x-amzn-ErrorType", error_type),
         ("x-amzn-RequestId", str(uuid.uuid4())),
         ("Content-Length", str(len(body))),
     ]
-    return 403, headers, body
+    return status, headers, body
+
+
+def denied_response(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What AWS answers a caller without the permission: 403 AccessDeniedException."""
+    return error_response(403, "AccessDeniedException", {"Type": "User", "message": "User is not authorized to perform this action"})
 
 
 def throttled_response(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
     """What AWS answers past a quota: 429 TooManyRequestsException (Lambda's body, or API Gateway's)."""
-    body = json.dumps(LAMBDA_THROTTLED if service == "lambda" else APIGATEWAY_THROTTLED, separators=(",", ":")).encode()
-    headers = [
-        ("Content-Type", "application/json"),
-        ("x-amzn-ErrorType", "TooManyRequestsException"),
-        ("x-amzn-RequestId", str(uuid.uuid4())),
-        ("Content-Length", str(len(body))),
-    ]
-    return 429, headers, body
+    return error_response(429, "TooManyRequestsException", LAMBDA_THROTTLED if service == "lambda" else APIGATEWAY_THROTTLED)
 
 
 class _Handler(BaseHTTPRequestHandler):
