@@ -445,139 +445,28 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _reconcile_once(settings: RunSettings) -> int:
-    """Exit 0 nothing to do, 2 drift found (healed in apply mode) or a rollout in progress, 1 error."""
+    """Exit 0 nothing to do, 2 drift found (healed in apply mode) or a rollout in progress, 1 error.
+    A spec split into targets: every target's run in one document, exit 1 when any failed, else 2
+    when any found drift, else 0."""
+    from controller.loop.once import reconcile_targets_once, run_once, spec_targets
     from controller.loop.runner import Controller
 
-    targets = _spec_targets(settings)
+    targets = spec_targets(settings)
     if targets:
-        return _reconcile_targets_once(settings, targets)
-    controller = Controller(settings)
-    try:
-        record = controller.reconcile("once")
-    finally:
-        controller.history.close()
-    print(json.dumps({k: v for k, v in record.as_json().items() if k != "api_calls"}, indent=2, default=str))
-    if record.status in ("error", "invalid", "failed", "interrupted") or controller.status.head_valid is False:
-        print(f"error: {record.error}", file=sys.stderr)
+        runs = reconcile_targets_once(settings, targets)
+        print(json.dumps({"targets": {name: run.document for name, run in runs.items()}}, indent=2, default=str))
+        for name, run in runs.items():
+            if run.failed:
+                print(f"error: target {name}: {run.document.get('error')}", file=sys.stderr)
+    else:
+        run = run_once(Controller(settings))
+        print(json.dumps(run.document, indent=2, default=str))
+        if run.failed:
+            print(f"error: {run.document.get('error')}", file=sys.stderr)
+        runs = {"": run}
+    if any(run.failed for run in runs.values()):
         return EXIT_ERROR
-    return EXIT_OK if record.status == "in_sync" else EXIT_DRIFT
-
-
-def _take_leases(settings: RunSettings, names: list[str]) -> tuple[Any, dict[str, str | None], threading.Event]:
-    """Without --lease-table: every target, no book. With it: the leases this replica can take
-    now (the others' holders named), renewed every retry period on a thread of their own until
-    the returned event is set."""
-    done = threading.Event()
-    if not settings.lease_table:
-        return None, dict.fromkeys(names), done
-    from controller.loop.leases import DEFAULT_RETRY_PERIOD, LeaseBook
-
-    clients = AwsClients(max_attempts=2, connect_timeout=2, read_timeout=3, timeout_hold=DEFAULT_RETRY_PERIOD, rate_limiter=False)
-    book = LeaseBook(clients, settings.lease_table)
-    mine = book.tick(names)
-    holders = book.holders()
-    held = {name: None if name in mine else holders.holder(name) or "(none: not taken by this replica)" for name in names}
-
-    def renew() -> None:
-        while not done.wait(DEFAULT_RETRY_PERIOD):
-            book.tick(sorted(mine))
-
-    threading.Thread(target=renew, name="lease-renewal", daemon=True).start()
-    return book, held, done
-
-
-def _fence_of(book: Any, target: str) -> Any:
-    """The fence a controller asks before each action: the lease still this replica's (None: no leases)."""
-    if book is None:
-        return None
-    from controller.loop.leases import FenceError
-
-    def fence() -> bool:
-        try:
-            book.fence(target)
-        except FenceError as exc:
-            print(f"warning: {exc}; no further write", file=sys.stderr)
-            return False
-        return True
-
-    return fence
-
-
-def _spec_targets(settings: RunSettings) -> list[tuple[str, Any, list[Any]]]:
-    """The targets of the spec at the head of the branch, each with its settings or the problems of
-    its target file (none: a spec without targets, or one that cannot be read now, which the
-    controller then reports as it always has)."""
-    import tempfile
-    from pathlib import Path
-
-    from controller.loop.gitsource import GitSourceError, UnsafeSpecTree
-    from controller.loop.runner import git_source
-    from controller.spec.targets import read_target_settings
-
-    git = git_source(settings, settings.prepare_state_dir())
-    try:
-        head = git.fetch()
-        with tempfile.TemporaryDirectory(prefix="pointsman-targets-") as tmp:
-            directory = git.export(head, settings.path.strip("/") or ".", Path(tmp))
-            return read_target_settings(directory) if directory.is_dir() else []
-    except (GitSourceError, UnsafeSpecTree):
-        return []
-
-
-def _reconcile_targets_once(settings: RunSettings, targets: list[tuple[str, Any, list[Any]]]) -> int:
-    """``reconcile --once`` of a spec split into targets: each target a controller of its own (its
-    directory of the spec, its credentials and account check, its history under
-    STATE_DIR/targets/NAME), --parallelism at once; one JSON document of every target's run.
-    Exit 1 when any target failed, else 2 when any drifted or is rolling out, else 0."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from controller.engine.targets import clients_for_settings
-    from controller.loop.runner import Controller
-
-    base = settings.path.strip("/")
-
-    def one(name: str, target: Any, problems: list[Any]) -> tuple[str, dict[str, Any], int]:
-        if target is None:
-            return name, {"status": "invalid", "error": "; ".join(str(p) for p in problems)}, EXIT_ERROR
-        path = base if name == "." else f"{base}/{name}" if base and base != "." else name
-        sub = settings.model_copy(update={"path": path or ".", "state_dir": settings.state_dir / "targets" / (name if name != "." else "_root")})
-        try:
-            clients = clients_for_settings(target, timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
-            controller = Controller(sub, clients, target=name, fence=_fence_of(book, name))
-        except Exception as exc:  # noqa: BLE001 - one target's failure is its own line
-            message = describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc)
-            return name, {"status": "error", "error": f"{message}; nothing was read or written"}, EXIT_ERROR
-        try:
-            if book is None:
-                record = controller.reconcile("once")
-            else:
-                with book.fenced(name):  # the lease is not handed over while its run goes on
-                    record = controller.reconcile("once")
-        except Exception as exc:  # noqa: BLE001 - the lease lost before the run began
-            return name, {"status": "error", "error": f"{exc}; nothing was written"}, EXIT_ERROR
-        finally:
-            controller.history.close()
-        document = {k: v for k, v in record.as_json().items() if k != "api_calls"}
-        if record.status in ("error", "invalid", "failed", "interrupted") or controller.status.head_valid is False:
-            return name, document, EXIT_ERROR
-        return name, document, EXIT_OK if record.status == "in_sync" else EXIT_DRIFT
-
-    book, held, renewing = _take_leases(settings, [name for name, _, _ in targets])
-    elsewhere = {name: {"status": "held elsewhere", "holder": holder} for name, holder in held.items() if holder is not None}
-    try:
-        with ThreadPoolExecutor(max(1, settings.parallelism)) as pool:
-            runs = list(pool.map(lambda item: one(*item), [t for t in targets if t[0] not in elsewhere]))
-    finally:
-        if book is not None:
-            renewing.set()
-            book.close()  # the leases go back at once: the next replica need not wait for them to expire
-    runs += [(name, document, EXIT_OK) for name, document in sorted(elsewhere.items())]
-    print(json.dumps({"targets": {name: document for name, document, _ in sorted(runs, key=lambda r: r[0])}}, indent=2, default=str))
-    for name, document, code in runs:
-        if code == EXIT_ERROR:
-            print(f"error: target {name}: {document.get('error')}", file=sys.stderr)
-    codes = [code for _, _, code in runs]
-    return EXIT_ERROR if EXIT_ERROR in codes else EXIT_DRIFT if EXIT_DRIFT in codes else EXIT_OK
+    return EXIT_OK if all(run.in_sync for run in runs.values()) else EXIT_DRIFT
 
 
 def _history(args: argparse.Namespace) -> int:
