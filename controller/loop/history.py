@@ -107,6 +107,8 @@ class RunRecord:
     triggers: list[str] = field(default_factory=list)  # the distinct triggers of the runs folded in
     # The rollouts the run drove: each alias's step, the line people read, the gate readings.
     rollouts: list[dict[str, Any]] = field(default_factory=list)
+    # The target whose run this is (a spec split into targets; not stored: each target has a history of its own).
+    target: str | None = None
 
     @property
     def drift_count(self) -> int:
@@ -115,6 +117,8 @@ class RunRecord:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["drift_count"] = self.drift_count
+        if self.target is None:
+            del out["target"]
         return out
 
     def as_json(self) -> dict[str, Any]:

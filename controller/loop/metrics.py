@@ -33,9 +33,9 @@ class Metrics:
         )
         self.spec_valid = Gauge("pointsman_head_commit_valid", "1 if the newest fetched commit's spec is valid", registry=r)
         self.rollout_step = Gauge(
-            "pointsman_rollout_step", "Step of each rollout in progress (1-based; the schedule's steps + 1 once promoted)", ["alias", "target"], registry=r
+            "pointsman_rollout_step", "Step of each rollout in progress (1-based; the schedule's steps + 1 once promoted)", ["alias", "version"], registry=r
         )
-        self.rollout_weight = Gauge("pointsman_rollout_weight_percent", "Share of traffic on the new version of each rollout", ["alias", "target"], registry=r)
+        self.rollout_weight = Gauge("pointsman_rollout_weight_percent", "Share of traffic on the new version of each rollout", ["alias", "version"], registry=r)
         self.rollout_aborts = Counter("pointsman_rollout_aborts_total", "Rollouts rolled back (a gate tripped, or aborted by request)", registry=r)
 
     def observe_result(self, result: Result, remaining: list[dict[str, Any]] | None = None, warnings: int | None = None) -> None:
@@ -61,7 +61,7 @@ class Metrics:
         for row in rows:
             if "step" not in row:
                 continue
-            labels = {"alias": str(row["alias"]), "target": str(row.get("target"))}
+            labels = {"alias": str(row["alias"]), "version": str(row.get("target"))}
             self.rollout_step.labels(**labels).set(int(row["step"]) + 1)
             self.rollout_weight.labels(**labels).set(float(row.get("weight") or 0))
 

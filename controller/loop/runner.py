@@ -841,17 +841,23 @@ class Runner:
     def status_document(self) -> dict[str, Any]:
         return self.controller.status_document()
 
-    def recent_runs(self, limit: int, resource: str | None = None) -> list[RunRecord]:
+    def recent_runs(self, limit: int, resource: str | None = None, target: str | None = None) -> list[RunRecord]:
+        if target is not None and target != self.controller.target:
+            return []
         return self.controller.history.recent(limit, resource=resource)
 
-    def run_record(self, run_id: int) -> RunRecord | None:
+    def run_record(self, run_id: int, target: str | None = None) -> RunRecord | None:
+        if target is not None and target != self.controller.target:
+            return None
         return self.controller.history.get(run_id)
 
     def metrics_text(self) -> bytes:
         return self.controller.metrics.render()
 
-    def approve(self, run_id: int) -> str | None:
+    def approve(self, run_id: int, target: str | None = None) -> str | None:
         """Approve what run ``run_id`` left waiting and reconcile at once (None), or why not."""
+        if target is not None and target != self.controller.target:
+            return f"no target {target[:80]!r} here"
         refused = self.controller.approve(run_id)
         if refused is None:
             self.trigger("approve")
@@ -868,7 +874,9 @@ class Runner:
             if job is not None:
                 job.modify(next_run_time=datetime.now(UTC))
 
-    def rollout_control(self, alias: str, action: str) -> str | None:
+    def rollout_control(self, alias: str, action: str, target: str | None = None) -> str | None:
+        if target is not None and target != self.controller.target:
+            return f"no target {target[:80]!r} here"
         refused = self.controller.rollout_control(alias, action)
         if refused is None:
             self.trigger("ui")

@@ -25,9 +25,9 @@ class LoopView(Protocol):
         """Reconcile at once (or right after the run in flight)."""
         ...
 
-    def rollout_control(self, alias: str, action: str) -> str | None:
+    def rollout_control(self, alias: str, action: str, target: str | None = None) -> str | None:
         """Abort, promote or retry ``alias``'s rollout at the next run (started now); the reason
-        it cannot be done, or None."""
+        it cannot be done, or None. ``target``: the target the alias is in (a spec split into targets)."""
         ...
 
     def ready(self) -> tuple[bool, str]:
@@ -38,20 +38,21 @@ class LoopView(Protocol):
         """``/api/status``: the state after the last run, commits, drift, warnings."""
         ...
 
-    def recent_runs(self, limit: int, resource: str | None = None) -> list[RunRecord]:
-        """The newest runs of the history, newest first (those touching ``resource`` only, when given)."""
+    def recent_runs(self, limit: int, resource: str | None = None, target: str | None = None) -> list[RunRecord]:
+        """The newest runs of the history, newest first (those touching ``resource`` only, those
+        of ``target`` only, when given); a target's runs carry its name (``RunRecord.target``)."""
         ...
 
-    def run_record(self, run_id: int) -> RunRecord | None:
-        """One run of the history."""
+    def run_record(self, run_id: int, target: str | None = None) -> RunRecord | None:
+        """One run of the history (of ``target``'s history: each target numbers its own runs)."""
         ...
 
     def metrics_text(self) -> bytes:
         """The Prometheus exposition of the loop's metrics."""
         ...
 
-    def approve(self, run_id: int) -> str | None:
-        """Approve the actions run ``run_id`` left waiting for approval and reconcile (None), or why not."""
+    def approve(self, run_id: int, target: str | None = None) -> str | None:
+        """Approve the actions run ``run_id`` (of ``target``) left waiting for approval and reconcile (None), or why not."""
         ...
 
 
