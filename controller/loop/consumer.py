@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -47,18 +47,51 @@ class EventTarget(Protocol):
         ...
 
 
+@runtime_checkable
+class Controlled(Protocol):
+    """One controller (it has ``reconcile``), not a router."""
+
+    def reconcile(self, trigger: str = "schedule", changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = ()) -> RunRecord: ...
+
+
+class EventRouter(Protocol):
+    """Several controllers behind one queue (a spec split into targets): which one an event is for."""
+
+    def has_reads(self) -> bool:
+        """Whether any controller can take events yet."""
+        ...
+
+    def route(self, touch: Touch) -> EventTarget | None:
+        """The controller of the target in the event's account and Region (None: no target of
+        this replica's is there; the event is deleted, the target's holder, if any, has its own)."""
+        ...
+
+
+class _One:
+    """Every event goes to the one controller."""
+
+    def __init__(self, controller: EventTarget) -> None:
+        self.controller = controller
+
+    def has_reads(self) -> bool:
+        return self.controller.has_reads()
+
+    def route(self, touch: Touch) -> EventTarget | None:
+        return self.controller
+
+
 class EventsConsumer:
     def __init__(
         self,
         queue_url: str,
-        controller: EventTarget,
+        controller: EventTarget | EventRouter,
         *,
         wait: float = 20.0,
         ignore_principals: Collection[str] = (),
         clients: AwsClients | None = None,
     ) -> None:
         self.queue_url = queue_url
-        self.controller = controller
+        self.router: EventRouter = _One(controller) if isinstance(controller, Controlled) else controller
         self.wait = wait
         self.ignore_principals = tuple(ignore_principals)
         # Its own clients: queue calls are not reconcile calls (nor paced by AWS's Lambda and
@@ -81,7 +114,7 @@ class EventsConsumer:
     def _loop(self) -> None:
         failures = 0
         while not self.stopping.is_set():
-            if not self.controller.has_reads():
+            if not self.router.has_reads():
                 self.stopping.wait(0.2)  # the first full run is still reading: it will see every change so far
                 continue
             try:
@@ -102,18 +135,18 @@ class EventsConsumer:
         sqs = self.clients.client("sqs")
         answer = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=int(self.wait), AttributeNames=["All"])
         messages: list[dict[str, Any]] = [m for m in answer.get("Messages") or [] if isinstance(m, dict)]
-        changed: dict[tuple[str, ...], None] = {}
-        touches: list[Touch] = []
+        # What changed, and the events, of each controller the events are routed to.
+        work: dict[int, tuple[EventTarget, dict[tuple[str, ...], None], list[Touch]]] = {}
         for message in messages:
-            self._consider(message, changed, touches)
-        reasons = [t.reason for t in touches]
-        if changed:
-            record = self.controller.reconcile("event", list(changed), events=touches)
+            self._consider(message, work)
+        for controller, changed, touches in work.values():
+            reasons = [t.reason for t in touches]
+            record = controller.reconcile("event", list(changed), events=touches)
             log.info("event reconciled", events=reasons, status=record.status, drift=[d.get("resource") for d in record.drift], run=record.id)
         self._delete(messages)
         return len(messages)
 
-    def _consider(self, message: dict[str, Any], changed: dict[tuple[str, ...], None], touches: list[Touch]) -> None:
+    def _consider(self, message: dict[str, Any], work: dict[int, tuple[EventTarget, dict[tuple[str, ...], None], list[Touch]]]) -> None:
         message_id = str(message.get("MessageId", ""))
         try:
             event = parse_event(message.get("Body") or "", ignore_principals=self.ignore_principals)
@@ -123,10 +156,15 @@ class EventsConsumer:
         if isinstance(event, Ignored):
             log.info("event ignored", message=message_id, reason=event.reason)
             return
-        keys = self.controller.managed_reads(event.keys)
+        controller = self.router.route(event)
+        if controller is None:
+            log.info("event for no target of this replica", message=message_id, change=event.reason, account=event.account, region=event.region)
+            return
+        keys = controller.managed_reads(event.keys) if controller.has_reads() else []
         if not keys:
             log.info("event for nothing Pointsman manages", message=message_id, change=event.reason)
             return
+        _, changed, touches = work.setdefault(id(controller), (controller, {}, []))
         changed.update(dict.fromkeys(keys))
         touches.append(event)
 

@@ -122,6 +122,8 @@ class Touch:
     operation: str = ""  # "lambda UpdateAlias"
     source_ip: str = ""  # sourceIPAddress: an address, or an AWS service's name
     user_agent: str = ""  # the console, the CLI, an SDK...
+    account: str = ""  # recipientAccountId: the account the change was made in
+    region: str = ""  # awsRegion
 
     def who(self) -> dict[str, str]:
         """Who made the change and when, as kept with the drift it caused (history, ``/api/status``,
@@ -454,7 +456,16 @@ def _parse(body: str | bytes, ignore_principals: Collection[str]) -> Touch | Ign
         operation=what,
         source_ip=_clip(record.get("sourceIPAddress") or "", 100),
         user_agent=_clip(record.get("userAgent") or "", 200),
+        account=_clip(str(record.get("recipientAccountId") or _account_of(record)), 20),
+        region=_clip(str(record.get("awsRegion") or ""), 40),
     )
+
+
+def _account_of(record: Mapping[str, Any]) -> str:
+    """The account of the caller, when the record names no recipient account (older records)."""
+    identity = record.get("userIdentity")
+    account = identity.get("accountId") if isinstance(identity, dict) else None
+    return account if isinstance(account, str) else ""
 
 
 # ------------------------------------------------------------------ which drift an event explains

@@ -376,6 +376,15 @@ class History:
                 [(alias, json.dumps(record), now) for alias, record in records.items()],
             )
 
+    def replace_rollouts(self, records: dict[str, dict[str, Any]]) -> None:
+        """Make ``records`` the only rollout records (another replica's, when it hands a target over)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("DELETE FROM rollouts")
+            self._db.executemany(
+                "INSERT INTO rollouts (alias, record, updated) VALUES (?, ?, ?)", [(alias, json.dumps(record), now) for alias, record in records.items()]
+            )
+
     def last_good_commit(self) -> str | None:
         """The newest commit that was reconciled as desired state (survives restarts)."""
         with self._lock:

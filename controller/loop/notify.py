@@ -110,13 +110,15 @@ class Notifier:
         *,
         controller_name: str = "pointsman",
         status_url: str | None = None,
+        spec_target: str | None = None,
         attempts: int = 5,
         backoff: float = 1.0,
         timeout: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.targets = list(targets)
-        self.controller_name = controller_name
+        self.spec_target = spec_target  # the spec's target (account and Region) the runs are of
+        self.controller_name = f"{controller_name} [{spec_target}]" if spec_target else controller_name
         self.status_url = status_url
         self.attempts = max(1, attempts)
         self.backoff = backoff
@@ -207,6 +209,7 @@ class Notifier:
         return {
             "event": event,
             "controller": self.controller_name,
+            "target": self.spec_target,
             "status_url": self.status_url,
             "run": {
                 "id": record.id,

@@ -12,10 +12,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,6 +41,23 @@ from controller.views.managed import managed_entries
 from controller.views.words import noun, plural, status_words, trigger_words
 
 log = structlog.get_logger("pointsman.controller")
+
+# The key of a target's shared state (``SharedStore``): what its next holder needs, and its summary.
+SHARED_KEY = "controller"
+SHARED_RUNS = 20  # the newest runs kept there, whichever replica made them
+
+
+class SharedStore(Protocol):
+    """A target's small JSON store every replica reads, written only by its lease's holder
+    (``controller.loop.leases.TargetState``)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+
+class SharedStateError(Exception):
+    """The shared state cannot be read: the run writes nothing (it would not know the rollouts' steps)."""
 
 
 @dataclass
@@ -130,11 +148,24 @@ def git_source(settings: RunSettings, state: Path) -> GitSource:
 
 
 class Controller:
-    def __init__(self, settings: RunSettings, clients: AwsClients | None = None, target: str | None = None, fence: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        settings: RunSettings,
+        clients: AwsClients | None = None,
+        target: str | None = None,
+        fence: Callable[[], bool] | None = None,
+        *,
+        git: GitSource | None = None,
+        shared: SharedStore | None = None,
+        replica: str | None = None,
+    ) -> None:
         """``target``: the name of the target whose directory ``settings.path`` is (its own
         ``target.yaml`` at the root, ``clients`` made with its credentials); None: a spec without
         targets. ``fence()``: asked before each action a run applies (a conditional check of this
-        replica's lease); False stops the run's writes there, as a stop request does."""
+        replica's lease); False stops the run's writes there, as a stop request does. ``git``: the
+        clone to read (shared by a fleet's targets; default: its own under the state dir).
+        ``shared``: where replicas keep what a target's next holder needs (the lease table):
+        read before each run, written after it; ``replica``: this replica's id, kept with the runs."""
         self.settings = settings
         self.target = target
         self.fence = fence
@@ -150,10 +181,13 @@ class Controller:
         interrupted = self.history.mark_unfinished_as_interrupted()
         if interrupted:
             log.warning("closed runs left unfinished by the previous process", runs=interrupted)
-        self.git = git_source(settings, state)
+        self.git = git if git is not None else git_source(settings, state)
+        self.shared = shared
+        self.replica = replica
+        self._shared_applied: str | None = None  # the commit the last holder applied (shared state)
         self.exports = state / "specs"
         self.metrics = Metrics()
-        self.notifier = _notifier(settings)
+        self.notifier = _notifier(settings, target)
         self.status = Status(applied_commit=self.history.last_good_commit())
         self.status.heals = self._heals_from_history()
         self.stop_requested = threading.Event()
@@ -183,6 +217,7 @@ class Controller:
         self._applied: tuple[str, Spec] | None = None
         self._approved: frozenset[str] = frozenset()
         self._waiting: list[str] = []
+        self._shared_runs: list[dict[str, Any]] = []  # the target's newest runs in the shared state, any replica's
 
     # ------------------------------------------------------------------ one run
 
@@ -211,8 +246,13 @@ class Controller:
             log.info("reconcile started", run=run_id, trigger=trigger)
             started = time.monotonic()
             self._focus = None
+            loaded = False
             try:
+                self._load_shared()
+                loaded = True
                 self._run(record, changed, events, whole)
+            except SharedStateError as exc:
+                record.status, record.error = "error", f"{exc}; nothing was read or written"
             except AWS_ERRORS as exc:
                 record.status, record.error = "error", describe_error(exc)
             except Exception as exc:  # never crash the loop; say what happened
@@ -226,12 +266,69 @@ class Controller:
                 self.status.approval = {"run": record.id, "actions": waiting} if record.status == "waiting" else None
                 self.status.running = None
                 self._publish(record, time.monotonic() - started)
+                if loaded:
+                    self._save_shared(record)
                 if self.notifier is not None:
                     self.notifier.observe(self._as_state(record), head_invalid=self.status.head_valid is False)
             folded = {"folded_into": record.id, "count": record.count} if record.id != run_id else {}
             focused: dict[str, Any] = {"focus": self._focus_words()} if self._focus is not None else {}
             log.info("reconcile finished", run=run_id, status=record.status, drift=record.drift_count, error=record.error, **folded, **focused)
             return record
+
+    def _load_shared(self) -> None:
+        """Take over what the target's last holder left (the shared state): the commit it applied,
+        drift first-seen times, approvals, and the rollouts at their steps. Nothing there yet:
+        this replica's own state stands."""
+        if self.shared is None:
+            return
+        try:
+            state = self.shared.get(SHARED_KEY)
+        except Exception as exc:  # noqa: BLE001 - the table's errors, whatever they are, are one line
+            raise SharedStateError(f"the target's shared state cannot be read: {describe_error(exc) if isinstance(exc, AWS_ERRORS) else exc}") from None
+        if not isinstance(state, dict):
+            return
+        applied = state.get("applied_commit")
+        self._shared_applied = applied if isinstance(applied, str) else None
+        if self._shared_applied:
+            self.status.applied_commit = self._shared_applied
+        if self._applied is not None and self._applied[0] != self._shared_applied:
+            self._applied = None  # another replica applied since: its commit is the one to protect
+        self.status.first_seen = {str(k): float(v) for k, v in (state.get("first_seen") or {}).items() if isinstance(v, int | float)}
+        self._approved = frozenset(str(a) for a in state.get("approved") or [])
+        self._waiting = [str(a) for a in state.get("waiting") or []]
+        rollouts = state.get("rollouts")
+        if isinstance(rollouts, dict):
+            self.history.replace_rollouts({str(k): v for k, v in rollouts.items() if isinstance(v, dict)})
+        self._shared_runs = [r for r in state.get("runs") or [] if isinstance(r, dict)]
+
+    def _save_shared(self, record: RunRecord) -> None:
+        """Leave what the target's next holder needs, and the summary every replica's status page
+        shows, in the shared state (a write fenced on this replica's lease)."""
+        if self.shared is None:
+            return
+        state_word, reason = self.state()
+        run = {k: record.as_json().get(k) for k in ("id", "started", "finished", "trigger", "status", "commit_sha", "drift_count", "error", "count")}
+        run["replica"] = self.replica
+        runs = [run] + [r for r in self._shared_runs if r.get("replica") != self.replica or r.get("id") != record.id]
+        self._shared_runs = runs[:SHARED_RUNS]
+        value = {
+            "applied_commit": self.status.applied_commit,
+            "first_seen": self.status.first_seen,
+            "approved": sorted(self._approved),
+            "waiting": list(self._waiting),
+            "rollouts": self.history.load_rollouts(),
+            "replica": self.replica,
+            "state": state_word,
+            "state_reason": reason,
+            "drift_count": len(self.status.drift),
+            "error": record.error if record.status in ("error", "invalid", "failed") else None,
+            "runs": self._shared_runs,
+            "updated": iso(time.time()),
+        }
+        try:
+            self.shared.put(SHARED_KEY, value)
+        except Exception as exc:  # noqa: BLE001 - a lost lease or an unreachable table: the next holder starts from the last state written
+            log.warning("shared state not written", target=self.target, error=describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc))
 
     def _focus_words(self) -> list[str]:
         f = self._focus
@@ -301,6 +398,8 @@ class Controller:
     def _reconcile(self, record: RunRecord, scope: Scope, events: Sequence[Touch] = (), part: Focus | None = None) -> None:
         assert self._good is not None
         commit, whole = self._good
+        if self._applied is None and self._shared_applied == commit:
+            self._applied = (commit, whole)  # applied in full by the target's last holder
         spec = part.spec(whole, self._deps) if part is not None and self._deps is not None else whole
         applied_before = self._applied[1] if self._applied is not None else None
         if part is not None and applied_before is not None:
@@ -558,8 +657,8 @@ class Controller:
                             path,
                             0,
                             "",
-                            f"the spec is split into targets ({names}): `pointsman run` does not reconcile targets yet; "
-                            "schedule `pointsman reconcile --once` (every target, each with its own credentials) instead",
+                            f"the spec is split into targets ({names}) since this controller started: restart `pointsman run` "
+                            "to reconcile every target with its own credentials",
                         )
                     ]
                 )
@@ -795,8 +894,9 @@ def _grouped(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], tuple[s
     return groups
 
 
-def _notifier(settings: RunSettings) -> Any:
-    """The notifier for the configured targets (None without any); a bad URL stops the start."""
+def _notifier(settings: RunSettings, target: str | None = None) -> Any:
+    """The notifier for the configured targets (None without any); a bad URL stops the start.
+    ``target``: the spec's target the controller reconciles, named in every notification."""
     from controller.loop.notify import Notifier, targets_from
 
     slack = settings.notify_slack_url.get_secret_value() if settings.notify_slack_url else None
@@ -805,7 +905,7 @@ def _notifier(settings: RunSettings) -> Any:
         targets = targets_from(slack or None, settings.notify_webhook_url, secret or None)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    return Notifier(targets, status_url=settings.status_url) if targets else None
+    return Notifier(targets, status_url=settings.status_url, spec_target=target) if targets else None
 
 
 class Runner:
@@ -815,9 +915,22 @@ class Runner:
     starts first and stops last (``controller.web.server.serve``; none when not given).
     """
 
-    def __init__(self, settings: RunSettings, controller: Controller | None = None, *, serve: Callable[[LoopView], HttpServer] | None = None) -> None:
+    def __init__(
+        self,
+        settings: RunSettings,
+        controller: Controller | None = None,
+        *,
+        serve: Callable[[LoopView], HttpServer] | None = None,
+        guard: Callable[[], AbstractContextManager[bool]] | None = None,
+        member: bool = False,
+    ) -> None:
+        """``guard()``: entered around each reconcile; it yields whether the run may go on (a
+        fleet's worker slot and the target's lease), and a run it refuses is dropped. ``member``:
+        one target of a fleet, which polls git, consumes events and announces itself for all."""
         self._settings = settings
         self._serve = serve
+        self._guard = guard
+        self._member = member
         self.controller = controller or Controller(settings)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._pending: list[str] = []
@@ -889,7 +1002,15 @@ class Runner:
                 if self._pending:
                     reason = ",".join(dict.fromkeys(self._pending))
                     self._pending.clear()
-            self.controller.reconcile(reason)
+            if self._guard is None:
+                self.controller.reconcile(reason)
+            else:
+                with self._guard() as allowed:
+                    if not allowed:
+                        with self._pending_lock:
+                            self._pending.clear()
+                        return
+                    self.controller.reconcile(reason)
             self._schedule_git_retry()
             self._schedule_rollout()
             with self._pending_lock:
@@ -958,11 +1079,11 @@ class Runner:
                 misfire_grace_time=None,
                 next_run_time=datetime.now(UTC),
             )
-            if self.settings.poll_interval > 0:
+            if self.settings.poll_interval > 0 and not self._member:
                 self.scheduler.add_job(self._poll, IntervalTrigger(seconds=self.settings.poll_interval), id="poll", max_instances=1, coalesce=True)
             self.scheduler.start()
             self.controller.next_run_at = self._next_run_at
-            if self.settings.events_queue:
+            if self.settings.events_queue and not self._member:
                 from controller.loop.consumer import EventsConsumer
 
                 principals = [p.strip() for p in self.settings.events_ignore_principals.split(",") if p.strip()]
@@ -976,6 +1097,8 @@ class Runner:
                 self.http.server_close()
                 self.http = None
             raise
+        if self._member:
+            return
         listen = "{}:{}".format(*self.http.server_address[:2]) if self.http is not None else "(no HTTP server)"
         log.info("pointsman running", repo=self.settings.repo_display, branch=self.settings.branch, mode=self.settings.mode.value, listen=listen)
 
@@ -1005,7 +1128,7 @@ class Runner:
         if self.controller.notifier is not None:
             self.controller.notifier.close()
         self._stopped.set()
-        if started:
+        if started and not self._member:
             log.info("pointsman stopped")
 
     def run_forever(self) -> int:

@@ -259,7 +259,7 @@ def test_the_long_running_controller_refuses_a_spec_split_into_targets_and_write
     finally:
         controller.history.close()
     assert record.status == "invalid"
-    assert "the spec is split into targets (prod-eu): `pointsman run` does not reconcile targets yet" in " ".join(controller.status.spec_errors)
+    assert "the spec is split into targets (prod-eu) since this controller started: restart `pointsman run`" in " ".join(controller.status.spec_errors)
     assert write_calls(clients.counter.snapshot()) == {}
 
 
