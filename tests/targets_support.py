@@ -5,11 +5,20 @@ standby."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from controller.loop.history import RunRecord
+from controller.loop.settings import RunSettings
+from controller.web.server import serve
+
 SHA = "c0ffee" + "0" * 34
-NOW = "2026-12-02T12:00:00Z"
+NOW_ISO = "2026-12-02T12:00:00Z"
+NOW = 1796212800.0  # NOW_ISO, the document's now
+TOKEN = "ui-token-for-tests"
 
 
 def _run(run_id: int, status: str, target: str, replica: str, drift: int) -> dict[str, Any]:
@@ -86,7 +95,7 @@ def two_targets() -> dict[str, Any]:
         "prune": False,
         "state": "drifted",
         "state_reason": "eu-prod: 1 resource differs from git",
-        "now": NOW,
+        "now": NOW_ISO,
         "applied_commit": SHA,
         "head_commit": SHA,
         "head_valid": True,
@@ -207,3 +216,58 @@ def as_standby(document: dict[str, Any]) -> dict[str, Any]:
     for t in document["targets"]:
         t["here"] = False
     return document
+
+
+class FakeLoop:
+    """A LoopView serving a fixed status document, remembering what it was asked (``calls``).
+    It approves eu-prod's run #12 only, and controls us-stage's rollouts only."""
+
+    def __init__(self, tmp: Path, document: dict[str, Any]) -> None:
+        self.settings = RunSettings(repo=str(tmp), state_dir=tmp / "state", listen="127.0.0.1:0", ui_token=TOKEN)
+        self.document = document
+        self.calls: list[tuple[Any, ...]] = []
+
+    def trigger(self, reason: str) -> None:
+        self.calls.append(("trigger", reason))
+
+    def rollout_control(self, alias: str, action: str, target: str | None = None) -> str | None:
+        self.calls.append(("rollout_control", alias, action, target))
+        return None if target == "us-stage" else f"no rollout of {alias} in target {target}"
+
+    def ready(self) -> tuple[bool, str]:
+        return True, "ok"
+
+    def status_document(self) -> dict[str, Any]:
+        return self.document
+
+    def recent_runs(self, limit: int, resource: str | None = None, target: str | None = None) -> list[RunRecord]:
+        self.calls.append(("recent_runs", limit, resource, target))
+        runs = [
+            RunRecord(started=NOW - 60, trigger="schedule", mode="detect", status="drift", finished=NOW - 58, id=12, target="eu-prod"),
+            RunRecord(started=NOW - 5, trigger="schedule", mode="detect", status="rolling_out", finished=NOW - 3, id=3, target="us-stage"),
+        ]
+        return [r for r in runs if target in (None, r.target)][:limit]
+
+    def run_record(self, run_id: int, target: str | None = None) -> RunRecord | None:
+        self.calls.append(("run_record", run_id, target))
+        return next((r for r in self.recent_runs(10, target=target) if r.id == run_id), None)
+
+    def metrics_text(self) -> bytes:
+        return b""
+
+    def approve(self, run_id: int, target: str | None = None) -> str | None:
+        self.calls.append(("approve", run_id, target))
+        return None if (run_id, target) == (12, "eu-prod") else f"run #{run_id} of {target} is not waiting"
+
+
+@contextlib.contextmanager
+def serve_fake(tmp: Path, document: dict[str, Any] | None = None) -> Iterator[tuple[FakeLoop, str]]:
+    """The HTTP server of a FakeLoop (the two targets' document unless given), and its base URL."""
+    loop = FakeLoop(tmp, two_targets() if document is None else document)
+    server = serve(loop)
+    host, port = server.server_address[:2]
+    try:
+        yield loop, f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
