@@ -162,7 +162,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.cli import status as statuscmd
 
         try:
-            print(statuscmd.rollout_control(args.url, args.alias, args.action))
+            print(statuscmd.rollout_control(args.url, args.alias, args.action, target=args.target))
         except statuscmd.StatusError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -173,7 +173,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from controller.cli import status as statuscmd
 
         try:
-            print(statuscmd.approve(args.url, args.run))
+            print(statuscmd.approve(args.url, args.run, target=args.target))
         except statuscmd.StatusError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -411,7 +411,12 @@ def _status(args: argparse.Namespace) -> int:
     try:
         if args.commit and not args.wait:
             raise statuscmd.StatusError("--commit needs --wait STATE")
-        document = statuscmd.wait(args.url, args.wait, args.timeout, commit=args.commit) if args.wait else statuscmd.fetch(args.url)
+        if args.wait:
+            document = statuscmd.wait(args.url, args.wait, args.timeout, commit=args.commit, target=args.target)
+        else:
+            document = statuscmd.fetch(args.url)
+            if args.target:
+                document = statuscmd.only_target(document, args.target)
     except statuscmd.StatusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -235,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--commit", metavar="SHA", help="with --wait: also wait until this commit is the one reconciled")
     p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds --wait waits (default 120)")
+    p.add_argument("--target", metavar="NAME", help="only this target, of a controller whose spec is split into targets (with --wait: wait on its state)")
     p = sub.add_parser("rollout", help="abort, promote or retry an alias's rollout at the running controller (needs POINTSMAN_UI_TOKEN)")
     p.add_argument(
         "action",
@@ -242,11 +243,13 @@ def _parser() -> argparse.ArgumentParser:
         help="abort: roll back to the stable version; promote: skip the remaining steps; retry: start an aborted rollout again",
     )
     p.add_argument("alias", metavar="ALIAS", help="the alias, FUNCTION:ALIAS (getProducts:prod)")
+    p.add_argument("--target", metavar="NAME", help="the target the alias is in, of a controller whose spec is split into targets")
     p.add_argument(
         "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
     )
     p = sub.add_parser("approve", help="approve the actions a controller's run left waiting (approve: manual); it applies them at once")
     p.add_argument("run", metavar="RUN_ID", type=_int_between(1, 10**12), help="the run waiting for approval (its id on the status page or in /api/status)")
+    p.add_argument("--target", metavar="NAME", help="the target whose run it is (each target numbers its own runs), of a spec split into targets")
     p.add_argument(
         "--url", default=os.environ.get("POINTSMAN_STATUS_URL") or "http://127.0.0.1:8080", help="the controller's address (default http://127.0.0.1:8080)"
     )
@@ -345,8 +348,10 @@ DESCRIPTIONS = {
     "desired_state/ (the README walks through it).\n\n"
     "Exit codes: 0 stopped, 1 could not start.",
     "status": "The running controller's state, from its /api/status: in sync, drifted and what will be done, "
-    "or the last error. With --wait, first wait for a new run to finish in a state.\n\n"
-    "Exit codes: 0 in sync, 2 drifted or rolling out, 1 error or unreachable (or --wait timed out).",
+    "or the last error. With --wait, first wait for a new run to finish in a state. A spec split into targets: "
+    "a line per target (account and Region, state, the replica holding it, drift); --target NAME shows that one alone.\n\n"
+    "Exit codes: 0 in sync, 2 drifted or rolling out, 1 error or unreachable (or --wait timed out, or no such target); "
+    "with --target, of that target.",
     "rollout": "Act on an alias's rollout without a commit, at the running controller (as the status page's buttons): "
     "abort rolls back to the stable version at once, promote skips the remaining steps, retry starts an aborted "
     "rollout again on the same commit. Sends POINTSMAN_UI_TOKEN.\n\n"

@@ -45,6 +45,10 @@ def _seconds(description: str) -> dict[str, Any]:
     return {"type": "number", "description": description + " (seconds)"}
 
 
+# On each entry of drift, healed, managed and routes of a spec split into targets: whose it is.
+_TARGET_NAME = _str("the target it is in (a spec split into targets: the directory with its target.yaml); absent without targets")
+
+
 _VERSIONS = _nullable(
     {
         "type": "array",
@@ -97,8 +101,9 @@ _DRIFT = _object(
         "first_seen": _nullable(_time("when a run first found it differing")),
         "actions": {"type": "array", "items": _ACTION, "description": "what heals it, with each action's outcome"},
         "actor": _ACTOR,
+        "target": _TARGET_NAME,
     },
-    optional=("reason", "parent", "actor"),
+    optional=("reason", "parent", "actor", "target"),
 )
 
 _HEALED = _object(
@@ -112,10 +117,11 @@ _HEALED = _object(
         "parent": _str("the resource an extra entry was inside of"),
         "first_seen": _time("when a run first found it differing"),
         "healed_at": _time("when the run that healed it finished applying"),
-        "run": _int("the id of the run that healed it (/runs/ID)"),
+        "run": _int("the id of the run that healed it (/runs/ID; of its target's history: /runs/ID?target=NAME)"),
         "actor": _ACTOR,
+        "target": _TARGET_NAME,
     },
-    optional=("reason", "parent", "actor"),
+    optional=("reason", "parent", "actor", "target"),
 )
 
 _ROLLOUT = _object(
@@ -131,7 +137,7 @@ _ROLLOUT = _object(
             "description": "progressing, waiting to start (a gate alarm in ALARM), aborted (rolled back) or promoted",
         },
         "stable": _str("the version that served before (rolled back to on abort)"),
-        "target": _str("the version being rolled out"),
+        "target": _str("the version being rolled out (in a document of targets, see the README: the target's name)"),
         "step": _int("the current step (0-based; total once promoted)"),
         "total": _int("the schedule's steps (the new version takes all traffic after them)"),
         "weight": {"type": "number", "minimum": 0, "maximum": 100, "description": "the new version's share of traffic once the run's step is applied (%)"},
@@ -197,7 +203,9 @@ _ROUTE = _object(
         "desired_text": _str("what git says they get"),
         "live_chain": _CHAIN,
         "git_chain": _CHAIN,
+        "target": _TARGET_NAME,
     },
+    optional=("target",),
 )
 
 _MANAGED = _object(
@@ -220,7 +228,9 @@ _MANAGED = _object(
                 " resource, the values written; null when it is not in AWS",
             }
         ),
+        "target": _TARGET_NAME,
     },
+    optional=("target",),
 )
 
 _LAST_RUN = _nullable(
@@ -244,7 +254,10 @@ _LAST_RUN = _nullable(
             "count": {"type": "integer", "minimum": 1, "description": "identical consecutive runs folded into this entry"},
             "last_started": _nullable(_time("when the newest folded run started; null for one run")),
             "last_finished": _nullable(_time("when the newest folded run finished; null for one run")),
+            "target": _str("the target whose run it is (a spec split into targets; its run ids are its own: /runs/ID?target=NAME)"),
+            "replica": _nullable(_str("the replica that ran it (a target's last run, with a lease table)")),
         },
+        optional=("target", "replica"),
     )
 )
 
@@ -277,6 +290,50 @@ _GUARDRAILS = _object(
             )
         ),
     },
+)
+
+_TARGET = _object(
+    "one target of a spec split into targets (an AWS account and Region, a directory with its target.yaml), as its last run left it",
+    {
+        "name": _str("the target's name (its directory)"),
+        "account_id": _nullable(_str("the AWS account it is in; null when target.yaml does not say")),
+        "region": _nullable(_str("its AWS Region; null when target.yaml does not say")),
+        "state": {"enum": list(STATES), "description": "its state in one word"},
+        "state_reason": _str("its state in one line"),
+        "holder": _nullable(_str("the replica holding its lease; null without a lease table, or when nobody holds it")),
+        "here": {"type": "boolean", "description": "does this replica reconcile it"},
+        "since": _nullable(_time("when the holder took its lease")),
+        "epoch": _nullable(_int("the lease's epoch (taken over: one more)")),
+        "applied_commit": _nullable(_str("the commit its last run reconciled without problems")),
+        "last_run": _LAST_RUN,
+        "drift_count": _int("its resources that differ from git"),
+        "error": _nullable(_str("what went wrong in its last run")),
+        "updated": _nullable(_time("when this summary was written (of a target another replica holds: read from the lease table)")),
+    },
+)
+
+_REPLICA = _nullable(
+    _object(
+        "the replicas sharing the targets through a lease table (this one and the others); null without a lease table",
+        {
+            "id": _str("this replica's id"),
+            "lease_table": _nullable(_str("the DynamoDB lease table; null without one")),
+            "holds": {"type": "array", "items": {"type": "string"}, "description": "the targets this replica holds (none: a standby)"},
+            "replicas": {
+                "type": "array",
+                "description": "every replica known to the lease table, this one included",
+                "items": _object(
+                    "one replica",
+                    {
+                        "id": _str("its id"),
+                        "alive": {"type": "boolean", "description": "did it renew its heartbeat in time"},
+                        "holds": _int("how many targets it holds"),
+                        "renewed": _nullable(_time("when it last renewed its heartbeat")),
+                    },
+                ),
+            },
+        },
+    )
 )
 
 
@@ -329,7 +386,15 @@ STATUS_SCHEMA: dict[str, Any] = {
             "ready": {"type": "boolean", "description": "is the controller ready (/readyz)"},
             "ready_reason": _str("why (not) ready"),
             "guardrails": _GUARDRAILS,
+            "targets": {
+                "type": "array",
+                "items": _TARGET,
+                "description": "a spec split into targets: each target, sorted by name (state is then the worst of theirs, last_run the newest of any);"
+                " absent for a spec of one target",
+            },
+            "replica": _REPLICA,
         },
+        optional=("targets", "replica"),
     ),
 }
 

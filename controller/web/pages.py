@@ -12,7 +12,7 @@ import re
 import time
 from collections import defaultdict
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
@@ -66,6 +66,20 @@ _env.filters["percent"] = words.percent
 _env.globals["arrow"] = words.ARROW
 # A field's change: short values on one line, long text (a generated template) as a diff.
 _env.globals["change"] = change
+
+
+def run_link(run_id: Any, target: str | None = None) -> str:
+    """``/runs/ID``, or ``/runs/ID?target=NAME`` for a run of a target (each numbers its own runs)."""
+    return f"/runs/{run_id}" + ("?" + urlencode({"target": target}) if target else "")
+
+
+def page_link(target: str | None = None) -> str:
+    """The status page, ``/?target=NAME`` with that target selected in its filter."""
+    return "/?" + urlencode({"target": target}) if target else "/"
+
+
+_env.globals["run_link"] = run_link
+_env.globals["page_link"] = page_link
 
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -122,9 +136,24 @@ def _managed_groups(managed: list[dict[str, Any]], limit: int) -> list[tuple[str
     return [(kind, shown[kind], len(rows), sum(1 for m in rows if differs(m)), len(rows) - len(shown[kind])) for kind, rows in groups]
 
 
-def status_page(status: dict[str, Any], runs: list[dict[str, Any]], *, can_reconcile: bool, now: float | None = None) -> str:
-    """``/``: ``status`` is the controller's status document, ``runs`` recent history entries."""
+def _holders(status: dict[str, Any]) -> dict[str, list[str]]:
+    """The targets each replica holds (by the targets' holder), for the replicas' table."""
+    held: dict[str, list[str]] = defaultdict(list)
+    for t in status.get("targets") or []:
+        if t.get("holder"):
+            held[str(t["holder"])].append(str(t["name"]))
+    return dict(held)
+
+
+def status_page(status: dict[str, Any], runs: list[dict[str, Any]], *, can_reconcile: bool, now: float | None = None, target: str | None = None) -> str:
+    """``/``: ``status`` is the controller's status document, ``runs`` recent history entries.
+
+    A document of a spec split into targets (its ``targets``) adds the targets' table, the
+    replicas' and a target column and filter; ``target`` (``/?target=NAME``) starts the filter
+    on that target."""
     now = time.time() if now is None else now
+    targets = status.get("targets")
+    names = [str(t["name"]) for t in targets or []]
     routes = status.get("routes") or []
     route_groups = [(name, rows, any(r.get("differs") for r in rows)) for name, rows in _group(routes, "api")]
     return _env.get_template("status.html").render(
@@ -138,6 +167,11 @@ def status_page(status: dict[str, Any], runs: list[dict[str, Any]], *, can_recon
         can_reconcile=can_reconcile,
         collapse_rows=COLLAPSE_ROWS,
         since=lambda value: _since(value, now),
+        targets=targets,
+        target_names=names,
+        selected=target if target in names else None,
+        unknown_target=target if target and targets is not None and target not in names else None,
+        holders=_holders(status),
     )
 
 

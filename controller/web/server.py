@@ -1,6 +1,8 @@
 """HTTP endpoints: /healthz, /readyz, /metrics, /api/status, /api/history, /webhook, / (the
 status page), /runs/ID (a run's page) and POST /reconcile (the page's "Reconcile now", which needs
-``POINTSMAN_UI_TOKEN``).
+``POINTSMAN_UI_TOKEN``). A spec split into targets numbers each target's runs on its own:
+``?target=NAME`` picks the target of /runs/ID and /api/history (and preselects it on /), and a
+``target`` field that of POST /approve/RUN and /rollout.
 
 The server is built to face the internet (a webhook endpoint often does):
 
@@ -37,7 +39,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import SplitResult, parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -66,6 +68,7 @@ FAVICON = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d=
 RUN_PATH = re.compile(r"/runs/([0-9]{1,12})")
 APPROVE_PATH = re.compile(r"/approve/([0-9]{1,12})")  # POST: approve what that run left waiting
 MAX_FORM = 4096  # bytes of the "Reconcile now" form
+MAX_TARGET = 200  # characters of a target's name in a query or a form
 _HEAD_END = re.compile(rb"(?:^|\n)\r?\n")
 _CLIENT_GONE = (ConnectionError, TimeoutError)
 
@@ -241,6 +244,18 @@ def content_length(values: list[str]) -> tuple[int, str] | int:
     return int(raw)
 
 
+def target_field(fields: dict[str, list[str]]) -> str | None:
+    """The ``target`` of a query or a form (a spec split into targets: /runs/ID?target=NAME,
+    /api/history?target=NAME, the target of a rollout control or an approval), or None without
+    one; cut to ``MAX_TARGET`` characters (no target has a longer name)."""
+    return (fields.get("target") or [""])[0].strip()[:MAX_TARGET] or None
+
+
+def _page_link(target: str | None) -> str:
+    """The status page, with ``target`` selected in its filter."""
+    return "/?" + urlencode({"target": target}) if target else "/"
+
+
 class RecentDeliveries:
     """The last ``keep`` webhook deliveries (sender, delivery id, body digest); thread-safe."""
 
@@ -302,15 +317,17 @@ def _handler(loop: LoopView) -> type[_Handler]:
                 query = parse_qs(url.query)
                 limit = history_limit((query.get("limit") or ["20"])[0])
                 resource = (query.get("resource") or [""])[0] or None
-                self._send(200, [r.as_json() for r in loop.recent_runs(limit, resource=resource)])
+                self._send(200, [r.as_json() for r in loop.recent_runs(limit, resource=resource, target=target_field(query))])
             elif url.path == "/":
                 runs = [r.as_json() for r in loop.recent_runs(15)]
-                page = pages.status_page(loop.status_document(), runs, can_reconcile=ui_token is not None)
+                page = pages.status_page(loop.status_document(), runs, can_reconcile=ui_token is not None, target=target_field(parse_qs(url.query)))
                 self._send(200, page, "text/html; charset=utf-8")
             elif (match := RUN_PATH.fullmatch(url.path)) is not None:
-                run = loop.run_record(int(match.group(1)))
+                target = target_field(parse_qs(url.query))
+                run = loop.run_record(int(match.group(1)), target=target)
                 if run is None:
-                    self._send(404, pages.not_found_page(f"No run #{match.group(1)} in the history."), "text/html; charset=utf-8")
+                    of = f" of target {target}" if target else ""
+                    self._send(404, pages.not_found_page(f"No run #{match.group(1)} in the history{of}."), "text/html; charset=utf-8")
                 else:
                     self._send(200, pages.run_page(run.as_json()), "text/html; charset=utf-8")
             elif url.path == "/favicon.ico":
@@ -419,7 +436,7 @@ def _handler(loop: LoopView) -> type[_Handler]:
                     data = json.loads(body)
                 except ValueError:
                     data = None
-                fields = {str(k): [str(v)] for k, v in data.items()} if isinstance(data, dict) else {}
+                fields = {str(k): [str(v)] for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
             if not given and form:
                 given = (fields.get("token") or [""])[0]
             if not hmac.compare_digest(given.encode(), ui_token.encode()):
@@ -453,18 +470,19 @@ def _handler(loop: LoopView) -> type[_Handler]:
             form, fields = authorized
             alias = (fields.get("alias") or [""])[0]
             action = (fields.get("action") or [""])[0]
-            refused = loop.rollout_control(alias, action)
+            target = target_field(fields)
+            refused = loop.rollout_control(alias, action, target=target)
             if refused is not None:
                 if form:
                     self._send(400, pages.not_found_page(refused), "text/html; charset=utf-8")
                 else:
                     self._send(400, {"error": refused})
                 return
-            log.info("rollout control requested", alias=alias, action=action, client=self.client_address[0])
+            log.info("rollout control requested", alias=alias, action=action, target=target, client=self.client_address[0])
             if form:
-                self._send(303, "", "text/plain", headers={"Location": "/#rollouts"})
+                self._send(303, "", "text/plain", headers={"Location": _page_link(target) + "#rollouts"})
             else:
-                self._send(202, {"triggered": True, "alias": alias, "action": action})
+                self._send(202, {"triggered": True, "alias": alias, "action": action} | ({"target": target} if target else {}))
 
         def _approve(self, run_id: int) -> None:
             """``POST /approve/RUN``: apply what run RUN left waiting for approval (the page's
@@ -472,19 +490,20 @@ def _handler(loop: LoopView) -> type[_Handler]:
             authorized = self._authorized("approving")
             if authorized is None:
                 return
-            form, _ = authorized
-            refused = loop.approve(run_id)
+            form, fields = authorized
+            target = target_field(fields)
+            refused = loop.approve(run_id, target=target)
             if refused is not None:
                 if form:
                     self._send(409, pages.not_found_page(f"Nothing was approved: {refused}."), "text/html; charset=utf-8")
                 else:
                     self._send(409, {"approved": False, "error": refused})
                 return
-            log.info("run approved", run=run_id, client=self.client_address[0])
+            log.info("run approved", run=run_id, target=target, client=self.client_address[0])
             if form:
-                self._send(303, "", "text/plain", headers={"Location": "/"})
+                self._send(303, "", "text/plain", headers={"Location": _page_link(target)})
             else:
-                self._send(202, {"approved": True, "run": run_id})
+                self._send(202, {"approved": True, "run": run_id} | ({"target": target} if target else {}))
 
         def _read_body(self, length: int) -> bytes | None:
             """Exactly ``length`` bytes within TIMEOUT seconds, else answer 408/400 and None."""

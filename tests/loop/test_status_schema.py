@@ -18,11 +18,15 @@ from controller.loop.runner import Runner
 from controller.loop.settings import RunSettings
 from controller.loop.status_schema import status_schema
 from tests.e2e_support import git, wait_for
+from tests.targets_support import two_targets
 
 pytestmark = pytest.mark.server
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-TIME_KEYS = {"now", "time", "started", "finished", "last_started", "last_finished", "first_seen", "last_ok", "next_run_at", "healed_at", "event_time"}
+TIME_KEYS = {
+    *("now", "time", "started", "finished", "last_started", "last_finished", "first_seen", "last_ok", "next_run_at", "healed_at", "event_time"),
+    *("since", "updated", "renewed"),  # a document of targets and replicas
+}
 
 
 def start(world: dict[str, Any], mode: str) -> Runner:
@@ -79,6 +83,26 @@ def test_schema_api_prints_the_status_schema(capsys: pytest.CaptureFixture[str])
     assert json.loads(capsys.readouterr().out) == status_schema()
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out) != status_schema()
+
+
+def test_a_document_of_targets_and_replicas_matches_the_schema() -> None:
+    document = two_targets()
+    check(document)
+    assert {e["target"] for key in ("drift", "managed", "routes", "rollouts", "healed") for e in document[key]} == {"eu-prod", "us-stage"}
+    check({**document, "replica": None})
+    check({k: v for k, v in document.items() if k not in ("targets", "replica")})  # one target: as before
+    for bad in (
+        {"targets": [{**document["targets"][0], "new_field": 1}]},
+        {"targets": [{**document["targets"][0], "state": "sleeping"}]},
+        {"targets": [{k: v for k, v in document["targets"][0].items() if k != "holder"}]},
+        {"targets": [{**document["targets"][0], "since": 1796527516.07}]},
+        {"targets": [{**document["targets"][0], "last_run": {**document["targets"][0]["last_run"], "new_field": 1}}]},
+        {"replica": {**document["replica"], "replicas": [{"id": "r", "alive": True, "holds": 0}]}},
+        {"drift": [{**document["drift"][0], "target": 7}]},
+        {"managed": [{**document["managed"][0], "target": None}]},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            check({**document, **bad})
 
 
 def test_in_sync_then_drifted_in_detect_mode_the_documents_match_the_schema(world: dict[str, Any]) -> None:
