@@ -608,12 +608,11 @@ class Fleet:
                 elif member.error is not None and (self.book is None or name in self._held):
                     row.update(state="error", state_reason=member.error, error=member.error)
                 elif summary is not None:
-                    runs = summary.get("runs") or []
                     row.update(
                         state=summary.get("state") or "starting",
                         state_reason=summary.get("state_reason") or "",
                         applied_commit=summary.get("applied_commit"),
-                        last_run=runs[0] if runs else None,
+                        last_run=_aged(summary.get("last_run"), time.time()),
                         drift_count=int(summary.get("drift_count") or 0),
                         error=summary.get("error"),
                         updated=summary.get("updated"),
@@ -640,6 +639,8 @@ class Fleet:
             out: list[Any] = []
             for name, doc in docs.items():
                 for entry in doc.get(key) or []:
+                    if isinstance(entry, dict) and key == "rollouts" and "target" in entry:
+                        entry = {**entry, "version": entry["target"]}  # a rollout's target is its version: kept as version
                     out.append({**entry, "target": name} if isinstance(entry, dict) else entry)
             return out
 
@@ -829,6 +830,14 @@ class Fleet:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return 0
+
+
+def _aged(run: Any, now: float) -> dict[str, Any] | None:
+    """Another replica's last run of a target, with its age now (as the status's last_run has)."""
+    if not isinstance(run, dict):
+        return None
+    finished = parse_iso(run.get("finished"))
+    return {**run, "age_s": round(now - finished, 1) if finished is not None else None}
 
 
 def wants_fleet(settings: RunSettings) -> bool:

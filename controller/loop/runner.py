@@ -323,6 +323,7 @@ class Controller:
             "drift_count": len(self.status.drift),
             "error": record.error if record.status in ("error", "invalid", "failed") else None,
             "runs": self._shared_runs,
+            "last_run": {**self.status.last_run, "replica": self.replica} if self.status.last_run else None,
             "updated": iso(time.time()),
         }
         try:

@@ -137,7 +137,8 @@ _ROLLOUT = _object(
             "description": "progressing, waiting to start (a gate alarm in ALARM), aborted (rolled back) or promoted",
         },
         "stable": _str("the version that served before (rolled back to on abort)"),
-        "target": _str("the version being rolled out (in a document of targets, see the README: the target's name)"),
+        "target": _str("the version being rolled out; in a document of targets, the target's name (the version is then in version)"),
+        "version": _str("in a document of targets: the version being rolled out"),
         "step": _int("the current step (0-based; total once promoted)"),
         "total": _int("the schedule's steps (the new version takes all traffic after them)"),
         "weight": {"type": "number", "minimum": 0, "maximum": 100, "description": "the new version's share of traffic once the run's step is applied (%)"},
@@ -146,7 +147,7 @@ _ROLLOUT = _object(
         "applied": {"type": "boolean", "description": "was the run's step applied (false in detect mode, or when its UpdateAlias failed)"},
         "next_check": _nullable(_time("when the controller looks again (a pause ends, the gates are polled)")),
     },
-    optional=("status", "stable", "target", "step", "total", "weight", "reason", "gates"),
+    optional=("status", "stable", "target", "version", "step", "total", "weight", "reason", "gates"),
 )
 
 _COMMIT = _nullable(
@@ -286,7 +287,12 @@ _GUARDRAILS = _object(
         "approval": _nullable(
             _object(
                 "the run waiting for approval: `pointsman approve RUN` or the page's Approve button applies its actions",
-                {"run": _int("the run's id"), "actions": {"type": "array", "items": _ACTION, "description": "the actions waiting"}},
+                {
+                    "run": _int("the run's id"),
+                    "actions": {"type": "array", "items": _ACTION, "description": "the actions waiting"},
+                    "target": _str("the target whose run it is (a spec split into targets)"),
+                },
+                optional=("target",),
             )
         ),
     },

@@ -16,6 +16,8 @@ from controller.loop.events import Touch
 from controller.loop.fleet import Fleet, wants_fleet
 from controller.loop.leases import LeaseBook, create_table
 from controller.loop.settings import RunSettings
+from controller.web.pages import status_page
+from tests.loop.test_status_schema import check
 from tests.targets.test_targets import A, B, _repo_of, _seed_account, role, write_target
 
 
@@ -72,6 +74,9 @@ def test_run_reconciles_every_target_with_its_own_credentials_and_shows_them_tog
     assert rows["prod-eu"]["last_run"]["status"] == "applied" and document["last_run"]["target"] in rows
     assert {entry["target"] for entry in document["managed"]} == {"prod-eu", "prod-us"}
     assert document["replica"] is None and document["ready"] is True
+    check(document)  # the schema of /api/status
+    page = status_page(document, [r.as_json() for r in fleet.recent_runs(15)], can_reconcile=False)
+    assert 'id="target-filter"' in page and "prod-us" in page
     # Each target's history is its own, and the runs name their target.
     runs = fleet.recent_runs(10)
     assert sorted(r.target for r in runs) == ["prod-eu", "prod-us"]
@@ -152,6 +157,7 @@ def test_two_replicas_share_the_targets_and_one_takes_over_what_the_other_gives_
     document = one.status_document()
     assert {r["name"]: r["holder"] for r in document["targets"]} == {n: ("one" if n in one._held else "two") for n in ("prod-eu", "prod-us")}
     assert sorted(r["id"] for r in document["replica"]["replicas"]) == ["one", "two"]
+    check(document)
     (theirs,) = two._held
     wait_for(lambda: {r["name"]: r for r in one.status_document()["targets"]}[theirs]["last_run"], message="the other replica's summary", timeout=10)
     # A graceful stop gives the leases back: the other replica takes over at its next tick and
