@@ -420,6 +420,10 @@ _RUN_FLAGS = (
     "concurrency",
     "parallelism",
     "lease_table",
+    "lease_duration",
+    "lease_renew_deadline",
+    "lease_retry_period",
+    "replica_id",
     "history_keep",
     "allow_empty",
     "events_queue",
@@ -454,15 +458,21 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", help="clone, history and exports, default .pointsman " + env.format("STATE_DIR"))
     p.add_argument("--listen", help="HTTP HOST:PORT, default 127.0.0.1:8080 " + env.format("LISTEN"))
     p.add_argument("--concurrency", type=int, help="parallel AWS reads per quota bucket, default 8 " + env.format("CONCURRENCY"))
-    p.add_argument(
-        "--parallelism", type=int, help="targets reconciled at once (reconcile --once of a spec with targets), default 4 " + env.format("PARALLELISM")
-    )
+    p.add_argument("--parallelism", type=int, help="targets reconciled at once (a spec split into targets), default 4 " + env.format("PARALLELISM"))
     p.add_argument(
         "--lease-table",
         metavar="TABLE",
         help="DynamoDB lease table (pointsman lease-table create): reconcile only the targets whose lease this replica takes, "
         "every write fenced by it " + env.format("LEASE_TABLE"),
     )
+    p.add_argument("--lease-duration", type=float, help="seconds a lease lasts unrenewed, default 15 " + env.format("LEASE_DURATION"))
+    p.add_argument(
+        "--lease-renew-deadline",
+        type=float,
+        help="seconds without renewal before a replica stops on a target, default 10 " + env.format("LEASE_RENEW_DEADLINE"),
+    )
+    p.add_argument("--lease-retry-period", type=float, help="seconds between lease rounds, default 2 " + env.format("LEASE_RETRY_PERIOD"))
+    p.add_argument("--replica-id", help="this replica's name in the lease table, default hostname-pid-random " + env.format("REPLICA_ID"))
     p.add_argument("--history-keep", type=int, help="runs kept in history, default 1000 " + env.format("HISTORY_KEEP"))
     p.add_argument(
         "--events-queue",

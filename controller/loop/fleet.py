@@ -45,7 +45,7 @@ from controller.loop.consumer import EventTarget
 from controller.loop.events import Touch
 from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.loop.history import History, RunRecord, iso, parse_iso
-from controller.loop.leases import DEFAULT_RETRY_PERIOD, FenceError, Holders, LeaseBook
+from controller.loop.leases import FenceError, Holders, LeaseBook
 from controller.loop.runner import SHARED_KEY, Controller, Runner
 from controller.loop.settings import RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
@@ -174,9 +174,7 @@ class Fleet:
         self.source = SharedSource(git_source(settings, self.state_dir))
         self._make_clients = make_clients or (lambda spec: clients_for_settings(spec, timeout_hold=settings.interval / 2, quota_share=settings.quota_share))
         if book is None and settings.lease_table:
-            book = LeaseBook(
-                AwsClients(max_attempts=2, connect_timeout=2, read_timeout=3, timeout_hold=DEFAULT_RETRY_PERIOD, rate_limiter=False), settings.lease_table
-            )
+            book = lease_book(settings)
         self.book = book
         self._members: dict[str, Member] = {}
         self._members_lock = threading.RLock()
@@ -830,6 +828,23 @@ class Fleet:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return 0
+
+
+def lease_book(settings: RunSettings) -> LeaseBook:
+    """This replica's book on ``settings.lease_table``, its clients' attempts and timeouts within
+    the renew deadline (a hung endpoint costs a renewal, not the lease)."""
+    assert settings.lease_table
+    retry = settings.lease_retry_period
+    timeout = max(1.0, min(3.0, settings.lease_renew_deadline / 3))
+    clients = AwsClients(max_attempts=2, connect_timeout=timeout, read_timeout=timeout, timeout_hold=retry, rate_limiter=False)
+    return LeaseBook(
+        clients,
+        settings.lease_table,
+        replica_id=settings.replica_id,
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.lease_renew_deadline,
+        retry_period=retry,
+    )
 
 
 def _aged(run: Any, now: float) -> dict[str, Any] | None:

@@ -20,10 +20,10 @@ from typing import Any
 
 import structlog
 
-from controller.aws.clients import AWS_ERRORS, AwsClients, describe_error
+from controller.aws.clients import AWS_ERRORS, describe_error
 from controller.engine.targets import clients_for_settings
 from controller.loop.gitsource import GitSourceError, UnsafeSpecTree
-from controller.loop.leases import DEFAULT_RETRY_PERIOD, FenceError, LeaseBook
+from controller.loop.leases import FenceError, LeaseBook
 from controller.loop.runner import Controller, git_source
 from controller.loop.settings import RunSettings
 from controller.spec import SpecProblem
@@ -110,14 +110,15 @@ def _take_leases(settings: RunSettings, names: Sequence[str]) -> tuple[LeaseBook
     done = threading.Event()
     if not settings.lease_table:
         return None, dict.fromkeys(names), done
-    clients = AwsClients(max_attempts=2, connect_timeout=2, read_timeout=3, timeout_hold=DEFAULT_RETRY_PERIOD, rate_limiter=False)
-    book = LeaseBook(clients, settings.lease_table)
+    from controller.loop.fleet import lease_book
+
+    book = lease_book(settings)
     mine = book.tick(names)
     holders = book.holders()
     held = {name: None if name in mine else holders.holder(name) or "(none: not taken by this replica)" for name in names}
 
     def renew() -> None:
-        while not done.wait(DEFAULT_RETRY_PERIOD):
+        while not done.wait(book.timings.retry_period):
             book.tick(sorted(mine))
 
     threading.Thread(target=renew, name="lease-renewal", daemon=True).start()

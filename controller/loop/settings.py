@@ -43,10 +43,14 @@ class RunSettings(BaseSettings):
     state_dir: Path = Field(Path(".pointsman"), description="clone, history database, exported specs")
     listen: str = Field("127.0.0.1:8080", description="HTTP address for /healthz, /readyz, /metrics, /api/status, /webhook")
     concurrency: int = Field(8, ge=1, le=64)
-    parallelism: int = Field(4, ge=1, le=64, description="targets reconciled at once (reconcile --once of a spec split into targets)")
-    lease_table: str | None = Field(
-        None, description="DynamoDB table of target leases: replicas reconcile only the targets whose lease they hold (reconcile --once)"
+    parallelism: int = Field(4, ge=1, le=64, description="targets reconciled at once (a spec split into targets)")
+    lease_table: str | None = Field(None, description="DynamoDB table of target leases: replicas reconcile only the targets whose lease they hold")
+    lease_duration: float = Field(15.0, gt=0, le=3600, allow_inf_nan=False, description="seconds a lease lasts unrenewed before another replica takes it")
+    lease_renew_deadline: float = Field(
+        10.0, gt=0, le=3600, allow_inf_nan=False, description="seconds without a renewal after which a replica stops working on a target"
     )
+    lease_retry_period: float = Field(2.0, gt=0, le=3600, allow_inf_nan=False, description="seconds between rounds of renewing, taking and balancing leases")
+    replica_id: str | None = Field(None, description="this replica's name in the lease table (default: hostname-pid-random)")
     quota_share: float = Field(
         0.5, gt=0, le=1, allow_inf_nan=False, description="share of each AWS quota bucket reads are paced to (writes use the full quota)"
     )
@@ -123,6 +127,15 @@ class RunSettings(BaseSettings):
             except ValueError:
                 raise ValueError(f"listen host {bare!r} is not an IPv6 address (in {value!r})") from None
         return value
+
+    @model_validator(mode="after")
+    def _lease_timings(self) -> RunSettings:
+        if not self.lease_retry_period < self.lease_renew_deadline < self.lease_duration:
+            raise ValueError(
+                f"lease timings: the retry period ({self.lease_retry_period:g} s) must be shorter than the renew deadline "
+                f"({self.lease_renew_deadline:g} s), itself shorter than the lease duration ({self.lease_duration:g} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> RunSettings:
