@@ -126,6 +126,27 @@ def caller_of(headers: Mapping[str, str]) -> str:
     return "pointsman" if "pointsman/" in agent else "other"
 
 
+_APP_RE = re.compile(r"\bapp/(\S+)")
+
+
+def app_of(headers: Mapping[str, str]) -> str:
+    """The app id the client named in its user agent (``AWS_SDK_UA_APP_ID``), "" without one."""
+    match = _APP_RE.search(next((value for name, value in headers.items() if name.lower() == "user-agent"), ""))
+    return match.group(1) if match else ""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One forwarded request: when (this process's monotonic clock), from which app, in which account."""
+
+    at: float
+    app: str
+    account: str
+    operation: str
+    status: int
+    wall: float = 0.0  # time.time() when it was forwarded
+
+
 def access_key_of(headers: Mapping[str, str]) -> str:
     """The access key id a SigV4-signed request was signed with ("" when unsigned)."""
     match = _KEY_RE.search(next((value for name, value in headers.items() if name.lower() == "authorization"), ""))
@@ -235,9 +256,11 @@ class QuotaProxy:
         upstream_timeout: float = 120.0,
         per_account: bool = False,
         faults: Mapping[str, Any] | None = None,
+        journal: bool = False,
     ) -> None:
         """``quotas``: the buckets (default ``DEFAULT_QUOTAS``), each rate times ``scale``;
-        ``per_account``: a set of buckets per account; ``faults``: account -> "deny" or ("throttle", share)."""
+        ``per_account``: a set of buckets per account; ``faults``: account -> "deny" or ("throttle", share);
+        ``journal``: keep every forwarded request as a :class:`Call` (``calls()``)."""
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream must be an http:// URL, not {upstream!r}")
@@ -260,6 +283,7 @@ class QuotaProxy:
         self._throttled: Counter[tuple[str, str]] = Counter()
         self._errors: Counter[tuple[str, str]] = Counter()  # upstream answers >= 400
         self._local = threading.local()
+        self._journal: list[Call] | None = [] if journal else None
         self._bind = (host, port)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -344,6 +368,16 @@ class QuotaProxy:
             for (account, operation), n in sorted(self._by_account.items()):
                 out.setdefault(account, {})[operation] = n
             return out
+
+    def calls(self) -> list[Call]:
+        """The journal: every request forwarded so far, in order (empty without ``journal``)."""
+        with self._count_lock:
+            return list(self._journal or [])
+
+    def note(self, call: Call) -> None:
+        if self._journal is not None:
+            with self._count_lock:
+                self._journal.append(call)
 
     def account_of(self, access_key: str) -> str:
         return self._accounts.get(access_key, DEFAULT_ACCOUNT)
@@ -516,6 +550,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(502, "Bad Gateway", [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))], data)
                 return
             proxy._count(operation, error=status >= 400, caller=caller, account=account)
+            proxy.note(Call(time.monotonic(), app_of(dict(self.headers.items())), account, operation, status, time.time()))
             proxy.learn(operation, body, data)
             keep_length = self.command == "HEAD"  # no body: upstream's length stands
             out_headers = [(k, v) for k, v in upstream_headers if k.lower() not in HOP_BY_HOP and (keep_length or k.lower() != "content-length")]

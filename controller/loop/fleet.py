@@ -395,13 +395,12 @@ class Fleet:
 
     def _lease_loop(self) -> None:
         assert self.book is not None
-        period = self.book.timings.retry_period
         while not self.stopping.is_set():
             try:
                 self.lease_tick()
             except Exception:  # noqa: BLE001 - the lease loop never ends while running; a missed tick is logged
                 log.exception("lease tick failed")
-            self.stopping.wait(period)
+            self.stopping.wait(self.book.next_tick_in())
 
     # ------------------------------------------------------------------ the picture
 
@@ -566,6 +565,8 @@ class Fleet:
         lists them (state, holder, last run), ``replica`` says who holds what."""
         members = self.members()
         picture = self.picture()
+        if self.book is not None:
+            self._held = self._held & self.book.held()  # a lease past its renew deadline is not held, whatever the last tick saw
         leases = {i.target: i for i in picture.holders.leases} if picture.holders is not None else {}
         docs: dict[str, dict[str, Any]] = {}
         rows: list[dict[str, Any]] = []
@@ -655,7 +656,7 @@ class Fleet:
             replica = {
                 "id": self.book.replica_id,
                 "lease_table": self.book.table,
-                "holds": sorted(self._held),
+                "holds": sorted(self.book.held()),  # past the renew deadline is not held, whatever the last tick saw
                 "replicas": [{"id": r.replica, "alive": r.live, "holds": r.leases, "renewed": iso(r.renewed)} for r in holders.replicas]
                 if holders is not None
                 else [],

@@ -408,6 +408,7 @@ class LeaseBook:
         self._held: dict[str, _Held] = {}
         self._busy: Counter[str] = Counter()
         self._seen: dict[str, _Seen] = {}
+        self._expiries: dict[str, float] = {}  # another replica's lease -> when it expires on my clock, unless renewed
         self._random = random.Random(self.replica_id)
 
     # -- what this replica holds -------------------------------------------------------------
@@ -661,6 +662,12 @@ class LeaseBook:
         me = self.replica_id
         now = self._clock()
         expired = {t: self._expired(f"{LEASE}#{t}", x.rv, x.duration, now) for t, x in leases.items()}
+        with self._lock:
+            self._expiries = {
+                t: self._observe(f"{LEASE}#{t}", x.rv, now) + (x.duration or self.timings.lease_duration)
+                for t, x in leases.items()
+                if x.owner and x.owner != me and not expired[t] and t in set(wanted)
+            }
         for target, lease in leases.items():  # the table says another replica took it
             with self._lock:
                 ours = self._held.get(target)
@@ -770,6 +777,17 @@ class LeaseBook:
             self._seen.pop(f"{REPLICA}#{replica}", None)
 
     # -- fencing -------------------------------------------------------------------------------
+
+    def next_tick_in(self) -> float:
+        """Seconds until the next tick is due: the retry period, or sooner when another replica's
+        lease expires before then (a dead replica's targets are taken at its lease's end, not up
+        to a retry period later)."""
+        period = self.timings.retry_period
+        with self._lock:
+            soonest = min(self._expiries.values(), default=None)
+        if soonest is None:
+            return period
+        return max(0.01, min(period, soonest - self._clock() + 0.01))
 
     def fence(self, target: str) -> Fence:
         """Confirm, with a conditional write to the table (owner = me AND epoch = my epoch,
