@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint pytest install demo clean bench bench-scale fuzz
+.PHONY: test lint pytest install demo clean bench bench-scale bench-replicas fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(STAMP)
 # reads vs the minimum, throttling, peak RSS). Takes many minutes; BENCH_ARGS='--scenario "new aliases plan"' runs one.
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
+
+# Replicas sharing targets through a DynamoDB lease table (moto's server): three `pointsman run`
+# processes, 12 targets; SIGKILL one, SIGSTOP another past its lease; takeover times, writes from the
+# paused replica after it lost its leases, double owners. About three minutes; BENCH_ARGS='--targets 6 --lease 3 --renew 2 --retry 0.5 --interval 3' is quick.
+bench-replicas: $(STAMP)
+	$(BIN)/python benchmarks/bench_replicas.py $(BENCH_ARGS)
 
 # Reliability figures: the full bad-input corpus, bad command lines, the fault-injection
 # matrix and the HTTP attacks (cases, tracebacks, hangs, harmful states, converged on rerun).
