@@ -269,9 +269,9 @@ def bench(args: argparse.Namespace) -> Figures:
             paused.process.send_signal(signal.SIGSTOP)
             paused.stopped = True
             took = wait_until(lambda: all(owners().get(t) not in (None, paused.name) for t in taken), 120, step=0.1)
+            drift_at = time.monotonic()
             for name in taken:
                 lambda_of(name).update_alias(FunctionName=function_name(0), Name="prod", FunctionVersion="1")
-            drift_at = time.monotonic()
             paused.process.send_signal(signal.SIGCONT)
             paused.stopped = False
             cont_at = time.monotonic()

@@ -301,7 +301,7 @@ class QuotaProxy:
         if self._server is not None:
             return self
         handler = type("_BoundHandler", (_Handler,), {"proxy": self})
-        server = ThreadingHTTPServer(self._bind, handler, bind_and_activate=False)
+        server = _Server(self._bind, handler, bind_and_activate=False)
         server.daemon_threads = True
         server.request_queue_size = 256  # many parallel clients connect at once
         server.allow_reuse_address = True
@@ -496,6 +496,16 @@ def denied_response(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
 def throttled_response(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
     """What AWS answers past a quota: 429 TooManyRequestsException (Lambda's body, or API Gateway's)."""
     return error_response(429, "TooManyRequestsException", LAMBDA_THROTTLED if service == "lambda" else APIGATEWAY_THROTTLED)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-request (a killed process) is not an error of the proxy's."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
