@@ -247,6 +247,7 @@ class Controller:
             started = time.monotonic()
             self._focus = None
             loaded = False
+            self.clients.counter.reset()
             try:
                 self._load_shared()
                 loaded = True
@@ -354,7 +355,6 @@ class Controller:
         return [key for key in keys if scope is not None and scope.was_read(key)]
 
     def _run(self, record: RunRecord, changed: Collection[tuple[str, ...]] | None = None, events: Sequence[Touch] = (), whole: bool = False) -> None:
-        self.clients.counter.reset()
         if changed is not None and self._scope is not None and self._good is not None and self._good[0] == self._scope_commit:
             self._scope.invalidate(changed)
             # The commit the last run used: no fetch, no full scan; and, when the events can be
