@@ -34,7 +34,7 @@ class Table:
         self.values[key] = json.dumps(value)
 
 
-def replica(estate: dict[str, Any], clock: Clock, table: Table, name: str) -> Controller:
+def replica(estate: dict[str, Any], clock: Clock, table: Table, name: str) -> Controller:  # noqa: F811
     settings = RunSettings(repo=str(estate["repo"]), state_dir=Path(estate["tmp"]) / name, interval=3600, jitter=0, poll_interval=0)
     c = Controller(settings, shared=table, replica=name)
     c.clock = clock
