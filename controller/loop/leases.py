@@ -409,6 +409,7 @@ class LeaseBook:
         self._busy: Counter[str] = Counter()
         self._seen: dict[str, _Seen] = {}
         self._expiries: dict[str, float] = {}  # another replica's lease -> when it expires on my clock, unless renewed
+        self._to_judgement = 0.0  # the last tick's time from its start to judging the leases read
         self._random = random.Random(self.replica_id)
 
     # -- what this replica holds -------------------------------------------------------------
@@ -634,6 +635,7 @@ class LeaseBook:
         targets held now. DynamoDB errors are logged, never raised: a lease that could not be
         renewed is dropped at its renew deadline."""
         wanted = sorted({_check_target(t) for t in targets})
+        started = self._clock()
         self._heartbeat()
         with self._lock:
             targets_held = sorted(self._held)
@@ -655,6 +657,7 @@ class LeaseBook:
         except AWS_ERRORS as exc:
             log.warning("lease table not read", replica=self.replica_id, error=describe_error(exc))
             return self.held()
+        self._to_judgement = self._clock() - started  # how long a tick takes to judge the leases
         self._balance(wanted, leases, replicas)
         return self.held()
 
@@ -787,7 +790,8 @@ class LeaseBook:
             soonest = min(self._expiries.values(), default=None)
         if soonest is None:
             return period
-        return max(0.01, min(period, soonest - self._clock() + 0.01))
+        # Started that much before the expiry, the tick judges the leases right after it.
+        return max(0.01, min(period, soonest - self._clock() - self._to_judgement + 0.01))
 
     def fence(self, target: str) -> Fence:
         """Confirm, with a conditional write to the table (owner = me AND epoch = my epoch,

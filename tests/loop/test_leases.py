@@ -553,3 +553,16 @@ def test_items_are_readable_by_other_tools(table: str, clock: FakeClock, raw_dyn
     assert set(items) == {"lease#t", "replica#a", "state#t#k"}
     assert items["lease#t"]["owner"] == {"S": "a"} and items["lease#t"]["epoch"] == {"N": "1"}
     assert items["state#t#k"]["value"] == {"S": "[1,2]"} and items["state#t#k"]["epoch"] == {"N": "1"}
+
+
+def test_a_replica_ticks_at_the_moment_another_replicas_lease_expires(table: str, clock: FakeClock) -> None:
+    a, b = replica("a", clock), replica("b", clock)
+    assert a.tick(["t1", "t2"]) == frozenset({"t1", "t2"})
+    assert b.tick(["t1", "t2"]) == frozenset()  # b sees a's leases now: they expire on b's clock 15 s from now, unless renewed
+    assert b.next_tick_in() == b.timings.retry_period  # nothing expires within a retry period
+    clock.advance(14.0)  # a is gone: no renewal
+    due = b.next_tick_in()
+    assert 0.0 < due < b.timings.retry_period and abs(due - 1.01) < 1e-6
+    clock.advance(due)
+    assert b.tick(["t1", "t2"]) == frozenset({"t1", "t2"})  # taken at the end of a's lease, not a retry period later
+    assert b.next_tick_in() == b.timings.retry_period  # b holds them: no other replica's lease to wait for

@@ -134,7 +134,7 @@ def test_events_go_to_the_target_of_their_account_and_region(repo: Path, tmp_pat
 
 def _book(table: str, replica: str) -> LeaseBook:
     clients = AwsClients(rate_limiter=False)
-    return LeaseBook(clients, table, replica_id=replica, lease_duration=3.0, renew_deadline=2.0, retry_period=0.3)
+    return LeaseBook(clients, table, replica_id=replica, lease_duration=6.0, renew_deadline=4.0, retry_period=0.5)
 
 
 def test_two_replicas_share_the_targets_and_one_takes_over_what_the_other_gives_back(repo: Path, tmp_path: Path, fleets: list[Fleet]) -> None:
@@ -159,12 +159,12 @@ def test_two_replicas_share_the_targets_and_one_takes_over_what_the_other_gives_
     assert sorted(r["id"] for r in document["replica"]["replicas"]) == ["one", "two"]
     check(document)
     (theirs,) = two._held
-    wait_for(lambda: {r["name"]: r for r in one.status_document()["targets"]}[theirs]["last_run"], message="the other replica's summary", timeout=10)
+    wait_for(lambda: {r["name"]: r for r in one.status_document()["targets"]}[theirs]["last_run"], message="the other replica's summary", timeout=30)
     # A graceful stop gives the leases back: the other replica takes over at its next tick and
     # carries on from the shared state (the commit the last holder applied).
     (given,) = one._held
     one.stop()
-    wait_for(lambda: two._held == {"prod-eu", "prod-us"}, timeout=10, message="takeover")
+    wait_for(lambda: two._held == {"prod-eu", "prod-us"}, timeout=30, message="takeover")
     wait_for(lambda: (c := two.members()[given].controller) is not None and c.status.last_run, message="the taken target's first run here")
     taken = two.members()[given].controller
     assert taken is not None and taken.status.applied_commit == one.members()[given].controller.status.applied_commit  # type: ignore[union-attr]
