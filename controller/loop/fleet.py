@@ -185,6 +185,7 @@ class Fleet:
         self._picture_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.stopping = threading.Event()
+        self._leases_stop = threading.Event()  # set once the runs in flight have finished: their leases are renewed until then
         self._stopped = threading.Event()
         self._lease_thread: threading.Thread | None = None
         self.http: HttpServer | None = None
@@ -395,12 +396,12 @@ class Fleet:
 
     def _lease_loop(self) -> None:
         assert self.book is not None
-        while not self.stopping.is_set():
+        while not self._leases_stop.is_set():
             try:
                 self.lease_tick()
             except Exception:  # noqa: BLE001 - the lease loop never ends while running; a missed tick is logged
                 log.exception("lease tick failed")
-            self.stopping.wait(self.book.next_tick_in())
+            self._leases_stop.wait(self.book.next_tick_in())
 
     # ------------------------------------------------------------------ the picture
 
@@ -792,13 +793,14 @@ class Fleet:
             self.events.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        if self._lease_thread is not None:
-            self._lease_thread.join(30)
         runners = [m.runner for m in self.members().values() if m.runner is not None]
         for runner in runners:
             runner.controller.stop_requested.set()
         for runner in runners:
-            runner.stop()
+            runner.stop()  # the action in flight finishes, its run is recorded; the leases are still renewed
+        self._leases_stop.set()
+        if self._lease_thread is not None:
+            self._lease_thread.join(30)
         if self.book is not None:
             self.book.close()  # the leases go back at once: another replica need not wait for them to expire
         if self.http is not None:

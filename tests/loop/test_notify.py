@@ -200,6 +200,14 @@ def test_json_payload_fields_and_times(receiver: Receiver, notifiers: list[Notif
     assert payload["summary"] == "prod-eu: drift found on 2 resources at abc1234def56 (detect mode): getProducts:prod, products-v1/prod"
     assert payload["resources"] == drift("getProducts:prod", "products-v1/prod")
     assert payload["more"] == 0 and payload["error"] is None
+    assert payload["target"] is None  # a spec without targets
+
+
+def test_a_targets_notifications_name_it(notifiers: list[Notifier]) -> None:
+    n = make(notifiers, spec_target="prod-eu")
+    assert n.summary("healed", run("applied", ("a:prod",))) == "pointsman [prod-eu]: healed 1 resource at abc1234def56: a:prod"
+    assert n.payload("healed", run("applied", ("a:prod",)))["target"] == "prod-eu"
+    assert n.slack_payload("healed", run("applied", ("a:prod",)))["text"].startswith("pointsman [prod-eu]: healed")
 
 
 def test_summaries(notifiers: list[Notifier]) -> None:
