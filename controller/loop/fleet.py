@@ -530,8 +530,9 @@ class Fleet:
                 error=run.get("error"),
                 id=None,
                 target=name,
+                replica=str(run.get("replica") or "another replica"),
+                replica_run=run.get("id") if isinstance(run.get("id"), int) else None,
             )
-            record.triggers = [f"replica {run.get('replica')} run #{run.get('id')}"]
             runs.append(record)
         return runs
 

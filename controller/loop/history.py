@@ -109,6 +109,10 @@ class RunRecord:
     rollouts: list[dict[str, Any]] = field(default_factory=list)
     # The target whose run this is (a spec split into targets; not stored: each target has a history of its own).
     target: str | None = None
+    # Another replica's run of the target (from the shared state): that replica and its run's id
+    # there (``id`` is None: this replica's history has no such run).
+    replica: str | None = None
+    replica_run: int | None = None
 
     @property
     def drift_count(self) -> int:
@@ -117,8 +121,9 @@ class RunRecord:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["drift_count"] = self.drift_count
-        if self.target is None:
-            del out["target"]
+        for key in ("target", "replica", "replica_run"):
+            if out[key] is None:
+                del out[key]
         return out
 
     def as_json(self) -> dict[str, Any]:

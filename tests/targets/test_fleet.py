@@ -160,6 +160,11 @@ def test_two_replicas_share_the_targets_and_one_takes_over_what_the_other_gives_
     check(document)
     (theirs,) = two._held
     wait_for(lambda: {r["name"]: r for r in one.status_document()["targets"]}[theirs]["last_run"], message="the other replica's summary", timeout=30)
+    # The history stays whole: replica one lists replica two's runs of its target, from the table.
+    remote = [r for r in one.recent_runs(20, target=theirs) if r.id is None]
+    assert remote and remote[0].replica == "two" and remote[0].replica_run is not None
+    page = status_page(one.status_document(), [r.as_json() for r in one.recent_runs(15)], can_reconcile=False)
+    assert f"two #{remote[0].replica_run}" in page
     # A graceful stop gives the leases back: the other replica takes over at its next tick and
     # carries on from the shared state (the commit the last holder applied).
     (given,) = one._held
