@@ -117,6 +117,12 @@ class Sampler:
                 continue
 
 
+def spread(owners: dict[str, str | None]) -> dict[str, int]:
+    """Leases per replica (a lease between two holders, handed over, counted as ``free``)."""
+    counts = Counter(owner or "free" for owner in owners.values())
+    return dict(sorted(counts.items()))
+
+
 def wait_until(what: Callable[[], Any], timeout: float, step: float = 0.25) -> float | None:
     """Seconds until ``what()`` is true, None when it never was within ``timeout``."""
     started = time.monotonic()
@@ -233,19 +239,18 @@ def bench(args: argparse.Namespace) -> Figures:
             names = sorted(accounts)
             held = wait_until(lambda: len([o for o in owners().values() if o]) == len(names), 120)
             applied = wait_until(lambda: healed(names), 120)
-            counts = Counter(owners().values())
+            counts = spread(owners())
             figures.add(
                 f"start            {len(names)} targets, 3 replicas, lease {args.lease:g}s / renew {args.renew:g}s / retry {args.retry:g}s:"
                 f" every target held after {held if held is None else f'{held:.1f}s'},"
                 f" applied after {'-' if applied is None else f'{(time.monotonic() - started):.1f}s'};"
-                f" leases per replica {dict(sorted(counts.items()))}"
+                f" leases per replica {counts}"
             )
             # Balance: wait for fair shares (ceil(N/3), handovers one per tick).
             fair = -(-len(names) // 3)
-            balanced = wait_until(lambda: max(Counter(owners().values()).values()) <= fair, 120)
+            balanced = wait_until(lambda: (lambda c: max(c.values()) <= fair and "free" not in c)(spread(owners())), 120)
             figures.add(
-                f"balance          every replica at most {fair} leases after {'never' if balanced is None else f'{balanced:.1f}s more'}:"
-                f" {dict(sorted(Counter(owners().values()).items()))}"
+                f"balance          every replica at most {fair} leases after {'never' if balanced is None else f'{balanced:.1f}s more'}: {spread(owners())}"
             )
 
             # SIGKILL r1.
@@ -259,7 +264,7 @@ def bench(args: argparse.Namespace) -> Figures:
             bound = args.lease + args.retry
             figures.add(
                 f"SIGKILL r1       its {len(lost)} targets taken over after {'never' if took is None else f'{took:.1f}s'}"
-                f" (lease + retry = {bound:g}s{'' if took is None else f', x{took / bound:.2f}'}); now {dict(sorted(Counter(owners().values()).items()))}"
+                f" (lease + retry = {bound:g}s{'' if took is None else f', x{took / bound:.2f}'}); now {spread(owners())}"
             )
             _ = killed_at
 
@@ -302,10 +307,9 @@ def bench(args: argparse.Namespace) -> Figures:
             # r2 rejoins.
             live = [r.name for r in replicas if not r.dead]
             fair = -(-len(names) // len(live))
-            rebalanced = wait_until(lambda: max(Counter(owners().values()).values()) <= fair and set(Counter(owners().values())) >= set(live), 180)
+            rebalanced = wait_until(lambda: (lambda c: max(c.values()) <= fair and set(c) == set(live))(spread(owners())), 180)
             figures.add(
-                f"rejoin           r2 back: at most {fair} leases each after {'never' if rebalanced is None else f'{rebalanced:.1f}s'}:"
-                f" {dict(sorted(Counter(owners().values()).items()))}"
+                f"rejoin           r2 back: at most {fair} leases each after {'never' if rebalanced is None else f'{rebalanced:.1f}s'}: {spread(owners())}"
             )
             sampler.stop.set()
             samples = sampler.samples
