@@ -45,7 +45,7 @@ from controller.loop.consumer import EventTarget
 from controller.loop.events import Touch
 from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.loop.history import History, RunRecord, iso, parse_iso
-from controller.loop.leases import FenceError, Holders, LeaseBook
+from controller.loop.leases import FenceError, Holders, LeaseBook, LeaseError
 from controller.loop.runner import SHARED_KEY, Controller, Runner
 from controller.loop.settings import RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
@@ -174,7 +174,10 @@ class Fleet:
         self.source = SharedSource(git_source(settings, self.state_dir))
         self._make_clients = make_clients or (lambda spec: clients_for_settings(spec, timeout_hold=settings.interval / 2, quota_share=settings.quota_share))
         if book is None and settings.lease_table:
-            book = lease_book(settings)
+            try:
+                book = lease_book(settings)
+            except LeaseError as exc:
+                raise StartupError(str(exc)) from None
         self.book = book
         self._members: dict[str, Member] = {}
         self._members_lock = threading.RLock()
@@ -772,6 +775,8 @@ class Fleet:
             self.stop()
             if isinstance(exc, AWS_ERRORS):
                 raise StartupError(f"lease table {self.settings.lease_table}: {describe_error(exc)}") from None
+            if isinstance(exc, LeaseError):
+                raise StartupError(str(exc)) from None
             raise
         listen = "{}:{}".format(*self.http.server_address[:2]) if self.http is not None else "(no HTTP server)"
         log.info(

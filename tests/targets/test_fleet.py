@@ -174,3 +174,12 @@ def test_two_replicas_share_the_targets_and_one_takes_over_what_the_other_gives_
     taken = two.members()[given].controller
     assert taken is not None and taken.status.applied_commit == one.members()[given].controller.status.applied_commit  # type: ignore[union-attr]
     assert taken.status.last_run["status"] == "in_sync"  # nothing re-applied
+
+
+def test_run_with_a_lease_table_that_does_not_exist_is_one_line(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import cli
+
+    argv = ("run", "--repo", str(repo), "--state-dir", str(tmp_path / "state"), "--listen", "127.0.0.1:0", "--lease-table", "no-such-table")
+    code, _, err = cli(capsys, *argv)
+    assert code == 1 and "lease table no-such-table does not exist (`pointsman lease-table create --table no-such-table` makes it)" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1 and "Traceback" not in err
