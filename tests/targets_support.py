@@ -129,6 +129,7 @@ def two_targets() -> dict[str, Any]:
                 "event": "rollout_step",
                 "status": "progressing",
                 "stable": "4",
+                "version": "5",
                 "target": "us-stage",
                 "step": 0,
                 "total": 3,

@@ -159,7 +159,11 @@ def test_two_replicas_share_the_targets_and_one_takes_over_what_the_other_gives_
     assert sorted(r["id"] for r in document["replica"]["replicas"]) == ["one", "two"]
     check(document)
     (theirs,) = two._held
-    wait_for(lambda: {r["name"]: r for r in one.status_document()["targets"]}[theirs]["last_run"], message="the other replica's summary", timeout=30)
+    wait_for(
+        lambda: ({r["name"]: r for r in one.status_document()["targets"]}[theirs]["last_run"] or {}).get("replica") == "two",
+        message="the other replica's summary of its run",
+        timeout=30,
+    )
     # The history stays whole: replica one lists replica two's runs of its target, from the table.
     remote = [r for r in one.recent_runs(20, target=theirs) if r.id is None]
     assert remote and remote[0].replica == "two" and remote[0].replica_run is not None

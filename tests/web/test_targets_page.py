@@ -86,8 +86,8 @@ def test_each_entry_has_its_target_and_the_filter_lists_the_targets() -> None:
     assert [r.split()[0] for r in rows(html, "managed")] == ["eu-prod", "us-stage", "us-stage"]
     assert [r.split()[0] for r in rows(html, "routes")] == ["eu-prod", "us-stage"]
     assert rows(html, "healed")[0].startswith("eu-prod stage_variable/products-api/prod/debug") and 'href="/runs/9?target=eu-prod"' in html
-    # The rollout's target is the target (the document of targets names no version there); its buttons send it.
-    assert rows(html, "rollouts")[0].startswith("us-stage getReport:live progressing") and "on the new version" in rows(html, "rollouts")[0]
+    # The rollout's target is the target, its version in version; its buttons send the target.
+    assert rows(html, "rollouts")[0].startswith("us-stage getReport:live 4 -> 5 progressing") and "on the new version" in rows(html, "rollouts")[0]
     assert '<input type="hidden" name="alias" value="getReport/live"><input type="hidden" name="target" value="us-stage">' in html
     select = re.search(r'<select id="target-filter".*?</select>', html, re.DOTALL)
     assert select is not None
