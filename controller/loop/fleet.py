@@ -22,7 +22,6 @@ event goes to the target of its account and Region.
 from __future__ import annotations
 
 import contextlib
-import signal
 import tempfile
 import threading
 import time
@@ -45,8 +44,8 @@ from controller.loop.consumer import EventTarget
 from controller.loop.events import Touch
 from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.loop.history import History, RunRecord, iso, parse_iso
-from controller.loop.leases import FenceError, Holders, LeaseBook, LeaseError
-from controller.loop.runner import SHARED_KEY, Controller, Runner
+from controller.loop.leases import FenceError, Holders, LeaseBook, LeaseError, fence_of
+from controller.loop.runner import SHARED_KEY, Controller, Runner, run_until_signalled
 from controller.loop.settings import RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.spec import SpecProblem
@@ -305,7 +304,7 @@ class Fleet:
             sub,
             clients,
             target=member.name,
-            fence=self._fence_of(member.name),
+            fence=fence_of(self.book, member.name),
             git=self.source,
             shared=shared,
             replica=self.replica_id,
@@ -356,21 +355,6 @@ class Fleet:
                     yield False
 
         return guard()
-
-    def _fence_of(self, name: str) -> Callable[[], bool] | None:
-        book = self.book
-        if book is None:
-            return None
-
-        def fence() -> bool:
-            try:
-                book.fence(name)
-            except FenceError as exc:
-                log.warning("the target's lease is lost: no further write", target=name, error=str(exc))
-                return False
-            return True
-
-        return fence
 
     # ------------------------------------------------------------------ leases
 
@@ -817,26 +801,13 @@ class Fleet:
         log.info("pointsman stopped", replica=self.replica_id)
 
     def run_forever(self) -> int:
-        done = threading.Event()
-
-        def on_signal(signum: int, _frame: Any) -> None:
-            log.info("signal received; finishing the actions in flight", signal=signal.Signals(signum).name)
+        def request_stop() -> None:
             self.stopping.set()
             for member in self.members().values():
                 if member.runner is not None:
                     member.runner.controller.stop_requested.set()
-            done.set()
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start()
-            while not done.wait(0.5):
-                pass
-        finally:
-            self.stop()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        return 0
+        return run_until_signalled(self.start, self.stop, request_stop, "finishing the actions in flight")
 
 
 def lease_book(settings: RunSettings) -> LeaseBook:

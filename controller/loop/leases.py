@@ -945,3 +945,21 @@ class TargetState:
             raise FenceError(self.target, f"target {self.target}: state not written: {describe_error(exc)}") from None
         except AWS_ERRORS as exc:
             raise FenceError(self.target, f"target {self.target}: state not written: {describe_error(exc)}") from None
+
+
+def fence_of(book: LeaseBook | None, target: str) -> Callable[[], bool] | None:
+    """What a controller asks before each action (its ``fence``): does this replica still hold
+    the target's lease? (None without leases.) A lost or unconfirmed lease is logged and False."""
+    if book is None:
+        return None
+    lease_book = book
+
+    def fence() -> bool:
+        try:
+            lease_book.fence(target)
+        except FenceError as exc:
+            log.warning("the target's lease is lost: no further write", target=target, error=str(exc))
+            return False
+        return True
+
+    return fence

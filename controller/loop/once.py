@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ import structlog
 from controller.aws.clients import AWS_ERRORS, describe_error
 from controller.engine.targets import clients_for_settings
 from controller.loop.gitsource import GitSourceError, UnsafeSpecTree
-from controller.loop.leases import FenceError, LeaseBook
+from controller.loop.leases import FenceError, LeaseBook, fence_of
 from controller.loop.runner import Controller, git_source
 from controller.loop.settings import RunSettings
 from controller.spec import SpecProblem
@@ -80,7 +80,7 @@ def reconcile_targets_once(settings: RunSettings, targets: SpecTargets) -> dict[
         sub = settings.model_copy(update={"path": path or ".", "state_dir": settings.state_dir / "targets" / (name if name != "." else "_root")})
         try:
             clients = clients_for_settings(target, timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
-            controller = Controller(sub, clients, target=name, fence=_fence_of(book, name))
+            controller = Controller(sub, clients, target=name, fence=fence_of(book, name))
         except Exception as exc:  # noqa: BLE001 - one target's failure is its own line
             message = describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc)
             return name, OnceRun({"status": "error", "error": f"{message}; nothing was read or written"}, True, False)
@@ -123,20 +123,3 @@ def _take_leases(settings: RunSettings, names: Sequence[str]) -> tuple[LeaseBook
 
     threading.Thread(target=renew, name="lease-renewal", daemon=True).start()
     return book, held, done
-
-
-def _fence_of(book: LeaseBook | None, target: str) -> Callable[[], bool] | None:
-    """What a controller asks before each action: is the lease still this replica's (None: no leases)?"""
-    if book is None:
-        return None
-    lease_book = book
-
-    def fence() -> bool:
-        try:
-            lease_book.fence(target)
-        except FenceError as exc:
-            log.warning("the target's lease is lost: no further write", target=target, error=str(exc))
-            return False
-        return True
-
-    return fence

@@ -1133,20 +1133,26 @@ class Runner:
             log.info("pointsman stopped")
 
     def run_forever(self) -> int:
-        done = threading.Event()
+        return run_until_signalled(self.start, self.stop, self.controller.stop_requested.set, "finishing the action in flight")
 
-        def on_signal(signum: int, _frame: Any) -> None:
-            log.info("signal received; finishing the action in flight", signal=signal.Signals(signum).name)
-            self.controller.stop_requested.set()
-            done.set()
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start()
-            while not done.wait(0.5):
-                pass
-        finally:
-            self.stop()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        return 0
+def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], request_stop: Callable[[], None], finishing: str) -> int:
+    """``start()``, then wait for SIGTERM or SIGINT (``request_stop()`` at once, logged with
+    ``finishing``), then ``stop()``; the previous signal handlers are put back. Returns 0."""
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info(f"signal received; {finishing}", signal=signal.Signals(signum).name)
+        request_stop()
+        done.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        start()
+        while not done.wait(0.5):
+            pass
+    finally:
+        stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
