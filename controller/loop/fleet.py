@@ -45,7 +45,7 @@ from controller.loop.events import Touch
 from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.loop.history import History, RunRecord, iso, parse_iso
 from controller.loop.leases import FenceError, Holders, LeaseBook, LeaseError, fence_of
-from controller.loop.runner import SHARED_KEY, Controller, Runner, run_until_signalled
+from controller.loop.runner import SHARED_KEY, Controller, Runner, notifier_of, run_until_signalled
 from controller.loop.settings import RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.spec import SpecProblem
@@ -182,6 +182,7 @@ class Fleet:
         self._members_lock = threading.RLock()
         self._slots = threading.BoundedSemaphore(settings.parallelism)
         self._start_lock = threading.Lock()
+        self._notifiers: dict[str, Any] = {}  # the notifiers of targets that could not start (each target's controller has its own)
         self._held: frozenset[str] = frozenset()
         self._picture = _Picture()
         self._picture_lock = threading.Lock()
@@ -321,7 +322,8 @@ class Fleet:
         return f"{base}/{name}" if base and base != "." else name
 
     def _record_failure(self, name: str, error: str) -> None:
-        """A target whose clients cannot be made: its error is a run of its history too."""
+        """A target whose clients cannot be made: its error is a run of its history too, and a
+        notification naming the target."""
         history = History(target_state_dir(self.settings.prepare_state_dir(), name) / "history.sqlite3", keep=self.settings.history_keep)
         try:
             now = time.time()
@@ -330,6 +332,11 @@ class Fleet:
             history.finish(record)
         finally:
             history.close()
+        notifier = self._notifiers.get(name)
+        if notifier is None:
+            notifier = self._notifiers[name] = notifier_of(self.settings, name)
+        if notifier is not None:
+            notifier.observe(record)
 
     def _guard(self, name: str) -> contextlib.AbstractContextManager[bool]:
         """Around each run of a target: a worker slot, and (with leases) its lease held and not
@@ -791,6 +798,9 @@ class Fleet:
         self._leases_stop.set()
         if self._lease_thread is not None:
             self._lease_thread.join(30)
+        for notifier in self._notifiers.values():
+            if notifier is not None:
+                notifier.close()
         if self.book is not None:
             self.book.close()  # the leases go back at once: another replica need not wait for them to expire
         if self.http is not None:

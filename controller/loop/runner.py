@@ -187,7 +187,7 @@ class Controller:
         self._shared_applied: str | None = None  # the commit the last holder applied (shared state)
         self.exports = state / "specs"
         self.metrics = Metrics()
-        self.notifier = _notifier(settings, target)
+        self.notifier = notifier_of(settings, target)
         self.status = Status(applied_commit=self.history.last_good_commit())
         self.status.heals = self._heals_from_history()
         self.stop_requested = threading.Event()
@@ -895,7 +895,7 @@ def _grouped(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], tuple[s
     return groups
 
 
-def _notifier(settings: RunSettings, target: str | None = None) -> Any:
+def notifier_of(settings: RunSettings, target: str | None = None) -> Any:
     """The notifier for the configured targets (None without any); a bad URL stops the start.
     ``target``: the spec's target the controller reconciles, named in every notification."""
     from controller.loop.notify import Notifier, targets_from

@@ -3,6 +3,7 @@ replicas sharing the targets through leases (moto's DynamoDB, in process)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -101,11 +102,14 @@ def test_run_reconciles_every_target_with_its_own_credentials_and_shows_them_tog
 
 def test_a_target_in_the_wrong_account_is_its_own_error_and_the_others_go_on(repo: Path, tmp_path: Path, fleets: list[Fleet]) -> None:
     from tests.e2e_support import git
+    from tests.loop.test_notify import Receiver
+
+    receiver = Receiver()
 
     write_target(repo / "desired_state", "wrong", f'account_id: "{A}"\nregion: eu-west-1\n')  # the ambient account is not A
     git("add", "-A", cwd=repo)
     git("commit", "-m", "a third target", cwd=repo)
-    fleet = Fleet(settings_of(repo, tmp_path / "state"))
+    fleet = Fleet(settings_of(repo, tmp_path / "state", notify_webhook_url=receiver.url("/hook")))
     fleets.append(fleet)
     fleet.start()
     wait_for(lambda: all(m.controller is not None and m.controller.status.last_run for n, m in fleet.members().items() if n != "wrong"))
@@ -116,6 +120,13 @@ def test_a_target_in_the_wrong_account_is_its_own_error_and_the_others_go_on(rep
     (failed,) = fleet.recent_runs(10, target="wrong")
     assert failed.status == "error" and "not the declared" in (failed.error or "")
     assert 'pointsman_target_up{target="wrong"} 0.0' in fleet.metrics_text().decode()
+    # And a notification naming it (the others notify their own news, each naming its target).
+    receiver.wait(3)
+    payloads = [json.loads(body) for _, _, body in receiver.requests]
+    (wrong,) = [p for p in payloads if p["target"] == "wrong"]
+    assert wrong["event"] == "error" and wrong["summary"].startswith("pointsman [wrong]: reconcile error: the credentials are for account")
+    assert {p["target"] for p in payloads} == {"wrong", "prod-eu", "prod-us"}
+    receiver.close()
 
 
 def test_events_go_to_the_target_of_their_account_and_region(repo: Path, tmp_path: Path, fleets: list[Fleet]) -> None:
