@@ -17,13 +17,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from controller.aws.clients import AWS_ERRORS, error_code
 from controller.kinds.base import Kind, PlanContext
-from controller.live.scope import VERSION_SELECTED
+from controller.live.scope import VERSION_SELECTED, PolicyStatement
 from controller.model import Action, Call, Drift, FieldChange, Resource
 from controller.versions import STAGE_VERSIONS_VAR, versioned_path
 
@@ -44,9 +44,9 @@ def statement_id(api_id: str, alias: str, source_arn: str) -> str:
     return f"{head}{alias[: SID_MAX - len(head) - len(digest) - 1]}-{digest}"
 
 
-def own_api_id(statement: dict[str, Any]) -> str | None:
+def own_api_id(statement: PolicyStatement) -> str | None:
     """The API id of a statement Pointsman added (its id names it); None for anyone else's."""
-    match = _SID_RE.match(str(statement.get("Sid", "")))
+    match = _SID_RE.match(statement.sid or "")
     return match[1] if match else None
 
 
@@ -192,11 +192,11 @@ def route_users(ctx: PlanContext, function: str, alias: str, api_ids: Iterable[s
     return tuple(dict.fromkeys(users))
 
 
-def apis_named_by(statements: Iterable[dict[str, Any]]) -> list[str]:
+def apis_named_by(statements: Iterable[PolicyStatement]) -> list[str]:
     """API ids an alias's policy lets invoke it (from SourceArn conditions and Pointsman's ids)."""
     ids: list[str] = []
     for statement in statements:
-        arn = _source_arn_of(statement) or ""
+        arn = statement.source_arn or ""
         match = _ARN_API_RE.search(arn)
         if match and "*" not in match[1]:
             ids.append(match[1])
@@ -214,33 +214,27 @@ def source_arn_pattern(ctx: PlanContext, function: str, api_id: str, stages: lis
     return f"arn:{fn.partition}:execute-api:{fn.region}:{fn.account}:{api_id}/{stage}/*/*"
 
 
-def covers(statement: dict[str, Any], source_arn: str) -> bool:
-    """Does this policy statement let API Gateway invoke from every ARN ``source_arn`` matches?"""
-    if statement.get("Effect", "Allow") != "Allow":
+def covers(statement: PolicyStatement | Mapping[str, Any], source_arn: str) -> bool:
+    """Does this policy statement (as the scope keeps it, or as a policy document has it) let API
+    Gateway invoke from every ARN ``source_arn`` matches?"""
+    if not isinstance(statement, PolicyStatement):
+        statement = PolicyStatement.parse(statement)
+    if statement.effect != "Allow":
         return False
-    principal = statement.get("Principal")
+    principal = statement.principal
     services = principal.get("Service") if isinstance(principal, dict) else principal
     services = services if isinstance(services, list) else [services]
     if PRINCIPAL not in services and "*" not in services:
         return False
-    actions = statement.get("Action")
+    actions = statement.action
     actions = actions if isinstance(actions, list) else [actions]
     if not any(a in (INVOKE, "lambda:*", "*") for a in actions):
         return False
-    live_arn = _source_arn_of(statement)
+    live_arn = statement.source_arn
     if live_arn is None:
         return True  # no SourceArn condition: any API may invoke
     # '*' in the wanted pattern is matched literally by '*' in the live pattern (or a wider one).
     return fnmatch.fnmatchcase(source_arn, live_arn)
-
-
-def _source_arn_of(statement: dict[str, Any]) -> str | None:
-    condition = statement.get("Condition") or {}
-    for operator in ("ArnLike", "ArnEquals", "StringLike", "StringEquals"):
-        value = (condition.get(operator) or {}).get("AWS:SourceArn")
-        if value:
-            return value
-    return None
 
 
 class LambdaPermission(Kind):
@@ -306,11 +300,11 @@ class LambdaPermission(Kind):
                     if ctx.spec.leaves_out_api(ctx.scope.api_name(api_id)):
                         continue  # a part of the spec (a focused run): that API's statements are planned with it
                     key = f"{fn_name}/{alias}/{ctx.scope.api_name(api_id)}"
-                    key = f"{key}/{statement['Sid']}" if key in keys else key
+                    key = f"{key}/{statement.sid}" if key in keys else key
                     keys.add(key)
                     # Only a prune deletes these: then (and only then) find who still routes here.
                     users = stage_users(ctx, fn_name, alias, [api_id]) if ctx.prune else ()
-                    context = {"function": fn_name, "alias": alias, "live_sid": statement["Sid"], "users": users}
+                    context = {"function": fn_name, "alias": alias, "live_sid": statement.sid, "users": users}
                     out.append(Resource(self.name, key, _attributes(statement), context))
         return out
 
@@ -326,7 +320,7 @@ class LambdaPermission(Kind):
         statements = ctx.scope.policy_statements(function, alias)
         own = [s for s in statements if own_api_id(s) == api_id]
         covering = (
-            [s for s in own if _source_arn_of(s) == wanted]
+            [s for s in own if s.source_arn == wanted]
             or [s for s in own if covers(s, wanted)]
             or [s for s in statements if covers(s, wanted)]
             or _covering_every_route(statements, want.context.get("route_arns") or ())
@@ -340,14 +334,14 @@ class LambdaPermission(Kind):
 
         out: list[Resource] = []
         if primary is not None:
-            out.append(Resource(self.name, want.key, dict(want.attributes), {**want.context, "live_sid": primary.get("Sid")}))
+            out.append(Resource(self.name, want.key, dict(want.attributes), {**want.context, "live_sid": primary.sid}))
         elif rest:
             first = rest.pop(0)
             users = stage_users(ctx, function, alias, [api_id], still_covered)
-            context = {**want.context, "live_sid": first["Sid"], "users": users}
+            context = {**want.context, "live_sid": first.sid, "users": users}
             out.append(Resource(self.name, want.key, _attributes(first), context))
         for statement in rest:
-            sid = statement["Sid"]
+            sid = statement.sid
             context = {
                 "function": function,
                 "alias": alias,
@@ -410,11 +404,11 @@ class LambdaPermission(Kind):
         return Call("lambda", "remove_permission", {"FunctionName": function, "Qualifier": alias, "StatementId": sid})
 
 
-def _covering_every_route(statements: list[dict[str, Any]], route_arns: Iterable[str]) -> list[dict[str, Any]]:
+def _covering_every_route(statements: Sequence[PolicyStatement], route_arns: Iterable[str]) -> list[PolicyStatement]:
     """The statements that together cover every route's SourceArn (each route by one of them,
     the console's statement per method, say), in policy order; empty unless every route is."""
     arns = list(route_arns)
-    chosen: list[dict[str, Any]] = []
+    chosen: list[PolicyStatement] = []
     for arn in arns:
         found = next((s for s in statements if covers(s, arn)), None)
         if found is None:
@@ -425,5 +419,5 @@ def _covering_every_route(statements: list[dict[str, Any]], route_arns: Iterable
     return sorted(chosen, key=lambda s: order[id(s)])
 
 
-def _attributes(statement: dict[str, Any]) -> dict[str, Any]:
-    return {"principal": PRINCIPAL, "action": INVOKE, "source_arn": _source_arn_of(statement)}
+def _attributes(statement: PolicyStatement) -> dict[str, Any]:
+    return {"principal": PRINCIPAL, "action": INVOKE, "source_arn": statement.source_arn}

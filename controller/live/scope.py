@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,57 @@ class FunctionVersions:
     version_environments: dict[str, dict[str, Sensitive]] = field(default_factory=dict)
 
 
+# What the plan, import and explain read of a ListAliases item (AliasArn and Name are what
+# the function's ARN and the mapping's key are made of); a run keeps only these. The first two
+# repeat across aliases and functions: one string each.
+ALIAS_FIELDS = ("FunctionVersion", "Description", "RoutingConfig", "RevisionId")
+_ALIAS_FIELDS_INTERNED = frozenset(("FunctionVersion", "Description"))
+# The condition operators that may carry an AWS:SourceArn, in the order they are looked at.
+SOURCE_ARN_OPERATORS = ("ArnLike", "ArnEquals", "StringLike", "StringEquals")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStatement:
+    """One statement of an alias's resource policy: only what the permissions compare, parsed once.
+
+    A run keeps one per alias policy statement (30,000 at 10,000 functions), so it holds no more
+    than ``covers``, ``own_api_id`` and the reports read: its id, effect, principal and action as
+    the policy gives them (shared between statements that say the same), and the SourceArn of its
+    condition (the first of ``SOURCE_ARN_OPERATORS`` that names one; None when none does)."""
+
+    sid: str | None
+    effect: str
+    principal: Any  # "*", {"Service": ...} or {"AWS": ...}, as in the policy
+    action: Any  # a string or a list of them, as in the policy
+    source_arn: str | None
+
+    @classmethod
+    def parse(cls, statement: Mapping[str, Any], shared: dict[str, Any] | None = None) -> PolicyStatement:
+        """From a statement of a policy document (``json.loads(GetPolicy's Policy)["Statement"]``);
+        ``shared`` (by canonical JSON) makes equal principals and actions one object."""
+        condition = statement.get("Condition") or {}
+        source_arn = next((value for op in SOURCE_ARN_OPERATORS if (value := (condition.get(op) or {}).get("AWS:SourceArn"))), None)
+        sid = statement.get("Sid")
+        return cls(
+            sid=_interned(sid),
+            effect=_interned(statement.get("Effect", "Allow")),
+            principal=_shared(statement.get("Principal"), shared),
+            action=_shared(statement.get("Action"), shared),
+            source_arn=_interned(source_arn),
+        )
+
+
+def _interned(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
+
+
+def _shared(value: Any, shared: dict[str, Any] | None) -> Any:
+    if shared is None or isinstance(value, str | None):
+        return _interned(value)
+    key = json.dumps(value, sort_keys=True)
+    return shared.setdefault(key, value)
+
+
 class FunctionLive:
     """A live function: its aliases (ListAliases), and its published versions on demand.
 
@@ -53,12 +105,16 @@ class FunctionLive:
 
     def __init__(self, name: str, aliases: dict[str, dict[str, Any]], details: Callable[[], FunctionVersions]) -> None:
         self.name = name
-        self.aliases = aliases
         self._details = details
         arn = next((str(a["AliasArn"]).rsplit(":", 1)[0] for a in aliases.values() if a.get("AliasArn")), "")
         if arn and not _FUNCTION_ARN_RE.match(arn):
             raise ValueError(f"unexpected alias ARN {arn!r} for {name}")
         self._arn = arn
+        # Only the fields an alias is compared on (ALIAS_FIELDS), with their repeated strings shared.
+        self.aliases: dict[str, dict[str, Any]] = {
+            sys.intern(alias): {key: _interned(item[key]) if key in _ALIAS_FIELDS_INTERNED else item[key] for key in ALIAS_FIELDS if key in item}
+            for alias, item in aliases.items()
+        }
 
     @property
     def arn(self) -> str:
@@ -205,6 +261,7 @@ class Scope:
     _function_arns: dict[str, str] = field(default_factory=dict)  # name -> ARN, from ListFunctions
     _domain_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> GetDomainNames item
     _parameter_batches: dict[str, tuple[str, ...]] = field(default_factory=dict)  # SSM name -> the key of the batch that read it
+    _policy_values: dict[str, Any] = field(default_factory=dict)  # equal policy principals and actions, one object each
 
     # ------------------------------------------------------------------ plumbing
 
@@ -221,6 +278,9 @@ class Scope:
             with self._guard:
                 self._cache[key] = value
                 self._ever.add(key)
+                # The value answers from now on: the lock only kept concurrent first reads to one.
+                if self._locks.get(key) is lock:
+                    del self._locks[key]
             return value
 
     def lanes(self) -> Lanes:
@@ -377,7 +437,7 @@ class Scope:
                 self._parameter_batches[name] = ("parameters", *names)
         return {name: found.get(name) for name in names}
 
-    def policy_statements(self, function: str, alias: str) -> list[dict[str, Any]]:
+    def policy_statements(self, function: str, alias: str) -> tuple[PolicyStatement, ...]:
         """Statements of the alias's resource policy (matched on Resource, which the alias ARN names).
 
         Only an alias that exists has a policy: the function's aliases (its ListAliases, read once)
@@ -386,17 +446,17 @@ class Scope:
         in this run), they are listed again, and the new alias's policy is read from AWS."""
         fn = self.function(function)
         if fn is None or alias not in fn.aliases:
-            return []
+            return ()
         return self._memo(("policy", function, alias), lambda: self._load_policy(function, alias))
 
     @expects_shapes
-    def _load_policy(self, function: str, alias: str) -> list[dict[str, Any]]:
+    def _load_policy(self, function: str, alias: str) -> tuple[PolicyStatement, ...]:
         # An alias without a policy, or deleted since its function's aliases were listed, is a 404.
         try:
             response = self.clients.lambda_.get_policy(FunctionName=function, Qualifier=alias)
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
-                return []
+                return ()
             raise
         statements = json.loads(response.get("Policy") or "{}").get("Statement", [])
         target = f":function:{function}:{alias}"
@@ -406,7 +466,7 @@ class Scope:
             for i, s in enumerate(statements)
             if isinstance(s.get("Resource"), str) and s["Resource"].endswith(target) and _FUNCTION_ARN_RE.match(s["Resource"])
         }
-        return list(by_sid.values())
+        return tuple(PolicyStatement.parse(s, self._policy_values) for s in by_sid.values())
 
     # ------------------------------------------------------------------ API Gateway
 

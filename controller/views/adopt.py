@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.kinds.lambda_permission import covers, invoke_arn, own_api_id
-from controller.live.scope import VERSION_SELECTED, AliasRoute, FunctionLive, Scope
+from controller.live.scope import VERSION_SELECTED, AliasRoute, FunctionLive, PolicyStatement, Scope
 from controller.views.adopt_versions import VERSION_VARIABLES, Found, NotImportable, recognise, versions_lines
 from controller.views.yaml_text import comment, flow, scalar
 
@@ -421,7 +421,7 @@ def _function_lines(
         for statement in scope.policy_statements(name, alias):
             why = _unmanaged_statement(scope, fn, statement, derived.get((name, alias), []), imported, versioned)
             if why is not None:
-                line = f"permission {statement.get('Sid', '(no id)')} on {name}:{alias}: {why}"
+                line = f"permission {'(no id)' if statement.sid is None else statement.sid} on {name}:{alias}: {why}"
                 notes.append(line)
                 left_out.append(line)
     return lines
@@ -430,7 +430,7 @@ def _function_lines(
 def _unmanaged_statement(
     scope: Scope,
     fn: FunctionLive,
-    statement: dict[str, Any],
+    statement: PolicyStatement,
     routes: list[_Invoke],
     imported: dict[str, str],
     versioned: dict[str, str],
@@ -448,7 +448,7 @@ def _unmanaged_statement(
         route_arn = invoke_arn(fn.partition, fn.region, fn.account, route.api_id, route.stage, route.method, route.path)
         if covers(statement, stage_arn) or covers(statement, route_arn):
             return None
-    principal = statement.get("Principal")
+    principal = statement.principal
     service = principal.get("Service", principal.get("AWS")) if isinstance(principal, dict) else principal
     return f"lets {service} invoke it, which no imported stage derives"
 

@@ -116,7 +116,7 @@ class LiveEstate:
     def permission(self, function: str, alias: str, api: str, stage: str, source_arn: str, derived: bool) -> Permission:
         for statement in self.scope.policy_statements(function, alias):
             if covers(statement, source_arn):
-                return Permission(True, f"statement {statement.get('Sid')} of {function}:{alias} lets API Gateway invoke it from {source_arn} [live]")
+                return Permission(True, f"statement {statement.sid} of {function}:{alias} lets API Gateway invoke it from {source_arn} [live]")
         return Permission(False, f"no statement of {function}:{alias}'s resource policy lets API Gateway invoke it from {source_arn} [live]")
 
 
