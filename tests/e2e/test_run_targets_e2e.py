@@ -50,6 +50,7 @@ def test_run_serves_every_target_together_and_status_takes_one(moto_server: str,
     git("commit", "-m", "two targets", cwd=repo)
     controller = start_controller(str(repo), tmp_path / "state", moto_server, env={"POINTSMAN_INTERVAL": "3600", "POINTSMAN_POLL_INTERVAL": "0"})
     try:
+
         def both_ran() -> dict[str, Any] | None:
             d = controller.status()
             return d if d.get("targets") and all(t["last_run"] for t in d["targets"]) else None
