@@ -28,7 +28,11 @@ class WaitFailed(Exception):
     """A waited-for change failed or did not finish in time (one line)."""
 
 
-_ERRORS: tuple[type[BaseException], ...] = (*AWS_ERRORS, WaitFailed)
+class FencedOut(Exception):
+    """The lease was lost between two calls of one action: its later calls are not sent."""
+
+
+_ERRORS: tuple[type[BaseException], ...] = (*AWS_ERRORS, WaitFailed, FencedOut)
 
 
 def _resolve(value: Any, results: Mapping[str, Mapping[str, Any]]) -> Any:
@@ -52,8 +56,9 @@ def apply_actions(
     fence: Callable[[], bool] | None = None,
 ) -> list[Outcome]:
     """Each action in order. ``should_stop()``: start nothing new (what completes a started
-    action still runs). ``fence()``: before every action, completing ones too; False (this
-    replica no longer holds the target's lease) and no further action runs at all."""
+    action still runs). ``fence()``: before every write call (each action's first, and each
+    later call of an action of several), completing actions too; False (this replica no longer
+    holds the target's lease) and no further call is sent at all."""
     outcomes: list[Outcome] = []
     fenced_out = False
     failed: dict[str, str] = {}  # resource id -> why it did not converge
@@ -83,7 +88,10 @@ def apply_actions(
         done: list[str] = []
         try:
             result: dict[str, Any] = {}
-            for call in action.calls:
+            for index, call in enumerate(action.calls):
+                if index and fence is not None and not call.method.startswith(WAIT_PREFIX) and not fence():
+                    fenced_out = True
+                    raise FencedOut(f"this replica no longer holds the target's lease: {call.operation} not sent")
                 answer = _call(clients, call, results)
                 if not call.method.startswith(WAIT_PREFIX):
                     result = answer  # a wait keeps the answer of the call it waited for
@@ -93,7 +101,7 @@ def apply_actions(
             outcomes.append(Outcome(action, OutcomeStatus.SUCCEEDED, result=_summary(result)))
             log.info("action succeeded", resource=action.resource, operation=action.operation)
         except _ERRORS as exc:
-            error = str(exc) if isinstance(exc, WaitFailed) else describe_error(exc)
+            error = str(exc) if isinstance(exc, WaitFailed | FencedOut) else describe_error(exc)
             # An AWS error may quote what it was sent (Lambda's "String measured: {...}").
             error = scrub(error, (secret for call in action.calls for secret in secrets_in(call.params)))
             if done:

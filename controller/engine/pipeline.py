@@ -183,7 +183,7 @@ def reconcile(
     ``on_plan(drift, actions)``: told the counts once planned, before anything is applied.
     ``guardrails``: the limits on what the plan may do (protect and sync windows, read from the
     spec, always apply); a refused or deferred plan makes no write call. ``fence()``: asked
-    before every action applied, completing ones too (a conditional check of the replica's lease
+    before every write call applied, completing actions too (a conditional check of the replica's lease
     on the target): False, and no further action is applied."""
     rails = guardrails if guardrails is not None else Guardrails()
     started = time.monotonic()

@@ -9,7 +9,7 @@ at every interval, so a target added or removed in git is picked up without a re
 
 With ``--lease-table`` each target is a lease (``controller.loop.leases``): a thread ticks the
 book every retry period; a target is reconciled only while this replica holds its lease, each
-run inside ``LeaseBook.fenced`` (not handed over while it runs), and every action it applies
+run inside ``LeaseBook.fenced`` (not handed over while it runs), and every write call it sends
 asks the lease first (``Controller.fence``). A target taken over is reconciled at once. What a
 target's next holder needs (the applied commit, rollouts at their steps, approvals, drift
 first-seen times) and the summary every replica's page shows live in the table beside the lease.

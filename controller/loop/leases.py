@@ -948,7 +948,7 @@ class TargetState:
 
 
 def fence_of(book: LeaseBook | None, target: str) -> Callable[[], bool] | None:
-    """What a controller asks before each action (its ``fence``): does this replica still hold
+    """What a controller asks before each write call (its ``fence``): does this replica still hold
     the target's lease? (None without leases.) A lost or unconfirmed lease is logged and False."""
     if book is None:
         return None

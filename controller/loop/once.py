@@ -5,7 +5,7 @@ Each target is a :class:`~controller.loop.runner.Controller` of its own: its dir
 spec, its credentials (its account checked), its history under ``STATE_DIR/targets/NAME``,
 ``--parallelism`` at once. With ``--lease-table``, the leases this replica can take are renewed
 on a thread of their own while the runs go on, not handed over while a target's run goes on,
-asked before every action a run applies (``Controller``'s fence), and given back at the end.
+asked before every write call a run sends (``Controller``'s fence), and given back at the end.
 """
 
 from __future__ import annotations

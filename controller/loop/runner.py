@@ -161,7 +161,7 @@ class Controller:
     ) -> None:
         """``target``: the name of the target whose directory ``settings.path`` is (its own
         ``target.yaml`` at the root, ``clients`` made with its credentials); None: a spec without
-        targets. ``fence()``: asked before each action a run applies (a conditional check of this
+        targets. ``fence()``: asked before each write call a run sends (a conditional check of this
         replica's lease); False stops the run's writes there, as a stop request does. ``git``: the
         clone to read (shared by a fleet's targets; default: its own under the state dir).
         ``shared``: where replicas keep what a target's next holder needs (the lease table):

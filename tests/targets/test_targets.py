@@ -337,3 +337,26 @@ def test_a_spec_whose_root_is_one_target_is_reconciled_in_that_account(clients: 
     assert lam.get_alias(FunctionName="getProducts", Name="prod")["FunctionVersion"] == "3"
     code, out, _ = cli(capsys, "plan", "--spec", str(root))
     assert code == 0 and "== target .:" in out
+
+
+def test_a_lease_lost_between_two_calls_of_one_action_stops_the_second(converged: dict[str, Any], clients: AwsClients) -> None:
+    from controller.engine.apply import apply_actions
+    from controller.model import Action, Call, OutcomeStatus
+
+    calls = (
+        Call("lambda", "update_alias", {"FunctionName": "getProducts", "Name": "prod", "FunctionVersion": "1"}),
+        Call("lambda", "update_alias", {"FunctionName": "getProducts", "Name": "prod", "FunctionVersion": "2"}),
+    )
+    action = Action("lambda_alias/getProducts/prod", "lambda_alias", "update", calls, "test", 0)
+    asked: list[int] = []
+
+    def fence() -> bool:  # held for the action's first call only
+        asked.append(1)
+        return len(asked) == 1
+
+    clients.counter.reset()
+    (outcome,) = apply_actions(clients, [action], fence=fence)
+    assert len(asked) == 2 and write_calls(clients.counter.snapshot()) == {"lambda.UpdateAlias": 1}
+    assert outcome.status is OutcomeStatus.FAILED
+    assert outcome.error == "this replica no longer holds the target's lease: lambda.UpdateAlias not sent (after lambda.UpdateAlias succeeded)"
+    assert clients.lambda_.get_alias(FunctionName="getProducts", Name="prod")["FunctionVersion"] == "1"
