@@ -125,6 +125,14 @@ class _Picture:
     at: float = float("-inf")
 
 
+def target_path(spec_path: str, name: str) -> str:
+    """The directory of target ``name`` in the repository, the spec being at ``spec_path``."""
+    base = spec_path.strip("/")
+    if name == ROOT:
+        return base or "."
+    return f"{base}/{name}" if base and base != "." else name
+
+
 def target_state_dir(state_dir: Path, name: str) -> Path:
     """Where a target keeps its history and exports (``history --target`` reads it)."""
     return state_dir / "targets" / (name if name != ROOT else "_root")
@@ -316,10 +324,7 @@ class Fleet:
         member.runner.start()
 
     def _path_of(self, name: str) -> str:
-        base = self.settings.path.strip("/")
-        if name == ROOT:
-            return base or "."
-        return f"{base}/{name}" if base and base != "." else name
+        return target_path(self.settings.path, name)
 
     def _record_failure(self, name: str, error: str) -> None:
         """A target whose clients cannot be made: its error is a run of its history too, and a

@@ -22,6 +22,7 @@ import structlog
 
 from controller.aws.clients import AWS_ERRORS, describe_error
 from controller.engine.targets import clients_for_settings
+from controller.loop.fleet import SharedSource, lease_book, target_path, target_state_dir
 from controller.loop.gitsource import GitSourceError, UnsafeSpecTree
 from controller.loop.leases import FenceError, LeaseBook, fence_of
 from controller.loop.runner import Controller, git_source
@@ -70,17 +71,16 @@ def spec_targets(settings: RunSettings) -> SpecTargets:
 
 def reconcile_targets_once(settings: RunSettings, targets: SpecTargets) -> dict[str, OnceRun]:
     """Every target's run (with a lease table, the others ``held elsewhere``), by name."""
-    base = settings.path.strip("/")
     book, held, renewing = _take_leases(settings, [name for name, _, _ in targets])
+    source = SharedSource(git_source(settings, settings.prepare_state_dir()))  # one clone (the one the targets were read from) for every target
 
     def one(name: str, target: TargetSpec | None, problems: list[SpecProblem]) -> tuple[str, OnceRun]:
         if target is None:
             return name, OnceRun({"status": "invalid", "error": "; ".join(str(p) for p in problems)}, True, False)
-        path = base if name == "." else f"{base}/{name}" if base and base != "." else name
-        sub = settings.model_copy(update={"path": path or ".", "state_dir": settings.state_dir / "targets" / (name if name != "." else "_root")})
+        sub = settings.model_copy(update={"path": target_path(settings.path, name), "state_dir": target_state_dir(settings.state_dir, name)})
         try:
             clients = clients_for_settings(target, timeout_hold=settings.interval / 2, quota_share=settings.quota_share)
-            controller = Controller(sub, clients, target=name, fence=fence_of(book, name))
+            controller = Controller(sub, clients, target=name, fence=fence_of(book, name), git=source)
         except Exception as exc:  # noqa: BLE001 - one target's failure is its own line
             message = describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc)
             return name, OnceRun({"status": "error", "error": f"{message}; nothing was read or written"}, True, False)
@@ -110,7 +110,6 @@ def _take_leases(settings: RunSettings, names: Sequence[str]) -> tuple[LeaseBook
     done = threading.Event()
     if not settings.lease_table:
         return None, dict.fromkeys(names), done
-    from controller.loop.fleet import lease_book
 
     book = lease_book(settings)
     mine = book.tick(names)

@@ -233,6 +233,7 @@ def test_reconcile_once_reconciles_every_target_with_its_own_credentials_and_his
         lam = assumed_session(region, [role(account)]).client("lambda")
         assert lam.get_alias(FunctionName="getProducts", Name="prod")["FunctionVersion"] == "3"
     assert (state / "targets" / "prod-eu" / "history.sqlite3").is_file() and (state / "targets" / "prod-us" / "history.sqlite3").is_file()
+    assert (state / "repo.git").is_dir() and not (state / "targets" / "prod-eu" / "repo.git").exists()  # one clone for every target
     code, out, _ = cli(capsys, "history", "--state-dir", str(state), "--target", "prod-eu", "--format", "json")
     assert code == 0 and [run["status"] for run in json.loads(out)] == ["applied"]
     code, _, err = cli(capsys, "history", "--state-dir", str(state), "--target", "wrong")
