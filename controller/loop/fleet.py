@@ -357,6 +357,9 @@ class Fleet:
                     yield True
                     return
                 if not self.book.holds(name):
+                    member = self.members().get(name)
+                    if member is not None and member.controller is not None:
+                        member.controller.forget_reads()  # its reads stay with the lease
                     yield False
                     return
                 try:

@@ -344,6 +344,11 @@ class Controller:
             return record
         return dataclasses.replace(record, status="drift" if self.status.drift else "in_sync", drift=list(self.status.drift))
 
+    def forget_reads(self) -> None:
+        """Drop the reads kept for events (another replica holds the target now: its next run
+        here, if the lease comes back, reads everything again)."""
+        self._scope, self._scope_commit, self._deps = None, None, None
+
     def has_reads(self) -> bool:
         """Has a full run read the managed scope (so events can be matched against it)?"""
         return self._scope is not None

@@ -198,3 +198,25 @@ def test_run_with_a_lease_table_that_does_not_exist_is_one_line(repo: Path, tmp_
     code, _, err = cli(capsys, *argv)
     assert code == 1 and "lease table no-such-table does not exist (`pointsman lease-table create --table no-such-table` makes it)" in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1 and "Traceback" not in err
+
+
+def test_a_target_whose_lease_is_gone_forgets_its_reads_and_is_not_reconciled(repo: Path, tmp_path: Path, fleets: list[Fleet]) -> None:
+    create_table(AwsClients(rate_limiter=False), "leases", wait_delay=0)
+    book = _book("leases", "solo")
+    fleet = Fleet(settings_of(repo, tmp_path / "solo", lease_table="leases"), book=book)
+    fleets.append(fleet)
+    fleet.start()
+    wait_for(lambda: all(m.controller is not None and m.controller.has_reads() for m in fleet.members().values()), message="both targets read")
+    controller = fleet.members()["prod-eu"].controller
+    assert controller is not None
+    runs = len(controller.history.recent(10))
+    fleet._leases_stop.set()  # no tick takes it back meanwhile
+    assert fleet._lease_thread is not None
+    fleet._lease_thread.join(10)
+    assert book.release("prod-eu")
+    with fleet._guard("prod-eu") as allowed:
+        assert allowed is False
+    assert not controller.has_reads()  # the reads kept for events went with the lease
+    fleet.members()["prod-eu"].runner.trigger("test")  # type: ignore[union-attr]
+    time.sleep(1.0)
+    assert len(controller.history.recent(10)) == runs  # no run while another replica may hold it
