@@ -153,7 +153,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if args.log_level is None:
             configure("info")
-        return build_runner(_settings(args)).run_forever()
+        settings = _settings(args)
+        while True:
+            runner = build_runner(settings)
+            code = runner.run_forever()
+            if not getattr(runner, "restart", False):
+                return code  # a fleet (or a runner stopped by a signal) ends the command
     if args.command == "reconcile":
         return _reconcile_once(_settings(args))
     if args.command == "history":

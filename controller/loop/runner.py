@@ -218,6 +218,8 @@ class Controller:
         self._approved: frozenset[str] = frozenset()
         self._waiting: list[str] = []
         self._shared_runs: list[dict[str, Any]] = []  # the target's newest runs in the shared state, any replica's
+        # Called with the head commit when it splits the spec into targets (a Runner restarts as a fleet).
+        self.on_targets: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ one run
 
@@ -657,17 +659,11 @@ class Controller:
             declared = [d for d in target_dirs(directory) if self.target is None or d != directory]
             if declared:
                 names = ", ".join(d.relative_to(directory).as_posix() if d != directory else "." for d in declared)
-                raise SpecInvalid(
-                    [
-                        SpecProblem(
-                            path,
-                            0,
-                            "",
-                            f"the spec is split into targets ({names}) since this controller started: restart `pointsman run` "
-                            "to reconcile every target with its own credentials",
-                        )
-                    ]
-                )
+                then = "restart `pointsman run` to reconcile every target with its own credentials"
+                if self.on_targets is not None and remember_invalid:
+                    self.on_targets(commit)
+                    then = "the controller restarts as a controller of targets, each with its own credentials"
+                raise SpecInvalid([SpecProblem(path, 0, "", f"the spec is split into targets ({names}) since this controller started: {then}")])
             spec = load_spec(directory, display_root=path, allow_empty=self.settings.allow_empty)
         except (SpecInvalid, UnsafeSpecTree) as exc:  # a symlink out of the spec directory, too
             errors = [str(p) for p in exc.problems]
@@ -937,7 +933,11 @@ class Runner:
         self._serve = serve
         self._guard = guard
         self._member = member
+        self.restart = False  # run_forever ended to start again as a fleet: the spec is split into targets now
+        self._wake = threading.Event()  # ends run_forever (a signal, or a restart)
         self.controller = controller or Controller(settings)
+        if not member and self.controller.target is None:
+            self.controller.on_targets = self._restart_for_targets
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
@@ -1137,14 +1137,27 @@ class Runner:
         if started and not self._member:
             log.info("pointsman stopped")
 
+    def _restart_for_targets(self, commit: str) -> None:
+        """The head commit splits the spec into targets: end ``run_forever`` (the run in flight
+        records itself) so that the command starts again as a controller of targets."""
+        if self.restart:
+            return
+        log.warning("the spec is split into targets now: restarting as a controller of targets", commit=commit[:12])
+        self.restart = True
+        self.controller.stop_requested.set()
+        self._wake.set()
+
     def run_forever(self) -> int:
-        return run_until_signalled(self.start, self.stop, self.controller.stop_requested.set, "finishing the action in flight")
+        return run_until_signalled(self.start, self.stop, self.controller.stop_requested.set, "finishing the action in flight", done=self._wake)
 
 
-def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], request_stop: Callable[[], None], finishing: str) -> int:
+def run_until_signalled(
+    start: Callable[[], None], stop: Callable[[], None], request_stop: Callable[[], None], finishing: str, done: threading.Event | None = None
+) -> int:
     """``start()``, then wait for SIGTERM or SIGINT (``request_stop()`` at once, logged with
-    ``finishing``), then ``stop()``; the previous signal handlers are put back. Returns 0."""
-    done = threading.Event()
+    ``finishing``) or for ``done``, then ``stop()``; the previous signal handlers are put back.
+    Returns 0."""
+    done = done or threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info(f"signal received; {finishing}", signal=signal.Signals(signum).name)

@@ -78,3 +78,35 @@ def test_run_serves_every_target_together_and_status_takes_one(moto_server: str,
         assert everything.returncode == 0 and "prod-eu" in everything.stdout and "prod-us" in everything.stdout
     finally:
         assert controller.stop() == 0, controller.logs()
+
+
+def test_a_running_controller_restarts_as_a_controller_of_targets_when_the_spec_is_split(world: dict[str, Any], moto_server: str, tmp_path: Path) -> None:
+    repo: Path = world["repo"]
+    controller = start_controller(str(repo), tmp_path / "state", moto_server, env={"POINTSMAN_INTERVAL": "3600", "POINTSMAN_POLL_INTERVAL": "1"})
+    try:
+        wait_for(lambda: controller.status().get("last_run"), 60, "the first run")
+        assert "targets" not in controller.status()
+        # The same estate, now one target: the ambient account, named.
+        spec = repo / "desired_state"
+        target = spec / "main"
+        target.mkdir()
+        for file in spec.glob("*.yaml"):
+            file.rename(target / file.name)
+        (target / "target.yaml").write_text('account_id: "123456789012"\nregion: us-east-1\n')
+        git("add", "-A", cwd=repo)
+        git("commit", "-m", "split the spec into targets", cwd=repo)
+
+        def targets() -> list[dict[str, Any]] | None:
+            try:
+                document = controller.status()
+            except (AssertionError, OSError):
+                return None  # restarting: the page is down for a moment
+            rows = document.get("targets") or []
+            return rows if rows and rows[0].get("last_run") else None
+
+        (row,) = wait_for(targets, 60, "the controller of targets")
+        assert row["name"] == "main" and row["state"] == "in_sync", row
+        assert controller.process.poll() is None  # the same command goes on
+        assert "restarting as a controller of targets" in controller.logs()
+    finally:
+        assert controller.stop() == 0, controller.logs()
