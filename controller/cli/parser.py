@@ -339,7 +339,9 @@ DESCRIPTIONS = {
     "live beside git.\n\n"
     "Exit codes: 0; with --exit-code, 2 when a route differs from git; 1 error.",
     "run": "The controller: follow a git branch and reconcile on a schedule, on a push webhook, on a new commit and "
-    "(with --events-queue) on console changes; serves the status page, /api/status and /metrics.\n\n"
+    "(with --events-queue) on console changes; serves the status page, /api/status and /metrics. A spec split "
+    "into targets (directories with a target.yaml) is one controller per target, each with its own credentials, "
+    "--parallelism at once; with --lease-table, replicas share the targets through DynamoDB leases.\n\n"
     "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 could not start.",
     "reconcile": "One fetch of the git branch and one reconcile, then exit: for cron-style scheduling.\n\n"
     "Exit codes (as plan): 0 in sync, 2 drift found (healed in apply mode) or a rollout in progress, 1 error.",
