@@ -1,6 +1,6 @@
 """The fast slice of ``make bench-replicas``: three real ``pointsman run`` replicas, four targets,
 short leases. One killed, one paused past its lease: its targets are taken over, and it writes
-nothing for them once it wakes; each drift is healed once."""
+nothing for them once it wakes; each drift is healed once; SIGTERM gives the leases back."""
 
 from __future__ import annotations
 
@@ -17,3 +17,4 @@ def test_replicas_take_over_a_killed_one_and_a_paused_one_writes_nothing_for_wha
     assert "taken over after never" not in text and "healed after never" not in text, text
     assert "UpdateAlias per drifted target: [1" in text and ", 2" not in text.split("UpdateAlias per drifted target:")[1].split("]")[0], text
     assert figures.double_claim_samples == 0, text
+    assert "exit codes {'r2': 0, 'r3': 0}; leases given back: 4 of 4" in text, text  # SIGTERM: a graceful stop
