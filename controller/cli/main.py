@@ -458,7 +458,8 @@ def _reconcile_once(settings: RunSettings) -> int:
     """Exit 0 nothing to do, 2 drift found (healed in apply mode) or a rollout in progress, 1 error.
     A spec split into targets: every target's run in one document, exit 1 when any failed, else 2
     when any found drift, else 0."""
-    from controller.loop.once import reconcile_targets_once, run_once, spec_targets
+    from controller.loop.fleet import spec_targets
+    from controller.loop.once import reconcile_targets_once, run_once
     from controller.loop.runner import Controller
 
     targets = spec_targets(settings)

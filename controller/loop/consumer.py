@@ -160,7 +160,7 @@ class EventsConsumer:
         if controller is None:
             log.info("event for no target of this replica", message=message_id, change=event.reason, account=event.account, region=event.region)
             return
-        keys = controller.managed_reads(event.keys) if controller.has_reads() else []
+        keys = controller.managed_reads(event.keys)
         if not keys:
             log.info("event for nothing Pointsman manages", message=message_id, change=event.reason)
             return

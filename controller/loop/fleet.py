@@ -45,7 +45,7 @@ from controller.loop.events import Touch
 from controller.loop.gitsource import GitSource, GitSourceError, UnsafeSpecTree
 from controller.loop.history import History, RunRecord, iso, parse_iso
 from controller.loop.leases import FenceError, Holders, LeaseBook, LeaseError, fence_of
-from controller.loop.runner import SHARED_KEY, Controller, Runner, notifier_of, run_until_signalled
+from controller.loop.runner import SHARED_KEY, Controller, Runner, git_source, notifier_of, run_until_signalled
 from controller.loop.settings import RunSettings, StartupError
 from controller.loop.view import HttpServer, LoopView
 from controller.spec import SpecProblem
@@ -176,8 +176,6 @@ class Fleet:
         self._settings = settings
         self._serve = serve
         self.state_dir = settings.prepare_state_dir()
-        from controller.loop.runner import git_source
-
         self.source = SharedSource(git_source(settings, self.state_dir))
         self._make_clients = make_clients or (lambda spec: clients_for_settings(spec, timeout_hold=settings.interval / 2, quota_share=settings.quota_share))
         if book is None and settings.lease_table:
@@ -221,11 +219,16 @@ class Fleet:
     def replica_id(self) -> str | None:
         return self.book.replica_id if self.book is not None else None
 
+    def _mine(self, name: str) -> bool:
+        """This replica reconciles the target: always without leases, else while it holds the
+        lease (renewed within the renew deadline)."""
+        return self.book is None or self.book.holds(name)
+
     def members(self) -> dict[str, Member]:
         with self._members_lock:
             return dict(self._members)
 
-    def read_targets(self) -> list[tuple[str, TargetSpec | None, list[SpecProblem]]] | None:
+    def read_targets(self) -> SpecTargets | None:
         """The targets of the spec at the head of the branch (a spec without targets is the one
         target "."); None when git or the spec cannot be read (the members keep what they have)."""
         try:
@@ -235,14 +238,12 @@ class Fleet:
             return None
         self.git_error, self.head = None, head
         try:
-            with tempfile.TemporaryDirectory(prefix="pointsman-targets-") as tmp:
-                directory = self.source.export(head, self.settings.path.strip("/") or ".", Path(tmp))
-                if not directory.is_dir():
-                    self.targets_error = f"commit {head[:12]} has no spec directory {self.settings.path}/"
-                    return None
-                found = read_target_settings(directory)
+            found = targets_at(self.source, head, self.settings.path)
         except (GitSourceError, UnsafeSpecTree) as exc:
             self.targets_error = str(exc)
+            return None
+        if found is None:
+            self.targets_error = f"commit {head[:12]} has no spec directory {self.settings.path}/"
             return None
         self.targets_error = None
         if not found:
@@ -275,7 +276,7 @@ class Fleet:
                 member = known if known is not None else Member(name, spec)
                 self._members[name] = member
                 member.problem = problem
-                if problem is None and (self.book is None or name in self._held):
+                if problem is None and self._mine(name):
                     starting.append(member)  # a target file with problems: a running controller keeps the settings it has
         for runner in stopping:
             runner.stop()
@@ -302,9 +303,10 @@ class Fleet:
                 clients.client(service)
         except Exception as exc:  # noqa: BLE001 - one target's failure is its own line
             message = describe_error(exc) if isinstance(exc, AWS_ERRORS) else str(exc)
-            if member.error != f"{message}; nothing was read or written":
-                self._record_failure(member.name, f"{message}; nothing was read or written")
-            member.error = f"{message}; nothing was read or written"
+            error = f"{message}; nothing was read or written"
+            if member.error != error:  # a new failure, not the same one tried again
+                self._record_failure(member.name, error)
+            member.error = error
             self._up_gauge.labels(target=member.name).set(0)
             log.error("target cannot be reconciled", target=member.name, error=message)
             return
@@ -329,7 +331,7 @@ class Fleet:
     def _record_failure(self, name: str, error: str) -> None:
         """A target whose clients cannot be made: its error is a run of its history too, and a
         notification naming the target."""
-        history = History(target_state_dir(self.settings.prepare_state_dir(), name) / "history.sqlite3", keep=self.settings.history_keep)
+        history = History(target_state_dir(self.state_dir, name) / "history.sqlite3", keep=self.settings.history_keep)
         try:
             now = time.time()
             record = history.start(RunRecord(started=now, trigger="start", mode=self.settings.mode.value))
@@ -432,9 +434,9 @@ class Fleet:
 
     def ready(self) -> tuple[bool, str]:
         members = self.members()
-        if self.book is not None and not self._held:
+        if self.book is not None and not self.book.held():
             return True, f"standby: replica {self.replica_id} holds no target's lease"
-        mine = [m for name, m in members.items() if self.book is None or name in self._held]
+        mine = [m for name, m in members.items() if self._mine(name)]
         if not mine:
             return False, self.targets_error or self.git_error or "the spec's targets are not read yet"
         waiting = []
@@ -489,29 +491,34 @@ class Fleet:
         for name, member in sorted(self.members().items()):
             if target is not None and name != target:
                 continue
-            if member.controller is not None:
-                found = member.controller.history.recent(limit, resource=resource)
-            else:
-                found = self._history_of(name, limit, resource)
+            with self._history(member) as history:
+                found = history.recent(limit, resource=resource) if history is not None else []
             for run in found:
                 run.target = name
             runs.extend(found)
             if resource is None:
-                runs.extend(self._shared_runs(name, {r.id for r in found}))
+                runs.extend(self._shared_runs(name))
         runs.sort(key=lambda r: r.last_started or r.started, reverse=True)
         return runs[:limit]
 
-    def _history_of(self, name: str, limit: int, resource: str | None) -> list[RunRecord]:
-        path = target_state_dir(self.settings.state_dir, name) / "history.sqlite3"
+    @contextlib.contextmanager
+    def _history(self, member: Member) -> Iterator[History | None]:
+        """The target's history: its controller's, else the one a failed start left (opened for
+        the call), else None."""
+        if member.controller is not None:
+            yield member.controller.history
+            return
+        path = target_state_dir(self.state_dir, member.name) / "history.sqlite3"
         if not path.exists():
-            return []
+            yield None
+            return
         history = History(path, keep=self.settings.history_keep)
         try:
-            return history.recent(limit, resource=resource)
+            yield history
         finally:
             history.close()
 
-    def _shared_runs(self, name: str, here: set[int | None]) -> list[RunRecord]:
+    def _shared_runs(self, name: str) -> list[RunRecord]:
         """The target's runs other replicas made (from the shared state), so the history stays
         whole across replicas: each with its replica, its status and error."""
         summary = self.picture().summaries.get(name) or {}
@@ -545,10 +552,8 @@ class Fleet:
         member = members.get(target or "")
         if member is None:
             return None
-        record = member.controller.history.get(run_id) if member.controller is not None else None
-        if record is None and member.controller is None:
-            found = [r for r in self._history_of(member.name, self.settings.history_keep, None) if r.id == run_id]
-            record = found[0] if found else None
+        with self._history(member) as history:
+            record = history.get(run_id) if history is not None else None
         if record is not None:
             record.target = member.name
         return record
@@ -559,7 +564,7 @@ class Fleet:
     def _holder(self, name: str) -> str | None:
         if self.book is None:
             return None
-        if name in self._held:
+        if self.book.holds(name):
             return self.book.replica_id
         holders = self.picture().holders
         return holders.holder(name) if holders is not None else None
@@ -569,14 +574,13 @@ class Fleet:
         lists them (state, holder, last run), ``replica`` says who holds what."""
         members = self.members()
         picture = self.picture()
-        if self.book is not None:
-            self._held = self._held & self.book.held()  # a lease past its renew deadline is not held, whatever the last tick saw
         leases = {i.target: i for i in picture.holders.leases} if picture.holders is not None else {}
         docs: dict[str, dict[str, Any]] = {}
         rows: list[dict[str, Any]] = []
         for name, member in sorted(members.items()):
             controller = member.controller
-            here = controller is not None and (self.book is None or name in self._held)
+            mine = self._mine(name)  # a lease past its renew deadline is not held, whatever the last tick saw
+            here = controller is not None and mine
             lease = leases.get(name)
             row: dict[str, Any] = {
                 "name": name,
@@ -587,7 +591,7 @@ class Fleet:
                 "since": iso(lease.since) if lease is not None and lease.since else None,
                 "epoch": lease.epoch if lease is not None else None,
             }
-            if self.book is not None and name in self._held:
+            if self.book is not None and mine:
                 row["holder"] = self.book.replica_id
             if here and controller is not None:
                 doc = controller.status_document()
@@ -608,7 +612,7 @@ class Fleet:
                 summary = picture.summaries.get(name)
                 if member.problem is not None and controller is None:
                     row.update(state="error", state_reason=member.problem, error=member.problem)
-                elif member.error is not None and (self.book is None or name in self._held):
+                elif member.error is not None and mine:
                     row.update(state="error", state_reason=member.error, error=member.error)
                 elif summary is not None:
                     row.update(
@@ -718,7 +722,7 @@ class Fleet:
         """The controller of the target in the event's account and Region, held here."""
         for name, member in self.members().items():
             spec, controller = member.spec, member.controller
-            if controller is None or (self.book is not None and name not in self._held):
+            if controller is None or not self._mine(name):
                 continue
             if spec is None:
                 if len(self._members) == 1:
@@ -853,18 +857,29 @@ def _aged(run: Any, now: float) -> dict[str, Any] | None:
     return {**run, "age_s": round(now - finished, 1) if finished is not None else None}
 
 
-def wants_fleet(settings: RunSettings) -> bool:
-    """Whether ``pointsman run`` needs a fleet: a lease table, or a spec split into targets at
-    the head of the branch (read from a throwaway export of the clone)."""
-    if settings.lease_table:
-        return True
-    from controller.loop.runner import git_source
+SpecTargets = list[tuple[str, TargetSpec | None, list[SpecProblem]]]
 
+
+def targets_at(git: GitSource, commit: str, spec_path: str) -> SpecTargets | None:
+    """The targets of the spec at ``commit`` (from a throwaway export), each with its settings or
+    the problems of its target file; empty for a spec without targets, None when the commit has
+    no spec directory. Git's errors and an unsafe tree are raised."""
+    with tempfile.TemporaryDirectory(prefix="pointsman-targets-") as tmp:
+        directory = git.export(commit, spec_path.strip("/") or ".", Path(tmp))
+        return read_target_settings(directory) if directory.is_dir() else None
+
+
+def spec_targets(settings: RunSettings) -> SpecTargets:
+    """The targets of the spec at the head of the branch (none: a spec without targets, or one
+    that cannot be read now, which the controller then reports as it always has)."""
     git = git_source(settings, settings.prepare_state_dir())
     try:
-        head = git.fetch()
-        with tempfile.TemporaryDirectory(prefix="pointsman-targets-") as tmp:
-            directory = git.export(head, settings.path.strip("/") or ".", Path(tmp))
-            return directory.is_dir() and bool(read_target_settings(directory))
+        return targets_at(git, git.fetch(), settings.path) or []
     except (GitSourceError, UnsafeSpecTree):
-        return False
+        return []
+
+
+def wants_fleet(settings: RunSettings) -> bool:
+    """Whether ``pointsman run`` needs a fleet: a lease table, or a spec split into targets at
+    the head of the branch."""
+    return bool(settings.lease_table) or bool(spec_targets(settings))

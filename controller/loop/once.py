@@ -10,29 +10,24 @@ asked before every write call a run sends (``Controller``'s fence), and given ba
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
 
 from controller.aws.clients import AWS_ERRORS, describe_error
 from controller.engine.targets import clients_for_settings
-from controller.loop.fleet import SharedSource, lease_book, target_path, target_state_dir
-from controller.loop.gitsource import GitSourceError, UnsafeSpecTree
+from controller.loop.fleet import SharedSource, SpecTargets, lease_book, target_path, target_state_dir
 from controller.loop.leases import FenceError, LeaseBook, fence_of
 from controller.loop.runner import Controller, git_source
 from controller.loop.settings import RunSettings
 from controller.spec import SpecProblem
-from controller.spec.targets import TargetSpec, read_target_settings
+from controller.spec.targets import TargetSpec
 
 log = structlog.get_logger("pointsman.once")
-
-SpecTargets = list[tuple[str, TargetSpec | None, list[SpecProblem]]]
 
 
 @dataclass(frozen=True)
@@ -53,20 +48,6 @@ def run_once(controller: Controller) -> OnceRun:
     document = {k: v for k, v in record.as_json().items() if k != "api_calls"}
     failed = record.status in ("error", "invalid", "failed", "interrupted") or controller.status.head_valid is False
     return OnceRun(document, failed, record.status == "in_sync")
-
-
-def spec_targets(settings: RunSettings) -> SpecTargets:
-    """The targets of the spec at the head of the branch, each with its settings or the problems of
-    its target file (none: a spec without targets, or one that cannot be read now, which the
-    controller then reports as it always has)."""
-    git = git_source(settings, settings.prepare_state_dir())
-    try:
-        head = git.fetch()
-        with tempfile.TemporaryDirectory(prefix="pointsman-targets-") as tmp:
-            directory = git.export(head, settings.path.strip("/") or ".", Path(tmp))
-            return read_target_settings(directory) if directory.is_dir() else []
-    except (GitSourceError, UnsafeSpecTree):
-        return []
 
 
 def reconcile_targets_once(settings: RunSettings, targets: SpecTargets) -> dict[str, OnceRun]:

@@ -310,7 +310,8 @@ class Controller:
         if self.shared is None:
             return
         state_word, reason = self.state()
-        run = {k: record.as_json().get(k) for k in ("id", "started", "finished", "trigger", "status", "commit_sha", "drift_count", "error", "count")}
+        whole = record.as_json()
+        run = {k: whole.get(k) for k in ("id", "started", "finished", "trigger", "status", "commit_sha", "drift_count", "error", "count")}
         run["replica"] = self.replica
         runs = [run] + [r for r in self._shared_runs if r.get("replica") != self.replica or r.get("id") != record.id]
         self._shared_runs = runs[:SHARED_RUNS]
