@@ -10,27 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from controller.aws.clients import AwsClients
+from controller.aws.targets import assumed_session
 from controller.demo.estate import seed
 from tests.e2e_support import ROOT, git, start_controller, wait_for
 from tests.loop.test_status_schema import check
 from tests.targets.test_targets import A, B, role, write_target
 
 pytestmark = pytest.mark.server
-
-
-def assumed(moto: str, account: str, region: str) -> boto3.session.Session:
-    sts = boto3.client("sts", endpoint_url=moto, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
-    credentials = sts.assume_role(RoleArn=role(account), RoleSessionName="seed")["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
 
 
 def pointsman(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +29,7 @@ def pointsman(*argv: str) -> subprocess.CompletedProcess[str]:
 def test_run_serves_every_target_together_and_status_takes_one(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     for account, region in ((A, "eu-west-1"), (B, "us-east-1")):
-        seed(AwsClients(assumed(moto_server, account, region), rate_limiter=False))
+        seed(AwsClients(assumed_session(region, [role(account)]), rate_limiter=False))
     repo = tmp_path / "repo"
     spec = repo / "desired_state"
     write_target(spec, "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\n')
@@ -59,7 +48,7 @@ def test_run_serves_every_target_together_and_status_takes_one(moto_server: str,
         check(document)
         assert [t["name"] for t in document["targets"]] == ["prod-eu", "prod-us"] and document["replica"] is None
         for account, region in ((A, "eu-west-1"), (B, "us-east-1")):
-            lam = assumed(moto_server, account, region).client("lambda", endpoint_url=moto_server)
+            lam = assumed_session(region, [role(account)]).client("lambda")
             assert lam.get_alias(FunctionName="getProducts", Name="prod")["FunctionVersion"] == "3"
         history = json.loads(controller.get("/api/history?target=prod-us")[1])
         assert history and {r["target"] for r in history} == {"prod-us"}

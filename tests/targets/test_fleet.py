@@ -19,7 +19,7 @@ from controller.loop.leases import LeaseBook, create_table
 from controller.loop.settings import RunSettings
 from controller.web.pages import status_page
 from tests.loop.test_status_schema import check
-from tests.targets.test_targets import A, B, _repo_of, _seed_account, role, write_target
+from tests.targets.test_targets import A, B, _repo_of, role, write_target
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 60.0, message: str = "") -> Any:
@@ -38,14 +38,9 @@ def alias_version(account: str, region: str) -> str:
 
 
 @pytest.fixture
-def repo(clients: AwsClients, tmp_path: Path) -> Path:
+def repo(two_accounts: Path, tmp_path: Path) -> Path:
     """A repository whose spec has two targets, in two accounts and Regions, their estates drifted."""
-    _seed_account(A, "eu-west-1")
-    _seed_account(B, "us-east-1")
-    root = tmp_path / "spec"
-    write_target(root, "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nexternal_id: the-external-id\n')
-    write_target(root, "prod-us", f'account_id: "{B}"\nregion: us-east-1\nrole_arn: {role(B)}\n')
-    return _repo_of(root, tmp_path / "repo")
+    return _repo_of(two_accounts, tmp_path / "repo")
 
 
 def settings_of(repo: Path, state: Path, **extra: Any) -> RunSettings:

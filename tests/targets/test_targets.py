@@ -122,17 +122,6 @@ def _seed_account(account: str, region: str) -> None:
     seed(AwsClients(session, rate_limiter=False))
 
 
-@pytest.fixture
-def two_accounts(clients: AwsClients, tmp_path: Path) -> Path:
-    """The example estate in two accounts (and Regions); a spec with a target for each."""
-    _seed_account(A, "eu-west-1")
-    _seed_account(B, "us-east-1")
-    root = tmp_path / "spec"
-    write_target(root, "prod-eu", f'account_id: "{A}"\nregion: eu-west-1\nrole_arn: {role(A)}\nexternal_id: the-external-id\n')
-    write_target(root, "prod-us", f'account_id: "{B}"\nregion: us-east-1\nrole_arn: {role(B)}\n')
-    return root
-
-
 def test_apply_converges_every_target_in_its_own_account_then_plan_is_in_sync(two_accounts: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "apply", "--spec", str(two_accounts))
     assert code == 0, err
