@@ -664,12 +664,13 @@ class LeaseBook:
     def _balance(self, wanted: list[str], leases: dict[str, _Lease], replicas: dict[str, _Replica]) -> None:
         me = self.replica_id
         now = self._clock()
+        wanted_set = set(wanted)
         expired = {t: self._expired(f"{LEASE}#{t}", x.rv, x.duration, now) for t, x in leases.items()}
         with self._lock:
             self._expiries = {
                 t: self._observe(f"{LEASE}#{t}", x.rv, now) + (x.duration or self.timings.lease_duration)
                 for t, x in leases.items()
-                if x.owner and x.owner != me and not expired[t] and t in set(wanted)
+                if x.owner and x.owner != me and not expired[t] and t in wanted_set
             }
         for target, lease in leases.items():  # the table says another replica took it
             with self._lock:
@@ -683,7 +684,6 @@ class LeaseBook:
                 live.add(rid)
             elif rid != me and self._expired(pk, replica.rv, replica.duration, now, FORGET_AFTER):
                 self._forget(rid, replica.rv)
-        wanted_set = set(wanted)
         counts: Counter[str] = Counter()
         for target, lease in leases.items():
             if target in wanted_set and lease.owner and lease.owner != me and not expired[target]:
